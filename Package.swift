@@ -1,0 +1,54 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Every target of ours builds in Swift 6 language mode with strict concurrency,
+// and a warning fails the build.
+let strict: [SwiftSetting] = [
+    .unsafeFlags(["-warnings-as-errors"]),
+]
+
+let package = Package(
+    name: "pgvault",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "pgvault", targets: ["pgvault"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C libraries, found through pkg-config.
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+
+        // Thin, safe Swift layers: each owns its C handles; no C pointer escapes.
+        .target(name: "PGClient", dependencies: ["CLibPQ"], swiftSettings: strict),
+        .target(name: "ZstdStream", dependencies: ["CZstd"], swiftSettings: strict),
+        .target(name: "ArchiveIO", dependencies: ["CArchive"], swiftSettings: strict),
+
+        // pgvault's own logic: migrations, generator, backup, restore, verify, export.
+        .target(
+            name: "PGVaultCore",
+            dependencies: ["PGClient", "ZstdStream", "ArchiveIO", "CCrypto"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "pgvault",
+            dependencies: [
+                "PGVaultCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // Test support: throwaway PostgreSQL clusters, temporary folders.
+        .target(name: "TestSupport", dependencies: ["PGClient"], path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "PGClientTests", dependencies: ["PGClient", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ZstdStreamTests", dependencies: ["ZstdStream", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ArchiveIOTests", dependencies: ["ArchiveIO", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "PGVaultCoreTests", dependencies: ["PGVaultCore", "TestSupport"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

