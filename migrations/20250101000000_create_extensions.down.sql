@@ -1,0 +1,3 @@
+DROP FUNCTION generate_snowflake_id();
+DROP SEQUENCE snowflake_seq;
+DROP EXTENSION pg_trgm;

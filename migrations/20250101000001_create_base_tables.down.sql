@@ -1,0 +1,2 @@
+DROP TABLE servers;
+DROP TABLE users;

@@ -1,0 +1,2 @@
+DROP TABLE server_members_roles;
+DROP TABLE server_members;

@@ -1,0 +1,3 @@
+DROP TABLE invites;
+DROP TABLE attachments;
+DROP TABLE message_reactions;

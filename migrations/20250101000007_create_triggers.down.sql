@@ -1,0 +1,10 @@
+DROP TRIGGER server_members_count ON server_members;
+DROP FUNCTION update_server_member_count();
+DROP FUNCTION log_audit_event();
+DROP TRIGGER server_members_updated_at ON server_members;
+DROP TRIGGER channel_permission_overwrites_updated_at ON channel_permission_overwrites;
+DROP TRIGGER roles_updated_at ON roles;
+DROP TRIGGER channels_updated_at ON channels;
+DROP TRIGGER servers_updated_at ON servers;
+DROP TRIGGER users_updated_at ON users;
+DROP FUNCTION update_updated_at_column();

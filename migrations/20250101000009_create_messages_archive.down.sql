@@ -1,0 +1,2 @@
+DROP FUNCTION archive_old_messages(INTEGER);
+DROP TABLE messages_archive;
