@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import PGClient
+
+/// `--dbname/-d`, shared by every command that talks to a database.
+struct ConnectionOptions: ParsableArguments {
+    @Option(
+        name: [.customShort("d"), .long],
+        help: ArgumentHelp(
+            "Database to connect to: a conninfo string or a postgresql:// URI.",
+            discussion: "Missing parts come from PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD and ~/.pgpass.",
+            valueName: "CONN"))
+    var dbname: String = ""
+
+    func validate() throws {
+        if !dbname.isEmpty {
+            do { _ = try ConnInfo.parseOrThrow(dbname) } catch let error as PGError {
+                throw ValidationError("'--dbname': \(error.message)")
+            }
+        }
+    }
+
+    /// Opens a connection; failures print the server's message (no password).
+    func connect(application: String = "pgvault") throws -> PGConnection {
+        try PGConnection(conninfo: dbname, applicationName: application)
+    }
+
+    /// What to show in logs for this database: the conninfo without secrets.
+    var display: String { ConnInfo.redacted(dbname) }
+}
+
+/// Writes a line to standard error (diagnostics and progress; standard output is
+/// kept for results and JSON).
+func note(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// Runs a command body and turns pgvault's errors into a clear message and exit
+/// status 1 (usage errors exit 64 through ArgumentParser).
+func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as ValidationError {
+        throw error
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        note("pgvault: error: \(error)")
+        throw ExitCode.failure
+    }
+}
