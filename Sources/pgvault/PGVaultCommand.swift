@@ -13,6 +13,10 @@ struct PGVaultCommand: AsyncParsableCommand {
             environment variables and ~/.pgpass; pgvault never prints a password.
             """,
         version: PGVault.version,
-        subcommands: [Migrate.self, Generate.self]
+        subcommands: [
+            Migrate.self, Generate.self,
+            WalStatus.self,
+            ExportUser.self, ExportWorker.self,
+        ]
     )
 }
