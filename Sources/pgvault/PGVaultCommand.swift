@@ -14,9 +14,10 @@ struct PGVaultCommand: AsyncParsableCommand {
             """,
         version: PGVault.version,
         subcommands: [
-            Migrate.self, Generate.self,
+            Backup.self, ListBackups.self, Prune.self, Restore.self, Verify.self,
             WalStatus.self,
             ExportUser.self, ExportWorker.self,
+            Migrate.self, Generate.self,
         ]
     )
 }

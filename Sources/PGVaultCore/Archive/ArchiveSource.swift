@@ -1,0 +1,205 @@
+import ArchiveIO
+import Foundation
+import ZstdStream
+
+/// Reads an archive in either form: a directory (members are files under it) or
+/// a single tar file (members are tar entries). Each reader thread opens its own
+/// source; a source is not shared between threads.
+public protocol ArchiveSource: AnyObject {
+    /// Where the archive is, for messages.
+    var location: String { get }
+    /// Streams one member's bytes to `body` in chunks. Throws if it is missing.
+    func readMember(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws
+    /// Every member with its size (directories excluded).
+    func listMembers() throws -> [(name: String, size: Int64)]
+}
+
+public enum Archive {
+    /// Opens the archive at `path`: a directory, or a tar file.
+    public static func open(_ path: String) throws -> ArchiveSource {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw ArchiveFormatError("archive '\(path)' does not exist")
+        }
+        return isDir.boolValue ? DirectoryArchive(path) : TarArchive(path)
+    }
+
+    /// Reads and parses manifest.json.
+    public static func manifest(of source: ArchiveSource) throws -> Manifest {
+        var bytes: [UInt8] = []
+        do {
+            try source.readMember(Manifest.memberName) { chunk in
+                guard bytes.count + chunk.count <= 256 << 20 else {
+                    throw ArchiveFormatError("\(source.location): manifest.json is larger than 256 MiB; refusing it")
+                }
+                bytes.append(contentsOf: chunk)
+            }
+        } catch let error as MissingMemberError {
+            throw ArchiveFormatError("\(source.location) has no manifest.json: \(error.reason). It is not a complete pgvault archive (an interrupted backup never writes one).")
+        }
+        return try Manifest.decode(bytes, source: source.location)
+    }
+
+    /// Streams a data unit's COPY text to `onData`, checking while it streams that
+    /// the member's size and SHA-256 equal the manifest's and that the zstd
+    /// stream is whole. On any mismatch it throws an error naming the member;
+    /// a consumer loading rows must then roll back (the data it got is suspect).
+    public static func streamUnit(
+        _ unit: Manifest.Unit, from source: ArchiveSource,
+        onData: (UnsafeRawBufferPointer) throws -> Void
+    ) throws {
+        try streamMember(
+            unit.member, expectedBytes: unit.compressedBytes, sha256: unit.sha256, from: source,
+            maxOutput: UInt64(max(unit.rawBytes, 0)) + 1, onData: onData)
+    }
+
+    /// Like ``streamUnit`` for any zstd-compressed member.
+    public static func streamMember(
+        _ member: String, expectedBytes: Int64, sha256: String, from source: ArchiveSource,
+        maxOutput: UInt64?, onData: (UnsafeRawBufferPointer) throws -> Void
+    ) throws {
+        let digest = SHA2(.sha256)
+        let decompressor = try ZstdDecompressor(maxOutputBytes: maxOutput)
+        var seen: Int64 = 0
+        do {
+            try source.readMember(member) { chunk in
+                seen += Int64(chunk.count)
+                if seen > expectedBytes {
+                    throw ArchiveFormatError("member \(member) is larger than the manifest says (\(expectedBytes) bytes)")
+                }
+                digest.update(chunk)
+                try decompressor.decompress(chunk, sink: onData)
+            }
+            guard seen == expectedBytes else {
+                throw ArchiveFormatError("member \(member) is truncated: \(seen) of \(expectedBytes) bytes")
+            }
+            let actual = digest.hexDigest()
+            guard actual == sha256 else {
+                throw ArchiveFormatError("member \(member) is damaged: SHA-256 \(actual) differs from the manifest's \(sha256)")
+            }
+            try decompressor.finish()
+        } catch let error as ZstdError {
+            throw ArchiveFormatError("member \(member) is damaged: \(error)")
+        } catch let error as MissingMemberError {
+            throw ArchiveFormatError("member \(member) is missing from \(source.location) (\(error.reason))")
+        }
+    }
+}
+
+struct MissingMemberError: Error {
+    let reason: String
+}
+
+/// A directory archive: manifest.json, schema/, data/ under one folder.
+final class DirectoryArchive: ArchiveSource {
+    let location: String
+    init(_ path: String) { location = path }
+
+    func readMember(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try MemberPath.validate(name)
+        let path = location + "/" + name
+        let fd = Foundation.open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else {
+            let reason = String(cString: strerror(errno))
+            if errno == ENOENT { throw MissingMemberError(reason: "no file \(path)") }
+            throw ArchiveFormatError("cannot open \(path): \(reason)")
+        }
+        defer { close(fd) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let n = read(fd, buffer.baseAddress, buffer.count)
+            if n == 0 { break }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ArchiveFormatError("reading \(path): \(String(cString: strerror(errno)))")
+            }
+            try body(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+        }
+    }
+
+    func listMembers() throws -> [(name: String, size: Int64)] {
+        var out: [(String, Int64)] = []
+        guard let walker = FileManager.default.enumerator(atPath: location) else {
+            throw ArchiveFormatError("cannot list \(location)")
+        }
+        while let rel = walker.nextObject() as? String {
+            let attrs = try FileManager.default.attributesOfItem(atPath: location + "/" + rel)
+            if attrs[.type] as? FileAttributeType == .typeRegular {
+                out.append((rel, (attrs[.size] as? NSNumber)?.int64Value ?? 0))
+            }
+        }
+        return out.sorted { $0.0 < $1.0 }
+    }
+}
+
+/// A single-file archive: a pax tar of the same members (manifest.json last).
+final class TarArchive: ArchiveSource {
+    let location: String
+    init(_ path: String) { location = path }
+
+    func readMember(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let reader = try ArchiveReader(path: location)
+        while let entry = try reader.nextEntry() {
+            if entry.path == name && entry.type == .regularFile {
+                try reader.readData(into: body)
+                return
+            }
+            try reader.skipData()
+        }
+        throw MissingMemberError(reason: "no entry \(name) in \(location)")
+    }
+
+    func listMembers() throws -> [(name: String, size: Int64)] {
+        let reader = try ArchiveReader(path: location)
+        var out: [(String, Int64)] = []
+        while let entry = try reader.nextEntry() {
+            if entry.type == .regularFile { out.append((entry.path, entry.size ?? 0)) }
+            try reader.skipData()
+        }
+        return out
+    }
+}
+
+/// Member names are relative paths of plain components; anything else is refused
+/// before it reaches the filesystem.
+enum MemberPath {
+    static func validate(_ name: String) throws {
+        let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+        guard !name.isEmpty, !name.hasPrefix("/"), !parts.contains(where: { $0 == ".." || $0 == "." || $0.isEmpty }),
+              !name.contains("\0"), !name.contains("\\") else {
+            throw ArchiveFormatError("member name '\(name)' is not a plain relative path; refusing it")
+        }
+    }
+}
+
+/// Splits a byte stream into lines (COPY text rows end with one raw newline;
+/// newlines inside values are escaped as \n), carrying a partial row between
+/// chunks in a buffer that grows only to the longest row.
+public struct LineSplitter {
+    private var carry: [UInt8] = []
+
+    public init() {}
+
+    public mutating func feed(_ chunk: UnsafeRawBufferPointer, line: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        var start = 0
+        let n = chunk.count
+        while start < n {
+            guard let nl = chunk[start..<n].firstIndex(of: 0x0A) else {
+                carry.append(contentsOf: chunk[start..<n])
+                return
+            }
+            if carry.isEmpty {
+                try line(UnsafeRawBufferPointer(rebasing: chunk[start..<nl]))
+            } else {
+                carry.append(contentsOf: chunk[start..<nl])
+                try carry.withUnsafeBytes { try line($0) }
+                carry.removeAll(keepingCapacity: true)
+            }
+            start = nl + 1
+        }
+    }
+
+    /// Bytes after the last newline (a complete stream has none).
+    public var remainder: Int { carry.count }
+}

@@ -1,0 +1,232 @@
+import Foundation
+
+/// manifest.json: what an archive holds, from which snapshot, and how to check
+/// every byte of it. docs/archive-format.md documents each field.
+public struct Manifest: Codable, Sendable, Equatable {
+    public static let formatName = "pgvault-archive"
+    /// Bumped on any change a reader of the previous version could misread.
+    public static let currentFormatVersion = 1
+    public static let memberName = "manifest.json"
+
+    public var format: String = Manifest.formatName
+    public var formatVersion: Int = Manifest.currentFormatVersion
+    public var toolVersion: String = PGVault.version
+    public var startedAt: String
+    public var completedAt: String
+    public var server: Server
+    public var database: Database
+    public var snapshot: Snapshot
+    /// Versions recorded in `_sqlx_migrations`, when that table exists.
+    public var migrations: [Int64]?
+    /// `text`: COPY's text format (see docs/archive-format.md for why).
+    public var copyFormat: String = "text"
+    /// Session settings under which the COPY text was produced; a restore and a
+    /// verification use the same ones so values read back byte-identical.
+    public var copySettings: [String: String]
+    public var compression: Compression
+    /// What the backup was asked to hold.
+    public var selection: Selection
+    public var schema: Schema?
+    public var sequences: [SequenceValue]
+    public var tables: [Table]
+    public var units: [Unit]
+
+    public struct Server: Codable, Sendable, Equatable {
+        public var version: String
+        public var versionNumber: Int
+        public var systemIdentifier: String
+        public var timeline: Int?
+        public var walSegmentSize: Int?
+    }
+
+    public struct Database: Codable, Sendable, Equatable {
+        public var name: String
+        public var encoding: String
+        public var collate: String?
+        public var ctype: String?
+    }
+
+    public struct Snapshot: Codable, Sendable, Equatable {
+        /// The id pg_export_snapshot() gave; meaningful only while the backup ran.
+        public var id: String
+        /// Server time at which the snapshot was taken (ISO-8601 UTC).
+        public var time: String
+        /// pg_current_wal_lsn() at the snapshot: where WAL replay must start to
+        /// reach this point in time.
+        public var walLSN: String
+        /// The WAL segment file holding `walLSN`.
+        public var walSegment: String?
+    }
+
+    public struct Compression: Codable, Sendable, Equatable {
+        public var algorithm: String = "zstd"
+        public var level: Int
+        public var checksums: Bool = true
+    }
+
+    public struct Selection: Codable, Sendable, Equatable {
+        public var tables: [String]
+        public var excludeTables: [String]
+        public var schemaOnly: Bool
+        public var dataOnly: Bool
+    }
+
+    public struct Schema: Codable, Sendable, Equatable {
+        /// pg_dump's version (it must be at least the server's).
+        public var pgDumpVersion: String
+        public var preData: Member
+        public var postData: Member
+    }
+
+    /// A file of the archive other than data units: name, size and SHA-256.
+    public struct Member: Codable, Sendable, Equatable {
+        public var member: String
+        public var bytes: Int64
+        public var sha256: String
+    }
+
+    public struct SequenceValue: Codable, Sendable, Equatable {
+        public var schema: String
+        public var name: String
+        public var lastValue: String
+        public var isCalled: Bool
+        /// The table and column owning the sequence (serial/identity), if any.
+        public var ownedBy: String?
+    }
+
+    public struct Column: Codable, Sendable, Equatable {
+        public var name: String
+        /// format_type(): e.g. `bigint`, `character varying(32)`, `timestamp with time zone`.
+        public var type: String
+        public var notNull: Bool
+        /// Generated (STORED) columns are not in the COPY data; the target computes them.
+        public var generated: Bool
+    }
+
+    public struct Partitioning: Codable, Sendable, Equatable {
+        /// `range`, `list` or `hash`.
+        public var strategy: String
+        /// pg_get_partkeydef(): e.g. `RANGE (created_at)`.
+        public var keyDefinition: String
+        public var keyColumns: [String]
+    }
+
+    /// A range, list or hash bound, in the server's own words and parsed.
+    public struct Bound: Codable, Sendable, Equatable {
+        /// pg_get_expr(relpartbound): e.g. `FOR VALUES FROM ('2025-01-01 00:00:00+00') TO ('2025-02-01 00:00:00+00')`.
+        public var expression: String
+        public var isDefault: Bool
+        /// For range bounds: the lower and upper values as text (MINVALUE/MAXVALUE kept as words).
+        public var rangeFrom: [String]?
+        public var rangeTo: [String]?
+    }
+
+    public struct Table: Codable, Sendable, Equatable {
+        public var schema: String
+        public var name: String
+        /// `table`, `partitioned` (a parent: holds no rows itself) or `partition`.
+        public var kind: String
+        public var columns: [Column]
+        public var partitioning: Partitioning?
+        /// For a partition: its parent's schema-qualified name.
+        public var parentSchema: String?
+        public var parentName: String?
+        public var bound: Bound?
+        /// Columns of the primary key (or of a unique, all-NOT-NULL key), used by
+        /// verification to name offending rows.
+        public var keyColumns: [String]?
+        /// Sum of the rows of this table's units.
+        public var rows: Int64
+
+        public var qualifiedName: String { "\(schema).\(name)" }
+    }
+
+    /// One COPY stream: a whole table or partition, or one ctid range of it.
+    public struct Unit: Codable, Sendable, Equatable {
+        public var id: String
+        public var schema: String
+        public var table: String
+        public var member: String
+        /// COPY column list, in order.
+        public var columns: [String]
+        /// For a split table: the heap pages [fromPage, toPage) this unit read;
+        /// toPage nil means "to the end".
+        public var fromPage: Int64?
+        public var toPage: Int64?
+        public var rows: Int64
+        /// Bytes of COPY text before compression.
+        public var rawBytes: Int64
+        /// Bytes of the member (compressed).
+        public var compressedBytes: Int64
+        /// SHA-256 of the member's bytes.
+        public var sha256: String
+        /// Order-independent digest of the rows (see ``RowDigest``).
+        public var rowDigest: String
+
+        public var qualifiedTable: String { "\(schema).\(table)" }
+    }
+
+    public func table(schema: String, name: String) -> Table? {
+        tables.first { $0.schema == schema && $0.name == name }
+    }
+
+    public func units(of table: Table) -> [Unit] {
+        units.filter { $0.schema == table.schema && $0.table == table.name }
+    }
+
+    // MARK: - Encoding
+
+    public func encoded() throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(self)) + [0x0A]
+    }
+
+    /// Parses a manifest and refuses one this version cannot read.
+    public static func decode(_ bytes: [UInt8], source: String) throws -> Manifest {
+        struct Header: Decodable { var format: String?; var formatVersion: Int? }
+        let header: Header
+        do {
+            header = try JSONDecoder().decode(Header.self, from: Data(bytes))
+        } catch {
+            throw ArchiveFormatError("\(source): manifest.json is not valid JSON (\(Self.describe(error))); the archive is damaged")
+        }
+        guard header.format == formatName else {
+            throw ArchiveFormatError("\(source): manifest.json is not a pgvault manifest (format is \(header.format.map { "'\($0)'" } ?? "missing"))")
+        }
+        guard let version = header.formatVersion, version >= 1 else {
+            throw ArchiveFormatError("\(source): manifest.json has no valid formatVersion")
+        }
+        guard version <= currentFormatVersion else {
+            throw ArchiveFormatError("\(source): archive format version \(version) is newer than this pgvault (\(PGVault.version)) reads (up to \(currentFormatVersion)); upgrade pgvault")
+        }
+        do {
+            return try JSONDecoder().decode(Manifest.self, from: Data(bytes))
+        } catch {
+            throw ArchiveFormatError("\(source): manifest.json does not match format version \(version): \(Self.describe(error))")
+        }
+    }
+
+    static func describe(_ error: Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, let ctx):
+            return "missing field '\(Self.path(ctx.codingPath + [key]))'"
+        case DecodingError.typeMismatch(_, let ctx), DecodingError.valueNotFound(_, let ctx):
+            return "wrong type at '\(Self.path(ctx.codingPath))'"
+        case DecodingError.dataCorrupted(let ctx):
+            return ctx.debugDescription
+        default:
+            return "\(error)"
+        }
+    }
+
+    private static func path(_ keys: [CodingKey]) -> String {
+        keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+}
+
+/// The archive is damaged, incomplete, or not one this version reads.
+public struct ArchiveFormatError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
