@@ -47,7 +47,8 @@ public enum ConnInfo {
     /// Keywords whose values must never be shown or stored.
     public static let secretKeywords: Set<String> = ["password", "sslpassword", "sslkey"]
 
-    static func quoteValue(_ value: String) -> String {
+    /// A conninfo value quoted as libpq expects (single quotes, backslash escapes).
+    public static func quoteValue(_ value: String) -> String {
         if !value.isEmpty, value.allSatisfy({ !$0.isWhitespace && $0 != "'" && $0 != "\\" }) {
             return value
         }

@@ -1,8 +1,142 @@
 import ArgumentParser
+import Foundation
+import PGClient
+import PGVaultCore
 
 extension PGVaultCommand {
     struct Backup: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "backup", abstract: "Take a consistent, parallel backup into a zstd-compressed archive (not yet available).")
-        func run() async throws {}
+        static let configuration = CommandConfiguration(
+            abstract: "Take a consistent, parallel backup into a zstd-compressed archive.",
+            discussion: """
+                Every table and partition is streamed with COPY from one snapshot (exported by \
+                a leader connection and imported by every worker, with ACCESS SHARE locks \
+                taken first), compressed with zstd, and described by manifest.json: row counts, \
+                SHA-256 of every member, an order-independent digest of every unit's rows, the \
+                snapshot's time and WAL position. The schema comes from the server-matching \
+                pg_dump. Nothing exists under the final name until the archive is complete.
+
+                Examples:
+                  pgvault backup -d postgresql://backup@db1/chat --output /backups/chat-today
+                  pgvault backup -d "dbname=chat" --output chat.tar --format file --jobs 4
+                  pgvault backup -d "dbname=chat" --output - | ssh vault 'cat > chat.tar'
+                  pgvault backup -d "dbname=chat" --repo /backups --metrics-file /var/lib/node_exporter/pgvault.prom
+                  pgvault backup -d "dbname=chat" --output msgs --table 'public.messages'
+
+                Exit status: 0 only when the archive is complete; 1 otherwise.
+                """)
+
+        @OptionGroup var connection: ConnectionOptions
+
+        @Option(name: [.short, .long], help: ArgumentHelp("Archive path to create, or - for a tar on standard output.", valueName: "PATH"))
+        var output: String?
+
+        @Option(help: ArgumentHelp("Repository folder: the backup is named <database>-<UTC time> inside it.", valueName: "DIR"))
+        var repo: String?
+
+        @Option(help: "Archive form: directory (default) or file (one tar file).")
+        var format: String = "directory"
+
+        @Option(name: [.short, .long], help: "Parallel worker connections.")
+        var jobs: Int = 2
+
+        @Option(name: [.short, .long], parsing: .singleValue, help: ArgumentHelp("Only tables matching this pattern (schema.table or table; * and ?). Repeatable; a partitioned table takes its partitions.", valueName: "PATTERN"))
+        var table: [String] = []
+
+        @Option(name: [.customShort("T"), .long], parsing: .singleValue, help: ArgumentHelp("Leave out tables matching this pattern. Repeatable.", valueName: "PATTERN"))
+        var excludeTable: [String] = []
+
+        @Flag(help: "Only the schema, no data.")
+        var schemaOnly = false
+
+        @Flag(help: "Only the data, no schema.")
+        var dataOnly = false
+
+        @Option(help: "zstd level (1-19).")
+        var compressLevel: Int32 = 3
+
+        @Option(help: ArgumentHelp("Split tables and partitions larger than this many MiB into ctid ranges.", valueName: "MIB"))
+        var splitSize: Int64 = 256
+
+        @Option(help: ArgumentHelp("How long to wait for each table lock before failing, e.g. 30s, 2min.", valueName: "DURATION"))
+        var lockWaitTimeout: String = "30s"
+
+        @Option(help: ArgumentHelp("Folder with pg_dump (at least the server's version).", valueName: "DIR"))
+        var pgBin: String?
+
+        @Option(help: ArgumentHelp("Write Prometheus metrics (last success, duration, bytes, rows) to this file.", valueName: "PATH"))
+        var metricsFile: String?
+
+        @Flag(help: "Print one JSON summary line on standard output (also the default when stdout is not a terminal).")
+        var json = false
+
+        @Flag(help: "No progress display.")
+        var quiet = false
+
+        func validate() throws {
+            if (output == nil) == (repo == nil) { throw ValidationError("give exactly one of '--output PATH' and '--repo DIR'") }
+            if schemaOnly && dataOnly { throw ValidationError("'--schema-only' and '--data-only' exclude each other") }
+            if jobs < 1 || jobs > 64 { throw ValidationError("'--jobs' must be between 1 and 64") }
+            if !["directory", "file"].contains(format) { throw ValidationError("'--format' is directory or file") }
+            if !(1...19).contains(compressLevel) { throw ValidationError("'--compress-level' must be between 1 and 19") }
+            if output == "-" && isatty(1) != 0 { throw ValidationError("'--output -' writes a tar to standard output; redirect it to a file or a pipe") }
+        }
+
+        func run() async throws {
+            let started = Date()
+            var database = "unknown"
+            do {
+                var target = output ?? ""
+                if let repo {
+                    let repository = try Repository(path: repo)
+                    let probe = try connection.connect(application: "pgvault backup")
+                    database = try probe.query("SELECT current_database()").scalar ?? "db"
+                    target = repository.newBackupPath(database: database)
+                }
+                var options = BackupOptions(conninfo: connection.dbname, output: target, form: format == "file" ? .file : .directory)
+                options.jobs = jobs
+                options.tables = table
+                options.excludeTables = excludeTable
+                options.schemaOnly = schemaOnly
+                options.dataOnly = dataOnly
+                options.compressionLevel = compressLevel
+                options.splitBytes = splitSize << 20
+                options.lockWaitTimeout = lockWaitTimeout
+                options.pgBin = pgBin
+                let showProgress = !quiet && isatty(2) != 0
+                if showProgress { options.progress = { ProgressLine.show($0) } }
+                let summary = try await BackupEngine.run(options)
+                if showProgress { ProgressLine.clear() }
+                database = summary.database
+                if let metricsFile {
+                    try MetricsFile.write(metricsFile, job: "backup", database: database, success: true, summary: summary)
+                }
+                if json || output == "-" || isatty(1) == 0 {
+                    if output != "-" { printJSON(summary) } else { noteJSON(summary) }
+                } else {
+                    print("""
+                        backup complete: \(summary.archive)
+                          database \(summary.database), snapshot \(summary.snapshotTime) at WAL \(summary.walLSN)
+                          \(summary.tables) tables, \(summary.units) units, \(summary.rows) rows
+                          \(Format.bytes(summary.rawBytes)) of COPY data in \(Format.bytes(summary.archiveBytes)) (\(String(format: "%.1f", summary.seconds)) s)
+                        """)
+                }
+            } catch let error as ValidationError {
+                throw error
+            } catch {
+                if !quiet && isatty(2) != 0 { ProgressLine.clear() }
+                note("pgvault backup: error: \(error)")
+                if let metricsFile {
+                    try? MetricsFile.write(metricsFile, job: "backup", database: database, success: false, summary: nil)
+                }
+                if json || isatty(1) == 0 {
+                    let failure: [String: String] = [
+                        "status": "failed", "error": "\(error)", "database": database,
+                        "seconds": String(format: "%.3f", Date().timeIntervalSince(started)),
+                    ]
+                    printJSON(failure)
+                }
+                throw ExitCode.failure
+            }
+        }
     }
 }

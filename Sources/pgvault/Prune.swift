@@ -1,8 +1,50 @@
 import ArgumentParser
+import Foundation
+import PGVaultCore
 
 extension PGVaultCommand {
     struct Prune: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "prune", abstract: "Apply a retention policy to a backup repository (not yet available).")
-        func run() async throws {}
+        static let configuration = CommandConfiguration(
+            abstract: "Apply a retention policy to a backup repository.",
+            discussion: """
+                Keeps the newest complete backup of each of the last N days, ISO weeks and \
+                months (UTC) that have one, and always the newest complete backup. Incomplete \
+                backups are left alone. Try it with --dry-run first.
+
+                Example:
+                  pgvault prune --repo /backups --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --dry-run
+                """)
+
+        @Option(help: ArgumentHelp("Repository folder.", valueName: "DIR"))
+        var repo: String
+
+        @Option(help: "Daily backups to keep.") var keepDaily: Int = 7
+        @Option(help: "Weekly backups to keep.") var keepWeekly: Int = 4
+        @Option(help: "Monthly backups to keep.") var keepMonthly: Int = 12
+
+        @Flag(help: "Only show what would be deleted.")
+        var dryRun = false
+
+        @Flag(help: "Print the decisions as JSON.")
+        var json = false
+
+        func validate() throws {
+            if keepDaily < 0 || keepWeekly < 0 || keepMonthly < 0 { throw ValidationError("'--keep-*' values cannot be negative") }
+        }
+
+        func run() async throws {
+            try await reportingErrors {
+                let policy = Repository.Policy(daily: keepDaily, weekly: keepWeekly, monthly: keepMonthly)
+                let decisions = try Repository(path: repo).prune(policy: policy, dryRun: dryRun)
+                if json {
+                    printJSON(decisions)
+                    return
+                }
+                for d in decisions {
+                    let verb = d.keep ? "keep  " : (dryRun ? "would delete" : "deleted")
+                    print("\(verb) \(d.name)\(d.reasons.isEmpty ? "" : " (" + d.reasons.joined(separator: ", ") + ")")")
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,665 @@
+import ArchiveIO
+import Foundation
+import PGClient
+import ZstdStream
+
+public struct BackupOptions: Sendable {
+    public enum Form: String, Sendable { case directory, file }
+
+    public var conninfo: String
+    /// Final path of the archive (a directory, or a file), or "-" for a tar on stdout.
+    public var output: String
+    public var form: Form
+    public var jobs: Int = 2
+    /// Shell-style patterns (`*`, `?`) on `schema.table` or `table`; a partitioned
+    /// parent selects its partitions.
+    public var tables: [String] = []
+    public var excludeTables: [String] = []
+    public var schemaOnly = false
+    public var dataOnly = false
+    public var compressionLevel: Int32 = 3
+    /// Tables or partitions larger than this are split into ctid ranges of about this size.
+    public var splitBytes: Int64 = 256 << 20
+    /// How long to wait for each ACCESS SHARE lock, e.g. "30s".
+    public var lockWaitTimeout: String = "30s"
+    public var pgBin: String?
+    /// Called about once a second with the progress so far.
+    public var progress: (@Sendable (BackupProgress) -> Void)?
+
+    public init(conninfo: String, output: String, form: Form = .directory) {
+        self.conninfo = conninfo
+        self.output = output
+        self.form = output == "-" ? .file : form
+    }
+}
+
+public struct BackupProgress: Sendable {
+    public var unitsDone: Int
+    public var unitsTotal: Int
+    public var rows: Int64
+    public var rawBytes: Int64
+    public var compressedBytes: Int64
+    public var estimatedBytes: Int64
+    public var elapsed: Double
+}
+
+public struct BackupSummary: Codable, Sendable {
+    public var status: String
+    public var archive: String
+    public var database: String
+    public var tables: Int
+    public var units: Int
+    public var rows: Int64
+    public var rawBytes: Int64
+    public var archiveBytes: Int64
+    public var seconds: Double
+    public var snapshotTime: String
+    public var walLSN: String
+    public var manifest: Manifest?
+
+    enum CodingKeys: String, CodingKey {
+        case status, archive, database, tables, units, rows, rawBytes, archiveBytes, seconds, snapshotTime, walLSN
+    }
+}
+
+public struct BackupError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A consistent, parallel backup:
+///
+/// 1. The leader opens a REPEATABLE READ transaction, reads the catalog (which
+///    takes its snapshot), locks every selected table ACCESS SHARE (waiting at
+///    most --lock-wait-timeout), checks no table changed between its snapshot and
+///    its lock, and exports the snapshot.
+/// 2. `--jobs` workers, each on its own thread and connection, import that
+///    snapshot and stream units (a table, a partition, or a ctid range of a big
+///    one), largest first, through `COPY ... TO STDOUT` → row digest → zstd →
+///    SHA-256 → a member file. Memory per worker: one row, a 1 MiB buffer and
+///    zstd's window.
+/// 3. pg_dump, given the same snapshot, writes the pre-data and post-data schema.
+/// 4. manifest.json is written last; everything is fsynced; the folder (or the
+///    tar made from it) is renamed into place. Until then nothing exists under
+///    the final name.
+public enum BackupEngine {
+    public static func run(_ options: BackupOptions) async throws -> BackupSummary {
+        let started = Date()
+        let leader = try PGConnection(conninfo: options.conninfo, applicationName: "pgvault backup")
+        try CopySession.apply(leader)
+        let database = try leader.query("SELECT current_database()").scalar ?? "postgres"
+        try acquireBackupLock(leader, database: database)
+
+        // Where members go while the backup runs: for a directory archive, a
+        // hidden sibling that is renamed at the end; for a file, a spool folder.
+        let staging = try stagingFolder(for: options)
+        var published = false
+        defer { if !published { Files.removeTree(staging) } }
+
+        try leader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        // Reading sizes takes locks too: bound every wait by --lock-wait-timeout.
+        try leader.execute("SET LOCAL lock_timeout = \(SQL.literal(options.lockWaitTimeout))")
+        let relations: [Catalog.Relation]
+        do {
+            relations = try Catalog.relations(leader)
+        } catch let error as PGError where error.sqlState == PGError.lockNotAvailable {
+            try? leader.execute("ROLLBACK")
+            let held = (try? leader.query("""
+                SELECT string_agg(DISTINCT n.nspname || '.' || c.relname, ', ') FROM pg_locks l
+                JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock' AND l.granted
+                  AND l.pid <> pg_backend_pid() AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                """).scalar) ?? nil
+            throw BackupError("could not read the catalog within --lock-wait-timeout \(options.lockWaitTimeout): \(held.map { "table(s) \($0) are" } ?? "a table is") locked exclusively by another session (an ALTER TABLE, DROP or TRUNCATE?). Retry later or raise --lock-wait-timeout.")
+        }
+        let selected = try select(relations, options: options)
+        if selected.isEmpty { throw BackupError("no table matches the selection (--table/--exclude-table)") }
+        try lockTables(leader, selected, timeout: options.lockWaitTimeout)
+        try checkNoDrift(options.conninfo, snapshotView: selected, allRelations: relations)
+
+        let facts = try snapshotFacts(leader)
+        let sequences = try readSequences(leader, schemas: Set(selected.map(\.table.schema)))
+        let migrations = try? Migrator.applied(leader).filter(\.success).map(\.version)
+
+        let units = options.schemaOnly ? [] : planUnits(selected, splitBytes: options.splitBytes)
+        let monitor = ProgressMonitor(total: units.count, estimatedBytes: units.reduce(0) { $0 + $1.estimatedBytes }, started: started)
+        let reporter = options.progress.map { callback in
+            Task.detached {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(1))
+                    callback(monitor.snapshot())
+                }
+            }
+        }
+        defer { reporter?.cancel() }
+
+        // Data and schema in parallel: workers stream units while pg_dump runs.
+        async let schemaMember = dumpSchema(options, leader: leader, snapshot: facts.snapshotID, selected: selected, relations: relations, staging: staging)
+        let done = try await runWorkers(options, units: units, snapshot: facts.snapshotID, staging: staging, monitor: monitor)
+        let schema = try await schemaMember
+        try leader.execute("COMMIT")
+
+        var tables = selected.map(\.table)
+        for i in tables.indices {
+            tables[i].rows = done.filter { $0.schema == tables[i].schema && $0.table == tables[i].name }.reduce(0) { $0 + $1.rows }
+        }
+        let manifest = Manifest(
+            startedAt: ISO8601.format(started), completedAt: ISO8601.format(Date()),
+            server: facts.server,
+            database: Manifest.Database(name: database, encoding: facts.encoding, collate: facts.collate, ctype: facts.ctype),
+            snapshot: Manifest.Snapshot(id: facts.snapshotID, time: facts.time, walLSN: facts.walLSN, walSegment: facts.walSegment),
+            migrations: (migrations?.isEmpty ?? true) ? nil : migrations,
+            copySettings: CopySession.asDictionary,
+            compression: Manifest.Compression(level: Int(options.compressionLevel)),
+            selection: Manifest.Selection(tables: options.tables, excludeTables: options.excludeTables, schemaOnly: options.schemaOnly, dataOnly: options.dataOnly),
+            schema: schema, sequences: sequences, tables: tables,
+            units: done.sorted { $0.id < $1.id })
+        let manifestFile = try OutputFile(creating: staging + "/" + Manifest.memberName)
+        try manifestFile.write(try manifest.encoded())
+        try manifestFile.close()
+        try Files.syncDirectory(staging + "/data")
+        try Files.syncDirectory(staging + "/schema")
+        try Files.syncDirectory(staging)
+
+        let archiveBytes = try publish(staging: staging, manifest: manifest, options: options)
+        published = options.form == .directory
+        if options.form == .file { Files.removeTree(staging) }
+        published = true
+        let totals = monitor.snapshot()
+        return BackupSummary(
+            status: "complete", archive: options.output, database: database, tables: tables.count, units: done.count,
+            rows: totals.rows, rawBytes: totals.rawBytes, archiveBytes: archiveBytes,
+            seconds: Date().timeIntervalSince(started), snapshotTime: facts.time, walLSN: facts.walLSN, manifest: manifest)
+    }
+
+    // MARK: - Locking and consistency
+
+    /// At most one backup of a database at a time, across machines: a session
+    /// advisory lock held by the leader until it disconnects.
+    static func acquireBackupLock(_ conn: PGConnection, database: String) throws {
+        let key = "pgvault-backup:" + database
+        let got = try conn.query("SELECT pg_try_advisory_lock(hashtext($1))", [key]).scalar
+        if got != "t" {
+            let holder = try? conn.query("""
+                SELECT a.pid, a.application_name, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                WHERE l.locktype = 'advisory' AND l.objid = (hashtext($1)::bigint & 4294967295)::oid AND l.granted LIMIT 1
+                """, [key]).rows.first
+            let who = holder.map { " (backend pid \($0[0] ?? "?"), \($0[1] ?? ""), since \($0[2] ?? "?"))" } ?? ""
+            throw BackupError("another pgvault backup of database '\(database)' is running\(who); two backups of one database never run at once. Wait for it to finish.")
+        }
+    }
+
+    static func lockTables(_ conn: PGConnection, _ relations: [Catalog.Relation], timeout: String) throws {
+        // One statement per table so a failure names the table that could not be locked.
+        for r in relations {
+            do {
+                try conn.execute("LOCK TABLE \(SQL.qualified(r.table.schema, r.table.name)) IN ACCESS SHARE MODE")
+            } catch let error as PGError where error.sqlState == PGError.lockNotAvailable {
+                throw BackupError("could not lock table \(r.table.qualifiedName) within --lock-wait-timeout \(timeout): another session holds a conflicting lock (an ALTER TABLE, DROP or TRUNCATE?). Retry later or raise --lock-wait-timeout.")
+            } catch let error as PGError where error.sqlState == PGError.undefinedTable {
+                throw BackupError("table \(r.table.qualifiedName) was dropped while the backup was starting; run the backup again")
+            }
+        }
+        try conn.execute("SET LOCAL lock_timeout = 0")
+    }
+
+    /// The catalog was read under the snapshot, the locks came after it: a table
+    /// altered, rewritten, dropped, or given a new partition in between would
+    /// make the archive inconsistent. Compare against a fresh look and refuse.
+    static func checkNoDrift(_ conninfo: String, snapshotView: [Catalog.Relation], allRelations: [Catalog.Relation]) throws {
+        let fresh = try PGConnection(conninfo: conninfo, applicationName: "pgvault backup (check)")
+        let now = try Catalog.relations(fresh)
+        let nowByName = Dictionary(now.map { ($0.table.qualifiedName, $0) }, uniquingKeysWith: { a, _ in a })
+        for r in snapshotView {
+            guard let current = nowByName[r.table.qualifiedName] else {
+                throw BackupError("table \(r.table.qualifiedName) was dropped while the backup was starting; run the backup again")
+            }
+            if current.relfilenode != r.relfilenode || current.table.columns != r.table.columns {
+                throw BackupError("table \(r.table.qualifiedName) was altered while the backup was starting (columns or storage changed after the snapshot); run the backup again")
+            }
+        }
+        let parents = Set(snapshotView.filter { $0.table.kind == "partitioned" }.map(\.table.qualifiedName))
+        let before = Set(allRelations.filter { r in r.table.parentName.map { parents.contains("\(r.table.parentSchema!).\($0)") } ?? false }.map(\.table.qualifiedName))
+        let after = Set(now.filter { r in r.table.parentName.map { parents.contains("\(r.table.parentSchema!).\($0)") } ?? false }.map(\.table.qualifiedName))
+        if before != after {
+            let added = after.subtracting(before).sorted(), removed = before.subtracting(after).sorted()
+            throw BackupError("partitions changed while the backup was starting (added: \(added), removed: \(removed)); run the backup again")
+        }
+    }
+
+    struct SnapshotFacts {
+        var snapshotID: String
+        var time: String
+        var walLSN: String
+        var walSegment: String?
+        var server: Manifest.Server
+        var encoding: String
+        var collate: String?
+        var ctype: String?
+    }
+
+    static func snapshotFacts(_ conn: PGConnection) throws -> SnapshotFacts {
+        let r = try conn.query("""
+            SELECT pg_export_snapshot(),
+                   to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                   CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text,
+                   CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_walfile_name(pg_current_wal_lsn()) END,
+                   current_setting('server_version'), current_setting('server_version_num'),
+                   pg_encoding_to_char(d.encoding), d.datcollate, d.datctype,
+                   current_setting('wal_segment_size')
+            FROM pg_database d WHERE d.datname = current_database()
+            """).rows[0]
+        // pg_control_* need pg_monitor or superuser; leave them out rather than fail.
+        let sysid = (try? conn.query("SELECT system_identifier::text FROM pg_control_system()").scalar) ?? nil
+        let timeline = (try? conn.query("SELECT timeline_id FROM pg_control_checkpoint()").scalar).flatMap { $0.flatMap { Int($0) } }
+        let segBytes = parseSize(r[9] ?? "")
+        return SnapshotFacts(
+            snapshotID: r[0]!, time: r[1]!, walLSN: r[2] ?? "", walSegment: r[3],
+            server: Manifest.Server(
+                version: r[4]!, versionNumber: Int(r[5]!) ?? 0, systemIdentifier: sysid ?? "unknown",
+                timeline: timeline, walSegmentSize: segBytes),
+            encoding: r[6] ?? "UTF8", collate: r[7], ctype: r[8])
+    }
+
+    static func parseSize(_ text: String) -> Int? {
+        let units: [(String, Int)] = [("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)]
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            return Int(text.dropLast(suffix.count)).map { $0 * factor }
+        }
+        return Int(text)
+    }
+
+    static func readSequences(_ conn: PGConnection, schemas: Set<String>) throws -> [Manifest.SequenceValue] {
+        let seqs = try conn.query("""
+            SELECT n.nspname, c.relname,
+                   (SELECT format('%I.%I(%I)', tn.nspname, t.relname, a.attname)
+                    FROM pg_depend d JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace tn ON tn.oid = t.relnamespace
+                    JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+                    WHERE d.objid = c.oid AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') LIMIT 1)
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind = 'S' ORDER BY 1, 2
+            """)
+        var out: [Manifest.SequenceValue] = []
+        for r in seqs.rows where schemas.contains(r[0]!) {
+            let v = try conn.query("SELECT last_value::text, is_called FROM \(SQL.qualified(r[0]!, r[1]!))").rows[0]
+            out.append(Manifest.SequenceValue(schema: r[0]!, name: r[1]!, lastValue: v[0]!, isCalled: v[1] == "t", ownedBy: r[2]))
+        }
+        return out
+    }
+
+    // MARK: - Selection and units
+
+    static func select(_ relations: [Catalog.Relation], options: BackupOptions) throws -> [Catalog.Relation] {
+        // pgvault's own bookkeeping tables are never part of a backup's data.
+        let candidates = relations.filter { !$0.table.schema.hasPrefix("pgvault") }
+        func matches(_ r: Catalog.Relation, _ patterns: [String]) -> Bool {
+            patterns.contains { p in
+                Glob.matches(p, r.table.qualifiedName) || Glob.matches(p, r.table.name)
+            }
+        }
+        func ancestors(_ r: Catalog.Relation) -> [Catalog.Relation] {
+            var out: [Catalog.Relation] = []
+            var current = r
+            while let ps = current.table.parentSchema, let pn = current.table.parentName,
+                  let parent = candidates.first(where: { $0.table.schema == ps && $0.table.name == pn }) {
+                out.append(parent)
+                current = parent
+            }
+            return out
+        }
+        // A partition is selected when it or an ancestor matches.
+        let included = candidates.filter { r in
+            options.tables.isEmpty || matches(r, options.tables) || ancestors(r).contains { matches($0, options.tables) }
+        }
+        let excluded = included.filter { r in
+            matches(r, options.excludeTables) || ancestors(r).contains { matches($0, options.excludeTables) }
+        }
+        let excludedNames = Set(excluded.map(\.table.qualifiedName))
+        for pattern in options.tables where !candidates.contains(where: { matches($0, [pattern]) }) {
+            throw BackupError("--table '\(pattern)' matches no table in the database; check the name (patterns are schema.table or table, with * and ?)")
+        }
+        var selected = included.filter { !excludedNames.contains($0.table.qualifiedName) }
+        // A selected partition brings its parents, so the archive knows where it belongs.
+        var names = Set(selected.map(\.table.qualifiedName))
+        for r in selected {
+            for a in ancestors(r) where names.insert(a.table.qualifiedName).inserted { selected.append(a) }
+        }
+        return Catalog.orderParentsFirst(selected)
+    }
+
+    struct PlannedUnit: Sendable {
+        var id: String
+        var relation: Catalog.Relation
+        var fromPage: Int64?
+        var toPage: Int64?
+        var estimatedBytes: Int64
+    }
+
+    /// One unit per table or partition with data, big ones split into ctid page
+    /// ranges; largest first so the longest unit starts first.
+    static func planUnits(_ selected: [Catalog.Relation], splitBytes: Int64) -> [PlannedUnit] {
+        var planned: [(Catalog.Relation, Int64?, Int64?, Int64)] = []
+        for r in selected where r.table.kind != "partitioned" {
+            let blockSize = r.pages > 0 ? r.bytes / r.pages : 8192
+            if r.bytes > splitBytes && splitBytes > 0 {
+                let pagesPer = max(1, splitBytes / max(blockSize, 1))
+                var from: Int64 = 0
+                while from < r.pages {
+                    let to = from + pagesPer
+                    // The last range is open-ended: pages added after the size was read.
+                    planned.append((r, from, to >= r.pages ? nil : to, min(pagesPer, r.pages - from) * blockSize))
+                    from = to
+                }
+            } else {
+                planned.append((r, nil, nil, r.bytes))
+            }
+        }
+        let ordered = planned.sorted { $0.3 > $1.3 }
+        return ordered.enumerated().map { i, p in
+            PlannedUnit(id: String(format: "u%05d", i + 1), relation: p.0, fromPage: p.1, toPage: p.2, estimatedBytes: p.3)
+        }
+    }
+
+    static func copyStatement(_ unit: PlannedUnit, columns: [String]) -> String {
+        let t = SQL.qualified(unit.relation.table.schema, unit.relation.table.name)
+        let cols = columns.map(SQL.ident).joined(separator: ", ")
+        if unit.fromPage == nil && unit.toPage == nil {
+            return "COPY \(t) (\(cols)) TO STDOUT"
+        }
+        var conditions = ["ctid >= '(\(unit.fromPage ?? 0),0)'::tid"]
+        if let to = unit.toPage { conditions.append("ctid < '(\(to),0)'::tid") }
+        return "COPY (SELECT \(cols) FROM ONLY \(t) WHERE \(conditions.joined(separator: " AND "))) TO STDOUT"
+    }
+
+    // MARK: - Workers
+
+    static func runWorkers(
+        _ options: BackupOptions, units: [PlannedUnit], snapshot: String, staging: String, monitor: ProgressMonitor
+    ) async throws -> [Manifest.Unit] {
+        guard !units.isEmpty else { return [] }
+        let queue = UnitQueue(units)
+        let jobs = max(1, min(options.jobs, units.count))
+        return try await withThrowingTaskGroup(of: [Manifest.Unit].self) { group in
+            for w in 0..<jobs {
+                let conn = try PGConnection(conninfo: options.conninfo, applicationName: "pgvault backup worker \(w + 1)")
+                group.addTask {
+                    try await Blocking.run("pgvault-backup-\(w + 1)", on: conn) { conn in
+                        try CopySession.apply(conn)
+                        try conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                        try conn.execute("SET TRANSACTION SNAPSHOT \(SQL.literal(snapshot))")
+                        var finished: [Manifest.Unit] = []
+                        while let unit = queue.next() {
+                            try Task.checkCancellation()
+                            finished.append(try dumpUnit(unit, conn: conn, staging: staging, level: options.compressionLevel, monitor: monitor))
+                        }
+                        try conn.execute("COMMIT")
+                        return finished
+                    }
+                }
+            }
+            var all: [Manifest.Unit] = []
+            do {
+                for try await part in group { all += part }
+            } catch {
+                queue.stop()
+                group.cancelAll()
+                throw error
+            }
+            return all
+        }
+    }
+
+    /// COPY one unit into its member: rows → digest → 1 MiB buffer → zstd → file
+    /// (and SHA-256 of what is written).
+    static func dumpUnit(_ unit: PlannedUnit, conn: PGConnection, staging: String, level: Int32, monitor: ProgressMonitor) throws -> Manifest.Unit {
+        let columns = unit.relation.table.columns.filter { !$0.generated }.map(\.name)
+        let member = "data/\(unit.id).copy.zst"
+        let file = try OutputFile(creating: staging + "/" + member)
+        let sha = SHA2(.sha256)
+        let compressor = try ZstdCompressor(level: level, checksum: true)
+        var digest = RowDigest()
+        let capacity = 1 << 20
+        var buffer = [UInt8]()
+        buffer.reserveCapacity(capacity + 64 * 1024)
+        var raw: Int64 = 0
+        var rowsSinceReport: Int64 = 0
+        let sink: (UnsafeRawBufferPointer) throws -> Void = { out in
+            sha.update(out)
+            try file.write(out)
+        }
+        func flush() throws {
+            try buffer.withUnsafeBytes { try compressor.compress($0, sink: sink) }
+            raw += Int64(buffer.count)
+            monitor.add(rows: rowsSinceReport, raw: Int64(buffer.count))
+            rowsSinceReport = 0
+            buffer.removeAll(keepingCapacity: true)
+        }
+        let sql = copyStatement(unit, columns: columns)
+        do {
+            try conn.copyOut(sql) { row in
+                digest.add(row: row)
+                buffer.append(contentsOf: row)
+                rowsSinceReport += 1
+                if buffer.count >= capacity { try flush() }
+            }
+        } catch let error as PGError {
+            throw BackupError("COPY of \(unit.relation.table.qualifiedName) failed: \(error)")
+        }
+        try flush()
+        try compressor.finish(sink: sink)
+        try file.close()
+        monitor.finishUnit(compressed: file.bytesWritten)
+        return Manifest.Unit(
+            id: unit.id, schema: unit.relation.table.schema, table: unit.relation.table.name, member: member,
+            columns: columns, fromPage: unit.fromPage, toPage: unit.toPage, rows: digest.rows, rawBytes: raw,
+            compressedBytes: file.bytesWritten, sha256: sha.hexDigest(), rowDigest: digest.hex)
+    }
+
+    // MARK: - Schema
+
+    static func dumpSchema(
+        _ options: BackupOptions, leader: PGConnection, snapshot: String, selected: [Catalog.Relation],
+        relations: [Catalog.Relation], staging: String
+    ) async throws -> Manifest.Schema? {
+        if options.dataOnly { return nil }
+        let tools = try PGTools.locate(
+            serverMajor: leader.serverMajorVersion, serverVersion: leader.parameterStatus("server_version") ?? "?",
+            pgBin: options.pgBin)
+        // A full backup dumps the whole schema (functions, views, types...); a
+        // selective one names its tables.
+        let whole = selected.count == relations.filter({ !$0.table.schema.hasPrefix("pgvault") }).count
+        var tableArgs: [String] = []
+        if !whole {
+            for r in selected {
+                tableArgs += ["--table", "\"\(r.table.schema.replacingOccurrences(of: "\"", with: "\"\""))\".\"\(r.table.name.replacingOccurrences(of: "\"", with: "\"\""))\""]
+            }
+        }
+        let conninfo = options.conninfo
+        let selectionArgs = tableArgs
+        return try await Blocking.run("pgvault-pg_dump") {
+            var members: [Manifest.Member] = []
+            for section in ["pre-data", "post-data"] {
+                let plain = staging + "/schema/\(section).sql"
+                let args = ["--schema-only", "--section=\(section)", "--snapshot=\(snapshot)", "--no-password"] + selectionArgs
+                let result = try tools.run("pg_dump", conninfo: conninfo, arguments: args, stdoutPath: plain)
+                guard result.status == 0 else {
+                    throw BackupError("pg_dump \(tools.versionString) (\(tools.binDir)) failed for the \(section) schema: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+                }
+                members.append(try compressFile(plain, member: "schema/\(section).sql.zst", staging: staging))
+                unlink(plain)
+            }
+            return Manifest.Schema(pgDumpVersion: tools.versionString, preData: members[0], postData: members[1])
+        }
+    }
+
+    static func compressFile(_ path: String, member: String, staging: String) throws -> Manifest.Member {
+        let input = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+        defer { try? input.close() }
+        let out = try OutputFile(creating: staging + "/" + member)
+        let sha = SHA2(.sha256)
+        let compressor = try ZstdCompressor(level: 19, checksum: true)
+        let sink: (UnsafeRawBufferPointer) throws -> Void = { sha.update($0); try out.write($0) }
+        while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
+            try chunk.withUnsafeBytes { try compressor.compress($0, sink: sink) }
+        }
+        try compressor.finish(sink: sink)
+        try out.close()
+        return Manifest.Member(member: member, bytes: out.bytesWritten, sha256: sha.hexDigest())
+    }
+
+    // MARK: - Output
+
+    static func stagingFolder(for options: BackupOptions) throws -> String {
+        let base: String
+        if options.output == "-" {
+            base = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/pgvault-spool"
+        } else {
+            if Files.exists(options.output) {
+                throw BackupError("'\(options.output)' already exists; pgvault never overwrites an archive. Choose a new --output (or use --repo).")
+            }
+            let dir = (options.output as NSString).deletingLastPathComponent
+            let name = (options.output as NSString).lastPathComponent
+            base = (dir.isEmpty ? "." : dir) + "/." + name
+        }
+        let path = "\(base).partial-\(getpid())"
+        Files.removeTree(path)
+        try Files.makeDirectory(path)
+        try Files.makeDirectory(path + "/data")
+        try Files.makeDirectory(path + "/schema")
+        return path
+    }
+
+    /// Directory form: rename the staging folder. File form: write a tar of its
+    /// members (manifest.json last) under a temporary name, fsync, rename; or
+    /// stream the tar to standard output. Returns the archive's size.
+    static func publish(staging: String, manifest: Manifest, options: BackupOptions) throws -> Int64 {
+        var members = manifest.units.map { ($0.member, $0.compressedBytes) }
+        if let schema = manifest.schema {
+            members.insert((schema.postData.member, schema.postData.bytes), at: 0)
+            members.insert((schema.preData.member, schema.preData.bytes), at: 0)
+        }
+        let manifestSize = (try FileManager.default.attributesOfItem(atPath: staging + "/" + Manifest.memberName)[.size] as? NSNumber)?.int64Value ?? 0
+        members.append((Manifest.memberName, manifestSize))
+        let total = members.reduce(0) { $0 + $1.1 }
+        switch (options.form, options.output) {
+        case (.directory, _):
+            try Files.publish(staging, as: options.output)
+            return total
+        case (.file, "-"):
+            let writer = try ArchiveWriter(fileDescriptor: 1, format: .tarPax, label: "standard output")
+            try writeTar(writer, staging: staging, members: members)
+            return total
+        case (.file, _):
+            let partial = staging + ".tar"
+            let writer = try ArchiveWriter(path: partial, format: .tarPax)
+            do {
+                try writeTar(writer, staging: staging, members: members)
+            } catch {
+                unlink(partial)
+                throw error
+            }
+            try Files.publish(partial, as: options.output)
+            return (try FileManager.default.attributesOfItem(atPath: options.output)[.size] as? NSNumber)?.int64Value ?? total
+        }
+    }
+
+    static func writeTar(_ writer: ArchiveWriter, staging: String, members: [(String, Int64)]) throws {
+        for (member, size) in members {
+            let source = DirectoryArchive(staging)
+            try writer.addFile(path: member, size: size) { write in
+                try source.readMember(member) { try write($0) }
+            }
+        }
+        try writer.close()
+    }
+}
+
+/// Hands out units to workers, largest first; stops handing out after a failure.
+final class UnitQueue: @unchecked Sendable {
+    private let lock = NSLock()
+    private var units: [BackupEngine.PlannedUnit]
+    private var index = 0
+    private var stopped = false
+
+    init(_ units: [BackupEngine.PlannedUnit]) { self.units = units }
+
+    func next() -> BackupEngine.PlannedUnit? {
+        lock.withLock {
+            guard !stopped, index < units.count else { return nil }
+            defer { index += 1 }
+            return units[index]
+        }
+    }
+
+    func stop() { lock.withLock { stopped = true } }
+}
+
+/// Totals shared by the workers, read by the progress reporter.
+final class ProgressMonitor: @unchecked Sendable {
+    private let lock = NSLock()
+    private var state: BackupProgress
+    private let started: Date
+
+    init(total: Int, estimatedBytes: Int64, started: Date) {
+        self.started = started
+        state = BackupProgress(unitsDone: 0, unitsTotal: total, rows: 0, rawBytes: 0, compressedBytes: 0, estimatedBytes: estimatedBytes, elapsed: 0)
+    }
+
+    func add(rows: Int64, raw: Int64) {
+        lock.withLock {
+            state.rows += rows
+            state.rawBytes += raw
+        }
+    }
+
+    func finishUnit(compressed: Int64) {
+        lock.withLock {
+            state.unitsDone += 1
+            state.compressedBytes += compressed
+        }
+    }
+
+    func snapshot() -> BackupProgress {
+        lock.withLock {
+            var s = state
+            s.elapsed = Date().timeIntervalSince(started)
+            return s
+        }
+    }
+}
+
+public enum ISO8601 {
+    public static func format(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        f.timeZone = TimeZone(identifier: "UTC")
+        return f.string(from: date)
+    }
+
+    public static func parse(_ text: String) -> Date? {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.date(from: text) ?? ISO8601DateFormatter().date(from: text)
+    }
+}
+
+/// Shell-style patterns: `*` any run of characters, `?` one character.
+public enum Glob {
+    public static func matches(_ pattern: String, _ text: String) -> Bool {
+        let p = Array(pattern), t = Array(text)
+        var pi = 0, ti = 0, starP = -1, starT = 0
+        while ti < t.count {
+            if pi < p.count && (p[pi] == "?" || p[pi] == t[ti]) {
+                pi += 1; ti += 1
+            } else if pi < p.count && p[pi] == "*" {
+                starP = pi; starT = ti; pi += 1
+            } else if starP >= 0 {
+                pi = starP + 1; starT += 1; ti = starT
+            } else {
+                return false
+            }
+        }
+        while pi < p.count && p[pi] == "*" { pi += 1 }
+        return pi == p.count
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import PGClient
+
+/// Finds PostgreSQL's client programs (pg_dump, psql) of a version that can talk
+/// to a given server, and runs them without putting a password on their command
+/// line.
+public struct PGTools: Sendable {
+    public let binDir: String
+    public let majorVersion: Int
+    public let versionString: String
+
+    /// `pg_dump` must be at least the server's major version. Looks in `pgBin`
+    /// when given, else in PATH and the usual install folders, and picks the
+    /// lowest major that is at least `serverMajor`.
+    public static func locate(serverMajor: Int, serverVersion: String, pgBin: String?) throws -> PGTools {
+        var candidates: [String] = []
+        if let pgBin { candidates.append(pgBin) }
+        else {
+            if let env = ProcessInfo.processInfo.environment["PGVAULT_PG_BIN"] { candidates.append(env) }
+            let home = ProcessInfo.processInfo.environment["PGVAULT_PG_HOME"] ?? "/opt/pgvault-pg"
+            for major in [serverMajor, 16, 17, 18, 19, 20] where major >= serverMajor {
+                candidates.append("/usr/lib/postgresql/\(major)/bin")
+                candidates.append("\(home)/\(major)/bin")
+            }
+            let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+            candidates += path.split(separator: ":").map(String.init)
+        }
+        var found: [PGTools] = []
+        var seen = Set<String>()
+        for dir in candidates where seen.insert(dir).inserted {
+            guard FileManager.default.isExecutableFile(atPath: dir + "/pg_dump"),
+                  let (major, text) = version(of: dir + "/pg_dump") else { continue }
+            found.append(PGTools(binDir: dir, majorVersion: major, versionString: text))
+        }
+        if let best = found.filter({ $0.majorVersion >= serverMajor }).min(by: { $0.majorVersion < $1.majorVersion }) {
+            return best
+        }
+        if let pgBin {
+            let have = found.first.map { "pg_dump \($0.versionString) in \(pgBin)" } ?? "no usable pg_dump in \(pgBin)"
+            throw PGToolsError(description: "\(have), but the server is PostgreSQL \(serverVersion): pg_dump must be at least version \(serverMajor). Point --pg-bin at PostgreSQL \(serverMajor)'s bin folder.")
+        }
+        let have = found.map { "\($0.versionString) (\($0.binDir))" }.joined(separator: ", ")
+        throw PGToolsError(description: "the server is PostgreSQL \(serverVersion) but the pg_dump found is \(have.isEmpty ? "none" : have): pg_dump must be at least version \(serverMajor). Install PostgreSQL \(serverMajor) client programs or pass --pg-bin DIR.")
+    }
+
+    static func version(of program: String) -> (Int, String)? {
+        let out = "/tmp/pgvault-version-\(getpid())-\(UUID().uuidString)"
+        defer { unlink(out) }
+        guard let r = try? Subprocess.run([program, "--version"], stdoutPath: out), r.status == 0,
+              let text = try? String(contentsOfFile: out, encoding: .utf8) else { return nil }
+        // "pg_dump (PostgreSQL) 17.10" or "pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
+        guard let word = text.split(separator: " ").dropFirst(2).first else { return nil }
+        let version = String(word).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let major = Int(version.split(separator: ".").first ?? "") else { return nil }
+        return (major, version)
+    }
+
+    /// Runs one of the programs against `conninfo`. The password, if the conninfo
+    /// holds one, travels in PGPASSWORD; the command line gets the conninfo without it.
+    public func run(_ program: String, conninfo: String, arguments: [String], stdinPath: String? = nil, stdoutPath: String? = nil) throws -> Subprocess.Result {
+        let options = try ConnInfo.parseOrThrow(conninfo)
+        var env: [String: String] = [:]
+        var shown: [String] = []
+        for (key, value) in options {
+            if key == "password" { env["PGPASSWORD"] = value; continue }
+            shown.append("\(key)=\(ConnInfo.quoteValue(value))")
+        }
+        let dbArg = shown.isEmpty ? [] : ["--dbname=" + shown.joined(separator: " ")]
+        return try Subprocess.run(
+            [binDir + "/" + program] + arguments + dbArg, stdinPath: stdinPath, stdoutPath: stdoutPath,
+            extraEnvironment: env)
+    }
+}
+
+public struct PGToolsError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}

@@ -1,0 +1,56 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs an external program (pg_dump, psql) with posix_spawn and waitpid.
+/// Standard output and error go to files, never pipes, so a program that leaves
+/// a child behind cannot keep us waiting. Arguments never hold secrets: a
+/// password goes to the child through its environment (PGPASSWORD), which other
+/// users cannot read, not through its command line, which `ps` shows.
+public enum Subprocess {
+    public struct Result: Sendable {
+        public let status: Int32
+        public let stderr: String
+    }
+
+    /// Runs `argv`, with stdin from `stdinPath` (or /dev/null) and stdout into
+    /// `stdoutPath` (or /dev/null). `extraEnvironment` is added to ours.
+    public static func run(
+        _ argv: [String], stdinPath: String? = nil, stdoutPath: String? = nil,
+        extraEnvironment: [String: String] = [:]
+    ) throws -> Result {
+        let errPath = "/tmp/pgvault-stderr-\(getpid())-\(UUID().uuidString)"
+        defer { unlink(errPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, stdinPath ?? "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in extraEnvironment { env[k] = v }
+        let cArgs = argv.map { strdup($0) } + [nil]
+        let cEnv = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            cArgs.forEach { free($0) }
+            cEnv.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, argv[0], &actions, nil, cArgs, cEnv)
+        guard rc == 0 else {
+            throw SubprocessError(description: "cannot run \(argv[0]): \(String(cString: strerror(rc)))")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        return Result(status: code, stderr: stderr)
+    }
+}
+
+public struct SubprocessError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}

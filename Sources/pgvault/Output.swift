@@ -1,0 +1,47 @@
+import Foundation
+import PGVaultCore
+
+/// One JSON object on one line of standard output.
+func printJSON<T: Encodable>(_ value: T) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    if let data = try? encoder.encode(value) { print(String(decoding: data, as: UTF8.self)) }
+}
+
+/// The same on standard error (when standard output carries the archive).
+func noteJSON<T: Encodable>(_ value: T) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    if let data = try? encoder.encode(value) { note(String(decoding: data, as: UTF8.self)) }
+}
+
+enum Format {
+    static func bytes(_ n: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var v = Double(n)
+        var i = 0
+        while v >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
+        return i == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[i])
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        if !seconds.isFinite || seconds < 0 { return "?" }
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? String(format: "%dh%02dm", s / 3600, (s % 3600) / 60)
+            : s >= 60 ? String(format: "%dm%02ds", s / 60, s % 60) : "\(s)s"
+    }
+}
+
+/// A progress line on a terminal's standard error, redrawn in place.
+enum ProgressLine {
+    static func show(_ p: BackupProgress) {
+        let rate = p.elapsed > 0 ? Double(p.rawBytes) / p.elapsed : 0
+        let remaining = rate > 0 ? Double(max(p.estimatedBytes - p.rawBytes, 0)) / rate : .infinity
+        let line = "units \(p.unitsDone)/\(p.unitsTotal)  rows \(p.rows)  \(Format.bytes(p.rawBytes)) → \(Format.bytes(p.compressedBytes))  \(Format.bytes(Int64(rate)))/s  ETA \(Format.duration(remaining))"
+        FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
+    }
+
+    static func clear() {
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+}
