@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The main job end to end on a throwaway local PostgreSQL 17 cluster: install what
+# is missing, build pgvault, start a cluster that archives its WAL to a folder,
+# create the chat schema, fill it with synthetic data, and run every pgvault
+# feature on it, printing what each step did. Idempotent; everything it makes
+# lives under $PGVAULT_DEMO_DIR (default /tmp/pgvault-demo) and the cluster is
+# stopped at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -d /opt/swift/usr/bin ] && export PATH="$PATH:/opt/swift/usr/bin"
+scripts/bootstrap.sh
+
+DEMO=${PGVAULT_DEMO_DIR:-/tmp/pgvault-demo}
+SCALE=${PGVAULT_DEMO_SCALE:-small}
+PGBIN=${PGVAULT_PG_HOME:-/opt/pgvault-pg}/17/bin
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+as_server() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+step "build pgvault (release)"
+swift build -c release --product pgvault 2>&1 | tail -1
+PGVAULT="$(swift build -c release --show-bin-path)/pgvault"
+
+step "start a throwaway PostgreSQL 17 cluster in $DEMO"
+if [ -f "$DEMO/data/postmaster.pid" ]; then as_server "$PGBIN/pg_ctl" -D "$DEMO/data" -m fast stop >/dev/null 2>&1 || true; fi
+rm -rf "$DEMO"
+mkdir -p "$DEMO"
+chmod 755 "$DEMO"
+[ "$(id -u)" -eq 0 ] && chown postgres "$DEMO"
+as_server mkdir -p "$DEMO/wal-archive"
+as_server "$PGBIN/initdb" -D "$DEMO/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync --no-instructions >/dev/null
+cat >> "$DEMO/data/postgresql.auto.conf" <<CONF
+listen_addresses = ''
+unix_socket_directories = '$DEMO'
+port = 5432
+wal_level = replica
+archive_mode = on
+archive_command = 'test ! -f $DEMO/wal-archive/%f && cp %p $DEMO/wal-archive/%f'
+fsync = off
+CONF
+as_server "$PGBIN/pg_ctl" -D "$DEMO/data" -l "$DEMO/server.log" -w start >/dev/null
+cleanup() { as_server "$PGBIN/pg_ctl" -D "$DEMO/data" -m fast stop >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+CONN="host=$DEMO port=5432 user=postgres dbname=chat"
+"$PGBIN/createdb" -h "$DEMO" -U postgres chat
+echo "cluster up: $CONN"
+
+step "pgvault migrate: the chat schema, sqlx-compatible"
+"$PGVAULT" migrate -d "$CONN" --source migrations
+
+step "pgvault generate: synthetic chat data (scale $SCALE)"
+"$PGVAULT" generate -d "$CONN" --scale "$SCALE"
+
+step "pgvault backup: into a repository, as the nightly job does"
+mkdir -p "$DEMO/repo"
+"$PGVAULT" backup -d "$CONN" --repo "$DEMO/repo" --jobs 2 --metrics-file "$DEMO/backup.prom"
+echo "metrics for node_exporter:"; grep -v '^#' "$DEMO/backup.prom"
+
+step "pgvault backup --format file: one tar file"
+"$PGVAULT" backup -d "$CONN" --output "$DEMO/chat.tar" --format file --quiet
+ls -l "$DEMO/chat.tar"
+
+step "pgvault list and prune --dry-run"
+"$PGVAULT" list --repo "$DEMO/repo"
+"$PGVAULT" prune --repo "$DEMO/repo" --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --dry-run
+
+step "done"
+echo "The cluster is stopped on exit; everything is in $DEMO."
