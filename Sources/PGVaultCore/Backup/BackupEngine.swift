@@ -497,7 +497,8 @@ public enum BackupEngine {
         defer { try? input.close() }
         let out = try OutputFile(creating: staging + "/" + member)
         let sha = SHA2(.sha256)
-        let compressor = try ZstdCompressor(level: 19, checksum: true)
+        // Schema text is small; a modest level keeps zstd's memory (and so peak RSS) low.
+        let compressor = try ZstdCompressor(level: 6, checksum: true)
         let sink: (UnsafeRawBufferPointer) throws -> Void = { sha.update($0); try out.write($0) }
         while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
             try chunk.withUnsafeBytes { try compressor.compress($0, sink: sink) }
