@@ -1,0 +1,145 @@
+import Foundation
+import PGClient
+
+/// `pgvault verify`: proves what an archive holds (offline) and what a restore
+/// produced (against the restored database), and finds orphan rows.
+///
+/// Errors thrown mean the verification could not run (no such archive, no
+/// connection); anything wrong with the archive or the data is a failed
+/// ``VerifyFinding`` in the report.
+public enum Verifier {
+    /// Offline: manifest.json parses and has a known format version; every
+    /// member is there and none is extra; each member's size and SHA-256 match;
+    /// each zstd stream decodes to its end; the rows decoded from each unit
+    /// equal the manifest's count and digest. Members are read over `jobs` threads.
+    public static func checkArchive(
+        path: String, jobs: Int, progress: (@Sendable (String) -> Void)?
+    ) async throws -> VerifyReport {
+        try await timed {
+            try await ArchiveCheck.findings(path: path, jobs: jobs, progress: progress)
+        }
+    }
+
+    /// After a restore: for each table of the archive (of `units`, when given),
+    /// the target's row count and content digest equal the manifest's (see
+    /// ``RestorePlan`` for partitions); then ``checkForeignKeys``'s checks on
+    /// the target. Runs over `jobs` connections.
+    public static func checkRestored(
+        archivePath: String, conninfo: String, jobs: Int, units: Set<String>?,
+        extraRelations: [DeclaredRelation], progress: (@Sendable (String) -> Void)?
+    ) async throws -> VerifyReport {
+        try await timed {
+            try await restoredFindings(
+                archivePath: archivePath, conninfo: conninfo, jobs: jobs, units: units,
+                extraRelations: extraRelations, progress: progress)
+        }
+    }
+
+    static func restoredFindings(
+        archivePath: String, conninfo: String, jobs: Int, units: Set<String>?,
+        extraRelations: [DeclaredRelation], progress: (@Sendable (String) -> Void)?
+    ) async throws -> [VerifyFinding] {
+        let manifest: Manifest = try await Blocking.run("pgvault-verify-manifest") {
+            try Archive.manifest(of: try Archive.open(archivePath))
+        }
+        if let units, let unknown = units.subtracting(manifest.units.map(\.id)).sorted().first {
+            throw ArchiveFormatError("\(archivePath) has no unit '\(unknown)'")
+        }
+        let catalog = try await CatalogFacts.read(conninfo, extraRelations, tables: true)
+        let plan = RestorePlan.make(tables: manifest.tables, units: manifest.units, target: catalog.target, selected: units)
+        progress?("comparing \(plan.checks.count) tables with the archive; \(catalog.orphans.count) foreign keys")
+        let items = plan.checks.map(Item.digest) + catalog.orphans.map(Item.orphans)
+        let results = try await run(items, jobs: jobs, conninfo: conninfo, archivePath: archivePath, progress: progress)
+        return plan.findings + results + catalog.problems
+    }
+
+    /// What verification reads from a database's catalog before it starts:
+    /// its tables (to compare with an archive) and the orphan checks to run.
+    struct CatalogFacts: Sendable {
+        var target: [Manifest.Table]
+        var orphans: [OrphanCheck]
+        var problems: [VerifyFinding]
+
+        /// Reads them on a connection of its own, closed when done.
+        static func read(_ conninfo: String, _ extra: [DeclaredRelation], tables: Bool) async throws -> CatalogFacts {
+            try await Blocking.run("pgvault-verify-catalog") {
+                let conn = try connect(conninfo)
+                let declared = try ForeignKeys.declared(conn)
+                let (relations, problems) = try ForeignKeys.resolve(extra, conn)
+                return CatalogFacts(
+                    target: tables ? try Catalog.relations(conn).map(\.table) : [],
+                    orphans: declared + relations, problems: problems)
+            }
+        }
+    }
+
+    /// Every foreign key of the database (declared ones, NOT VALID ones too,
+    /// composite ones into partitioned tables) and every relation of
+    /// `extraRelations` has no orphan rows. One anti-join per relation, over
+    /// `jobs` connections.
+    public static func checkForeignKeys(
+        conninfo: String, jobs: Int, extraRelations: [DeclaredRelation],
+        progress: (@Sendable (String) -> Void)?
+    ) async throws -> VerifyReport {
+        try await timed {
+            let catalog = try await CatalogFacts.read(conninfo, extraRelations, tables: false)
+            progress?("checking \(catalog.orphans.count) foreign keys and relations")
+            let results = try await run(catalog.orphans.map(Item.orphans), jobs: jobs, conninfo: conninfo, archivePath: nil, progress: progress)
+            return results + catalog.problems
+        }
+    }
+
+    // MARK: - Shared
+
+    enum Item: Sendable {
+        case digest(DigestCheck)
+        case orphans(OrphanCheck)
+
+        var label: String {
+            switch self {
+            case .digest(let d): return d.object
+            case .orphans(let o): return "\(o.child.qualifiedName) \(o.constraint)"
+            }
+        }
+
+        /// Rough cost, to start the longest checks first.
+        var weight: Int64 {
+            switch self {
+            case .digest(let d): return d.expectedRows
+            case .orphans: return 0
+            }
+        }
+    }
+
+    static func run(
+        _ items: [Item], jobs: Int, conninfo: String, archivePath: String?,
+        progress: (@Sendable (String) -> Void)?
+    ) async throws -> [VerifyFinding] {
+        guard !items.isEmpty else { return [] }
+        let schedule = items.indices.sorted { items[$0].weight > items[$1].weight }
+        let queue = WorkQueue(items, schedule: schedule, progress: progress, label: \.label)
+        return try await Parallel.overConnections(
+            queue, jobs: jobs, conninfo: conninfo,
+            onError: { item, error in
+                switch item {
+                case .digest(let d): return .failed("digest", d.object, "could not compare: \(error)")
+                case .orphans(let o): return .failed(o.check, o.child.qualifiedName, constraint: o.constraint, "could not check: \(error)")
+                }
+            },
+            body: { conn, item in
+                switch item {
+                case .digest(let d): return [try d.run(conn, archivePath: archivePath ?? "")]
+                case .orphans(let o): return [try o.run(conn)]
+                }
+            })
+    }
+
+    static func timed(_ body: () async throws -> [VerifyFinding]) async throws -> VerifyReport {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let findings = try await body()
+        let elapsed = clock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return VerifyReport(findings: findings, durationSeconds: seconds)
+    }
+}
