@@ -1,0 +1,596 @@
+import Foundation
+import PGClient
+@testable import PGVaultCore
+import TestSupport
+import Testing
+
+@Suite("wal-status: is point-in-time recovery possible?")
+struct WalStatusTests {
+    // MARK: - Names and arithmetic (no database)
+
+    @Test("LSNs parse and print as PostgreSQL does")
+    func lsns() throws {
+        #expect(WalLSN("0/1A2B3C4")?.value == 0x1A2B3C4)
+        #expect(WalLSN("16/B374D848")?.value == 0x16_B374_D848)
+        #expect(WalLSN(" 0/0 ")?.value == 0)
+        #expect(WalLSN("a/ff")?.description == "A/FF")
+        #expect(WalLSN("FFFFFFFF/FFFFFFFF")?.value == UInt64.max)
+        for bad in ["", "0", "0/", "/1", "1/2/3", "g/1", "100000000/0", "0x1/2", "-1/0"] {
+            #expect(WalLSN(bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test("LSN <-> segment name at 16MB, 64MB and 1MB segments")
+    func segmentNames() throws {
+        let g16 = WalGeometry.standard
+        #expect(g16.segmentsPerXLogID == 0x100)
+        #expect(g16.segmentNumber(containing: WalLSN("0/1A2B3C4")!) == 1)
+        #expect(g16.fileName(timeline: 1, segment: 1) == "000000010000000000000001")
+        #expect(g16.fileName(timeline: 1, segment: g16.segmentNumber(containing: WalLSN("1/0")!)) == "000000010000000100000000")
+        #expect(g16.fileName(timeline: 0x1F, segment: g16.segmentNumber(containing: WalLSN("16/B374D848")!)) == "0000001F00000016000000B3")
+        // pg_walfile_name(pg_switch_wal()) names the segment that just ended.
+        #expect(g16.segmentNumber(endingAt: WalLSN("0/2000000")!) == 1)
+        #expect(g16.segmentNumber(endingAt: WalLSN("0/2000001")!) == 2)
+        #expect(g16.startLSN(ofSegment: 0xB3 + 0x1600).description == "16/B3000000")
+        // Names round-trip; names impossible at this size are refused.
+        let id = try #require(g16.segmentID(fromName: "0000000200000003000000FF"))
+        #expect(id == WalSegmentID(timeline: 2, segment: 3 * 256 + 255))
+        #expect(g16.fileName(id) == "0000000200000003000000FF")
+        #expect(g16.segmentID(fromName: "000000010000000000000100") == nil)
+        #expect(g16.segmentID(fromName: "00000001000000000000000a") == nil)  // lower case
+        #expect(g16.segmentID(fromName: "00000001000000000000000") == nil)
+
+        let g64 = try #require(WalGeometry(segmentSize: 64 << 20))
+        #expect(g64.segmentsPerXLogID == 64)
+        #expect(g64.fileName(timeline: 1, segment: g64.segmentNumber(containing: WalLSN("1/4000000")!)) == "000000010000000100000001")
+        #expect(g64.segmentID(fromName: "000000010000000000000040") == nil)
+        #expect(g64.display == "64MB")
+        let g1 = try #require(WalGeometry(segmentSize: 1 << 20))
+        #expect(g1.fileName(timeline: 1, segment: g1.segmentNumber(containing: WalLSN("0/FFFFFFFF")!)) == "000000010000000000000FFF")
+        #expect(WalGeometry(segmentSize: 3 << 20) == nil)
+        #expect(WalGeometry(segmentSize: 2 << 30) == nil)
+    }
+
+    @Test("archive file names: segments, compressed, .partial, .backup, .history, others")
+    func archiveNames() {
+        let seg = RawSegmentName("000000010000000000000003")!
+        #expect(WalArchiveName("000000010000000000000003")?.kind == .segment(seg))
+        #expect(WalArchiveName("000000010000000000000003")?.compression == nil)
+        for suffix in ["gz", "zst", "lz4", "bz2", "xz"] {
+            #expect(WalArchiveName("000000010000000000000003.\(suffix)")?.compression == suffix)
+            #expect(WalArchiveName("000000010000000000000003.\(suffix)")?.kind == .segment(seg))
+        }
+        #expect(WalArchiveName("000000010000000000000003.partial")?.kind == .partial(seg))
+        #expect(WalArchiveName("000000010000000000000003.partial.gz")?.kind == .partial(seg))
+        #expect(WalArchiveName("000000010000000000000003.00000028.backup")?.kind == .backupLabel(seg, offset: 0x28))
+        #expect(WalArchiveName("00000002.history")?.kind == .history(timeline: 2))
+        #expect(WalArchiveName("0000000A.history.zst")?.kind == .history(timeline: 10))
+        for other in ["", "README", "000000010000000000000003.tmp", "000000010000000000000003.gz.tmp",
+                      "00000001000000000000000a", "0000002.history", "000000010000000000000003.28.backup",
+                      ".000000010000000000000003", "archive_status"] {
+            #expect(WalArchiveName(other) == nil, "\(other)")
+        }
+    }
+
+    @Test("timeline history files and the timeline path recovery follows")
+    func timelineHistory() throws {
+        let text = """
+            1\t0/3000060\tno recovery target specified
+
+            # a comment
+            2\t0/5800000\tbefore 2025-01-01 00:00:00+00
+            """
+        let entries = try #require(TimelineHistoryEntry.parse(text))
+        #expect(entries == [
+            TimelineHistoryEntry(parent: 1, switchpoint: WalLSN("0/3000060")!),
+            TimelineHistoryEntry(parent: 2, switchpoint: WalLSN("0/5800000")!),
+        ])
+        #expect(TimelineHistoryEntry.parse("2\t0/1\tx\n1\t0/2\ty") == nil)  // timelines must increase
+        #expect(TimelineHistoryEntry.parse("one two") == nil)
+        let path = TimelinePath(target: 3, history: entries, geometry: .standard)
+        #expect(path.timelines == [1, 2, 3])
+        #expect(path.timelines(forSegment: 2) == [1])
+        #expect(path.timelines(forSegment: 3) == [2, 1])  // TL2's copy of the switch segment first
+        #expect(path.timelines(forSegment: 4) == [2])
+        #expect(path.timelines(forSegment: 5) == [3, 2])
+        #expect(path.timelines(forSegment: 9) == [3])
+        #expect(path.timeline(forSegment: 3) == 2)
+    }
+
+    static func listing(_ names: [String], size: UInt64 = 16 << 20, extra: [(String, UInt64)] = [],
+                        histories: [UInt32: WalArchiveListing.HistoryContent] = [:]) -> WalArchiveListing {
+        WalArchiveListing(
+            directory: "/archive",
+            entries: names.map { WalArchiveEntry(fileName: $0, size: size, modified: 0) }
+                + extra.map { WalArchiveEntry(fileName: $0.0, size: $0.1, modified: 0) },
+            histories: histories)
+    }
+
+    static func segs(_ tli: UInt32, _ range: ClosedRange<UInt64>, _ g: WalGeometry = .standard) -> [String] {
+        range.map { g.fileName(timeline: tli, segment: $0) }
+    }
+
+    @Test("gaps are found and named; compressed and label files count; sizes are checked")
+    func gaps() throws {
+        var names = Self.segs(1, 1...12)
+        names.removeAll { $0 == "000000010000000000000004" || $0 == "000000010000000000000007" || $0 == "000000010000000000000008" }
+        names[0] += ".gz"  // compressed segment 1 is present
+        let listing = Self.listing(
+            names, extra: [("000000010000000000000002.00000028.backup", 300), ("000000010000000000000005", 4096),
+                           ("000000010000000000000006.zst", 0), ("notes.txt", 10)])
+        let a = WalArchiveAnalysis.analyze(listing, WalArchiveQuery(geometry: .standard, now: 1000))
+        #expect(a.start == "000000010000000000000001")
+        #expect(a.end == "00000001000000000000000C")
+        #expect(a.gaps == [
+            .init(first: "000000010000000000000004", last: "000000010000000000000004", count: 1),
+            .init(first: "000000010000000000000007", last: "000000010000000000000008", count: 2),
+        ])
+        #expect(a.missingNames == ["000000010000000000000004", "000000010000000000000007", "000000010000000000000008"])
+        #expect(a.wrongSize.map(\.name) == ["000000010000000000000005", "000000010000000000000006.zst"])
+        #expect(a.compressedSegments == 2)
+        #expect(a.backupLabels == ["000000010000000000000002.00000028.backup"])
+        #expect(a.unrecognized == ["notes.txt"])
+
+        // From a backup's start; the server says it archived further than the folder holds.
+        var q = WalArchiveQuery(geometry: .standard, start: WalLSN("0/9000028"), lastArchived: "00000001000000000000000E", now: 1000)
+        var b = WalArchiveAnalysis.analyze(listing, q)
+        #expect(b.start == "000000010000000000000009")
+        #expect(b.missingNames == ["00000001000000000000000D", "00000001000000000000000E"])
+        // A start before the oldest segment present: the missing head is a gap.
+        q.start = WalLSN("0/0")
+        q.lastArchived = nil
+        b = WalArchiveAnalysis.analyze(Self.listing(Self.segs(1, 3...4)), q)
+        #expect(b.gaps == [.init(first: "000000010000000000000000", last: "000000010000000000000002", count: 3)])
+        // A start after the last archived segment: nothing to check yet.
+        q.start = WalLSN("0/9000000")
+        b = WalArchiveAnalysis.analyze(Self.listing(Self.segs(1, 3...4)), q)
+        #expect(b.gaps.isEmpty && b.startSegment == 9 && b.endSegment == 4)
+        // An empty folder with nothing archived is fine; with something archived it is a gap.
+        #expect(WalArchiveAnalysis.analyze(Self.listing([]), WalArchiveQuery(now: 0)).gaps.isEmpty)
+        #expect(WalArchiveAnalysis.analyze(Self.listing([]), WalArchiveQuery(lastArchived: "000000010000000000000003", now: 0)).missingNames
+            == ["000000010000000000000003"])
+    }
+
+    @Test("offline: segment size inferred from the files, timeline from the newest present")
+    func offlineInference() {
+        let g64 = WalGeometry(segmentSize: 64 << 20)!
+        let names = Self.segs(1, 0...2, g64) + Self.segs(1, 0x3F...0x41, g64)
+        let a = WalArchiveAnalysis.analyze(Self.listing(names, size: 64 << 20), WalArchiveQuery(now: 0))
+        #expect(a.geometry == g64 && a.geometrySource == "file sizes")
+        #expect(a.missingNames.first == "000000010000000000000003" && a.missingSegments == 0x3F - 3)
+        #expect(a.missingNames.last == "00000001000000000000003E")
+        // Only compressed files: the default size, and no size complaints.
+        let c = WalArchiveAnalysis.analyze(Self.listing(Self.segs(1, 1...3).map { $0 + ".zst" }, size: 100), WalArchiveQuery(now: 0))
+        #expect(c.geometry == .standard && c.geometrySource == "default" && c.wrongSize.isEmpty && c.gaps.isEmpty)
+    }
+
+    @Test("a timeline switch: segments follow the history; a missing history file is named")
+    func timelineSwitch() {
+        // Promotion in segment 5: TL1 has 1...4 and 5.partial, TL2 has 5... onwards.
+        let names = Self.segs(1, 1...4) + ["000000010000000000000005.partial"] + Self.segs(2, 5...8)
+        let history: [UInt32: WalArchiveListing.HistoryContent] = [
+            2: .parsed([TimelineHistoryEntry(parent: 1, switchpoint: WalLSN("0/50000A0")!)]),
+        ]
+        let withHistory = Self.listing(names + ["00000002.history"], histories: history)
+        let a = WalArchiveAnalysis.analyze(withHistory, WalArchiveQuery(geometry: .standard, targetTimeline: 2, now: 0))
+        #expect(a.gaps.isEmpty && a.missingHistory.isEmpty)
+        #expect(a.path == [1, 2] && a.partials == ["000000010000000000000005.partial"])
+        #expect(a.start == "000000010000000000000001" && a.end == "000000020000000000000008")
+        #expect(a.segmentsInRange == 8)
+
+        // TL2's segment 6 missing: named on timeline 2.
+        let holed = Self.listing(names.filter { $0 != "000000020000000000000006" } + ["00000002.history"], histories: history)
+        #expect(WalArchiveAnalysis.analyze(holed, WalArchiveQuery(geometry: .standard, targetTimeline: 2, now: 0)).missingNames
+            == ["000000020000000000000006"])
+
+        // Without 00000002.history recovery from TL1 cannot follow the switch.
+        let b = WalArchiveAnalysis.analyze(Self.listing(names), WalArchiveQuery(geometry: .standard, now: 0))
+        #expect(b.targetTimeline == 2 && b.path == nil && b.gaps.isEmpty)
+        #expect(b.missingHistory == [.init(timeline: 2, required: true)])
+        // Starting on TL2 it is not needed for recovery, but still reported.
+        let c = WalArchiveAnalysis.analyze(Self.listing(Self.segs(2, 5...8)), WalArchiveQuery(geometry: .standard, now: 0))
+        #expect(c.missingHistory == [.init(timeline: 2, required: false)])
+
+        let report = WalStatusEvaluator.evaluate(WalStatusInput(
+            server: .offline, archive: .listing(Self.listing(names)), archiveDir: "/archive"))
+        #expect(report.check("archive-history")?.status == .critical)
+        #expect(report.check("archive-history")?.detail.contains("00000002.history") == true)
+        #expect(report.exitCode == 2)
+    }
+
+    @Test("durations")
+    func durations() {
+        #expect(DurationText.seconds("90") == 90)
+        #expect(DurationText.seconds("90s") == 90)
+        #expect(DurationText.seconds("15m") == 900)
+        #expect(DurationText.seconds("1h30m") == 5400)
+        #expect(DurationText.seconds("2d") == 172_800)
+        #expect(DurationText.seconds("0.5s") == 0.5)
+        for bad in ["", "m", "15x", "1h30", "-5m", "0", "0s"] { #expect(DurationText.seconds(bad) == nil, "\(bad)") }
+        #expect(DurationText.format(0.25) == "250ms")
+        #expect(DurationText.format(42) == "42s")
+        #expect(DurationText.format(250) == "4m10s")
+        #expect(DurationText.format(3600) == "1h")
+        #expect(DurationText.format(7500) == "2h5m")
+        #expect(DurationText.format(90000) == "1d1h")
+    }
+
+    // MARK: - Judging the facts (no database)
+
+    static let healthySettings = [
+        "wal_level": "replica", "archive_mode": "on", "archive_command": "cp %p /a/%f",
+        "archive_library": "", "archive_timeout": "60", "wal_segment_size": "16777216",
+    ]
+
+    static func facts(
+        archiver: ArchiverStats = ArchiverStats(archivedCount: 5, lastArchivedWAL: "000000010000000000000005", lastArchivedAge: 30),
+        ready: WalGathered<ReadyStats> = .value(ReadyStats(count: 0)), settings: [String: String] = healthySettings
+    ) -> WalServerFacts {
+        WalServerFacts(
+            settings: settings, archiver: .value(archiver),
+            position: .value(WalPosition(lsn: WalLSN("0/6000100")!, timeline: 1, fileName: "000000010000000000000006")),
+            ready: ready)
+    }
+
+    static func judge(_ f: WalServerFacts, _ t: WalThresholds = WalThresholds()) -> WalStatusReport {
+        WalStatusEvaluator.evaluate(WalStatusInput(server: .connected(f), thresholds: t))
+    }
+
+    @Test("thresholds, failing archiver, settings fixes, skipped checks")
+    func judging() throws {
+        #expect(Self.judge(Self.facts()).exitCode == 0)
+
+        // --max-age: only while something waits.
+        let old = ArchiverStats(archivedCount: 5, lastArchivedWAL: "000000010000000000000005", lastArchivedAge: 1000)
+        #expect(Self.judge(Self.facts(archiver: old), WalThresholds(maxAge: 600)).exitCode == 0)
+        let waiting = WalGathered<ReadyStats>.value(ReadyStats(count: 3, oldest: "000000010000000000000006", oldestAge: 900))
+        #expect(Self.judge(Self.facts(archiver: old, ready: waiting), WalThresholds(maxAge: 600)).check("archive-age")?.status == .warning)
+        #expect(Self.judge(Self.facts(archiver: old, ready: waiting), WalThresholds(maxAge: 400)).check("archive-age")?.status == .critical)
+        #expect(Self.judge(Self.facts(archiver: old, ready: waiting), WalThresholds(maxAge: 1200)).exitCode == 0)
+
+        // --max-backlog: WARNING above N, CRITICAL above 2N.
+        #expect(Self.judge(Self.facts(ready: waiting), WalThresholds(maxBacklog: 3)).exitCode == 0)
+        #expect(Self.judge(Self.facts(ready: waiting), WalThresholds(maxBacklog: 2)).exitCode == 1)
+        #expect(Self.judge(Self.facts(ready: waiting), WalThresholds(maxBacklog: 1)).exitCode == 2)
+
+        // Failing now: CRITICAL, naming the segment; an old, recovered failure is OK.
+        var failing = old
+        (failing.failedCount, failing.lastFailedWAL, failing.lastFailedAge, failing.failing) = (4, "000000010000000000000006", 2, true)
+        let r = Self.judge(Self.facts(archiver: failing, ready: waiting))
+        #expect(r.exitCode == 2)
+        #expect(r.check("archiver")?.data["segment"] == .string("000000010000000000000006"))
+        #expect(r.summary.contains("000000010000000000000006"))
+        failing.failing = false
+        #expect(Self.judge(Self.facts(archiver: failing)).exitCode == 0)
+
+        // Settings: each broken one is CRITICAL with its fix.
+        var s = Self.healthySettings
+        s["archive_mode"] = "off"
+        var detail = try #require(Self.judge(Self.facts(settings: s)).check("settings"))
+        #expect(detail.status == .critical && detail.detail.contains("set archive_mode = on and archive_command = '") && detail.detail.contains("restart"))
+        s["wal_level"] = "minimal"
+        detail = try #require(Self.judge(Self.facts(settings: s)).check("settings"))
+        #expect(detail.detail.contains("set wal_level = replica, archive_mode = on"))
+        for command in ["", "  ", "true", "/bin/true"] {
+            var t = Self.healthySettings
+            t["archive_command"] = command
+            #expect(Self.judge(Self.facts(settings: t)).check("settings")?.status == .critical, "\(command)")
+        }
+        var lib = Self.healthySettings
+        (lib["archive_command"], lib["archive_library"]) = ("", "basic_archive")
+        #expect(Self.judge(Self.facts(settings: lib)).exitCode == 0)
+        var hidden = Self.healthySettings
+        hidden["archive_command"] = nil
+        #expect(Self.judge(Self.facts(settings: hidden)).check("settings")?.detail.contains("not visible") == true)
+
+        // Skipped because of the role: said, and not held against the status...
+        let denied = WalGathered<ReadyStats>.skipped("needs pg_monitor")
+        let limited = Self.judge(Self.facts(ready: denied))
+        #expect(limited.exitCode == 0)
+        #expect(limited.check("backlog")?.detail.contains("needs pg_monitor") == true)
+        #expect(limited.metrics.backlogSegments == 0)  // estimated from positions: 6 - 5 - 1
+        // ...unless asked for: --switch not allowed is a WARNING.
+        var f = Self.facts()
+        f.switchResult = .skipped("pg_switch_wal() needs superuser")
+        #expect(Self.judge(f).exitCode == 1)
+        f.switchResult = .value(SwitchResult(segment: "000000010000000000000006", archived: false, seconds: 30))
+        #expect(Self.judge(f).exitCode == 2)
+
+        // Could not connect: UNKNOWN.
+        #expect(WalStatusEvaluator.evaluate(WalStatusInput(server: .unreachable("could not connect"))).exitCode == 3)
+        // A known problem outranks UNKNOWN.
+        let both = WalStatusEvaluator.evaluate(WalStatusInput(
+            server: .unreachable("could not connect"), archive: .unreadable(.missing("/nope")), archiveDir: "/nope"))
+        #expect(both.exitCode == 2)
+    }
+
+    @Test("JSON and Prometheus output")
+    func outputs() throws {
+        var f = Self.facts(archiver: ArchiverStats(
+            archivedCount: 5, lastArchivedWAL: "000000010000000000000005", lastArchivedAge: 30,
+            failedCount: 1, lastFailedWAL: "000000010000000000000004", lastFailedAge: 100))
+        f.ready = .skipped("needs pg_monitor")
+        let report = Self.judge(f, WalThresholds(maxBacklog: 10))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(report.json().utf8)) as? [String: Any])
+        #expect(object["status"] as? String == "OK" && object["exitCode"] as? Int == 0)
+        let checks = try #require(object["checks"] as? [[String: Any]])
+        #expect(checks.map { $0["name"] as? String } == ["connection", "settings", "archiver", "archive-age", "backlog"])
+        #expect(checks.allSatisfy { $0["status"] is String && $0["detail"] is String })
+        let metrics = try #require(object["metrics"] as? [String: Any])
+        #expect(metrics["archivedCount"] as? Int == 5 && metrics["failing"] as? Bool == false)
+
+        let text = report.prometheus(labels: [("cluster", "main \"a\"")])
+        #expect(text.contains("# TYPE pgvault_wal_archive_status gauge\npgvault_wal_archive_status{cluster=\"main \\\"a\\\"\"} 0\n"))
+        for name in ["archived_count", "failed_count", "last_archived_age_seconds", "backlog_segments"] {
+            #expect(text.contains("# HELP pgvault_wal_\(name) "), "\(name)")
+            #expect(text.contains("\npgvault_wal_\(name){"), "\(name)")
+        }
+        #expect(text.contains("pgvault_wal_check_status{cluster=\"main \\\"a\\\"\",check=\"archiver\"} 0"))
+        // Every sample line is `name{labels} number`.
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            let value = try #require(line.split(separator: " ").last)
+            #expect(Double(value) != nil, "\(line)")
+        }
+        #expect(report.table().split(separator: "\n").count == 2 + report.checks.count)
+    }
+
+    @Test("--since-backup reads snapshot.walLSN from a backup folder, its tar file, or manifest.json")
+    func manifestStart() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pgvault-wal-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir + "/backup", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let manifest = dir + "/backup/manifest.json"
+        // The shape docs/archive-format.md gives (other fields left out).
+        try #"{"format": "pgvault-archive", "formatVersion": 1, "server": {"timeline": 1},"#
+            .appending(#" "snapshot": {"walLSN": "0/5000028", "walSegment": "000000020000000000000005"}}"#)
+            .write(toFile: manifest, atomically: true, encoding: .utf8)
+        let start = try WalStartPoint.fromBackup(dir + "/backup")
+        #expect(start.lsn == WalLSN("0/5000028") && start.timeline == 2)
+        let direct = try WalStartPoint.fromBackup(manifest)
+        #expect(direct.lsn == start.lsn && direct.timeline == 2)
+        try Shell.run(["/bin/tar", "-cf", dir + "/backup.tar", "-C", dir + "/backup", "manifest.json"])
+        #expect(try WalStartPoint.fromBackup(dir + "/backup.tar").lsn == WalLSN("0/5000028"))
+
+        // A bare {"walLSN": ...} is accepted too.
+        try #"{"walLSN": "0/3000000", "timeline": 3}"#.write(toFile: manifest, atomically: true, encoding: .utf8)
+        #expect(try WalStartPoint.fromBackup(manifest) == WalStartPoint(lsn: WalLSN("0/3000000")!, timeline: 3, source: "backup \(manifest) (walLSN 0/3000000)"))
+        try #"{"format": "pgvault-archive"}"#.write(toFile: manifest, atomically: true, encoding: .utf8)
+        #expect(throws: WalStatusError.self) { try WalStartPoint.fromBackup(dir + "/backup") }
+        #expect(throws: WalStatusError.self) { try WalStartPoint.fromBackup(dir + "/missing") }
+        try FileManager.default.removeItem(atPath: manifest)
+        #expect(throws: WalStatusError.self) { try WalStartPoint.fromBackup(dir + "/backup") }
+    }
+
+    // MARK: - Real clusters with archive_mode on
+
+    /// A throwaway cluster archiving with `cp` into `<baseDir>/archive` (or running
+    /// `command` instead), with a pg_monitor role `mon`. archive_command runs in the
+    /// data folder, so `../archive` is that folder, known before the cluster is.
+    static func archivingCluster(_ major: Int, command: String? = nil) throws -> (TestCluster, String) {
+        let cmd = command ?? "test ! -f ../archive/%f && cp %p ../archive/%f"
+        let cluster = try TestCluster(major: major, settings: [
+            "wal_level": "replica", "archive_mode": "on", "archive_timeout": "0",
+            "archive_command": SQL.literal(cmd),
+        ], name: "pgvault-wal")
+        let archive = cluster.baseDir + "/archive"
+        do {
+            // Before any segment is complete, so before the archiver runs the command.
+            try cluster.runAsServerUser(["/bin/mkdir", "-p", archive])
+            try PGConnection(conninfo: cluster.conninfo()).execute("CREATE ROLE mon LOGIN IN ROLE pg_monitor")
+        } catch {
+            cluster.destroy()
+            throw error
+        }
+        return (cluster, archive)
+    }
+
+    /// Writes something and completes the segment; returns its name.
+    @discardableResult
+    static func switchSegment(_ conn: PGConnection) throws -> String {
+        try conn.execute("CREATE TABLE IF NOT EXISTS wal_filler (n int); INSERT INTO wal_filler VALUES (1)")
+        return try #require(try conn.query("SELECT pg_walfile_name(pg_switch_wal())").scalar)
+    }
+
+    static func waitUntil(_ seconds: Double = 10, _ condition: () throws -> Bool) throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try condition() { return true }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        return try condition()
+    }
+
+    static func options(_ cluster: TestCluster, user: String = "postgres", archive: String? = nil) -> WalStatusOptions {
+        var o = WalStatusOptions(conninfo: cluster.conninfo(user: user))
+        o.archiveDir = archive
+        o.switchTimeout = 20
+        return o
+    }
+
+    /// Runs blocking set-up (initdb, libpq, polling) on a thread of its own, so the
+    /// tests running beside it keep the cooperative pool.
+    static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await Blocking.run("wal-status test", body)
+    }
+
+    @Test("healthy archiving: 0, as superuser and as pg_monitor; --switch sees the new segment arrive",
+          arguments: TestServers.versions)
+    func healthy(major: Int) async throws {
+        let (cluster, archive, before) = try await Self.blocking {
+            let (cluster, archive) = try Self.archivingCluster(major)
+            let conn = try PGConnection(conninfo: cluster.conninfo())
+            let first = try Self.switchSegment(conn)
+            _ = try Self.waitUntil { FileManager.default.fileExists(atPath: archive + "/" + first) }
+            try conn.execute("CREATE ROLE plain LOGIN")
+            return (cluster, archive, Set(try FileManager.default.contentsOfDirectory(atPath: archive)))
+        }
+        defer { cluster.destroy() }
+        #expect(before.count == 1)
+
+        var o = Self.options(cluster, archive: archive)
+        o.forceSwitch = true
+        o.thresholds = WalThresholds(maxAge: 900, maxBacklog: 10)
+        let report = await WalStatusRunner.run(o)
+        #expect(report.exitCode == 0, "\(report.table())")
+        let sw = try #require(report.check("switch"))
+        #expect(sw.status == .ok && sw.data["archived"] == .bool(true))
+        guard case .string(let segment)? = sw.data["segment"] else { Issue.record("no segment"); return }
+        #expect(!before.contains(segment))
+        #expect(FileManager.default.fileExists(atPath: archive + "/" + segment))
+        #expect(report.check("archive-gaps")?.status == .ok)
+        #expect(report.metrics.archiveSegments == 2)
+
+        // pg_monitor: every check but --switch.
+        let mon = await WalStatusRunner.run(Self.options(cluster, user: "mon", archive: archive))
+        #expect(mon.exitCode == 0, "\(mon.table())")
+        #expect(mon.check("connection")?.detail.contains("pg_monitor") == true)
+        #expect(mon.check("backlog")?.data["readyFiles"] == .int(0))
+        var monSwitch = Self.options(cluster, user: "mon")
+        monSwitch.forceSwitch = true
+        let denied = await WalStatusRunner.run(monSwitch)
+        #expect(denied.exitCode == 1)
+        #expect(denied.check("switch")?.detail.contains("GRANT EXECUTE ON FUNCTION pg_switch_wal()") == true)
+
+        // A role with neither: the .ready listing is skipped with the reason, the rest runs.
+        let plain = await WalStatusRunner.run(Self.options(cluster, user: "plain"))
+        #expect(plain.exitCode == 0, "\(plain.table())")
+        #expect(plain.check("backlog")?.detail.contains("pg_ls_archive_statusdir() needs pg_monitor") == true)
+    }
+
+    @Test("a failing archive_command: 2, naming the failing segment", arguments: TestServers.versions)
+    func failing(major: Int) async throws {
+        let (cluster, segment, failed) = try await Self.blocking {
+            let (cluster, _) = try Self.archivingCluster(major, command: "exit 1")
+            let conn = try PGConnection(conninfo: cluster.conninfo())
+            let segment = try Self.switchSegment(conn)
+            let failed = try Self.waitUntil { try conn.query("SELECT failed_count > 0 FROM pg_stat_archiver").scalar == "t" }
+            return (cluster, segment, failed)
+        }
+        defer { cluster.destroy() }
+        #expect(failed)
+        let report = await WalStatusRunner.run(Self.options(cluster, user: "mon"))
+        #expect(report.exitCode == 2, "\(report.table())")
+        let archiver = try #require(report.check("archiver"))
+        #expect(archiver.status == .critical)
+        #expect(archiver.detail.contains(segment))
+        #expect(archiver.data["segment"] == .string(segment))
+        #expect(report.summary.contains(segment))
+        #expect(report.metrics.failing == true)
+        #expect((report.metrics.backlogSegments ?? 0) >= 1)
+    }
+
+    @Test("a segment removed from the archive folder is a gap, by name; --since-backup a real backup")
+    func gapByName() async throws {
+        let (cluster, archive, names) = try await Self.blocking {
+            let (cluster, archive) = try Self.archivingCluster(TestServers.newest)
+            let conn = try PGConnection(conninfo: cluster.conninfo())
+            var names: [String] = []
+            for _ in 0..<3 { names.append(try Self.switchSegment(conn)) }
+            _ = try Self.waitUntil { names.allSatisfy { FileManager.default.fileExists(atPath: archive + "/" + $0) } }
+            return (cluster, archive, names)
+        }
+        defer { cluster.destroy() }
+
+        let removed = names[1]
+        try FileManager.default.removeItem(atPath: archive + "/" + removed)
+        let report = await WalStatusRunner.run(Self.options(cluster, user: "mon", archive: archive))
+        #expect(report.exitCode == 2)
+        let gaps = try #require(report.check("archive-gaps"))
+        #expect(gaps.status == .critical && gaps.detail.contains(removed))
+        #expect(gaps.data["missingSegments"] == .array([.string(removed)]))
+        #expect(report.metrics.archiveGaps == 1)
+
+        // Offline, the same gap, with the segment size taken from the files.
+        var offline = WalStatusOptions(conninfo: "")
+        offline.offline = true
+        offline.archiveDir = archive
+        let o = await WalStatusRunner.run(offline)
+        #expect(o.exitCode == 2 && o.check("archive-gaps")?.detail.contains(removed) == true)
+
+        // A pgvault backup taken after the hole: recovery from it needs nothing
+        // before its walLSN, so from it the archive is complete.
+        let backup = cluster.baseDir + "/chat.tar"
+        let summary = try await BackupEngine.run(BackupOptions(conninfo: cluster.conninfo(), output: backup, form: .file))
+        let next = try await Self.blocking {
+            let name = try Self.switchSegment(try PGConnection(conninfo: cluster.conninfo()))
+            _ = try Self.waitUntil { FileManager.default.fileExists(atPath: archive + "/" + name) }
+            return name
+        }
+        var since = Self.options(cluster, user: "mon", archive: archive)
+        since.sinceBackup = backup
+        let s = await WalStatusRunner.run(since)
+        #expect(s.exitCode == 0, "\(s.table())")
+        let fromBackup = try #require(s.check("archive-gaps"))
+        #expect(fromBackup.detail.contains("walLSN \(summary.walLSN)"))
+        #expect(fromBackup.data["start"] == .string(WalGeometry.standard.fileName(
+            timeline: 1, segment: WalGeometry.standard.segmentNumber(containing: WalLSN(summary.walLSN)!))))
+        #expect(fromBackup.data["end"] == .string(next))
+    }
+
+    @Test("after a promotion: timeline 2 follows its history file; without it, CRITICAL")
+    func promotion() async throws {
+        let (cluster, archive, history) = try await Self.blocking {
+            let (cluster, archive) = try Self.archivingCluster(TestServers.newest)
+            do {
+                var names: [String] = []
+                let conn = try PGConnection(conninfo: cluster.conninfo())
+                for _ in 0..<2 { names.append(try Self.switchSegment(conn)) }
+                _ = try Self.waitUntil { names.allSatisfy { FileManager.default.fileExists(atPath: archive + "/" + $0) } }
+                // Restart as a standby replaying from the archive, then promote: timeline 2.
+                try cluster.stop()
+                let conf = try FileHandle(forWritingTo: URL(fileURLWithPath: cluster.dataDir + "/postgresql.auto.conf"))
+                conf.seekToEndOfFile()
+                conf.write(Data("\nrestore_command = 'cp ../archive/%f %p'\n".utf8))
+                try conf.close()
+                try cluster.runAsServerUser(["/usr/bin/touch", cluster.dataDir + "/standby.signal"])
+                try cluster.start()
+                try cluster.runAsServerUser(["\(cluster.binDir)/pg_ctl", "-D", cluster.dataDir, "-w", "-t", "30", "promote"])
+                let promoted = try PGConnection(conninfo: cluster.conninfo())
+                let onTwo = try Self.switchSegment(promoted)
+                let history = archive + "/00000002.history"
+                _ = try Self.waitUntil {
+                    FileManager.default.fileExists(atPath: history) && FileManager.default.fileExists(atPath: archive + "/" + onTwo)
+                }
+                return (cluster, archive, history)
+            } catch {
+                cluster.destroy()
+                throw error
+            }
+        }
+        defer { cluster.destroy() }
+
+        let report = await WalStatusRunner.run(Self.options(cluster, user: "mon", archive: archive))
+        #expect(report.exitCode == 0, "\(report.table())")
+        #expect(report.check("archive-history")?.detail.contains("path 1 → 2") == true)
+        #expect(report.check("archive-gaps")?.status == .ok)
+
+        try FileManager.default.removeItem(atPath: history)
+        let missing = await WalStatusRunner.run(Self.options(cluster, user: "mon", archive: archive))
+        #expect(missing.exitCode == 2)
+        #expect(missing.check("archive-history")?.status == .critical)
+        #expect(missing.check("archive-history")?.detail.contains("00000002.history") == true)
+    }
+
+    @Test("archive_mode off: 2, with the fix in the message")
+    func archiveModeOff() async throws {
+        let server = try await Self.blocking { try TestServers.server(TestServers.newest) }
+        var o = WalStatusOptions(conninfo: server.conninfo(database: "postgres"))
+        o.forceSwitch = true  // must not wait for a segment that will never be archived
+        let report = await WalStatusRunner.run(o)
+        #expect(report.exitCode == 2)
+        let settings = try #require(report.check("settings"))
+        #expect(settings.status == .critical)
+        #expect(settings.detail.contains("set archive_mode = on and archive_command = '"))
+        #expect(settings.detail.contains("restart"))
+        #expect(report.check("switch")?.detail.contains("archive_mode is off") == true)
+    }
+
+    @Test("no server: 3 (UNKNOWN)")
+    func unreachable() async {
+        var o = WalStatusOptions(conninfo: "host=/nonexistent-pgvault-socket port=5999 dbname=postgres")
+        o.connectTimeout = 2
+        let report = await WalStatusRunner.run(o)
+        #expect(report.exitCode == 3)
+        #expect(report.check("connection")?.detail.contains("could not connect") == true)
+    }
+}
