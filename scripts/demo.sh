@@ -59,6 +59,14 @@ step "pgvault backup --format file: one tar file"
 "$PGVAULT" backup -d "$CONN" --output "$DEMO/chat.tar" --format file --quiet
 ls -l "$DEMO/chat.tar"
 
+step "pgvault verify: the archive offline, then the live database's foreign keys"
+LATEST="$(ls -d "$DEMO"/repo/chat-* | tail -1)"
+"$PGVAULT" verify "$LATEST"
+"$PGVAULT" verify -d "$CONN"
+
+step "pgvault wal-status: is point-in-time recovery possible?"
+"$PGVAULT" wal-status -d "$CONN" --archive-dir "$DEMO/wal-archive" --switch --since-backup "$LATEST"
+
 step "pgvault list and prune --dry-run"
 "$PGVAULT" list --repo "$DEMO/repo"
 "$PGVAULT" prune --repo "$DEMO/repo" --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --dry-run
