@@ -1,0 +1,377 @@
+import Foundation
+import PGClient
+
+/// Loads synthetic chat data into a migrated, empty database: the same seed
+/// always gives the same rows, ids included.
+///
+/// Tables are loaded with `COPY ... FROM STDIN` in foreign-key order, each in its
+/// own transaction; messages are split between `config.workers` connections.
+/// Every constraint is checked: row by row, except the foreign keys of
+/// reactions and attachments to messages, which are dropped and re-added (so
+/// checked for all rows at once) inside their table's load transaction. The
+/// servers ↔ channels foreign-key cycle is closed by an UPDATE once channels
+/// exist. User triggers are disabled only inside the transactions that would
+/// fire them with non-deterministic effects (`updated_at = now()`, and the
+/// member counter, which the generator sets itself), and enabled again before
+/// commit.
+///
+/// If a run fails, the tables already committed keep their rows: drop and
+/// re-create the database before running again.
+public struct DataGenerator: Sendable {
+    public let config: GeneratorConfig
+
+    public init(config: GeneratorConfig) {
+        self.config = config
+    }
+
+    /// Tables the generator fills, in load order.
+    public static let tables = [
+        "users", "servers", "channels", "roles", "channel_permission_overwrites", "server_members",
+        "server_members_roles", "invites", "messages", "message_reactions", "attachments", "audit_logs",
+    ]
+
+    /// COPY data is sent in pieces of about this size.
+    static let flushBytes = 1 << 20
+
+    public func run(conninfo: String, progress: (String) -> Void = { _ in }) throws -> GeneratorSummary {
+        try config.validate()
+        let started = ContinuousClock.now
+        let conn = try Self.connect(conninfo)
+        try preflight(conn)
+
+        var step = ContinuousClock.now
+        let world = Synth.World(config)
+        progress("planned \(world.users) users, \(world.servers) servers, \(world.channels) channels, \(world.memberships) memberships in \(Self.seconds(since: step))")
+
+        var counts: [GeneratorSummary.Table] = []
+        func record(_ table: String, _ rows: Int64) {
+            counts.append(.init(table: table, rows: rows))
+            progress("\(table): \(rows) rows in \(Self.seconds(since: step))")
+            step = ContinuousClock.now
+        }
+
+        step = ContinuousClock.now
+        var users = Synth.UserRows(world: world)
+        record("users", try Self.copy(conn, &users))
+        var servers = Synth.ServerRows(world: world)
+        record("servers", try Self.copy(conn, &servers))
+        var channels = Synth.ChannelRows(world: world)
+        record("channels", try Self.copy(conn, &channels))
+        try linkServerChannels(conn, world)
+        var roles = Synth.RoleRows(world: world)
+        record("roles", try Self.copy(conn, &roles))
+        var overwrites = Synth.OverwriteRows(world: world)
+        record("channel_permission_overwrites", try Self.copy(conn, &overwrites))
+        // member_count was written with the servers; the trigger would count again.
+        var members = Synth.MemberRows(world: world)
+        record("server_members", try Self.copy(conn, &members, setup: .userTriggersDisabled))
+        var memberRoles = Synth.MemberRoleRows(world: world)
+        record("server_members_roles", try Self.copy(conn, &memberRoles))
+        var invites = Synth.InviteRows(world: world)
+        record("invites", try Self.copy(conn, &invites))
+
+        // Messages over several connections: their foreign keys are checked row by row.
+        let plan = Synth.MessagePlan(world: world)
+        let workers = config.workers
+        let messageSources: ParallelResult<Synth.MessageRows>
+        if workers > 1 {
+            messageSources = try Self.parallel(
+                "messages", conninfo: conninfo, workers: workers, expected: Int64(config.messages), progress: progress
+            ) { Synth.MessageRows(plan: plan, chunks: plan.chunks(worker: $0, of: workers)) }
+        } else {
+            var source = Synth.MessageRows(plan: plan, chunks: plan.chunks(worker: 0, of: 1))
+            let rows = try Self.copy(
+                conn, &source, setup: .foreignKeysRebuilt(to: ["users", "channels"]),
+                report: progress, expected: Int64(config.messages))
+            messageSources = ParallelResult(rows: rows, sources: [source])
+        }
+        record("messages", messageSources.rows)
+
+        // A row-by-row check against partitioned messages locks every partition
+        // and index each time (about 80 µs a row): reactions and attachments are
+        // loaded with that foreign key dropped and then re-added, which checks all
+        // rows at once, in the same transaction.
+        var reactions = Synth.ReactionRows(plan: plan, chunks: plan.chunks(worker: 0, of: 1))
+        record("message_reactions", try Self.copy(
+            conn, &reactions, setup: .foreignKeysRebuilt(to: ["messages"]),
+            report: progress, expected: Int64(config.reactions)))
+        var attachments = Synth.AttachmentRows(plan: plan, chunks: plan.chunks(worker: 0, of: 1))
+        record("attachments", try Self.copy(
+            conn, &attachments, setup: .foreignKeysRebuilt(to: ["messages"]),
+            report: progress, expected: Int64(config.attachments)))
+        var auditLogs = Synth.AuditLogRows(world: world)
+        record("audit_logs", try Self.copy(conn, &auditLogs))
+
+        try conn.transaction { c in
+            try Self.withUserTriggersDisabled(c, "channels") {
+                try c.execute("""
+                    UPDATE channels ch SET last_message_id = m.last_id
+                    FROM (SELECT channel_id, max(id) AS last_id FROM messages WHERE deleted_at IS NULL GROUP BY channel_id) m
+                    WHERE ch.id = m.channel_id
+                    """)
+            }
+        }
+        progress("channels.last_message_id set in \(Self.seconds(since: step))")
+        if config.analyze {
+            step = ContinuousClock.now
+            try conn.execute("ANALYZE " + Self.tables.joined(separator: ", "))
+            progress("analyzed in \(Self.seconds(since: step))")
+        }
+
+        var perAuthor = [Int64](repeating: 0, count: world.users)
+        for source in messageSources.sources {
+            for (u, n) in source.authorCounts.enumerated() { perAuthor[u] += Int64(n) }
+        }
+        let heaviest = perAuthor.indices.max { perAuthor[$0] < perAuthor[$1] || (perAuthor[$0] == perAuthor[$1] && $0 > $1) } ?? 0
+        let elapsed = ContinuousClock.now - started
+        return GeneratorSummary(
+            seed: config.seed, users: config.users, messages: config.messages, tables: counts,
+            heaviestUserID: world.userIDs[heaviest], heaviestUserMessages: perAuthor[heaviest],
+            seconds: Self.seconds(elapsed))
+    }
+
+    // MARK: - Checks
+
+    static func connect(_ conninfo: String) throws -> PGConnection {
+        let conn = try PGConnection(conninfo: conninfo, applicationName: "pgvault generate")
+        try conn.execute("SET client_encoding = 'UTF8'; SET synchronous_commit = off")
+        return conn
+    }
+
+    private func preflight(_ conn: PGConnection) throws {
+        let encoding = try conn.query("SELECT current_setting('server_encoding')").scalar ?? ""
+        guard encoding == "UTF8" else {
+            throw GeneratorError("the database encoding is \(encoding); the generated text (Korean, emoji, ...) needs a UTF8 database")
+        }
+        for table in Self.tables {
+            guard try conn.query("SELECT to_regclass($1) IS NOT NULL", [table]).scalar == "t" else {
+                throw GeneratorError("table \(table) does not exist in this database: run pgvault migrate first")
+            }
+        }
+        if try conn.query("SELECT EXISTS (SELECT 1 FROM users)").scalar == "t" {
+            throw GeneratorError("users already has rows: generate into a freshly migrated, empty database")
+        }
+    }
+
+    // MARK: - Loading
+
+    /// What else a table's load transaction does.
+    enum Setup {
+        case none
+        /// The table's enabled user triggers are disabled during the load.
+        case userTriggersDisabled
+        /// The table's foreign keys to these tables are dropped before the load
+        /// and added again after it (same name, same definition), which
+        /// validates every row.
+        case foreignKeysRebuilt(to: [String])
+    }
+
+    /// Streams one source into its table in one transaction; `report` gets a
+    /// line every few seconds, `onFlush` the rows sent so far.
+    static func copy<S: Synth.RowSource>(
+        _ conn: PGConnection, _ source: inout S, setup: Setup = .none,
+        report: (String) -> Void = { _ in }, expected: Int64 = 0,
+        shouldStop: () -> Bool = { false }, onFlush: (Int64) -> Void = { _ in }
+    ) throws -> Int64 {
+        let sql = source.copySQL
+        let fields = source.columns.count
+        let table = source.table
+        let started = ContinuousClock.now
+        var lastReport = started
+        func load() throws -> Int64 {
+            var buffer = Synth.CopyBuffer(capacity: flushBytes + (64 << 10))
+            buffer.expectedFields = fields
+            return try conn.copyIn(sql) { w in
+                while source.emit(into: &buffer) {
+                    guard buffer.bytes.count >= flushBytes else { continue }
+                    if shouldStop() { throw GeneratorError("stopped: another worker failed") }
+                    try w.write(buffer.bytes)
+                    buffer.clear()
+                    onFlush(buffer.rows)
+                    if ContinuousClock.now - lastReport > .seconds(5) {
+                        lastReport = ContinuousClock.now
+                        report("\(table): \(buffer.rows) rows\(percent(buffer.rows, of: expected)), \(seconds(since: started))")
+                    }
+                }
+                if !buffer.bytes.isEmpty { try w.write(buffer.bytes) }
+                onFlush(buffer.rows)
+            }
+        }
+        return try conn.transaction { c in
+            switch setup {
+            case .none: return try load()
+            case .userTriggersDisabled: return try withUserTriggersDisabled(c, table) { try load() }
+            case .foreignKeysRebuilt(let referenced): return try withForeignKeysRebuilt(c, table, to: referenced) { try load() }
+            }
+        }
+    }
+
+    static func percent(_ rows: Int64, of expected: Int64) -> String {
+        expected > 0 ? " (~\(min(100, rows * 100 / expected))%)" : ""
+    }
+
+    /// Runs `body` with the table's foreign keys to `referenced` dropped, then
+    /// adds them again, which checks every row at once: inside the caller's
+    /// transaction, so no other session sees the table without them.
+    static func withForeignKeysRebuilt<T>(
+        _ conn: PGConnection, _ table: String, to referenced: [String], _ body: () throws -> T
+    ) throws -> T {
+        var keys: [(name: String, definition: String)] = []
+        for parent in referenced {
+            keys += try conn.query("""
+                SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+                WHERE conrelid = $1::regclass AND confrelid = $2::regclass AND contype = 'f' AND conparentid = 0
+                ORDER BY conname
+                """, [table, parent]).rows.map { (name: $0[0]!, definition: $0[1]!) }
+        }
+        for key in keys {
+            try conn.execute("ALTER TABLE \(SQL.ident(table)) DROP CONSTRAINT \(SQL.ident(key.name))")
+        }
+        let value = try body()
+        for key in keys {
+            try conn.execute("ALTER TABLE \(SQL.ident(table)) ADD CONSTRAINT \(SQL.ident(key.name)) \(key.definition)")
+        }
+        return value
+    }
+
+    /// Runs `body` with the table's enabled user triggers disabled, inside the
+    /// caller's transaction; they are enabled again before it commits, so no
+    /// other session ever sees them disabled.
+    static func withUserTriggersDisabled<T>(_ conn: PGConnection, _ table: String, _ body: () throws -> T) throws -> T {
+        let names = try conn.query(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal AND tgenabled = 'O' ORDER BY tgname",
+            [table]
+        ).rows.compactMap { $0[0] }
+        for name in names { try conn.execute("ALTER TABLE \(SQL.ident(table)) DISABLE TRIGGER \(SQL.ident(name))") }
+        let value = try body()
+        for name in names { try conn.execute("ALTER TABLE \(SQL.ident(table)) ENABLE TRIGGER \(SQL.ident(name))") }
+        return value
+    }
+
+    /// servers.system_channel_id / rules_channel_id reference channels, which
+    /// reference servers: the servers went in with NULLs, now they get their
+    /// channels (updated_at kept as generated).
+    private func linkServerChannels(_ conn: PGConnection, _ world: Synth.World) throws {
+        try conn.transaction { _ in try Self.withUserTriggersDisabled(conn, "servers") {
+            try conn.execute("""
+                CREATE TEMP TABLE pgvault_generate_server_channels
+                    (id bigint PRIMARY KEY, system_channel_id bigint, rules_channel_id bigint) ON COMMIT DROP
+                """)
+            try conn.copyIn("COPY pgvault_generate_server_channels FROM STDIN") { w in
+                var buffer = Synth.CopyBuffer(capacity: 1 << 16)
+                for s in 0..<world.servers {
+                    let system = Int(world.serverSystemChannel[s]), rules = Int(world.serverRulesChannel[s])
+                    guard system >= 0 || rules >= 0 else { continue }
+                    buffer.int(world.serverIDs[s])
+                    buffer.int(system >= 0 ? world.channelIDs[system] : nil)
+                    buffer.int(rules >= 0 ? world.channelIDs[rules] : nil)
+                    buffer.endRow()
+                    if buffer.bytes.count >= Self.flushBytes {
+                        try w.write(buffer.bytes)
+                        buffer.clear()
+                    }
+                }
+                try w.write(buffer.bytes)
+            }
+            try conn.execute("""
+                UPDATE servers s SET system_channel_id = t.system_channel_id, rules_channel_id = t.rules_channel_id
+                FROM pgvault_generate_server_channels t WHERE s.id = t.id
+                """)
+        } }
+    }
+
+    /// Rows loaded by the workers of one table, and the sources (with whatever
+    /// they tallied).
+    struct ParallelResult<S> {
+        var rows: Int64
+        var sources: [S]
+    }
+
+    /// Loads one table over `workers` connections, each streaming its share of
+    /// chunks in its own transaction; reports progress every few seconds.
+    static func parallel<S: Synth.RowSource & Sendable>(
+        _ table: String, conninfo: String, workers: Int, expected: Int64,
+        progress: (String) -> Void, make: @escaping @Sendable (Int) -> S
+    ) throws -> ParallelResult<S> {
+        let state = ParallelState<S>(workers: workers)
+        let done = DispatchSemaphore(value: 0)
+        for w in 0..<workers {
+            let thread = Thread {
+                defer { done.signal() }
+                do {
+                    var source = make(w)
+                    let conn = try connect(conninfo)
+                    let rows = try copy(conn, &source, shouldStop: { state.failed }, onFlush: { state.setRows(w, $0) })
+                    state.finish(w, source: source, rows: rows)
+                } catch {
+                    state.fail(error)
+                }
+            }
+            thread.name = "pgvault-generate-\(table)-\(w)"
+            thread.stackSize = 4 << 20
+            thread.start()
+        }
+        let started = ContinuousClock.now
+        var finished = 0
+        while finished < workers {
+            if done.wait(timeout: .now() + 5) == .success {
+                finished += 1
+            } else {
+                let rows = state.totalRows
+                if expected > 0 && rows >= expected {
+                    progress("\(table): all \(rows) rows sent, the server is checking foreign keys, \(seconds(since: started))")
+                } else {
+                    progress("\(table): \(rows) rows\(percent(rows, of: expected)), \(seconds(since: started))")
+                }
+            }
+        }
+        return try state.result()
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    static func seconds(since start: ContinuousClock.Instant) -> String {
+        String(format: "%.1f s", seconds(ContinuousClock.now - start))
+    }
+}
+
+/// What the workers of ``DataGenerator/parallel(_:conninfo:workers:expected:progress:make:)``
+/// share, behind a lock.
+private final class ParallelState<S: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var rows: [Int64]
+    private var sources: [S?]
+    private var error: Error?
+
+    init(workers: Int) {
+        rows = Array(repeating: 0, count: workers)
+        sources = Array(repeating: nil, count: workers)
+    }
+
+    var failed: Bool { lock.withLock { error != nil } }
+    var totalRows: Int64 { lock.withLock { rows.reduce(0, +) } }
+
+    func setRows(_ worker: Int, _ count: Int64) { lock.withLock { rows[worker] = count } }
+
+    func finish(_ worker: Int, source: S, rows count: Int64) {
+        lock.withLock {
+            sources[worker] = source
+            rows[worker] = count
+        }
+    }
+
+    func fail(_ failure: Error) {
+        lock.withLock {
+            if error == nil { error = failure }  // the first; the others stopped because of it
+        }
+    }
+
+    func result() throws -> DataGenerator.ParallelResult<S> {
+        try lock.withLock {
+            if let error { throw error }
+            return .init(rows: rows.reduce(0, +), sources: sources.map { $0! })
+        }
+    }
+}

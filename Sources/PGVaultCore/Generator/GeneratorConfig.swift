@@ -1,0 +1,115 @@
+/// How much data to generate, and from which seed. Everything but `users`,
+/// `messages` and `seed` is derived from those two by ``init(seed:users:messages:)``
+/// and may be adjusted afterwards.
+public struct GeneratorConfig: Sendable, Equatable {
+    public var seed: UInt64
+    public var users: Int
+    public var messages: Int
+    public var servers: Int
+    /// Channels per server, categories and voice channels included.
+    public var channelsPerServer: ClosedRange<Int>
+    /// Roles per server, @everyone included.
+    public var rolesPerServer: ClosedRange<Int>
+    /// Average servers a user belongs to (the heaviest users belong to many more).
+    public var membershipsPerUser: Double
+    /// One-to-one DM channels (type 1, no server) and group DMs (type 3).
+    public var dmChannels: Int
+    public var groupDMs: Int
+    /// Approximate totals: each message draws its own count.
+    public var reactions: Int
+    public var attachments: Int
+    /// Exact totals.
+    public var invites: Int
+    public var auditLogs: Int
+    /// Messages per generation chunk. Replies point to earlier messages of the
+    /// same chunk, so changing this changes the data (changing `workers` does not).
+    public var chunkSize: Int
+    /// Connections loading the big tables in parallel.
+    public var workers: Int
+    /// Run ANALYZE on the loaded tables at the end (about a minute at the
+    /// default scale; otherwise autovacuum gets to it eventually).
+    public var analyze: Bool
+
+    public init(seed: UInt64 = 1, users: Int, messages: Int) {
+        self.seed = seed
+        self.users = users
+        self.messages = messages
+        servers = max(4, users / 20)
+        channelsPerServer = users < 1000 ? 3...8 : 3...12
+        rolesPerServer = 2...8
+        membershipsPerUser = 4
+        dmChannels = max(2, users / 4)
+        groupDMs = max(1, users / 100)
+        reactions = messages / 2
+        attachments = messages / 20
+        invites = max(20, users / 10)
+        auditLogs = max(300, messages / 50)
+        chunkSize = 65_536
+        workers = 2
+        analyze = false
+    }
+
+    /// The preset scales.
+    public static let scaleNames = ["tiny", "small", "default"]
+
+    /// `tiny`: 200 users, 5k messages (tests; loads in about a second).
+    /// `small`: 5k users, 100k messages (demos).
+    /// `default`: 100k users, 3M messages (about 2.2 GB, indexes included).
+    public static func scale(_ name: String, seed: UInt64 = 1) throws -> GeneratorConfig {
+        switch name {
+        case "tiny": return GeneratorConfig(seed: seed, users: 200, messages: 5_000)
+        case "small": return GeneratorConfig(seed: seed, users: 5_000, messages: 100_000)
+        case "default": return GeneratorConfig(seed: seed, users: 100_000, messages: 3_000_000)
+        default:
+            throw GeneratorError("unknown scale '\(name)'; choose one of \(scaleNames.joined(separator: ", "))")
+        }
+    }
+
+    /// Refuses sizes the generator cannot honour (every monthly partition needs a
+    /// few hundred messages).
+    public func validate() throws {
+        if users < 10 { throw GeneratorError("--users must be at least 10 (got \(users))") }
+        if messages < 200 { throw GeneratorError("--messages must be at least 200 so every partition gets rows (got \(messages))") }
+        if users > 50_000_000 || messages > 2_000_000_000 { throw GeneratorError("scale too large") }
+        if servers < 1 || channelsPerServer.lowerBound < 3 || rolesPerServer.lowerBound < 1 {
+            throw GeneratorError("need at least 1 server, 3 channels and 1 role per server")
+        }
+        if auditLogs < 100 { throw GeneratorError("auditLogs must be at least 100 so every partition gets rows") }
+        if dmChannels < 1 || groupDMs < 0 || invites < 0 || reactions < 0 || attachments < 0 {
+            throw GeneratorError("counts must not be negative")
+        }
+        if chunkSize < 1 || workers < 1 { throw GeneratorError("chunkSize and workers must be positive") }
+    }
+}
+
+public struct GeneratorError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// What a run loaded.
+public struct GeneratorSummary: Codable, Sendable, Equatable {
+    public struct Table: Codable, Sendable, Equatable {
+        public var table: String
+        public var rows: Int64
+    }
+
+    public var seed: UInt64
+    public var users: Int
+    public var messages: Int
+    /// Row counts in load order.
+    public var tables: [Table]
+    /// The user with the most messages (user index 0 by construction): messages
+    /// in many channels and partitions, reactions, attachments, invites and
+    /// audit log entries.
+    public var heaviestUserID: Int64
+    public var heaviestUserMessages: Int64
+    public var seconds: Double
+
+    /// Rows loaded into `table`, 0 if it is not in the summary.
+    public func rows(_ table: String) -> Int64 {
+        tables.first { $0.table == table }?.rows ?? 0
+    }
+
+    public var totalRows: Int64 { tables.reduce(0) { $0 + $1.rows } }
+}

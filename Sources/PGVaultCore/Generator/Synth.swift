@@ -1,0 +1,3 @@
+/// Namespace of the synthetic data generator's internals (``DataGenerator`` is
+/// the public entry point).
+enum Synth {}
