@@ -1,8 +1,214 @@
 import ArgumentParser
+import Foundation
+import PGClient
+import PGVaultCore
 
 extension PGVaultCommand {
     struct Restore: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "restore", abstract: "Restore an archive into a database (not yet available).")
-        func run() async throws {}
+        static let configuration = CommandConfiguration(
+            commandName: "restore",
+            abstract: "Restore an archive into a database: partition-aware, parallel, resumable.",
+            discussion: """
+                Into an empty database: the pre-data schema, then the data over --jobs \
+                connections, then indexes and constraints built in parallel (keys, indexes, \
+                foreign keys, then triggers and the rest), then sequence values. A non-empty \
+                target is refused unless --clean (drop what the archive holds, then restore) \
+                or --data-only.
+
+                --data-only loads into a prepared database (built by the migrations, say). \
+                First every archived table and column is checked against the target; if \
+                anything differs it is listed and nothing is loaded. The foreign keys \
+                touching the loaded tables are dropped for the load and added back (and so \
+                validated) at the end, and their triggers are disabled meanwhile, so an FK \
+                cycle loads and a trigger (a member count) does not count rows twice.
+
+                Partitions are matched by their bounds, not their names. A partition the \
+                target lacks is created from the archive's bounds (--no-create-partitions: \
+                not); where the target is partitioned differently, rows are copied into the \
+                parent and the server routes them; rows that land in a DEFAULT partition are \
+                reported.
+
+                Each unit loads in one transaction with its journal entry (schema \
+                pgvault_restore in the target, dropped at the end), with TRUNCATE + COPY \
+                FREEZE where one unit fills a table. Every member's SHA-256 is checked while \
+                it streams; a damaged member rolls its unit back and is named. After an \
+                interruption (even SIGKILL), run the same command with --resume: finished \
+                units are not loaded again.
+
+                At the end the restored tables are verified against the archive (row counts \
+                and content digests, foreign keys) unless --no-verify.
+
+                Examples:
+                  pgvault restore /backups/chat-20250101T000000Z -d "dbname=chat_restored" --jobs 8
+                  pgvault restore chat.tar -d postgresql://app@db2/chat --data-only --since 2025-06-01
+                  pgvault restore chat.tar -d "dbname=chat" --data-only --table 'messages' --order newest-first
+                  pgvault restore chat.tar -d "dbname=chat_restored" --jobs 8 --resume
+
+                Exit status: 0 restored and verified; 1 the restore failed (what is loaded \
+                is journaled: --resume finishes it); 2 restored, but verification failed; \
+                64 usage error.
+                """)
+
+        @Argument(help: ArgumentHelp("The archive: a directory or a tar file written by pgvault backup.", valueName: "ARCHIVE"))
+        var archive: String
+
+        @OptionGroup var connection: ConnectionOptions
+
+        @Option(name: [.short, .long], help: "Parallel worker connections.")
+        var jobs: Int = 2
+
+        @Flag(help: "Load into the existing tables of a prepared database; apply no schema.")
+        var dataOnly = false
+
+        @Flag(help: "Drop what the archive holds first (with --data-only: empty the tables to be loaded).")
+        var clean = false
+
+        @Flag(help: "Finish an interrupted restore recorded in the target's journal.")
+        var resume = false
+
+        @Option(name: [.short, .long], parsing: .singleValue, help: ArgumentHelp("Only tables matching this pattern (schema.table or table; * and ?). Repeatable; a partitioned table takes its partitions.", valueName: "PATTERN"))
+        var table: [String] = []
+
+        @Option(name: [.customShort("T"), .long], parsing: .singleValue, help: ArgumentHelp("Leave out tables matching this pattern. Repeatable.", valueName: "PATTERN"))
+        var excludeTable: [String] = []
+
+        @Option(help: ArgumentHelp("Only range partitions holding rows at or after this time (e.g. 2025-01-01, 2025-01-01T12:00:00Z).", valueName: "TIME"))
+        var since: String?
+
+        @Option(help: ArgumentHelp("Only range partitions holding rows before this time.", valueName: "TIME"))
+        var until: String?
+
+        @Flag(help: "With --since/--until, also load DEFAULT partitions (their rows are not bounded in time).")
+        var includeDefault = false
+
+        @Option(help: ArgumentHelp("Load order: size (largest first) or newest-first (plain tables, then the most recent partitions).", valueName: "ORDER"))
+        var order: String = "size"
+
+        @Flag(inversion: .prefixedNo, help: "Create partitions the target lacks from the archive's bounds.")
+        var createPartitions = true
+
+        @Flag(inversion: .prefixedNo, help: "Verify the restored tables against the archive at the end.")
+        var verify = true
+
+        @Flag(help: "ANALYZE the restored tables at the end.")
+        var analyze = false
+
+        @Flag(help: "Leave out ALTER ... OWNER TO (the target lacks the source's roles).")
+        var noOwner = false
+
+        @Flag(help: "Leave out GRANT and REVOKE.")
+        var noPrivileges = false
+
+        @Option(help: ArgumentHelp("maintenance_work_mem for loads and index builds.", valueName: "SIZE"))
+        var maintenanceWorkMem: String = "256MB"
+
+        @Flag(help: "Print one JSON summary line on standard output (also the default when stdout is not a terminal).")
+        var json = false
+
+        @Flag(help: "No progress display or messages.")
+        var quiet = false
+
+        func validate() throws {
+            if connection.dbname.isEmpty { throw ValidationError("'--dbname' is required: the database to restore into") }
+            if jobs < 1 || jobs > 64 { throw ValidationError("'--jobs' must be between 1 and 64") }
+            if RestoreOptions.Order(rawValue: order) == nil {
+                throw ValidationError("'--order' is one of: \(RestoreOptions.Order.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if includeDefault && since == nil && until == nil {
+                throw ValidationError("'--include-default' goes with '--since' or '--until'")
+            }
+            do { _ = try TimeWindow(since: since, until: until) } catch let error as RestoreError {
+                throw ValidationError(error.description)
+            }
+        }
+
+        func run() async throws {
+            let started = Date()
+            let showProgress = !quiet && isatty(2) != 0
+            let asJSON = json || isatty(1) == 0
+            var options = RestoreOptions(archive: archive, conninfo: connection.dbname)
+            options.jobs = jobs
+            options.dataOnly = dataOnly
+            options.clean = clean
+            options.resume = resume
+            options.tables = table
+            options.excludeTables = excludeTable
+            options.window = try TimeWindow(since: since, until: until)
+            options.includeDefaultPartitions = includeDefault
+            options.order = RestoreOptions.Order(rawValue: order) ?? .size
+            options.createPartitions = createPartitions
+            options.verify = verify
+            options.analyze = analyze
+            options.noOwner = noOwner
+            options.noPrivileges = noPrivileges
+            options.maintenanceWorkMem = maintenanceWorkMem
+            if showProgress { options.progress = { RestoreProgressLine.show($0) } }
+            if !quiet {
+                options.log = { message in
+                    if showProgress { ProgressLine.clear() }
+                    note("pgvault restore: \(message)")
+                }
+            }
+            do {
+                let summary = try await RestoreEngine.run(options)
+                if showProgress { ProgressLine.clear() }
+                if asJSON {
+                    printJSON(summary)
+                } else {
+                    print(Self.text(summary))
+                }
+                if summary.verifyOK == false {
+                    note("pgvault restore: verification FAILED:\n" + summary.verifyFailures.prefix(20).map { "  - \($0)" }.joined(separator: "\n"))
+                    throw ExitCode(2)
+                }
+            } catch let error as ExitCode {
+                throw error
+            } catch {
+                if showProgress { ProgressLine.clear() }
+                note("pgvault restore: error: \(error)")
+                if asJSON {
+                    let failure: [String: String] = [
+                        "status": "failed", "error": "\(error)", "archive": archive,
+                        "seconds": String(format: "%.3f", Date().timeIntervalSince(started)),
+                    ]
+                    printJSON(failure)
+                }
+                throw ExitCode.failure
+            }
+        }
+
+        static func text(_ s: RestoreSummary) -> String {
+            var lines = [
+                "restore \(s.status): \(s.archive) → database \(s.database) (\(s.mode)\(s.resumed ? ", resumed" : ""))",
+                "  \(s.units) units loaded\(s.unitsSkipped > 0 ? " (\(s.unitsSkipped) by the interrupted run)" : ""), \(s.rows) rows, \(Format.bytes(s.bytes)) of COPY data",
+                "  \(String(format: "%.1f", s.seconds)) s in all: data \(String(format: "%.1f", s.loadSeconds)) s, \(s.mode == "full" ? "post-data (\(s.postDataStatements) statements)" : "constraints") \(String(format: "%.1f", s.postDataSeconds)) s; \(s.sequences) sequences set",
+            ]
+            if !s.dropped.isEmpty { lines.append("  dropped first (--clean): \(s.dropped.count) objects") }
+            if !s.createdPartitions.isEmpty { lines.append("  created partitions: \(s.createdPartitions.joined(separator: ", "))") }
+            if s.routedUnits > 0 { lines.append("  \(s.routedUnits) units routed through their partitioned parent") }
+            for (partition, rows) in s.rowsInDefaultPartitions.sorted(by: { $0.key < $1.key }) {
+                lines.append("  \(rows) rows landed in DEFAULT partition \(partition)")
+            }
+            for n in s.notes { lines.append("  note: \(n)") }
+            switch s.verifyOK {
+            case true?: lines.append("  verified: row counts, content digests and foreign keys match the archive")
+            case false?: lines.append("  verification FAILED (\(s.verifyFailures.count) findings)")
+            case nil: lines.append("  not verified (--no-verify)")
+            }
+            return lines.joined(separator: "\n")
+        }
+    }
+}
+
+/// The restore's progress line on a terminal's standard error.
+enum RestoreProgressLine {
+    static func show(_ p: RestoreProgress) {
+        let line: String
+        if p.phase == "load" {
+            line = "load: units \(p.unitsDone)/\(p.unitsTotal)  rows \(p.rows)  \(Format.bytes(p.bytes))/\(Format.bytes(p.bytesTotal))  \(Format.bytes(Int64(p.rate)))/s  ETA \(Format.duration(p.eta ?? .infinity))"
+        } else {
+            line = "\(p.phase)\(p.phaseTotal > 0 ? ": \(p.phaseDone)/\(p.phaseTotal)" : "")  (\(Format.duration(p.elapsed)) in all)"
+        }
+        FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
     }
 }

@@ -1,0 +1,125 @@
+import Foundation
+
+public struct RestoreOptions: Sendable {
+    /// In which order units are loaded.
+    public enum Order: String, Sendable, CaseIterable {
+        /// Largest first: the shortest total time over --jobs connections.
+        case size
+        /// Plain tables first (largest first), then partitions by upper bound,
+        /// most recent first, DEFAULT partitions last: recent data is there first.
+        case newestFirst = "newest-first"
+    }
+
+    /// The archive: a directory or a tar file.
+    public var archive: String
+    public var conninfo: String
+    public var jobs: Int = 2
+    /// Load into a prepared target (e.g. built by the migrations): no schema is
+    /// applied; the target's tables are checked against the archive first.
+    public var dataOnly = false
+    /// Full restore: drop what the archive's schema creates, then restore.
+    /// With --data-only: empty the tables about to be loaded first.
+    public var clean = false
+    /// Finish an interrupted restore recorded in the target's journal.
+    public var resume = false
+    /// Shell-style patterns on `schema.table` or `table`; a partitioned table
+    /// selects its partitions.
+    public var tables: [String] = []
+    public var excludeTables: [String] = []
+    public var window = TimeWindow()
+    /// With a window: also load DEFAULT partitions (their rows are unbounded).
+    public var includeDefaultPartitions = false
+    public var order: Order = .size
+    /// Create partitions the target lacks from the archive's bounds.
+    public var createPartitions = true
+    public var verify = true
+    /// ANALYZE the loaded tables at the end.
+    public var analyze = false
+    /// Leave out `ALTER ... OWNER TO` (the target lacks the source's roles).
+    public var noOwner = false
+    /// Leave out GRANT/REVOKE.
+    public var noPrivileges = false
+    /// Session setting for loads and index builds.
+    public var maintenanceWorkMem = "256MB"
+    /// Parallel workers per index build (max_parallel_maintenance_workers).
+    public var maintenanceWorkers = 2
+    /// Called about once a second while units load, and at each phase.
+    public var progress: (@Sendable (RestoreProgress) -> Void)?
+    /// Messages about what the restore does (phases, created partitions, ...).
+    public var log: (@Sendable (String) -> Void)?
+
+    public init(archive: String, conninfo: String) {
+        self.archive = archive
+        self.conninfo = conninfo
+    }
+
+    /// What a --resume must agree on with the run it finishes.
+    var fingerprint: String {
+        [
+            dataOnly ? "data-only" : "full",
+            "tables=" + tables.joined(separator: ","),
+            "exclude=" + excludeTables.joined(separator: ","),
+            "since=" + (window.since.map { String($0) } ?? ""),
+            "until=" + (window.until.map { String($0) } ?? ""),
+            "default=\(includeDefaultPartitions)",
+            "create-partitions=\(createPartitions)",
+        ].joined(separator: ";")
+    }
+}
+
+public struct RestoreProgress: Sendable {
+    /// `load`, then e.g. `post-data: indexes`, `foreign keys`, `verify`.
+    public var phase: String
+    /// Statements done in a phase after the load, and how many it has.
+    public var phaseDone = 0
+    public var phaseTotal = 0
+    public var unitsDone: Int
+    public var unitsTotal: Int
+    public var rows: Int64
+    /// COPY text bytes sent so far, and in all selected units.
+    public var bytes: Int64
+    public var bytesTotal: Int64
+    public var elapsed: Double
+
+    /// Bytes per second since the load began, and the time left at that rate.
+    public var rate: Double { elapsed > 0 ? Double(bytes) / elapsed : 0 }
+    public var eta: Double? { rate > 0 && bytesTotal >= bytes ? Double(bytesTotal - bytes) / rate : nil }
+}
+
+public struct RestoreSummary: Codable, Sendable {
+    public var status: String
+    public var archive: String
+    public var database: String
+    /// `full` or `data-only`.
+    public var mode: String
+    public var resumed: Bool
+    /// Units loaded by this run, and units a previous run had finished.
+    public var units: Int
+    public var unitsSkipped: Int
+    public var rows: Int64
+    public var bytes: Int64
+    public var seconds: Double
+    public var loadSeconds: Double
+    public var postDataSeconds: Double
+    public var createdPartitions: [String]
+    /// Units loaded through a partitioned parent, the server routing the rows.
+    public var routedUnits: Int
+    /// Rows that ended up in a DEFAULT partition of a parent some units were
+    /// routed through (`schema.partition` → rows).
+    public var rowsInDefaultPartitions: [String: Int64]
+    public var postDataStatements: Int
+    public var sequences: Int
+    public var dropped: [String]
+    /// `ok`, `failed`, or `skipped` (--no-verify).
+    public var verify: String
+    /// Nil with --no-verify.
+    public var verifyOK: Bool?
+    public var verifyFailures: [String]
+    public var notes: [String]
+}
+
+/// A restore that cannot start or cannot go on; the message says what to do.
+public struct RestoreError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

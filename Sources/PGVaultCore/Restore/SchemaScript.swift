@@ -1,0 +1,256 @@
+import PGClient
+
+/// pg_dump's plain-SQL output of `--schema-only --section=pre-data|post-data`,
+/// split into the pieces a restore needs: the session preamble (`SET ...`,
+/// `SELECT pg_catalog.set_config('search_path', '', false)`) and one ``Object``
+/// per `-- Name: ...; Type: ...; Schema: ...` header that pg_dump writes before
+/// each object.
+///
+/// Restore runs this SQL through libpq, not psql, so psql meta-commands are
+/// handled here: the `\restrict KEY` / `\unrestrict KEY` lines that recent
+/// pg_dump versions (17.6+, 16.10+, 15.14+) write are dropped; any other
+/// top-level meta-command (`\connect`, from `--create`) is refused.
+/// `SET default_tablespace` / `SET default_table_access_method` lines are
+/// state that pg_dump sets *before* an object's header; they are taken out of
+/// the bodies and attached to the objects they apply to, so objects can run
+/// on any connection in any order.
+public struct SchemaScript: Sendable, Equatable {
+    public struct Object: Sendable, Equatable {
+        /// Position in the script (0-based), stable across runs: the journal's key.
+        public var index: Int
+        /// The header's `Name:` (e.g. `users users_pkey`, `create_monthly_partition(text, date)`).
+        public var name: String
+        /// The header's `Type:` (e.g. `TABLE`, `INDEX`, `FK CONSTRAINT`).
+        public var type: String
+        /// The header's `Schema:`; nil for `-` (extensions, ...).
+        public var schema: String?
+        /// The SQL of the object, header and trailing comments removed.
+        public var sql: String
+        /// `SET default_tablespace` value in force for this object (`''` = the default).
+        public var tablespace: String
+        /// `SET default_table_access_method` value in force, if pg_dump set one.
+        public var accessMethod: String?
+    }
+
+    /// Session settings at the top (one statement per element).
+    public var preamble: [String]
+    public var objects: [Object]
+
+    public init(preamble: [String], objects: [Object]) {
+        self.preamble = preamble
+        self.objects = objects
+    }
+
+    /// Parses pg_dump output. Throws on a psql meta-command it cannot run.
+    public static func parse(_ text: String) throws -> SchemaScript {
+        var preamble: [String] = []
+        var objects: [Object] = []
+        // State set by `SET` lines; pg_dump writes them before the header of the
+        // object they apply to, so an object takes the state in force at its header.
+        var tablespace = "''"
+        var accessMethod: String?
+        var current: Object?
+        var body: [Substring] = []
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+
+        func finish() {
+            guard var object = current else { return }
+            while let last = body.last, isCommentOrBlank(last) { body.removeLast() }
+            while let first = body.first, isCommentOrBlank(first) { body.removeFirst() }
+            if !body.isEmpty {
+                object.index = objects.count
+                object.sql = body.joined(separator: "\n")
+                objects.append(object)
+            }
+            current = nil
+            body = []
+        }
+
+        var i = 0
+        while i < lines.count {
+            let line = lines[i]
+            if line.hasPrefix("\\") {
+                if isRestrictLine(line) { i += 1; continue }
+                throw ArchiveFormatError("the schema script holds the psql meta-command '\(line.prefix(40))', which pgvault cannot run; take the backup without pg_dump --create")
+            }
+            if line == "--", i + 2 < lines.count, lines[i + 1].hasPrefix("-- Name: "), lines[i + 2] == "--",
+               let header = parseHeader(lines[i + 1]) {
+                finish()
+                current = Object(
+                    index: 0, name: header.name, type: header.type, schema: header.schema, sql: "",
+                    tablespace: tablespace, accessMethod: accessMethod)
+                i += 3
+                continue
+            }
+            if let value = settingValue(line, "default_tablespace") {
+                tablespace = value
+            } else if let value = settingValue(line, "default_table_access_method") {
+                accessMethod = value
+            } else if current != nil {
+                body.append(line)
+            } else if !isCommentOrBlank(line) {
+                preamble.append(String(line))
+            }
+            i += 1
+        }
+        finish()
+        return SchemaScript(preamble: preamble, objects: objects)
+    }
+
+    /// `-- Name: users; Type: TABLE; Schema: public; Owner: postgres`.
+    static func parseHeader(_ line: Substring) -> (name: String, type: String, schema: String?)? {
+        let rest = line.dropFirst("-- Name: ".count)
+        guard let typeRange = rest.range(of: "; Type: ") else { return nil }
+        let name = String(rest[..<typeRange.lowerBound])
+        let afterType = rest[typeRange.upperBound...]
+        guard let schemaRange = afterType.range(of: "; Schema: ") else { return nil }
+        let type = String(afterType[..<schemaRange.lowerBound])
+        let afterSchema = afterType[schemaRange.upperBound...]
+        let schemaText = afterSchema.range(of: "; ").map { afterSchema[..<$0.lowerBound] } ?? afterSchema
+        return (name, type, schemaText == "-" ? nil : String(schemaText))
+    }
+
+    static func isRestrictLine(_ line: Substring) -> Bool {
+        for command in ["\\restrict ", "\\unrestrict "] where line.hasPrefix(command) {
+            let key = line.dropFirst(command.count)
+            return !key.isEmpty && key.allSatisfy { $0.isLetter || $0.isNumber }
+        }
+        return false
+    }
+
+    /// `SET name = value;` → value.
+    static func settingValue(_ line: Substring, _ name: String) -> String? {
+        let prefix = "SET \(name) = "
+        guard line.hasPrefix(prefix), line.hasSuffix(";") else { return nil }
+        return String(line.dropFirst(prefix.count).dropLast())
+    }
+
+    static func isCommentOrBlank(_ line: Substring) -> Bool {
+        line.allSatisfy { $0 == " " || $0 == "\t" || $0 == "\r" } || line.hasPrefix("--")
+    }
+
+    // MARK: - Options applied to the script
+
+    /// Without `ALTER ... OWNER TO ...` lines (for a target that lacks the
+    /// source's roles) and/or without GRANT/REVOKE objects.
+    public func filtered(noOwner: Bool, noPrivileges: Bool) -> SchemaScript {
+        var copy = self
+        if noPrivileges {
+            copy.objects.removeAll { $0.type == "ACL" || $0.type == "DEFAULT ACL" }
+        }
+        if noOwner {
+            for k in copy.objects.indices {
+                let kept = copy.objects[k].sql.split(separator: "\n", omittingEmptySubsequences: false)
+                    .filter { !($0.hasPrefix("ALTER ") && $0.contains(" OWNER TO ") && $0.hasSuffix(";")) }
+                copy.objects[k].sql = kept.joined(separator: "\n")
+            }
+            copy.objects.removeAll { $0.sql.split(separator: "\n").allSatisfy(Self.isCommentOrBlank) }
+        }
+        return copy
+    }
+
+    /// The SQL of `objects`, each preceded by the tablespace/access-method
+    /// settings it needs (as SET LOCAL, so it must run inside a transaction).
+    public static func sql(of objects: [Object]) -> String {
+        objects.map(sql(of:)).joined(separator: "\n")
+    }
+
+    public static func sql(of object: Object) -> String {
+        var text = "SET LOCAL default_tablespace = \(object.tablespace);\n"
+        if let am = object.accessMethod { text += "SET LOCAL default_table_access_method = \(am);\n" }
+        return text + object.sql
+    }
+
+    // MARK: - Post-data phases
+
+    /// Post-data objects are built in this order; phases marked parallel run
+    /// over --jobs connections.
+    public enum Phase: Int, Sendable, CaseIterable, Comparable {
+        /// Primary keys, unique and exclusion constraints (and NOT VALID checks).
+        case keys
+        /// Other indexes (including `CREATE INDEX ... ON ONLY parent`).
+        case indexes
+        /// `ALTER INDEX parent ATTACH PARTITION child`: quick catalog changes.
+        case attach
+        /// Foreign keys: they need the referenced keys, attached on partitioned tables.
+        case foreignKeys
+        /// Triggers, rules, policies, comments, grants...: in the dump's order.
+        case rest
+
+        public var parallel: Bool { self == .keys || self == .indexes || self == .foreignKeys }
+
+        public var label: String {
+            switch self {
+            case .keys: return "primary key/unique constraints"
+            case .indexes: return "indexes"
+            case .attach: return "index attachments"
+            case .foreignKeys: return "foreign keys"
+            case .rest: return "triggers, rules and other statements"
+            }
+        }
+
+        public static func < (a: Phase, b: Phase) -> Bool { a.rawValue < b.rawValue }
+
+        public static func of(_ object: Object) -> Phase {
+            switch object.type {
+            case "CONSTRAINT", "CHECK CONSTRAINT": return .keys
+            case "INDEX": return .indexes
+            case "INDEX ATTACH": return .attach
+            case "FK CONSTRAINT": return .foreignKeys
+            default: return .rest
+            }
+        }
+    }
+
+    /// The table an index or constraint is built on, as pg_dump wrote it
+    /// (`public.users`, `"Ops"."Job Runs"`), for ordering by size.
+    public static func tableOf(_ object: Object) -> String? {
+        let sql = object.sql
+        if let on = sql.range(of: " ON ONLY ") ?? sql.range(of: " ON "), object.type == "INDEX" {
+            let rest = sql[on.upperBound...]
+            return rest.range(of: " USING ").map { String(rest[..<$0.lowerBound]) }
+        }
+        for prefix in ["ALTER TABLE ONLY ", "ALTER TABLE "] where sql.hasPrefix(prefix) {
+            let rest = sql.dropFirst(prefix.count)
+            return String(rest.prefix { $0 != "\n" })
+        }
+        return nil
+    }
+
+    /// `schema.name` as pg_dump's fmtId writes it: quoted unless plain lower case.
+    public static func dumpName(_ schema: String, _ name: String) -> String {
+        func fmt(_ s: String) -> String {
+            let plain = !s.isEmpty && s.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == "$" }
+                && !(s.first!.isNumber) && s.first != "$"
+            return plain ? s : SQL.ident(s)
+        }
+        return fmt(schema) + "." + fmt(name)
+    }
+
+    // MARK: - --clean
+
+    /// DROP statements for what a pre-data script creates, last created first,
+    /// with the objects they name (for the report). `public` is never dropped.
+    public func dropStatements() -> [(sql: String, object: String)] {
+        var out: [(String, String)] = []
+        for object in objects.reversed() {
+            let schema = object.schema
+            switch object.type {
+            case "TABLE", "VIEW", "MATERIALIZED VIEW", "SEQUENCE", "FOREIGN TABLE", "TYPE", "DOMAIN":
+                guard let schema else { continue }
+                out.append(("DROP \(object.type) IF EXISTS \(SQL.qualified(schema, object.name)) CASCADE", "\(object.type.lowercased()) \(schema).\(object.name)"))
+            case "FUNCTION", "PROCEDURE", "AGGREGATE":
+                guard let schema, let paren = object.name.firstIndex(of: "(") else { continue }
+                let name = String(object.name[..<paren]), args = object.name[paren...]
+                out.append(("DROP \(object.type) IF EXISTS \(SQL.qualified(schema, name))\(args) CASCADE", "\(object.type.lowercased()) \(schema).\(object.name)"))
+            case "SCHEMA" where object.name != "public":
+                out.append(("DROP SCHEMA IF EXISTS \(SQL.ident(object.name)) CASCADE", "schema \(object.name)"))
+            case "EXTENSION":
+                out.append(("DROP EXTENSION IF EXISTS \(SQL.ident(object.name)) CASCADE", "extension \(object.name)"))
+            default:
+                continue
+            }
+        }
+        return out
+    }
+}
