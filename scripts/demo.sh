@@ -64,6 +64,15 @@ LATEST="$(ls -d "$DEMO"/repo/chat-* | tail -1)"
 "$PGVAULT" verify "$LATEST"
 "$PGVAULT" verify -d "$CONN"
 
+step "pgvault restore: the latest backup into a second database, verified"
+"$PGBIN/createdb" -h "$DEMO" -U postgres chat_restored
+"$PGVAULT" restore "$LATEST" -d "host=$DEMO port=5432 user=postgres dbname=chat_restored" --jobs 2
+
+step "pgvault restore from the tar file, only 2025's messages, newest first"
+"$PGBIN/createdb" -h "$DEMO" -U postgres chat_2025
+"$PGVAULT" restore "$DEMO/chat.tar" -d "host=$DEMO port=5432 user=postgres dbname=chat_2025" --jobs 2 \
+    --since 2025-01-01 --until 2026-01-01 --order newest-first --no-verify --json
+
 step "pgvault wal-status: is point-in-time recovery possible?"
 "$PGVAULT" wal-status -d "$CONN" --archive-dir "$DEMO/wal-archive" --switch --since-backup "$LATEST"
 
