@@ -14,6 +14,7 @@ extension PGVaultCommand {
                 Examples:
                   pgvault list --repo /backups
                   pgvault list --repo /backups --json | jq '.[0]'
+                  pgvault list --repo /backups --cold
                 """)
 
         @Option(help: ArgumentHelp("Repository folder.", valueName: "DIR"))
@@ -22,9 +23,14 @@ extension PGVaultCommand {
         @Flag(help: "Print a JSON array.")
         var json = false
 
+        @Flag(help: "List the ranges of partitioned tables in cold storage (archive-partitions) instead of backups.")
+        var cold = false
+
         func run() async throws {
             try await reportingErrors {
-                let entries = try Repository(path: repo).entries()
+                if cold { return try listCold() }
+                // <repo>/cold holds cold storage, not a backup.
+                let entries = try Repository(path: repo).entries().filter { $0.name != ColdStore.folderName }
                 if json {
                     printJSON(entries)
                     return
@@ -39,6 +45,24 @@ extension PGVaultCommand {
                 }
                 printTable(header: ["BACKUP", "STATUS", "STARTED", "SIZE", "DURATION", "ROWS"], rows: rows)
             }
+        }
+
+        func listCold() throws {
+            let entries = try ColdStore(repo: repo).entries()
+            if json {
+                printJSON(entries)
+                return
+            }
+            if entries.isEmpty {
+                print("nothing in cold storage in \(repo)")
+                return
+            }
+            let rows = entries.map { e in
+                [e.table, e.from, e.to, e.partition, e.status, String(e.rows),
+                 e.referencingRows.values.reduce(0, +) > 0 ? e.referencingRows.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") : "-",
+                 Format.bytes(e.bytes), e.archivedAt ?? "-"]
+            }
+            printTable(header: ["TABLE", "FROM", "TO", "PARTITION", "STATUS", "ROWS", "REFERENCING ROWS", "SIZE", "ARCHIVED"], rows: rows)
         }
     }
 }

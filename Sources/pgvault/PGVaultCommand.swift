@@ -15,6 +15,7 @@ struct PGVaultCommand: AsyncParsableCommand {
         version: PGVault.version,
         subcommands: [
             Backup.self, ListBackups.self, Prune.self, Restore.self, Verify.self,
+            ArchivePartitions.self, RestorePartitions.self,
             WalStatus.self,
             ExportUser.self, ExportWorker.self,
             Migrate.self, Generate.self,

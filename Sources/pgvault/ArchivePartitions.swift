@@ -1,0 +1,134 @@
+import ArgumentParser
+import Foundation
+import PGClient
+import PGVaultCore
+
+extension PGVaultCommand {
+    struct ArchivePartitions: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "archive-partitions",
+            abstract: "Move old range partitions to cold storage: dump, verify, then detach and drop.",
+            discussion: """
+                Selects the partitions of each --table whose upper bound is at or before the \
+                cutoff (a DEFAULT partition never is), oldest first. For each: dump it into a \
+                cold archive under <repo>/cold/, verify the archive's checksums, then in one \
+                transaction lock it, compare its rows (count and digest) with the archive, \
+                remove the rows of other tables that reference it (--referencing-rows archive; \
+                they are in the same archive), DETACH it and DROP it (or keep it with \
+                --keep-detached). Any failure before the COMMIT leaves the partition attached \
+                with every row. See docs/cold-storage.md and docs/runbooks/cold-storage.md.
+
+                Examples:
+                  pgvault archive-partitions -d "dbname=chat" --table messages --older-than 12months --repo /backups --dry-run
+                  pgvault archive-partitions -d "dbname=chat" --table messages --table audit_logs \\
+                      --older-than 12months --repo /backups --referencing-rows archive \\
+                      --json --metrics-file /var/lib/node_exporter/pgvault_cold.prom
+
+                Exit status: 0 when every selected partition was archived (or nothing was \
+                selected); 1 otherwise.
+                """)
+
+        @OptionGroup var connection: ConnectionOptions
+
+        @Option(name: [.short, .long], parsing: .singleValue, help: ArgumentHelp("A range-partitioned table (table or schema.table). Repeatable.", valueName: "TABLE"))
+        var table: [String] = []
+
+        @Option(help: ArgumentHelp("Age cutoff from the start of the current month (UTC): 12months, 90days, 1year.", valueName: "AGE"))
+        var olderThan: String?
+
+        @Option(help: ArgumentHelp("Fixed cutoff: partitions whose upper bound is at or before this date or time.", valueName: "DATE"))
+        var before: String?
+
+        @Option(help: ArgumentHelp("Repository folder; cold archives go under DIR/cold/.", valueName: "DIR"))
+        var repo: String
+
+        @Option(help: ArgumentHelp("Rows of other tables that reference an archived partition: refuse (list them and stop) or archive (archive them with it and delete them in the detach's transaction).", valueName: "refuse|archive"))
+        var referencingRows: String = "refuse"
+
+        @Flag(help: "Keep each partition as a detached table instead of dropping it.")
+        var keepDetached = false
+
+        @Flag(help: "Only list what would be archived (and what would be refused).")
+        var dryRun = false
+
+        @Option(help: ArgumentHelp("At most this many partitions in this run (oldest first).", valueName: "N"))
+        var limit: Int?
+
+        @Option(help: ArgumentHelp("How long to wait for each table lock before failing, e.g. 30s.", valueName: "DURATION"))
+        var lockWaitTimeout: String = "30s"
+
+        @Option(help: "zstd level (1-19).")
+        var compressLevel: Int32 = 3
+
+        @Option(help: ArgumentHelp("Write Prometheus metrics (last success, duration, bytes, rows) to this file.", valueName: "PATH"))
+        var metricsFile: String?
+
+        @Flag(help: "Print one JSON summary line on standard output (also the default when stdout is not a terminal).")
+        var json = false
+
+        func validate() throws {
+            if table.isEmpty { throw ValidationError("give at least one '--table TABLE'") }
+            if (olderThan == nil) == (before == nil) { throw ValidationError("give exactly one of '--older-than AGE' and '--before DATE'") }
+            if ColdArchiveOptions.ReferencingRows(rawValue: referencingRows) == nil { throw ValidationError("'--referencing-rows' is refuse or archive") }
+            if let limit, limit < 1 { throw ValidationError("'--limit' must be at least 1") }
+            if !(1...19).contains(compressLevel) { throw ValidationError("'--compress-level' must be between 1 and 19") }
+        }
+
+        func run() async throws {
+            let started = Date()
+            var database = "unknown"
+            do {
+                let cutoff: ColdArchiveOptions.Cutoff = olderThan.map { .olderThan($0) } ?? .before(before ?? "")
+                var options = ColdArchiveOptions(conninfo: connection.dbname, repo: repo, tables: table, cutoff: cutoff)
+                options.referencingRows = ColdArchiveOptions.ReferencingRows(rawValue: referencingRows) ?? .refuse
+                options.keepDetached = keepDetached
+                options.dryRun = dryRun
+                options.limit = limit
+                options.lockWaitTimeout = lockWaitTimeout
+                options.compressionLevel = compressLevel
+                if isatty(2) != 0 { options.progress = { note($0) } }
+                let summary = try await PartitionArchiver.run(options)
+                database = summary.database
+                if let metricsFile, !dryRun {
+                    try MetricsFile.write(metricsFile, job: "archive-partitions", database: database, success: true, summary: summary.metrics)
+                }
+                if json || isatty(1) == 0 {
+                    printJSON(summary)
+                } else {
+                    Self.printHuman(summary)
+                }
+            } catch let error as ValidationError {
+                throw error
+            } catch {
+                note("pgvault archive-partitions: error: \(error)")
+                if let metricsFile, !dryRun {
+                    try? MetricsFile.write(metricsFile, job: "archive-partitions", database: database, success: false, summary: nil)
+                }
+                if json || isatty(1) == 0 {
+                    printJSON([
+                        "status": "failed", "error": "\(error)", "database": database,
+                        "seconds": String(format: "%.3f", Date().timeIntervalSince(started)),
+                    ])
+                }
+                throw ExitCode.failure
+            }
+        }
+
+        static func printHuman(_ s: ColdArchiveSummary) {
+            let verb = s.dryRun ? "dry run (nothing changed)" : (s.partitions.isEmpty ? "nothing to archive" : "archived")
+            print("\(verb): database \(s.database), cutoff \(s.cutoff)")
+            guard !s.partitions.isEmpty else { return }
+            let rows = s.partitions.map { p in
+                [p.partition, p.from, p.to, p.rows.map(String.init) ?? "-",
+                 p.referencingRows.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ").ifEmpty("-"),
+                 p.action, p.archiveBytes > 0 ? Format.bytes(p.archiveBytes) : "-"]
+            }
+            printTable(header: ["PARTITION", "FROM", "TO", "ROWS", "REFERENCING ROWS", "ACTION", "SIZE"], rows: rows)
+            for p in s.partitions where p.reason != nil { print("  \(p.partition) refused: \(p.reason!)") }
+        }
+    }
+}
+
+extension String {
+    func ifEmpty(_ replacement: String) -> String { isEmpty ? replacement : self }
+}

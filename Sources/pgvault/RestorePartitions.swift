@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import PGClient
+import PGVaultCore
+
+extension PGVaultCommand {
+    struct RestorePartitions: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "restore-partitions",
+            abstract: "Bring ranges of a partitioned table back from cold storage and re-attach them.",
+            discussion: """
+                Takes the cold archives of --table whose range overlaps [--since, --until) \
+                (a month YYYY-MM given to --until includes that month), verifies them, and \
+                refuses as a whole if a range overlaps a partition already attached, a table \
+                of the partition's name exists, or the DEFAULT partition holds rows in the \
+                range. Then in one transaction it re-creates each partition with its archived \
+                bounds, loads its rows and the referencing rows archived with it, compares \
+                counts and digests with the archive, and commits. Restored archives move to \
+                <repo>/cold/<schema>.<table>/restored/.
+
+                Examples:
+                  pgvault restore-partitions --repo /backups --table messages --since 2024-01 --until 2024-03 -d "dbname=chat"
+                  pgvault restore-partitions --repo /backups --table messages --since 2024-01 --until 2024-03 -d "dbname=chat" --dry-run
+                """)
+
+        @OptionGroup var connection: ConnectionOptions
+
+        @Option(help: ArgumentHelp("Repository folder (cold archives are under DIR/cold/).", valueName: "DIR"))
+        var repo: String
+
+        @Option(name: [.short, .long], help: ArgumentHelp("The partitioned table (table or schema.table).", valueName: "TABLE"))
+        var table: String
+
+        @Option(help: ArgumentHelp("Start of the window: YYYY-MM, a date or a time.", valueName: "WHEN"))
+        var since: String?
+
+        @Option(help: ArgumentHelp("End of the window: YYYY-MM (that month included), or an exclusive date or time.", valueName: "WHEN"))
+        var until: String?
+
+        @Flag(help: "Check and list what would be restored; change nothing.")
+        var dryRun = false
+
+        @Option(help: ArgumentHelp("How long to wait for each table lock before failing, e.g. 30s.", valueName: "DURATION"))
+        var lockWaitTimeout: String = "30s"
+
+        @Option(help: ArgumentHelp("Write Prometheus metrics to this file.", valueName: "PATH"))
+        var metricsFile: String?
+
+        @Flag(help: "Print one JSON summary line on standard output (also the default when stdout is not a terminal).")
+        var json = false
+
+        func validate() throws {
+            if since == nil && until == nil { throw ValidationError("give '--since' and/or '--until' (e.g. --since 2024-01 --until 2024-03)") }
+        }
+
+        func run() async throws {
+            let started = Date()
+            var database = "unknown"
+            do {
+                var options = ColdRestoreOptions(conninfo: connection.dbname, repo: repo, table: table, since: since, until: until)
+                options.dryRun = dryRun
+                options.lockWaitTimeout = lockWaitTimeout
+                if isatty(2) != 0 { options.progress = { note($0) } }
+                let summary = try await PartitionRestorer.run(options)
+                database = summary.database
+                if let metricsFile, !dryRun {
+                    try MetricsFile.write(metricsFile, job: "restore-partitions", database: database, success: true, summary: summary.metrics)
+                }
+                if json || isatty(1) == 0 {
+                    printJSON(summary)
+                } else {
+                    print("\(dryRun ? "dry run (nothing changed): would restore" : "restored") \(summary.partitions.count) partition(s) of \(summary.table) in \(summary.database)")
+                    let rows = summary.partitions.map { p in
+                        [p.partition, p.from, p.to, String(p.rows),
+                         p.referencingRows.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ").ifEmpty("-")]
+                    }
+                    printTable(header: ["PARTITION", "FROM", "TO", "ROWS", "REFERENCING ROWS"], rows: rows)
+                }
+            } catch let error as ValidationError {
+                throw error
+            } catch {
+                note("pgvault restore-partitions: error: \(error)")
+                if let metricsFile, !dryRun {
+                    try? MetricsFile.write(metricsFile, job: "restore-partitions", database: database, success: false, summary: nil)
+                }
+                if json || isatty(1) == 0 {
+                    printJSON([
+                        "status": "failed", "error": "\(error)", "database": database,
+                        "seconds": String(format: "%.3f", Date().timeIntervalSince(started)),
+                    ])
+                }
+                throw ExitCode.failure
+            }
+        }
+    }
+}
