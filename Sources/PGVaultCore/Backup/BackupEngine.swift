@@ -85,17 +85,88 @@ public struct BackupError: Error, CustomStringConvertible, Sendable {
 public enum BackupEngine {
     public static func run(_ options: BackupOptions) async throws -> BackupSummary {
         let started = Date()
-        let leader = try PGConnection(conninfo: options.conninfo, applicationName: "pgvault backup")
-        try CopySession.apply(leader)
-        let database = try leader.query("SELECT current_database()").scalar ?? "postgres"
-        try acquireBackupLock(leader, database: database)
-
         // Where members go while the backup runs: for a directory archive, a
         // hidden sibling that is renamed at the end; for a file, a spool folder.
-        let staging = try stagingFolder(for: options)
+        let staging = try await Blocking.run("pgvault-backup-setup") { try stagingFolder(for: options) }
         var published = false
         defer { if !published { Files.removeTree(staging) } }
 
+        let leader = try await Blocking.run("pgvault-backup-leader") {
+            try PGConnection(conninfo: options.conninfo, applicationName: "pgvault backup")
+        }
+        let plan = try await Blocking.run("pgvault-backup-leader", on: leader) { try prepare($0, options) }
+
+        let units = options.schemaOnly ? [] : planUnits(plan.selected, splitBytes: options.splitBytes)
+        let monitor = ProgressMonitor(total: units.count, estimatedBytes: units.reduce(0) { $0 + $1.estimatedBytes }, started: started)
+        let reporter = options.progress.map { callback in
+            Task.detached {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(1))
+                    callback(monitor.snapshot())
+                }
+            }
+        }
+        defer { reporter?.cancel() }
+
+        // Data and schema in parallel: workers stream units while pg_dump runs.
+        let snapshot = plan.facts.snapshotID
+        async let schemaMember = dumpSchema(options, serverMajor: leader.serverMajorVersion, serverVersion: plan.facts.server.version, snapshot: snapshot, selected: plan.selected, relations: plan.relations, staging: staging)
+        let done = try await runWorkers(options, units: units, snapshot: snapshot, staging: staging, monitor: monitor)
+        let schema = try await schemaMember
+        try await Blocking.run("pgvault-backup-leader", on: leader) { try $0.execute("COMMIT") }
+
+        var tables = plan.selected.map(\.table)
+        for i in tables.indices {
+            tables[i].rows = done.filter { $0.schema == tables[i].schema && $0.table == tables[i].name }.reduce(0) { $0 + $1.rows }
+        }
+        let facts = plan.facts
+        let manifest = Manifest(
+            startedAt: ISO8601.format(started), completedAt: ISO8601.format(Date()),
+            server: facts.server,
+            database: Manifest.Database(name: plan.database, encoding: facts.encoding, collate: facts.collate, ctype: facts.ctype),
+            snapshot: Manifest.Snapshot(id: facts.snapshotID, time: facts.time, walLSN: facts.walLSN, walSegment: facts.walSegment),
+            migrations: plan.migrations.isEmpty ? nil : plan.migrations,
+            copySettings: CopySession.asDictionary,
+            compression: Manifest.Compression(level: Int(options.compressionLevel)),
+            selection: Manifest.Selection(tables: options.tables, excludeTables: options.excludeTables, schemaOnly: options.schemaOnly, dataOnly: options.dataOnly),
+            schema: schema, sequences: plan.sequences, tables: tables,
+            units: done.sorted { $0.id < $1.id })
+        let archiveBytes = try await Blocking.run("pgvault-backup-publish") {
+            let manifestFile = try OutputFile(creating: staging + "/" + Manifest.memberName)
+            try manifestFile.write(try manifest.encoded())
+            try manifestFile.close()
+            try Files.syncDirectory(staging + "/data")
+            try Files.syncDirectory(staging + "/schema")
+            try Files.syncDirectory(staging)
+            let bytes = try publish(staging: staging, manifest: manifest, options: options)
+            if options.form == .file { Files.removeTree(staging) }
+            return bytes
+        }
+        published = true
+        let totals = monitor.snapshot()
+        return BackupSummary(
+            status: "complete", archive: options.output, database: plan.database, tables: tables.count, units: done.count,
+            rows: totals.rows, rawBytes: totals.rawBytes, archiveBytes: archiveBytes,
+            seconds: Date().timeIntervalSince(started), snapshotTime: facts.time, walLSN: facts.walLSN, manifest: manifest)
+    }
+
+    /// What the leader learns before the workers start.
+    struct Plan: Sendable {
+        var database: String
+        var relations: [Catalog.Relation]
+        var selected: [Catalog.Relation]
+        var facts: SnapshotFacts
+        var sequences: [Manifest.SequenceValue]
+        var migrations: [Int64]
+    }
+
+    /// The leader's part, on its own thread: backup lock, snapshot, catalog,
+    /// table locks, drift check, exported snapshot, sequences. Leaves the
+    /// leader's transaction open (the snapshot lives as long as it does).
+    static func prepare(_ leader: PGConnection, _ options: BackupOptions) throws -> Plan {
+        try CopySession.apply(leader)
+        let database = try leader.query("SELECT current_database()").scalar ?? "postgres"
+        try acquireBackupLock(leader, database: database)
         try leader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         // Reading sizes takes locks too: bound every wait by --lock-wait-timeout.
         try leader.execute("SET LOCAL lock_timeout = \(SQL.literal(options.lockWaitTimeout))")
@@ -116,60 +187,10 @@ public enum BackupEngine {
         if selected.isEmpty { throw BackupError("no table matches the selection (--table/--exclude-table)") }
         try lockTables(leader, selected, timeout: options.lockWaitTimeout)
         try checkNoDrift(options.conninfo, snapshotView: selected, allRelations: relations)
-
         let facts = try snapshotFacts(leader)
         let sequences = try readSequences(leader, schemas: Set(selected.map(\.table.schema)))
-        let migrations = try? Migrator.applied(leader).filter(\.success).map(\.version)
-
-        let units = options.schemaOnly ? [] : planUnits(selected, splitBytes: options.splitBytes)
-        let monitor = ProgressMonitor(total: units.count, estimatedBytes: units.reduce(0) { $0 + $1.estimatedBytes }, started: started)
-        let reporter = options.progress.map { callback in
-            Task.detached {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(1))
-                    callback(monitor.snapshot())
-                }
-            }
-        }
-        defer { reporter?.cancel() }
-
-        // Data and schema in parallel: workers stream units while pg_dump runs.
-        async let schemaMember = dumpSchema(options, leader: leader, snapshot: facts.snapshotID, selected: selected, relations: relations, staging: staging)
-        let done = try await runWorkers(options, units: units, snapshot: facts.snapshotID, staging: staging, monitor: monitor)
-        let schema = try await schemaMember
-        try leader.execute("COMMIT")
-
-        var tables = selected.map(\.table)
-        for i in tables.indices {
-            tables[i].rows = done.filter { $0.schema == tables[i].schema && $0.table == tables[i].name }.reduce(0) { $0 + $1.rows }
-        }
-        let manifest = Manifest(
-            startedAt: ISO8601.format(started), completedAt: ISO8601.format(Date()),
-            server: facts.server,
-            database: Manifest.Database(name: database, encoding: facts.encoding, collate: facts.collate, ctype: facts.ctype),
-            snapshot: Manifest.Snapshot(id: facts.snapshotID, time: facts.time, walLSN: facts.walLSN, walSegment: facts.walSegment),
-            migrations: (migrations?.isEmpty ?? true) ? nil : migrations,
-            copySettings: CopySession.asDictionary,
-            compression: Manifest.Compression(level: Int(options.compressionLevel)),
-            selection: Manifest.Selection(tables: options.tables, excludeTables: options.excludeTables, schemaOnly: options.schemaOnly, dataOnly: options.dataOnly),
-            schema: schema, sequences: sequences, tables: tables,
-            units: done.sorted { $0.id < $1.id })
-        let manifestFile = try OutputFile(creating: staging + "/" + Manifest.memberName)
-        try manifestFile.write(try manifest.encoded())
-        try manifestFile.close()
-        try Files.syncDirectory(staging + "/data")
-        try Files.syncDirectory(staging + "/schema")
-        try Files.syncDirectory(staging)
-
-        let archiveBytes = try publish(staging: staging, manifest: manifest, options: options)
-        published = options.form == .directory
-        if options.form == .file { Files.removeTree(staging) }
-        published = true
-        let totals = monitor.snapshot()
-        return BackupSummary(
-            status: "complete", archive: options.output, database: database, tables: tables.count, units: done.count,
-            rows: totals.rows, rawBytes: totals.rawBytes, archiveBytes: archiveBytes,
-            seconds: Date().timeIntervalSince(started), snapshotTime: facts.time, walLSN: facts.walLSN, manifest: manifest)
+        let migrations = (try? Migrator.applied(leader).filter(\.success).map(\.version)) ?? []
+        return Plan(database: database, relations: relations, selected: selected, facts: facts, sequences: sequences, migrations: migrations)
     }
 
     // MARK: - Locking and consistency
@@ -177,15 +198,8 @@ public enum BackupEngine {
     /// At most one backup of a database at a time, across machines: a session
     /// advisory lock held by the leader until it disconnects.
     static func acquireBackupLock(_ conn: PGConnection, database: String) throws {
-        let key = "pgvault-backup:" + database
-        let got = try conn.query("SELECT pg_try_advisory_lock(hashtext($1))", [key]).scalar
-        if got != "t" {
-            let holder = try? conn.query("""
-                SELECT a.pid, a.application_name, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                WHERE l.locktype = 'advisory' AND l.objid = (hashtext($1)::bigint & 4294967295)::oid AND l.granted LIMIT 1
-                """, [key]).rows.first
-            let who = holder.map { " (backend pid \($0[0] ?? "?"), \($0[1] ?? ""), since \($0[2] ?? "?"))" } ?? ""
-            throw BackupError("another pgvault backup of database '\(database)' is running\(who); two backups of one database never run at once. Wait for it to finish.")
+        try AdvisoryLock(job: "backup", database: database).acquire(conn) { who in
+            BackupError("another pgvault backup of database '\(database)' is running\(who); two backups of one database never run at once. Wait for it to finish.")
         }
     }
 
@@ -227,7 +241,7 @@ public enum BackupEngine {
         }
     }
 
-    struct SnapshotFacts {
+    struct SnapshotFacts: Sendable {
         var snapshotID: String
         var time: String
         var walLSN: String
@@ -458,13 +472,10 @@ public enum BackupEngine {
     // MARK: - Schema
 
     static func dumpSchema(
-        _ options: BackupOptions, leader: PGConnection, snapshot: String, selected: [Catalog.Relation],
+        _ options: BackupOptions, serverMajor: Int, serverVersion: String, snapshot: String, selected: [Catalog.Relation],
         relations: [Catalog.Relation], staging: String
     ) async throws -> Manifest.Schema? {
         if options.dataOnly { return nil }
-        let tools = try PGTools.locate(
-            serverMajor: leader.serverMajorVersion, serverVersion: leader.parameterStatus("server_version") ?? "?",
-            pgBin: options.pgBin)
         // A full backup dumps the whole schema (functions, views, types...); a
         // selective one names its tables.
         let whole = selected.count == relations.filter({ !$0.table.schema.hasPrefix("pgvault") }).count
@@ -476,7 +487,9 @@ public enum BackupEngine {
         }
         let conninfo = options.conninfo
         let selectionArgs = tableArgs
+        let pgBin = options.pgBin
         return try await Blocking.run("pgvault-pg_dump") {
+            let tools = try PGTools.locate(serverMajor: serverMajor, serverVersion: serverVersion, pgBin: pgBin)
             var members: [Manifest.Member] = []
             for section in ["pre-data", "post-data"] {
                 let plain = staging + "/schema/\(section).sql"

@@ -129,18 +129,11 @@ enum ColdCatalog {
         }
     }
 
-    /// The session-level advisory lock that keeps two cold-storage runs on one
-    /// database apart (archive and restore alike). Held until the connection closes.
+    /// The advisory lock that keeps two cold-storage runs on one database apart
+    /// (archive and restore alike). Held until the connection closes.
     static func acquireLock(_ conn: PGConnection, database: String) throws {
-        let key = "pgvault-cold:" + database
-        let got = try conn.query("SELECT pg_try_advisory_lock(hashtext($1))", [key]).scalar
-        if got != "t" {
-            let holder = try? conn.query("""
-                SELECT a.pid, a.application_name, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                WHERE l.locktype = 'advisory' AND l.objid = (hashtext($1)::bigint & 4294967295)::oid AND l.granted LIMIT 1
-                """, [key]).rows.first
-            let who = holder.map { " (backend pid \($0[0] ?? "?"), \($0[1] ?? ""), since \($0[2] ?? "?"))" } ?? ""
-            throw ColdStorageError("another pgvault archive-partitions or restore-partitions is running on database '\(database)'\(who); they never run at once. Wait for it to finish.")
+        try AdvisoryLock(job: "cold", database: database).acquire(conn) { who in
+            ColdStorageError("another pgvault archive-partitions or restore-partitions is running on database '\(database)'\(who); they never run at once. Wait for it to finish.")
         }
     }
 
