@@ -26,30 +26,28 @@ func scratchDir(_ name: String = "backup") throws -> String {
 
 @Suite("backup")
 struct BackupTests {
-    static func chatDatabase(_ major: Int) throws -> TestDatabase {
+    /// The chat schema filled by the synthetic generator (tiny scale: every monthly
+    /// partition and the DEFAULT ones, hostile text), plus one user whose bio holds
+    /// every character COPY text must escape.
+    static func chatDatabase(_ major: Int) async throws -> TestDatabase {
         let db = try TestServers.database(major)
-        let conn = try db.connect()
-        try Migrator(directory: RepoPaths.migrations).run(conn)
-        try conn.execute("""
-            INSERT INTO users (id, username, discriminator, email, password_hash, bio, created_at)
-            SELECT g, 'user_' || g, lpad((g % 10000)::text, 4, '0'), 'u' || g || '@example.com', 'hash' || g,
-                   CASE WHEN g % 3 = 0 THEN E'tab\\there\\nnew \\\\N back\\\\slash 😀' END, '2024-01-01'::timestamptz + g * interval '1 hour'
-            FROM generate_series(1, 300) g;
-            INSERT INTO servers (id, owner_id, name) VALUES (1, 1, 'server one');
-            INSERT INTO channels (id, server_id, name) VALUES (10, 1, 'general'), (11, 1, 'random');
-            INSERT INTO messages (id, channel_id, author_id, content, created_at, deleted_at)
-            SELECT g, 10 + g % 2, 1 + g % 300, CASE WHEN g % 7 <> 0 THEN 'message ' || g || E' with \\\\N and\\ttab' END,
-                   '2024-01-01'::timestamptz + (g * 7) * interval '1 hour' + CASE WHEN g % 50 = 0 THEN interval '8 years' ELSE interval '0' END,
-                   CASE WHEN g % 11 = 0 THEN now() END
-            FROM generate_series(1, 5000) g;
-            SELECT setval('snowflake_seq', 4242);
-            """)
+        try await Blocking.run("generate") {
+            let conn = try db.connect()
+            try Migrator(directory: RepoPaths.migrations).run(conn)
+            _ = try DataGenerator(config: try GeneratorConfig.scale("tiny")).run(conninfo: db.conninfo)
+            try conn.execute("""
+                INSERT INTO users (id, username, discriminator, email, password_hash, bio)
+                VALUES (9000000000000000001, 'hostile_bio', '9999', 'hostile@example.com', 'x',
+                        E'tab\\there\\nnew \\\\N back\\\\slash 😀');
+                SELECT setval('snowflake_seq', 4242);
+                """)
+        }
         return db
     }
 
-    @Test("manifest counts equal the server's; the archive is owner-only and complete", arguments: TestServers.versions)
+    @Test("manifest counts equal the server's on generated data; the archive is owner-only and complete", arguments: TestServers.versions)
     func countsMatch(major: Int) async throws {
-        let db = try Self.chatDatabase(major)
+        let db = try await Self.chatDatabase(major)
         let out = try scratchDir() + "/archive"
         var options = BackupOptions(conninfo: db.conninfo, output: out)
         options.jobs = 2
