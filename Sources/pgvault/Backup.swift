@@ -104,7 +104,7 @@ extension PGVaultCommand {
                 options.pgBin = pgBin
                 let showProgress = !quiet && isatty(2) != 0
                 if showProgress { options.progress = { ProgressLine.show($0) } }
-                let summary = try await BackupEngine.run(options)
+                let summary = try await cancellingOnSignals { [options] in try await BackupEngine.run(options) }
                 if showProgress { ProgressLine.clear() }
                 database = summary.database
                 if let metricsFile {

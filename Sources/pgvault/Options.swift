@@ -17,6 +17,7 @@ struct ConnectionOptions: ParsableArguments {
             do { _ = try ConnInfo.parseOrThrow(dbname) } catch let error as PGError {
                 throw ValidationError("'--dbname': \(error.message)")
             }
+            hidePasswordFromCommandLine(dbname)
         }
     }
 
@@ -47,5 +48,22 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
     } catch {
         note("pgvault: error: \(error)")
         throw ExitCode.failure
+    }
+}
+
+/// A password given in `--dbname` (a URI or `password=`) would show in `ps` and
+/// /proc/<pid>/cmdline for as long as pgvault runs: overwrite that argument in
+/// place (arguments were already parsed) with its redacted form, padded with spaces.
+func hidePasswordFromCommandLine(_ dbname: String) {
+    guard let options = ConnInfo.parse(dbname), options.contains(where: { ConnInfo.secretKeywords.contains($0.key) }) else { return }
+    let redacted = Array(ConnInfo.redacted(dbname).utf8)
+    for i in 1..<max(1, Int(CommandLine.argc)) {
+        guard let arg = CommandLine.unsafeArgv[i] else { continue }
+        let length = strlen(arg)
+        let text = String(cString: arg)
+        guard text == dbname || text == "--dbname=" + dbname || text == "-d" + dbname else { continue }
+        for j in 0..<length {
+            arg[j] = CChar(bitPattern: j < redacted.count ? redacted[j] : 0x20)
+        }
     }
 }

@@ -150,7 +150,7 @@ extension PGVaultCommand {
                 }
             }
             do {
-                let summary = try await RestoreEngine.run(options)
+                let summary = try await cancellingOnSignals { [options] in try await RestoreEngine.run(options) }
                 if showProgress { ProgressLine.clear() }
                 if asJSON {
                     printJSON(summary)
