@@ -355,8 +355,8 @@ struct OnServers {
         var noCreate = RestoreOptions(archive: fixture.archive, conninfo: missing.conninfo)
         noCreate.dataOnly = true
         noCreate.createPartitions = false
-        noCreate.verify = false
         let report = try await RestoreEngine.run(noCreate)
+        #expect(report.verifyOK == true, "\(report.verifyFailures)")
         let expected = Int64(try source.query("SELECT count(*) FROM public.audit_logs_2025_05").scalar ?? "") ?? -1
         #expect(expected > 0)
         #expect(report.rowsInDefaultPartitions == ["public.audit_logs_default": expected])

@@ -201,18 +201,6 @@ struct VerifyTests {
 
     @Test("restore plan: partitions matched by bound under any name; a missing one named; another layout compared whole")
     func restorePlan() throws {
-        func table(_ name: String, _ kind: String, parent: String? = nil, bound: String? = nil) -> Manifest.Table {
-            Manifest.Table(
-                schema: "public", name: name, kind: kind, columns: [], partitioning: nil,
-                parentSchema: parent.map { _ in "public" }, parentName: parent,
-                bound: bound.map(Catalog.parseBound), keyColumns: ["id"], rows: 10)
-        }
-        func unit(_ id: String, _ t: String) -> Manifest.Unit {
-            Manifest.Unit(id: id, schema: "public", table: t, member: "data/\(id).copy.zst", columns: ["id"],
-                          rows: 10, rawBytes: 30, compressedBytes: 20, sha256: "", rowDigest: RowDigest().hex)
-        }
-        let jan = "FOR VALUES FROM ('2024-01-01 00:00:00+00') TO ('2024-02-01 00:00:00+00')"
-        let feb = "FOR VALUES FROM ('2024-02-01 00:00:00+00') TO ('2024-03-01 00:00:00+00')"
         let tables = [
             table("m", "partitioned"), table("m_jan", "partition", parent: "m", bound: jan),
             table("m_feb", "partition", parent: "m", bound: feb), table("u", "table"),
@@ -251,6 +239,58 @@ struct VerifyTests {
         // A table missing altogether.
         plan = RestorePlan.make(tables: tables, units: units, target: [], selected: nil)
         #expect(plan.findings.map(\.object) == ["public.m", "public.u"])
+    }
+
+    @Test("restore plan: a missing partition's rows in a DEFAULT partition compare whole; a selective restore compares its units")
+    func restorePlanDefault() throws {
+        let tables = [
+            table("m", "partitioned"), table("m_jan", "partition", parent: "m", bound: jan),
+            table("m_feb", "partition", parent: "m", bound: feb), table("m_default", "partition", parent: "m", bound: "DEFAULT"),
+        ]
+        let units = [unit("u1", "m_jan"), unit("u2", "m_feb"), unit("u3", "m_default")]
+
+        // January missing, the target's DEFAULT partition (another name) took its rows: compared whole.
+        let withDefault = [table("m", "partitioned"), table("m_feb", "partition", parent: "m", bound: feb),
+                           table("m_other", "partition", parent: "m", bound: "DEFAULT")]
+        var plan = RestorePlan.make(tables: tables, units: units, target: withDefault, selected: nil)
+        #expect(plan.findings.isEmpty)
+        #expect(plan.checks.map(\.object) == ["public.m"])
+        #expect(plan.checks[0].units.map(\.id) == ["u1", "u2", "u3"])
+        #expect(plan.checks[0].note == "m_jan not on the target, rows routed to m_other: compared as a whole")
+        // ... and named if the table then differs.
+        #expect(plan.checks[0].ifDifferent.map(\.object) == ["public.m_jan"])
+        #expect(plan.checks[0].ifDifferent[0].detail.contains(jan) && plan.checks[0].ifDifferent[0].detail.contains("its 10 rows"))
+
+        // A selective restore: only the restored units.
+        plan = RestorePlan.make(tables: tables, units: units, target: withDefault, selected: ["u1"])
+        #expect(plan.checks.map(\.object) == ["public.m"] && plan.checks[0].units.map(\.id) == ["u1"])
+        // So too into a target partitioned differently (no DEFAULT, one quarter).
+        let quarter = [table("m", "partitioned"), table("m_q1", "partition", parent: "m",
+                       bound: "FOR VALUES FROM ('2024-01-01 00:00:00+00') TO ('2024-04-01 00:00:00+00')")]
+        plan = RestorePlan.make(tables: tables, units: units, target: quarter, selected: ["u1", "u2"])
+        #expect(plan.checks.map(\.object) == ["public.m"] && plan.checks[0].units.map(\.id) == ["u1", "u2"])
+        #expect(plan.checks[0].note?.contains("partitioned differently") == true)
+
+        // No DEFAULT partition on the target to take them: the missing partitions are named.
+        plan = RestorePlan.make(tables: tables, units: units, target: Array(withDefault.prefix(2)), selected: nil)
+        #expect(plan.findings.map(\.object) == ["public.m_jan", "public.m_default"])
+        #expect(plan.checks.map(\.object) == ["public.m_feb"] && plan.checks[0].ifDifferent.isEmpty)
+    }
+
+    // Tables and units of a manifest, for the restore plans above.
+    var jan: String { "FOR VALUES FROM ('2024-01-01 00:00:00+00') TO ('2024-02-01 00:00:00+00')" }
+    var feb: String { "FOR VALUES FROM ('2024-02-01 00:00:00+00') TO ('2024-03-01 00:00:00+00')" }
+
+    func table(_ name: String, _ kind: String, parent: String? = nil, bound: String? = nil) -> Manifest.Table {
+        Manifest.Table(
+            schema: "public", name: name, kind: kind, columns: [], partitioning: nil,
+            parentSchema: parent.map { _ in "public" }, parentName: parent,
+            bound: bound.map(Catalog.parseBound), keyColumns: ["id"], rows: 10)
+    }
+
+    func unit(_ id: String, _ t: String) -> Manifest.Unit {
+        Manifest.Unit(id: id, schema: "public", table: t, member: "data/\(id).copy.zst", columns: ["id"],
+                      rows: 10, rawBytes: 30, compressedBytes: 20, sha256: "", rowDigest: RowDigest().hex)
     }
 
     // MARK: - Archive damage (offline)
@@ -438,6 +478,25 @@ struct VerifyTests {
             archivePath: source.archive, conninfo: quarter.conninfo, jobs: 2, units: nil, extraRelations: [], progress: nil)
         let changed = try #require(damaged.failure("digest", "public.audit_logs"), "\(damaged.failureList)")
         #expect(changed.samples.count == 1 && changed.samples[0].hasSuffix("2024-02-02 00:00:00+00) (changed)"))
+    }
+
+    @Test("a partition missing at load time: its rows routed into DEFAULT pass, compared whole")
+    func rowsInDefault() async throws {
+        let (report, target, source) = try await VerifyFixture.verifyRestored { conn in
+            try conn.execute("DROP TABLE audit_logs_2024_03")
+        }
+        #expect(report.ok, "\(report.failureList)")
+        let whole = try #require(report.findings.first { $0.object == "public.audit_logs" })
+        #expect(whole.detail.hasPrefix("150 rows") && whole.detail.contains("audit_logs_2024_03 not on the target"))
+        let conn = try target.connect()
+        #expect(try conn.query("SELECT count(*) FROM ONLY audit_logs_default").scalar == "31")
+
+        // Those rows gone: the table differs, and the missing partition is named.
+        try VerifyFixture.damage(target, "DELETE FROM audit_logs_default")
+        let damaged = try await Verifier.checkRestored(
+            archivePath: source.archive, conninfo: target.conninfo, jobs: 2, units: nil, extraRelations: [], progress: nil)
+        #expect(damaged.failure("rows", "public.audit_logs")?.detail.contains("(31 missing)") == true, "\(damaged.failureList)")
+        #expect(damaged.failure("rows", "public.audit_logs_2024_03")?.detail.contains("its 31 rows may not be in public.audit_logs_default") == true)
     }
 
     // MARK: - Foreign keys of a database

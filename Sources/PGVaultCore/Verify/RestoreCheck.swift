@@ -16,6 +16,9 @@ struct DigestCheck: Sendable, Equatable {
     var keyColumns: [String]
     /// Why the comparison is not per partition, if it is not.
     var note: String?
+    /// Failures that stand only if the comparison fails: partitions missing on
+    /// the target whose rows a DEFAULT partition may hold instead.
+    var ifDifferent: [VerifyFinding] = []
 
     var expectedRows: Int64 { units.reduce(0) { $0 + $1.rows } }
 
@@ -125,8 +128,12 @@ enum RestorePlan {
     ///   compared alone; one with no match is reported missing, by name and
     ///   bound. If the target has partitions the archive has not (it is
     ///   partitioned differently), the partitioned table is compared as a whole.
-    /// `selected` limits the plan to tables holding one of those unit ids
-    /// (a table is then compared against all of its units).
+    ///   So it is when every partition with no match has a DEFAULT partition on
+    ///   the target to take its rows (a restore with --no-create-partitions
+    ///   routes them there); the missing ones are named if it then differs.
+    /// `selected` limits the plan to tables holding one of those unit ids: a
+    /// plain table is then compared against all of its units, a partitioned
+    /// table compared as a whole against the units of its chosen partitions.
     static func make(
         tables: [Manifest.Table], units: [Manifest.Unit], target: [Manifest.Table], selected: Set<String>?
     ) -> (checks: [DigestCheck], findings: [VerifyFinding]) {
@@ -135,6 +142,7 @@ enum RestorePlan {
             return "\(s).\(n)"
         }
         let targetByName = Dictionary(target.map { ($0.qualifiedName, $0) }, uniquingKeysWith: { a, _ in a })
+        let archivedByName = Dictionary(tables.map { ($0.qualifiedName, $0) }, uniquingKeysWith: { a, _ in a })
         let targetChildren = Dictionary(grouping: target.filter { parentName($0) != nil }, by: { parentName($0)! })
         let archived = Set(tables.map(\.qualifiedName))
         let children = Dictionary(grouping: tables.filter { parentName($0).map(archived.contains) == true }, by: { parentName($0)! })
@@ -153,16 +161,15 @@ enum RestorePlan {
         var checks: [DigestCheck] = []
         var findings: [VerifyFinding] = []
         for root in tables where parentName(root).map(archived.contains) != true {
-            let all = leaves(root)
-            let chosen = all.filter(isSelected)
+            let chosen = leaves(root).filter(isSelected)
             guard !chosen.isEmpty else { continue }
             guard let t = targetByName[root.qualifiedName] else {
                 findings.append(.failed("rows", root.qualifiedName, "\(root.qualifiedName) is missing on the target"))
                 continue
             }
-            let allUnits = all.flatMap { unitsOf[$0.qualifiedName] ?? [] }
+            let chosenUnits = chosen.flatMap { unitsOf[$0.qualifiedName] ?? [] }
             if root.kind != "partitioned" {
-                checks.append(DigestCheck(object: root.qualifiedName, target: t, units: allUnits, keyColumns: root.keyColumns ?? []))
+                checks.append(DigestCheck(object: root.qualifiedName, target: t, units: chosenUnits, keyColumns: root.keyColumns ?? []))
                 continue
             }
             // Match partitions by bound, level by level.
@@ -183,14 +190,36 @@ enum RestorePlan {
                 let why = t.kind != "partitioned"
                     ? "the target's \(t.qualifiedName) is not partitioned: compared as a whole"
                     : "the target is partitioned differently (\(unmatched.prefix(3).map(\.name).joined(separator: ", ")) not in the archive): compared as a whole"
-                checks.append(DigestCheck(object: root.qualifiedName, target: t, units: allUnits, keyColumns: root.keyColumns ?? [], note: why))
+                checks.append(DigestCheck(object: root.qualifiedName, target: t, units: chosenUnits, keyColumns: root.keyColumns ?? [], note: why))
+                continue
+            }
+            // The target's DEFAULT partition that takes a partition's rows when
+            // its own is missing: the one under its nearest matched ancestor.
+            func routedDefault(_ m: Manifest.Table) -> Manifest.Table? {
+                guard let p = parentName(m) else { return nil }
+                guard let tp = counterpart[p] else { return archivedByName[p].flatMap(routedDefault) }
+                return targetChildren[tp.qualifiedName]?.first { $0.bound?.isDefault == true }
+            }
+            func missing(_ leaf: Manifest.Table) -> String {
+                "partition \(leaf.qualifiedName) of \(root.qualifiedName) (\(leaf.bound?.expression ?? "no bound")) is missing on the target"
+            }
+            let absent = chosen.filter { counterpart[$0.qualifiedName] == nil }
+            let defaults = absent.compactMap(routedDefault)
+            if !absent.isEmpty && defaults.count == absent.count {
+                let why = "\(absent.prefix(3).map(\.name).joined(separator: ", ")) not on the target, rows routed to "
+                    + "\(Set(defaults.map(\.name)).sorted().joined(separator: ", ")): compared as a whole"
+                let ifDifferent = zip(absent, defaults).map { leaf, d in
+                    VerifyFinding.failed(
+                        "rows", leaf.qualifiedName,
+                        "\(missing(leaf)) and \(root.qualifiedName) differs from the archive: its \(leaf.rows) rows may not be in \(d.qualifiedName)")
+                }
+                checks.append(DigestCheck(object: root.qualifiedName, target: t, units: chosenUnits, keyColumns: root.keyColumns ?? [],
+                                          note: why, ifDifferent: ifDifferent))
                 continue
             }
             for leaf in chosen {
                 guard let tp = counterpart[leaf.qualifiedName] else {
-                    findings.append(.failed(
-                        "rows", leaf.qualifiedName,
-                        "partition \(leaf.qualifiedName) of \(root.qualifiedName) (\(leaf.bound?.expression ?? "no bound")) is missing on the target: its \(leaf.rows) rows are not there"))
+                    findings.append(.failed("rows", leaf.qualifiedName, "\(missing(leaf)): its \(leaf.rows) rows are not there"))
                     continue
                 }
                 checks.append(DigestCheck(

@@ -128,7 +128,9 @@ public enum Verifier {
             },
             body: { conn, item in
                 switch item {
-                case .digest(let d): return [try d.run(conn, archivePath: archivePath ?? "")]
+                case .digest(let d):
+                    let finding = try d.run(conn, archivePath: archivePath ?? "")
+                    return finding.isFailure ? [finding] + d.ifDifferent : [finding]
                 case .orphans(let o): return [try o.run(conn)]
                 }
             })
