@@ -423,11 +423,33 @@ public enum BackupEngine {
         }
     }
 
-    /// COPY one unit into its member: rows → digest → 1 MiB buffer → zstd → file
-    /// (and SHA-256 of what is written).
+    /// COPY one planned unit into its member, reporting progress to the monitor.
     static func dumpUnit(_ unit: PlannedUnit, conn: PGConnection, staging: String, level: Int32, monitor: ProgressMonitor) throws -> Manifest.Unit {
         let columns = unit.relation.table.columns.filter { !$0.generated }.map(\.name)
-        let member = "data/\(unit.id).copy.zst"
+        do {
+            let written = try writeUnit(
+                id: unit.id, schema: unit.relation.table.schema, table: unit.relation.table.name, columns: columns,
+                sql: copyStatement(unit, columns: columns), conn: conn, staging: staging, level: level,
+                onFlush: { rows, raw in monitor.add(rows: rows, raw: raw) })
+            monitor.finishUnit(compressed: written.compressedBytes)
+            var result = written
+            result.fromPage = unit.fromPage
+            result.toPage = unit.toPage
+            return result
+        } catch let error as PGError {
+            throw BackupError("COPY of \(unit.relation.table.qualifiedName) failed: \(error)")
+        }
+    }
+
+    /// Runs `sql` (a `COPY ... TO STDOUT`) into the member `data/<id>.copy.zst`:
+    /// rows → row digest → 1 MiB buffer → zstd → file, with the SHA-256 of what is
+    /// written. Memory: one row, the buffer and zstd's state. Cold storage uses it
+    /// for its subset units too.
+    public static func writeUnit(
+        id: String, schema: String, table: String, columns: [String], sql: String, conn: PGConnection,
+        staging: String, level: Int32, onFlush: (_ rows: Int64, _ rawBytes: Int64) -> Void = { _, _ in }
+    ) throws -> Manifest.Unit {
+        let member = "data/\(id).copy.zst"
         let file = try OutputFile(creating: staging + "/" + member)
         let sha = SHA2(.sha256)
         let compressor = try ZstdCompressor(level: level, checksum: true)
@@ -436,7 +458,7 @@ public enum BackupEngine {
         var buffer = [UInt8]()
         buffer.reserveCapacity(capacity + 64 * 1024)
         var raw: Int64 = 0
-        var rowsSinceReport: Int64 = 0
+        var rowsSinceFlush: Int64 = 0
         let sink: (UnsafeRawBufferPointer) throws -> Void = { out in
             sha.update(out)
             try file.write(out)
@@ -444,29 +466,22 @@ public enum BackupEngine {
         func flush() throws {
             try buffer.withUnsafeBytes { try compressor.compress($0, sink: sink) }
             raw += Int64(buffer.count)
-            monitor.add(rows: rowsSinceReport, raw: Int64(buffer.count))
-            rowsSinceReport = 0
+            onFlush(rowsSinceFlush, Int64(buffer.count))
+            rowsSinceFlush = 0
             buffer.removeAll(keepingCapacity: true)
         }
-        let sql = copyStatement(unit, columns: columns)
-        do {
-            try conn.copyOut(sql) { row in
-                digest.add(row: row)
-                buffer.append(contentsOf: row)
-                rowsSinceReport += 1
-                if buffer.count >= capacity { try flush() }
-            }
-        } catch let error as PGError {
-            throw BackupError("COPY of \(unit.relation.table.qualifiedName) failed: \(error)")
+        try conn.copyOut(sql) { row in
+            digest.add(row: row)
+            buffer.append(contentsOf: row)
+            rowsSinceFlush += 1
+            if buffer.count >= capacity { try flush() }
         }
         try flush()
         try compressor.finish(sink: sink)
         try file.close()
-        monitor.finishUnit(compressed: file.bytesWritten)
         return Manifest.Unit(
-            id: unit.id, schema: unit.relation.table.schema, table: unit.relation.table.name, member: member,
-            columns: columns, fromPage: unit.fromPage, toPage: unit.toPage, rows: digest.rows, rawBytes: raw,
-            compressedBytes: file.bytesWritten, sha256: sha.hexDigest(), rowDigest: digest.hex)
+            id: id, schema: schema, table: table, member: member, columns: columns, fromPage: nil, toPage: nil,
+            rows: digest.rows, rawBytes: raw, compressedBytes: file.bytesWritten, sha256: sha.hexDigest(), rowDigest: digest.hex)
     }
 
     // MARK: - Schema

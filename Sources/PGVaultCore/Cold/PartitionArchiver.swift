@@ -286,7 +286,7 @@ public enum PartitionArchiver {
             var tables: [Manifest.Table] = []
             let columns = p.columns.filter { !$0.generated }.map(\.name)
             let cols = columns.map(SQL.ident).joined(separator: ", ")
-            let unit = try writeUnit(
+            let unit = try BackupEngine.writeUnit(
                 id: "u00001", schema: p.schema, table: p.name, columns: columns,
                 sql: "COPY (SELECT \(cols) FROM ONLY \(partitionSQL)) TO STDOUT", conn: conn, staging: staging, level: options.compressionLevel)
             units.append(unit)
@@ -300,7 +300,7 @@ public enum PartitionArchiver {
                 let rcols = rt.columns.filter { !$0.generated }.map(\.name)
                 let cond = ColdCatalog.referencingCondition(g.refs, alias: "r", partition: partitionSQL)
                 let sql = "COPY (SELECT \(rcols.map { "r.\(SQL.ident($0))" }.joined(separator: ", ")) FROM \(SQL.qualified(g.schema, g.table)) r WHERE \(cond)) TO STDOUT"
-                let u = try writeUnit(id: String(format: "u%05d", i + 2), schema: g.schema, table: g.table, columns: rcols,
+                let u = try BackupEngine.writeUnit(id: String(format: "u%05d", i + 2), schema: g.schema, table: g.table, columns: rcols,
                                       sql: sql, conn: conn, staging: staging, level: options.compressionLevel)
                 if u.rows > 0 && options.referencingRows == .refuse {
                     throw ColdStorageError("\(u.rows) rows of \(g.schema).\(g.table) reference \(p.qualifiedName); refusing (use --referencing-rows archive to archive them with it)")
@@ -334,39 +334,6 @@ public enum PartitionArchiver {
     }
 
     /// COPY → digest → zstd → SHA-256 → member file, as a backup unit.
-    static func writeUnit(
-        id: String, schema: String, table: String, columns: [String], sql: String, conn: PGConnection, staging: String, level: Int32
-    ) throws -> Manifest.Unit {
-        let member = "data/\(id).copy.zst"
-        let file = try OutputFile(creating: staging + "/" + member)
-        let sha = SHA2(.sha256)
-        let compressor = try ZstdCompressor(level: level, checksum: true)
-        var digest = RowDigest()
-        var buffer = [UInt8]()
-        buffer.reserveCapacity(1 << 20)
-        var raw: Int64 = 0
-        let sink: (UnsafeRawBufferPointer) throws -> Void = { out in
-            sha.update(out)
-            try file.write(out)
-        }
-        func flush() throws {
-            try buffer.withUnsafeBytes { try compressor.compress($0, sink: sink) }
-            raw += Int64(buffer.count)
-            buffer.removeAll(keepingCapacity: true)
-        }
-        try conn.copyOut(sql) { row in
-            digest.add(row: row)
-            buffer.append(contentsOf: row)
-            if buffer.count >= 1 << 20 { try flush() }
-        }
-        try flush()
-        try compressor.finish(sink: sink)
-        try file.close()
-        return Manifest.Unit(
-            id: id, schema: schema, table: table, member: member, columns: columns, fromPage: nil, toPage: nil,
-            rows: digest.rows, rawBytes: raw, compressedBytes: file.bytesWritten, sha256: sha.hexDigest(), rowDigest: digest.hex)
-    }
-
     struct DetachOutcome: Sendable { var published: Bool }
 
     /// Step 3, in one transaction on the leader.
