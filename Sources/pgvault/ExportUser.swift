@@ -1,8 +1,182 @@
 import ArgumentParser
+import Foundation
+import PGClient
+import PGVaultCore
 
 extension PGVaultCommand {
     struct ExportUser: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "export-user", abstract: "Export everything held about one user as a zip package (not yet available).")
-        func run() async throws {}
+        static let configuration = CommandConfiguration(
+            commandName: "export-user",
+            abstract: "Export everything held about one user as a zip package (\"download my data\").",
+            discussion: """
+                The package (docs/export-format.md) holds the user's account and settings, \
+                server memberships and roles, every message they wrote (soft-deleted ones \
+                marked deleted) grouped by channel, their reactions, invites and audit-log \
+                actions, a README.txt and a manifest.json with counts and a SHA-256 per file. \
+                It is read from one REPEATABLE READ snapshot and holds nothing private about \
+                anyone else. The file is created owner-only (0600) and appears under its name \
+                only when complete; an existing file is never overwritten.
+
+                --user takes an id, a public_id (UUID), an email or username#discriminator.
+                With --enqueue the request goes to data_export_requests for export-worker instead.
+
+                Examples:
+                  pgvault export-user -d postgresql://app@db1/chat --user alice#0001 --output alice.zip
+                  pgvault export-user -d "dbname=chat" --user 1001 --output /exports/1001.zip --json
+                  pgvault export-user -d "dbname=chat" --user alice@example.com --enqueue
+
+                Exit status: 0 when the package is complete (or the request queued); 1 otherwise.
+                """)
+
+        @OptionGroup var connection: ConnectionOptions
+
+        @Option(help: ArgumentHelp("The user: an id, a public_id, an email or username#discriminator.", valueName: "ID"))
+        var user: String
+
+        @Option(name: [.short, .long], help: ArgumentHelp("Zip file to create (must not exist).", valueName: "FILE.zip"))
+        var output: String?
+
+        @Flag(help: "Queue the request in data_export_requests for export-worker instead of exporting now.")
+        var enqueue = false
+
+        @Option(help: ArgumentHelp("With --enqueue: attempts before the request is marked failed.", valueName: "N"))
+        var maxAttempts: Int = 3
+
+        @OptionGroup var common: ExportCommonOptions
+
+        func validate() throws {
+            if enqueue == (output != nil) { throw ValidationError("give exactly one of '--output FILE.zip' and '--enqueue'") }
+            if maxAttempts < 1 { throw ValidationError("'--max-attempts' must be at least 1") }
+            do { _ = try UserSelector(parsing: user) } catch { throw ValidationError("\(error)") }
+        }
+
+        func run() async throws {
+            let jsonOut = common.jsonOutput, quiet = common.quiet
+            do {
+                let conn = try connection.connect(application: "pgvault export-user")
+                if enqueue {
+                    let input = user, attempts = maxAttempts
+                    let (userID, requestID) = try await Blocking.run("pgvault-enqueue", on: conn) { conn in
+                        let userID = try conn.transaction { try UserSelector(parsing: input).resolveID($0, input: input) }
+                        return (userID, try ExportQueue.enqueue(conn, userID: userID, maxAttempts: attempts))
+                    }
+                    if jsonOut {
+                        printExportJSON(["status": "queued", "user_id": String(userID), "request_id": String(requestID)])
+                    } else {
+                        print("queued export request \(requestID) for user \(userID); pgvault export-worker will write it")
+                    }
+                    return
+                }
+                var options = UserExportOptions()
+                options.batchSize = common.batchSize
+                // Ctrl-C or SIGTERM: cancel, remove the unfinished file, exit 1.
+                let cancellation = ExportCancellation()
+                options.cancellation = cancellation
+                let signals = onTerminationSignals { cancellation.cancel("interrupted by \($0)") }
+                defer { signals.forEach { $0.cancel() } }
+                let showProgress = !quiet && isatty(2) != 0
+                if showProgress { options.progress = { ExportProgressLine.show($0) } }
+                let input = user, target = URL(fileURLWithPath: output ?? "").standardizedFileURL.path, chosen = options
+                let summary = try await Blocking.run("pgvault-export", on: conn) {
+                    try UserExporter.export(conn: $0, user: input, output: target, options: chosen)
+                }
+                if showProgress { ExportProgressLine.clear() }
+                let r = summary.result
+                if jsonOut {
+                    printExportJSON(ExportUserJSON(summary))
+                } else {
+                    let c = r.counts
+                    print("""
+                        export complete: \(summary.path)
+                          user \(r.tag) (id \(r.userID)), data as of \(r.snapshotAt)
+                          \(c.messages) messages (\(c.deletedMessages) deleted) in \(c.channels) channels, \(c.attachments) attachments, \(c.reactions) reactions, \(c.invites) invites, \(c.auditLogEntries) audit-log entries
+                          \(c.serverMemberships) server memberships (\(c.roleAssignments) roles), \(c.ownedServers) owned servers
+                          \(r.files) files, \(summary.bytes) bytes, sha256 \(summary.sha256) (\(String(format: "%.2f", summary.elapsedSeconds)) s)
+                        """)
+                }
+            } catch let error as ValidationError {
+                throw error
+            } catch {
+                if !quiet && isatty(2) != 0 { ExportProgressLine.clear() }
+                note("pgvault export-user: error: \(error)")
+                if jsonOut { printExportJSON(["status": "failed", "error": "\(error)"]) }
+                throw ExitCode.failure
+            }
+        }
     }
+}
+
+/// Options export-user and export-worker share.
+struct ExportCommonOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Rows fetched per round trip.", valueName: "N"))
+    var batchSize: Int = 1000
+
+    @Flag(help: "Print one JSON summary line on standard output (also the default when stdout is not a terminal).")
+    var json = false
+
+    @Flag(help: "No progress display (export-worker: no per-request lines either).")
+    var quiet = false
+
+    func validate() throws {
+        if batchSize < 1 || batchSize > 100_000 { throw ValidationError("'--batch-size' must be between 1 and 100000") }
+    }
+
+    var jsonOutput: Bool { json || isatty(1) == 0 }
+}
+
+/// The JSON summary of export-user.
+struct ExportUserJSON: Encodable {
+    let status = "done"
+    let userID: String
+    let publicID: String
+    let tag: String
+    let output: String
+    let bytes: Int64
+    let sha256: String
+    let files: Int
+    let counts: [String: Int]
+    let generatedAt: String
+    let snapshotAt: String
+    let seconds: Double
+
+    init(_ s: UserExportSummary) {
+        userID = String(s.result.userID)
+        publicID = s.result.publicID
+        tag = s.result.tag
+        output = s.path
+        bytes = s.bytes
+        sha256 = s.sha256
+        files = s.result.files
+        counts = Dictionary(uniqueKeysWithValues: s.result.counts.fields.map { ($0.key, $0.value) })
+        generatedAt = s.result.generatedAt
+        snapshotAt = s.result.snapshotAt
+        seconds = (s.elapsedSeconds * 1000).rounded() / 1000
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case status, userID = "user_id", publicID = "public_id", tag, output, bytes, sha256, files, counts
+        case generatedAt = "generated_at", snapshotAt = "snapshot_at", seconds
+    }
+}
+
+/// One JSON object on one line of standard output.
+func printExportJSON<T: Encodable>(_ value: T) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    if let data = try? encoder.encode(value) { print(String(decoding: data, as: UTF8.self)) }
+}
+
+/// The export's progress on a terminal's standard error, redrawn in place.
+enum ExportProgressLine {
+    static func show(_ p: UserExportProgress, prefix: String = "") {
+        var line = prefix + p.phase.rawValue.replacingOccurrences(of: "_", with: " ")
+        if p.messagesTotal > 0 || p.phase == .messages {
+            let percent = p.messagesTotal > 0 ? p.messagesWritten * 100 / p.messagesTotal : 100
+            line += "  messages \(p.messagesWritten)/\(p.messagesTotal) (\(percent)%) in \(p.channelsWritten) channels"
+        }
+        line += "  files \(p.filesWritten)"
+        FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
+    }
+
+    static func clear() { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
 }

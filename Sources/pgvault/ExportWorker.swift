@@ -1,8 +1,210 @@
 import ArgumentParser
+import Dispatch
+import Foundation
+import PGClient
+import PGVaultCore
 
 extension PGVaultCommand {
     struct ExportWorker: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "export-worker", abstract: "Process queued per-user export requests (not yet available).")
-        func run() async throws {}
+        static let configuration = CommandConfiguration(
+            commandName: "export-worker",
+            abstract: "Process queued per-user export requests (data_export_requests).",
+            discussion: """
+                Claims requests with FOR UPDATE SKIP LOCKED, so any number of workers on any \
+                number of machines share one queue and never take the same request. Each \
+                package is written as <output-dir>/user-<user id>-request-<request id>.zip \
+                (owner-only), under a temporary name until complete; then its path, size, \
+                SHA-256 and completion time are recorded in the same transaction as the rename. \
+                A failed attempt is retried until max_attempts, its error kept in last_error. \
+                While exporting, the worker renews its lease; a request whose worker died is \
+                taken back once its lease has expired.
+
+                --once works until the queue is empty, then exits; otherwise the worker polls \
+                every --poll-interval seconds. SIGINT or SIGTERM stops it cleanly: an export in \
+                progress is cancelled and its request given back (the attempt is not counted).
+
+                Examples:
+                  pgvault export-worker -d postgresql://exporter@db1/chat --output-dir /srv/exports
+                  pgvault export-worker -d "dbname=chat" --output-dir exports --once --json
+                """)
+
+        @OptionGroup var connection: ConnectionOptions
+
+        @Option(help: ArgumentHelp("Folder for the packages (created owner-only if missing).", valueName: "DIR"))
+        var outputDir: String
+
+        @Flag(help: "Process requests until the queue is empty, then exit.")
+        var once = false
+
+        @Option(help: ArgumentHelp("Seconds between looks at an empty queue.", valueName: "SECONDS"))
+        var pollInterval: Double = 5
+
+        @Option(help: ArgumentHelp("Seconds a claim holds without renewal; a dead worker's request is taken back after this.", valueName: "SECONDS"))
+        var lease: Double = 300
+
+        @Option(help: ArgumentHelp("Name recorded in claimed_by (default host:pid).", valueName: "NAME"))
+        var workerID: String?
+
+        @OptionGroup var common: ExportCommonOptions
+
+        func validate() throws {
+            if pollInterval <= 0 { throw ValidationError("'--poll-interval' must be positive") }
+            if lease < 1 { throw ValidationError("'--lease' must be at least 1 second") }
+            if let workerID, workerID.isEmpty { throw ValidationError("'--worker-id' must not be empty") }
+        }
+
+        func run() async throws {
+            let jsonOut = common.jsonOutput, quiet = common.quiet
+            var config = ExportWorkerConfiguration(conninfo: connection.dbname, outputDirectory: outputDir, workerID: workerID)
+            config.leaseSeconds = lease
+            config.pollSeconds = pollInterval
+            config.once = once
+            config.exportOptions.batchSize = common.batchSize
+            config.exportOptions.afterFile = Self.testPause()
+            let showProgress = !quiet && isatty(2) != 0
+
+            let stop = ExportStopSignal()
+            let signals = Self.handleSignals(stop, quiet: quiet)
+            defer { signals.forEach { $0.cancel() } }
+
+            if !quiet { note("pgvault export-worker \(config.workerID): \(connection.display), output \(outputDir)") }
+            do {
+                let outcomes = try await ExportQueueWorker(config).run(stop: stop) { event in
+                    Self.log(event, quiet: quiet, progress: showProgress)
+                }
+                if jsonOut { printExportJSON(ExportWorkerJSON(workerID: config.workerID, outcomes: outcomes, stopped: stop.requested)) }
+                if !quiet {
+                    let done = outcomes.filter { $0.status == .done }.count
+                    note("pgvault export-worker \(config.workerID): stopped\(stop.requested.map { " (\($0))" } ?? ""); \(outcomes.count) request(s) handled, \(done) done")
+                }
+            } catch {
+                if showProgress { ExportProgressLine.clear() }
+                note("pgvault export-worker: error: \(error)")
+                if jsonOut { printExportJSON(["status": "failed", "error": "\(error)"]) }
+                throw ExitCode.failure
+            }
+        }
+
+        /// SIGINT/SIGTERM: stop cleanly; a second signal ends the process at once.
+        static func handleSignals(_ stop: ExportStopSignal, quiet: Bool) -> [DispatchSourceSignal] {
+            onTerminationSignals { name in
+                if !quiet { note("pgvault export-worker: \(name) received; stopping (again to quit at once)") }
+                stop.request(name)
+            }
+        }
+
+        static func log(_ event: ExportWorkerEvent, quiet: Bool, progress: Bool) {
+            if quiet { return }
+            switch event {
+            case let .progress(request, p):
+                if progress { ExportProgressLine.show(p, prefix: "request \(request.id): ") }
+                return
+            case .idle:
+                return
+            default:
+                break
+            }
+            if progress { ExportProgressLine.clear() }
+            switch event {
+            case let .reclaimed(id, status):
+                note("request \(id): lease expired, taken back (now \(status))")
+            case let .claimed(r):
+                note("request \(r.id): exporting user \(r.userID) (attempt \(r.attempt) of \(r.maxAttempts))")
+            case let .finished(o):
+                let r = o.request
+                switch o.status {
+                case .done:
+                    note("request \(r.id): done, \(o.path ?? "") (\(o.bytes ?? 0) bytes, sha256 \(o.sha256 ?? ""), \(String(format: "%.2f", o.seconds)) s)")
+                case .retry, .failed:
+                    note("request \(r.id): attempt \(r.attempt) failed\(o.status == .failed ? " for the last time" : ", will retry"): \(o.error ?? "")")
+                case .released:
+                    note("request \(r.id): given back unfinished (\(o.error ?? "stopping"))")
+                case .lost:
+                    note("request \(r.id): abandoned: \(o.error ?? "the claim was taken back")")
+                }
+            case let .removedPartials(names):
+                note("removed unfinished package file(s) of earlier attempts: \(names.joined(separator: ", "))")
+            case let .trouble(message):
+                note("pgvault export-worker: \(message); retrying")
+            case .progress, .idle:
+                break
+            }
+        }
+
+        /// TEST ONLY (docs/export-format.md, "Testing hooks"): with
+        /// PGVAULT_TEST_EXPORT_PAUSE_AFTER_FILES=N the worker stops for
+        /// PGVAULT_TEST_EXPORT_PAUSE_SECONDS (default 60) after the Nth file of each
+        /// package, so a test can kill it mid-export. Never set in production.
+        static func testPause() -> (@Sendable (String, Int) throws -> Void)? {
+            let env = ProcessInfo.processInfo.environment
+            guard let text = env["PGVAULT_TEST_EXPORT_PAUSE_AFTER_FILES"], let after = Int(text) else { return nil }
+            let seconds = env["PGVAULT_TEST_EXPORT_PAUSE_SECONDS"].flatMap(Double.init) ?? 60
+            return { path, files in
+                guard files == after else { return }
+                note("pgvault export-worker: test pause after \(files) files (last \(path)) for \(seconds) s")
+                Thread.sleep(forTimeInterval: seconds)
+            }
+        }
+    }
+}
+
+/// Calls `handler` with the signal's name on the first SIGINT or SIGTERM; a
+/// second one ends the process at once (status 128 + signal). Keep the
+/// returned sources alive for as long as the handler should run.
+func onTerminationSignals(_ handler: @escaping @Sendable (String) -> Void) -> [DispatchSourceSignal] {
+    let first = ExportStopSignal()
+    return [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")].map { number, name in
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        source.setEventHandler {
+            if first.requested != nil { _exit(128 + number) }
+            first.request(name)
+            handler(name)
+        }
+        source.resume()
+        return source
+    }
+}
+
+/// The JSON summary of export-worker.
+struct ExportWorkerJSON: Encodable {
+    struct Request: Encodable {
+        let id: String
+        let userID: String
+        let attempt: Int
+        let status: String
+        let path: String?
+        let bytes: Int64?
+        let sha256: String?
+        let error: String?
+        let seconds: Double
+
+        enum CodingKeys: String, CodingKey {
+            case id, userID = "user_id", attempt, status, path, bytes, sha256, error, seconds
+        }
+    }
+
+    let status = "stopped"
+    let workerID: String
+    let stoppedBy: String?
+    let requests: [Request]
+    let done: Int
+    let failed: Int
+
+    init(workerID: String, outcomes: [ExportOutcome], stopped: String?) {
+        self.workerID = workerID
+        stoppedBy = stopped
+        requests = outcomes.map {
+            Request(
+                id: String($0.request.id), userID: String($0.request.userID), attempt: $0.request.attempt,
+                status: $0.status.rawValue, path: $0.path, bytes: $0.bytes, sha256: $0.sha256, error: $0.error,
+                seconds: ($0.seconds * 1000).rounded() / 1000)
+        }
+        done = outcomes.filter { $0.status == .done }.count
+        failed = outcomes.filter { $0.status == .failed || $0.status == .retry }.count
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case status, workerID = "worker_id", stoppedBy = "stopped_by", requests, done, failed
     }
 }

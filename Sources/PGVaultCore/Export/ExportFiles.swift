@@ -1,0 +1,151 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How an export package reaches its final name: it is written under a hidden
+/// temporary name in the same folder (`.NAME.partial-<host>-<pid>[-a<attempt>]`),
+/// closed and fsynced, then renamed (or linked) into place and the folder
+/// fsynced. A package is never visible under its final name unless complete.
+public enum ExportFiles {
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public let description: String
+        init(_ operation: String, _ path: String, code: Int32 = errno) {
+            description = "cannot \(operation) '\(path)': \(String(cString: strerror(code)))"
+        }
+        init(message: String) { description = message }
+    }
+
+    /// This machine's name, as the worker id and temporary names use it.
+    public static var hostName: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? "localhost" : name
+    }
+
+    /// Characters safe in a file name component; anything else becomes `_`.
+    static func sanitized(_ text: String) -> String {
+        String(text.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-") ? $0 : "_" })
+    }
+
+    /// The temporary name for `finalPath` written by this process.
+    public static func partialPath(for finalPath: String, attempt: Int? = nil) -> String {
+        let url = URL(fileURLWithPath: finalPath)
+        let folder = url.deletingLastPathComponent().path
+        let suffix = attempt.map { "-a\($0)" } ?? ""
+        return folder + "/." + url.lastPathComponent + partialMarker + sanitized(hostName) + "-\(getpid())" + suffix
+    }
+
+    static let partialMarker = ".partial-"
+
+    /// Moves a complete file into place, replacing whatever has that name,
+    /// and fsyncs the folder (rename(2) is atomic: readers see the old file or
+    /// the new one, never a mix).
+    public static func publishReplacing(_ partial: String, as finalPath: String) throws {
+        guard rename(partial, finalPath) == 0 else { throw Failure("rename to", finalPath) }
+        try syncFolder(of: finalPath)
+    }
+
+    /// Moves a complete file into place only if nothing has that name yet
+    /// (link(2) fails with EEXIST, atomically), then fsyncs the folder.
+    public static func publishNew(_ partial: String, as finalPath: String) throws {
+        guard link(partial, finalPath) == 0 else {
+            let code = errno
+            if code == EEXIST {
+                throw Failure(message: "'\(finalPath)' already exists; pgvault does not overwrite an export (remove it or choose another --output)")
+            }
+            // A filesystem without hard links: check, then rename.
+            if [EPERM, EOPNOTSUPP, ENOSYS, EMLINK].contains(code), !exists(finalPath) {
+                return try publishReplacing(partial, as: finalPath)
+            }
+            throw Failure("create", finalPath, code: code)
+        }
+        unlink(partial)
+        try syncFolder(of: finalPath)
+    }
+
+    public static func syncFolder(of path: String) throws {
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        let fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw Failure("open folder", folder) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw Failure("fsync folder", folder) }
+    }
+
+    public static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
+    /// Removes a file; a missing file is not an error.
+    public static func remove(_ path: String) { unlink(path) }
+
+    /// Creates `path` (owner-only) unless it is already a folder.
+    public static func ensureFolder(_ path: String) throws {
+        var st = stat()
+        if stat(path, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFDIR else { throw Failure(message: "'\(path)' is not a folder") }
+            return
+        }
+        guard mkdir(path, 0o700) == 0 || errno == EEXIST else { throw Failure("create folder", path) }
+    }
+
+    /// Size and SHA-256 of a file, read back from disk in 1 MiB chunks.
+    public static func sizeAndDigest(of path: String) throws -> (bytes: Int64, sha256: String) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw Failure("open", path) }
+        defer { close(fd) }
+        let digest = SHA2(.sha256)
+        var total: Int64 = 0
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw Failure("read", path)
+            }
+            if n == 0 { break }
+            buffer.withUnsafeBytes { digest.update(UnsafeRawBufferPointer(rebasing: $0.prefix(n))) }
+            total += Int64(n)
+        }
+        return (total, digest.hexDigest())
+    }
+
+    /// Removes the temporary files in `folder` whose final name is
+    /// `finalName` (any writer, any attempt). Returns the names removed.
+    @discardableResult
+    public static func removePartials(of finalName: String, in folder: String) -> [String] {
+        let prefix = "." + finalName + partialMarker
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        var removed: [String] = []
+        for name in names where name.hasPrefix(prefix) {
+            if unlink(folder + "/" + name) == 0 { removed.append(name) }
+        }
+        return removed
+    }
+
+    /// Removes temporary files in `folder` left by processes of this machine
+    /// that no longer run. Returns the names removed.
+    @discardableResult
+    public static func removeOrphanedPartials(in folder: String) -> [String] {
+        let host = sanitized(hostName)
+        let marker = partialMarker + host + "-"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        var removed: [String] = []
+        for name in names where name.hasPrefix(".") {
+            guard let range = name.range(of: marker, options: .backwards) else { continue }
+            // <pid> or <pid>-a<attempt>, nothing else (another host's name may
+            // start like ours).
+            let parts = name[range.upperBound...].split(separator: "-", omittingEmptySubsequences: false)
+            guard parts.count == 1 || (parts.count == 2 && parts[1].hasPrefix("a") && Int(parts[1].dropFirst()) != nil),
+                  let pid = Int32(parts[0]), pid > 0, pid != getpid() else { continue }
+            if kill(pid, 0) == 0 || errno == EPERM { continue }  // still running
+            if unlink(folder + "/" + name) == 0 { removed.append(name) }
+        }
+        return removed
+    }
+}

@@ -1,0 +1,369 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The JSON of a user export package: an ordered tree (fields keep the order
+/// they are written in, so every file has the same layout from one export to
+/// the next), serialized pretty-printed with two-space indentation.
+///
+/// Numbers are kept as their text, so nothing is rounded on the way through
+/// (JSONB from the database, e.g. an audit entry's `changes`, may hold 64-bit
+/// ids as numbers). Ids the export itself writes are strings (see
+/// docs/export-format.md, "Conventions").
+public indirect enum ExportJSON: Sendable, Equatable {
+    case null
+    case bool(Bool)
+    /// A JSON number, as text (`42`, `-1.5e3`).
+    case number(String)
+    case string(String)
+    case array([ExportJSON])
+    case object([Field])
+
+    public struct Field: Sendable, Equatable {
+        public var key: String
+        public var value: ExportJSON
+        public init(_ key: String, _ value: ExportJSON) {
+            self.key = key
+            self.value = value
+        }
+    }
+
+    /// An object with its fields in the order given.
+    public static func object(_ fields: KeyValuePairs<String, ExportJSON>) -> ExportJSON {
+        .object(fields.map { Field($0.key, $0.value) })
+    }
+
+    public static func int<I: BinaryInteger>(_ value: I) -> ExportJSON { .number(String(value)) }
+
+    /// The value of `key` in an object (the first such field), else nil.
+    public subscript(key: String) -> ExportJSON? {
+        guard case let .object(fields) = self else { return nil }
+        return fields.first { $0.key == key }?.value
+    }
+
+    public var stringValue: String? {
+        if case let .string(s) = self { return s }
+        return nil
+    }
+
+    public var arrayValue: [ExportJSON]? {
+        if case let .array(a) = self { return a }
+        return nil
+    }
+}
+
+// MARK: - Values from PostgreSQL's text output
+
+extension ExportJSON {
+    /// An id (bigint, uuid) as a JSON string, or null.
+    public static func id(_ text: String?) -> ExportJSON { text.map { .string($0) } ?? .null }
+
+    /// Text as a JSON string, or null.
+    public static func text(_ text: String?) -> ExportJSON { text.map { .string($0) } ?? .null }
+
+    /// An integer column as a JSON number, or null.
+    public static func integer(_ text: String?) -> ExportJSON { text.map { .number($0) } ?? .null }
+
+    /// A float column; NaN and infinities (which JSON cannot hold) become null.
+    public static func float(_ text: String?) -> ExportJSON {
+        guard let text, Double(text)?.isFinite == true else { return .null }
+        if text.first == "." || text.hasPrefix("-.") { return .number(text.replacingOccurrences(of: ".", with: "0.")) }
+        return .number(text)
+    }
+
+    /// A boolean column (`t`/`f`), or null.
+    public static func boolean(_ text: String?) -> ExportJSON {
+        guard let text else { return .null }
+        return .bool(text == "t" || text == "true")
+    }
+
+    /// A timestamptz column, read with TimeZone UTC and DateStyle ISO, as
+    /// ISO-8601 UTC with microseconds (`2024-05-01T12:00:00.250000Z`), or null.
+    public static func time(_ text: String?) -> ExportJSON { text.map { .string(ExportTime.iso8601($0)) } ?? .null }
+
+    /// A bigint[] column (`{1,2,3}`) as an array of id strings.
+    public static func idArray(_ text: String?) -> ExportJSON {
+        guard let text, text.count > 2 else { return .array([]) }
+        return .array(text.dropFirst().dropLast().split(separator: ",").map { .string(String($0)) })
+    }
+
+    /// A json/jsonb column, parsed (field order and number text kept), or null.
+    public static func json(_ text: String?) throws -> ExportJSON {
+        guard let text else { return .null }
+        return try ExportJSONParser.parse(text)
+    }
+}
+
+/// Timestamps as the export writes them.
+public enum ExportTime {
+    /// `2024-05-01 12:00:00.25+00` (timestamptz output with TimeZone UTC,
+    /// DateStyle ISO) → `2024-05-01T12:00:00.250000Z`. `infinity`, `-infinity`
+    /// and anything unexpected are passed through unchanged.
+    public static func iso8601(_ text: String) -> String {
+        let utf8 = Array(text.utf8)
+        // YYYY-MM-DD HH:MM:SS[.f{1,6}]+00
+        guard utf8.count >= 22, utf8[10] == UInt8(ascii: " "), utf8[4] == UInt8(ascii: "-"),
+              text.hasSuffix("+00") else { return text }
+        let date = text.prefix(10)
+        let rest = utf8[11..<(utf8.count - 3)]  // HH:MM:SS[.ffffff]
+        let clock = String(decoding: rest.prefix(8), as: UTF8.self)
+        var fraction = rest.count > 9 ? String(decoding: rest.dropFirst(9), as: UTF8.self) : ""
+        while fraction.count < 6 { fraction += "0" }
+        return "\(date)T\(clock).\(fraction)Z"
+    }
+
+    /// Now, as ISO-8601 UTC with microseconds.
+    public static func now() -> String {
+        var tv = timeval()
+        gettimeofday(&tv, nil)
+        var seconds = time_t(tv.tv_sec)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ v: Int32, _ width: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))"
+            + "T\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(tv.tv_usec), 6))Z"
+    }
+}
+
+// MARK: - Serializing
+
+extension ExportJSON {
+    /// Pretty-printed UTF-8 text with a final newline.
+    public func serialized() -> [UInt8] {
+        var out: [UInt8] = []
+        write(into: &out, indent: 0)
+        out.append(UInt8(ascii: "\n"))
+        return out
+    }
+
+    /// Appends this value as pretty-printed JSON, its nested lines indented
+    /// `indent` levels (the first line is not indented: the caller placed it).
+    public func write(into out: inout [UInt8], indent: Int) {
+        switch self {
+        case .null: out.append(contentsOf: "null".utf8)
+        case let .bool(b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case let .number(n): out.append(contentsOf: n.utf8)
+        case let .string(s): Self.writeString(s, into: &out)
+        case let .array(items):
+            if items.isEmpty { out.append(contentsOf: "[]".utf8); return }
+            out.append(UInt8(ascii: "["))
+            for (i, item) in items.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                Self.newline(&out, indent + 1)
+                item.write(into: &out, indent: indent + 1)
+            }
+            Self.newline(&out, indent)
+            out.append(UInt8(ascii: "]"))
+        case let .object(fields):
+            if fields.isEmpty { out.append(contentsOf: "{}".utf8); return }
+            out.append(UInt8(ascii: "{"))
+            for (i, field) in fields.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                Self.newline(&out, indent + 1)
+                Self.writeString(field.key, into: &out)
+                out.append(contentsOf: ": ".utf8)
+                field.value.write(into: &out, indent: indent + 1)
+            }
+            Self.newline(&out, indent)
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    static func newline(_ out: inout [UInt8], _ indent: Int) {
+        out.append(UInt8(ascii: "\n"))
+        for _ in 0..<(indent * 2) { out.append(UInt8(ascii: " ")) }
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    static func writeString(_ s: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in s.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: "\\\"".utf8)
+            case UInt8(ascii: "\\"): out.append(contentsOf: "\\\\".utf8)
+            case 0x0A: out.append(contentsOf: "\\n".utf8)
+            case 0x0D: out.append(contentsOf: "\\r".utf8)
+            case 0x09: out.append(contentsOf: "\\t".utf8)
+            case 0x08: out.append(contentsOf: "\\b".utf8)
+            case 0x0C: out.append(contentsOf: "\\f".utf8)
+            case 0..<0x20:
+                out.append(contentsOf: "\\u00".utf8)
+                out.append(hexDigits[Int(byte >> 4)])
+                out.append(hexDigits[Int(byte & 0xF)])
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}
+
+// MARK: - Parsing (JSON text from PostgreSQL)
+
+public struct ExportJSONError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// A strict RFC 8259 parser for the JSON PostgreSQL hands out (json/jsonb
+/// columns). Keeps field order and number text.
+enum ExportJSONParser {
+    static func parse(_ text: String) throws -> ExportJSON {
+        var parser = Cursor(bytes: Array(text.utf8))
+        parser.skipSpace()
+        let value = try parser.value(depth: 0)
+        parser.skipSpace()
+        guard parser.atEnd else { throw parser.error("trailing characters") }
+        return value
+    }
+
+    private struct Cursor {
+        let bytes: [UInt8]
+        var i = 0
+
+        var atEnd: Bool { i >= bytes.count }
+
+        func error(_ what: String) -> ExportJSONError {
+            ExportJSONError(description: "invalid JSON from the database at byte \(i): \(what)")
+        }
+
+        mutating func skipSpace() {
+            while i < bytes.count, [0x20, 0x0A, 0x0D, 0x09].contains(bytes[i]) { i += 1 }
+        }
+
+        mutating func expect(_ literal: String) throws {
+            for b in literal.utf8 {
+                guard i < bytes.count, bytes[i] == b else { throw error("expected \(literal)") }
+                i += 1
+            }
+        }
+
+        mutating func value(depth: Int) throws -> ExportJSON {
+            guard depth < 512 else { throw error("nested too deeply") }
+            guard i < bytes.count else { throw error("unexpected end") }
+            switch bytes[i] {
+            case UInt8(ascii: "{"):
+                i += 1
+                var fields: [ExportJSON.Field] = []
+                skipSpace()
+                if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(fields) }
+                while true {
+                    skipSpace()
+                    let key = try string()
+                    skipSpace()
+                    try expect(":")
+                    skipSpace()
+                    fields.append(.init(key, try value(depth: depth + 1)))
+                    skipSpace()
+                    guard i < bytes.count else { throw error("unterminated object") }
+                    if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+                    try expect("}")
+                    return .object(fields)
+                }
+            case UInt8(ascii: "["):
+                i += 1
+                var items: [ExportJSON] = []
+                skipSpace()
+                if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
+                while true {
+                    skipSpace()
+                    items.append(try value(depth: depth + 1))
+                    skipSpace()
+                    guard i < bytes.count else { throw error("unterminated array") }
+                    if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+                    try expect("]")
+                    return .array(items)
+                }
+            case UInt8(ascii: "\""): return .string(try string())
+            case UInt8(ascii: "t"): try expect("true"); return .bool(true)
+            case UInt8(ascii: "f"): try expect("false"); return .bool(false)
+            case UInt8(ascii: "n"): try expect("null"); return .null
+            default: return .number(try number())
+            }
+        }
+
+        mutating func number() throws -> String {
+            let start = i
+            func digits(_ c: inout Cursor) -> Int {
+                let s = c.i
+                while c.i < c.bytes.count, (0x30...0x39).contains(c.bytes[c.i]) { c.i += 1 }
+                return c.i - s
+            }
+            if i < bytes.count, bytes[i] == UInt8(ascii: "-") { i += 1 }
+            guard digits(&self) > 0 else { throw error("expected a value") }
+            if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
+                i += 1
+                guard digits(&self) > 0 else { throw error("expected digits after '.'") }
+            }
+            if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+                i += 1
+                if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+                guard digits(&self) > 0 else { throw error("expected exponent digits") }
+            }
+            return String(decoding: bytes[start..<i], as: UTF8.self)
+        }
+
+        mutating func hex4() throws -> UInt32 {
+            guard i + 4 <= bytes.count else { throw error("short \\u escape") }
+            var v: UInt32 = 0
+            for _ in 0..<4 {
+                let c = bytes[i]
+                let d: UInt32
+                switch c {
+                case 0x30...0x39: d = UInt32(c - 0x30)
+                case 0x61...0x66: d = UInt32(c - 0x61 + 10)
+                case 0x41...0x46: d = UInt32(c - 0x41 + 10)
+                default: throw error("bad \\u escape")
+                }
+                v = v << 4 | d
+                i += 1
+            }
+            return v
+        }
+
+        mutating func string() throws -> String {
+            try expect("\"")
+            var out: [UInt8] = []
+            while true {
+                guard i < bytes.count else { throw error("unterminated string") }
+                let c = bytes[i]
+                i += 1
+                if c == UInt8(ascii: "\"") { break }
+                if c != UInt8(ascii: "\\") { out.append(c); continue }
+                guard i < bytes.count else { throw error("unterminated escape") }
+                let e = bytes[i]
+                i += 1
+                switch e {
+                case UInt8(ascii: "\""): out.append(0x22)
+                case UInt8(ascii: "\\"): out.append(0x5C)
+                case UInt8(ascii: "/"): out.append(0x2F)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "u"):
+                    var scalar = try hex4()
+                    if (0xD800...0xDBFF).contains(scalar), i + 6 <= bytes.count,
+                       bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") {
+                        i += 2
+                        let low = try hex4()
+                        if (0xDC00...0xDFFF).contains(low) {
+                            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                        } else {
+                            out.append(contentsOf: "\u{FFFD}".utf8)
+                            scalar = low
+                        }
+                    }
+                    out.append(contentsOf: String(Unicode.Scalar(scalar).map(Character.init) ?? "\u{FFFD}").utf8)
+                default: throw error("bad escape")
+                }
+            }
+            return String(decoding: out, as: UTF8.self)
+        }
+    }
+}

@@ -1,0 +1,141 @@
+import PGClient
+
+/// A request a worker has claimed. `attempt` (the request's `attempts` after
+/// the claim) together with `workerID` fences every later update: a worker
+/// whose lease was taken back can no longer change the request.
+public struct ExportRequest: Sendable, Equatable {
+    public let id: Int64
+    public let userID: Int64
+    public let attempt: Int
+    public let maxAttempts: Int
+    public let workerID: String
+}
+
+/// The statements of the `data_export_requests` queue (migration
+/// 20250101000011). Each runs in autocommit on a connection of its own, never
+/// on the connection that holds an export's snapshot. All times are the
+/// database's clock, so workers on machines with different clocks agree.
+public enum ExportQueue {
+    /// Adds a request; returns its id.
+    @discardableResult
+    public static func enqueue(_ conn: PGConnection, userID: Int64, maxAttempts: Int = 3) throws -> Int64 {
+        let id = try conn.query(
+            "INSERT INTO data_export_requests (user_id, max_attempts) VALUES ($1, $2) RETURNING id",
+            [String(userID), String(maxAttempts)]
+        ).scalar
+        return Int64(id ?? "") ?? 0
+    }
+
+    /// Takes back requests whose lease ran out (their worker stopped or
+    /// died): pending again, or failed when no attempt is left, with the
+    /// reason in last_error. Rows another worker has locked are skipped.
+    /// Returns (id, new status) of each.
+    @discardableResult
+    public static func reclaimExpired(_ conn: PGConnection) throws -> [(id: Int64, status: String)] {
+        try conn.query("""
+            UPDATE data_export_requests d
+               SET status = CASE WHEN d.attempts >= d.max_attempts THEN 'failed' ELSE 'pending' END,
+                   last_error = format('attempt %s of %s by %s: lease expired at %s before the export completed (the worker stopped or died)',
+                                       d.attempts, d.max_attempts, d.claimed_by,
+                                       to_char(d.lease_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')),
+                   lease_expires_at = NULL
+             WHERE d.id IN (SELECT id FROM data_export_requests
+                             WHERE status = 'running' AND lease_expires_at < now()
+                             FOR UPDATE SKIP LOCKED)
+            RETURNING d.id, d.status
+            """).rows.map { (Int64($0[0] ?? "") ?? 0, $0[1] ?? "") }
+    }
+
+    /// Claims the oldest pending request: FOR UPDATE SKIP LOCKED, so any
+    /// number of workers on any number of machines never take the same one.
+    /// The claim counts one attempt and holds for `leaseSeconds` unless renewed.
+    public static func claim(_ conn: PGConnection, workerID: String, leaseSeconds: Double) throws -> ExportRequest? {
+        guard let row = try conn.query("""
+            UPDATE data_export_requests
+               SET status = 'running', attempts = attempts + 1, claimed_by = $1, claimed_at = now(),
+                   lease_expires_at = now() + make_interval(secs => $2::double precision)
+             WHERE id = (SELECT id FROM data_export_requests
+                          WHERE status = 'pending'
+                          ORDER BY requested_at, id
+                          FOR UPDATE SKIP LOCKED
+                          LIMIT 1)
+            RETURNING id, user_id, attempts, max_attempts
+            """, [workerID, String(leaseSeconds)]).rows.first else { return nil }
+        return ExportRequest(
+            id: Int64(row[0] ?? "") ?? 0, userID: Int64(row[1] ?? "") ?? 0,
+            attempt: Int(row[2] ?? "") ?? 0, maxAttempts: Int(row[3] ?? "") ?? 0, workerID: workerID)
+    }
+
+    static let fence = "id = $1 AND claimed_by = $2 AND attempts = $3 AND status = 'running'"
+
+    static func fenceParameters(_ r: ExportRequest) -> [String?] { [String(r.id), r.workerID, String(r.attempt)] }
+
+    /// Extends the lease. False when the request is no longer this claim's
+    /// (taken back after the lease ran out, or deleted with its user).
+    public static func renewLease(_ conn: PGConnection, _ request: ExportRequest, leaseSeconds: Double) throws -> Bool {
+        try conn.query("""
+            UPDATE data_export_requests
+               SET lease_expires_at = now() + make_interval(secs => $4::double precision)
+             WHERE \(fence)
+            RETURNING id
+            """, fenceParameters(request) + [String(leaseSeconds)]).rows.count == 1
+    }
+
+    /// Records the package and, in the same transaction (holding the row
+    /// lock), runs `publish` to move the file under its final name. Either
+    /// both happen or neither. False (and `publish` not run) when the claim
+    /// is no longer this worker's.
+    public static func complete(
+        _ conn: PGConnection, _ request: ExportRequest, path: String, bytes: Int64, sha256: String,
+        publish: () throws -> Void
+    ) throws -> Bool {
+        try conn.execute("BEGIN")
+        do {
+            let updated = try conn.query("""
+                UPDATE data_export_requests
+                   SET status = 'done', completed_at = now(), lease_expires_at = NULL,
+                       output_path = $4, output_bytes = $5, output_sha256 = $6
+                 WHERE \(fence)
+                RETURNING id
+                """, fenceParameters(request) + [path, String(bytes), sha256]).rows.count == 1
+            guard updated else {
+                try conn.execute("ROLLBACK")
+                return false
+            }
+            try publish()
+            // Should COMMIT fail now, the complete package stays under its
+            // final name and the request is retried (and the file replaced).
+            try conn.execute("COMMIT")
+            return true
+        } catch {
+            if conn.isHealthy { try? conn.execute("ROLLBACK") }
+            throw error
+        }
+    }
+
+    /// Records a failed attempt: pending again while attempts remain, else
+    /// failed. The error is kept in last_error. Returns the new status, or nil
+    /// when the claim is no longer this worker's.
+    @discardableResult
+    public static func fail(_ conn: PGConnection, _ request: ExportRequest, error: String) throws -> String? {
+        try conn.query("""
+            UPDATE data_export_requests
+               SET status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
+                   last_error = $4, lease_expires_at = NULL
+             WHERE \(fence)
+            RETURNING status
+            """, fenceParameters(request) + [String(error.prefix(4000))]).scalar
+    }
+
+    /// Gives a claim back without counting the attempt (the worker is
+    /// stopping). False when the claim was no longer this worker's.
+    @discardableResult
+    public static func release(_ conn: PGConnection, _ request: ExportRequest) throws -> Bool {
+        try conn.query("""
+            UPDATE data_export_requests
+               SET status = 'pending', attempts = attempts - 1, lease_expires_at = NULL
+             WHERE \(fence)
+            RETURNING id
+            """, fenceParameters(request)).rows.count == 1
+    }
+}

@@ -1,0 +1,295 @@
+import Foundation
+import PGClient
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Asks a worker to stop (SIGINT/SIGTERM): it claims nothing more, and an
+/// export in progress is cancelled and its request given back.
+public final class ExportStopSignal: @unchecked Sendable {
+    private let lock = NSLock()
+    private var reason: String?
+    private var handlers: [Int: @Sendable (String) -> Void] = [:]
+    private var nextHandler = 0
+
+    public init() {}
+
+    public func request(_ reason: String) {
+        let toCall = lock.withLock { () -> [@Sendable (String) -> Void] in
+            guard self.reason == nil else { return [] }
+            self.reason = reason
+            return Array(handlers.values)
+        }
+        for handler in toCall { handler(reason) }
+    }
+
+    public var requested: String? { lock.withLock { reason } }
+
+    /// Runs `handler` when a stop is requested (at once if it already was)
+    /// until the returned token is passed to `remove`.
+    func onRequest(_ handler: @escaping @Sendable (String) -> Void) -> Int {
+        let (token, already) = lock.withLock { () -> (Int, String?) in
+            nextHandler += 1
+            handlers[nextHandler] = handler
+            return (nextHandler, reason)
+        }
+        if let already { handler(already) }
+        return token
+    }
+
+    func remove(_ token: Int) { _ = lock.withLock { handlers.removeValue(forKey: token) } }
+}
+
+public struct ExportWorkerConfiguration: Sendable {
+    public var conninfo: String
+    public var outputDirectory: String
+    /// Written into claimed_by; unique per worker (default `host:pid`).
+    public var workerID: String
+    /// How long a claim holds without renewal; a worker that died is noticed
+    /// this long after its last renewal.
+    public var leaseSeconds: Double = 300
+    /// How often the lease is renewed while exporting (default a third of the lease).
+    public var renewSeconds: Double?
+    /// How long to wait when the queue is empty (ignored with `once`).
+    public var pollSeconds: Double = 5
+    /// Stop when the queue is empty instead of polling.
+    public var once = false
+    public var exportOptions = UserExportOptions()
+
+    public init(conninfo: String, outputDirectory: String, workerID: String? = nil) {
+        self.conninfo = conninfo
+        self.outputDirectory = outputDirectory
+        self.workerID = workerID ?? "\(ExportFiles.hostName):\(getpid())"
+    }
+}
+
+/// What happened to one claimed request.
+public struct ExportOutcome: Sendable, Equatable {
+    public enum Status: String, Sendable {
+        /// Package published and recorded.
+        case done
+        /// Failed; retried later (attempts remain).
+        case retry
+        /// Failed for the last time.
+        case failed
+        /// Given back unfinished because the worker is stopping.
+        case released
+        /// The claim was taken back (lease ran out) or the request vanished;
+        /// this worker's work was discarded.
+        case lost
+    }
+
+    public let request: ExportRequest
+    public let status: Status
+    public var path: String?
+    public var bytes: Int64?
+    public var sha256: String?
+    public var error: String?
+    public var seconds: Double
+}
+
+public enum ExportWorkerEvent: Sendable {
+    case reclaimed(requestID: Int64, status: String)
+    case claimed(ExportRequest)
+    case progress(ExportRequest, UserExportProgress)
+    case finished(ExportOutcome)
+    case removedPartials([String])
+    case idle
+    /// A database or file error outside any one request; the worker retries.
+    case trouble(String)
+}
+
+/// `pgvault export-worker`: takes requests from `data_export_requests` and
+/// writes each user's package into the output folder as
+/// `user-<user id>-request-<request id>.zip`. See docs/export-format.md,
+/// "Request queue".
+public struct ExportQueueWorker: Sendable {
+    public let configuration: ExportWorkerConfiguration
+
+    public init(_ configuration: ExportWorkerConfiguration) { self.configuration = configuration }
+
+    public static func fileName(for request: ExportRequest) -> String {
+        "user-\(request.userID)-request-\(request.id).zip"
+    }
+
+    /// Runs until the queue is empty (`once`) or a stop is requested.
+    /// Returns what happened to every request this worker claimed.
+    public func run(
+        stop: ExportStopSignal = ExportStopSignal(),
+        events: @escaping @Sendable (ExportWorkerEvent) -> Void = { _ in }
+    ) async throws -> [ExportOutcome] {
+        let config = configuration
+        try ExportFiles.ensureFolder(config.outputDirectory)
+        let folder = URL(fileURLWithPath: config.outputDirectory).standardizedFileURL.path
+        let orphans = ExportFiles.removeOrphanedPartials(in: folder)
+        if !orphans.isEmpty { events(.removedPartials(orphans)) }
+
+        var queue: PGConnection?
+        var exporter: PGConnection?
+        var outcomes: [ExportOutcome] = []
+        while stop.requested == nil {
+            do {
+                let q = try await Self.connection(&queue, config, "pgvault export-worker")
+                for (id, status) in try await Blocking.run("pgvault-queue", on: q, { try ExportQueue.reclaimExpired($0) }) {
+                    events(.reclaimed(requestID: id, status: status))
+                }
+                if stop.requested != nil { break }
+                // Both connections first: a claim is only taken when it can be worked.
+                let e = try await Self.connection(&exporter, config, "pgvault export-worker (export)")
+                let claimed = try await Blocking.run("pgvault-queue", on: q) {
+                    try ExportQueue.claim($0, workerID: config.workerID, leaseSeconds: config.leaseSeconds)
+                }
+                guard let request = claimed else {
+                    if config.once { break }
+                    events(.idle)
+                    await Self.sleep(seconds: config.pollSeconds, stop: stop)
+                    continue
+                }
+                events(.claimed(request))
+                let outcome = try await process(request, queue: q, export: e, folder: folder, stop: stop, events: events)
+                outcomes.append(outcome)
+                events(.finished(outcome))
+            } catch {
+                // The queue's database is unreachable or failed: with --once
+                // that ends the run; otherwise try again after a pause.
+                if config.once { throw error }
+                events(.trouble("\(error)"))
+                if queue?.isHealthy != true { queue = nil }
+                if exporter?.isHealthy != true { exporter = nil }
+                await Self.sleep(seconds: config.pollSeconds, stop: stop)
+            }
+        }
+        return outcomes
+    }
+
+    private static func connection(
+        _ slot: inout PGConnection?, _ config: ExportWorkerConfiguration, _ application: String
+    ) async throws -> PGConnection {
+        if let conn = slot, conn.isHealthy { return conn }
+        let conninfo = config.conninfo
+        let conn = try await Blocking.run("pgvault-connect") { try PGConnection(conninfo: conninfo, applicationName: application) }
+        slot = conn
+        return conn
+    }
+
+    /// Sleeps, waking early when a stop is requested.
+    private static func sleep(seconds: Double, stop: ExportStopSignal) async {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while stop.requested == nil, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: min(.milliseconds(100), deadline - ContinuousClock.now))
+        }
+    }
+
+    /// Exports one claimed request, renewing its lease meanwhile, then
+    /// publishes and records it, or records the failure.
+    private func process(
+        _ request: ExportRequest, queue: PGConnection, export: PGConnection, folder: String,
+        stop: ExportStopSignal, events: @escaping @Sendable (ExportWorkerEvent) -> Void
+    ) async throws -> ExportOutcome {
+        let config = configuration
+        let started = ContinuousClock.now
+        func seconds() -> Double {
+            let d = ContinuousClock.now - started
+            return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        }
+        let finalName = Self.fileName(for: request)
+        let finalPath = folder + "/" + finalName
+        // Whatever an earlier claim of this request left (its worker died).
+        let stale = ExportFiles.removePartials(of: finalName, in: folder)
+        if !stale.isEmpty { events(.removedPartials(stale)) }
+        let partial = ExportFiles.partialPath(for: finalPath, attempt: request.attempt)
+
+        let cancellation = ExportCancellation()
+        let stopToken = stop.onRequest { cancellation.cancel("the worker is stopping (\($0))") }
+        defer { stop.remove(stopToken) }
+        var options = config.exportOptions
+        options.cancellation = cancellation
+        let userProgress = options.progress
+        options.progress = { p in
+            userProgress?(p)
+            events(.progress(request, p))
+        }
+
+        // Lease renewal on the queue connection while the export runs on its own.
+        let renewEvery = config.renewSeconds ?? max(0.2, config.leaseSeconds / 3)
+        let lease = config.leaseSeconds
+        let renewal = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(Int(renewEvery * 1000)))
+                if Task.isCancelled { break }
+                do {
+                    // Not `Blocking.run(on:)`: cancelling this task must not send
+                    // a cancel request that could hit the completion's statements.
+                    let held = try await Blocking.run("pgvault-lease") {
+                        try ExportQueue.renewLease(queue, request, leaseSeconds: lease)
+                    }
+                    if !held {
+                        cancellation.cancel("the claim on request \(request.id) was taken back (lease expired)")
+                        break
+                    }
+                } catch {
+                    if Task.isCancelled { break }
+                    events(.trouble("renewing the lease of request \(request.id): \(error)"))
+                }
+            }
+        }
+        let written: Result<UserExportResult, Error>
+        do {
+            let userID = request.userID
+            let options = options
+            written = .success(try await Blocking.run("pgvault-export", on: export) {
+                try UserExporter.writePackage(
+                    conn: $0, user: .id(userID), input: String(userID), to: partial, options: options)
+            })
+        } catch {
+            written = .failure(error)
+        }
+        renewal.cancel()
+        _ = await renewal.value
+
+        var outcome = ExportOutcome(request: request, status: .done, seconds: 0)
+        do {
+            switch written {
+            case .success:
+                let (bytes, sha256) = try ExportFiles.sizeAndDigest(of: partial)
+                let recorded = try await Blocking.run("pgvault-queue", on: queue) {
+                    try ExportQueue.complete($0, request, path: finalPath, bytes: bytes, sha256: sha256) {
+                        try ExportFiles.publishReplacing(partial, as: finalPath)
+                    }
+                }
+                if recorded {
+                    outcome.path = finalPath
+                    outcome.bytes = bytes
+                    outcome.sha256 = sha256
+                } else {
+                    ExportFiles.remove(partial)
+                    outcome = ExportOutcome(request: request, status: .lost, error: "the claim was taken back before completion", seconds: 0)
+                }
+            case let .failure(error):
+                throw error
+            }
+        } catch {
+            ExportFiles.remove(partial)
+            let reason = cancellation.cancelReason
+            if let reason, stop.requested != nil {
+                let released = try await Blocking.run("pgvault-queue", on: queue) { try ExportQueue.release($0, request) }
+                outcome = ExportOutcome(request: request, status: released ? .released : .lost, error: reason, seconds: 0)
+            } else if let reason {
+                outcome = ExportOutcome(request: request, status: .lost, error: reason, seconds: 0)
+            } else {
+                let message = "\(error)"
+                let status = try await Blocking.run("pgvault-queue", on: queue) {
+                    try ExportQueue.fail($0, request, error: message)
+                }
+                outcome = ExportOutcome(
+                    request: request, status: status == nil ? .lost : status == "failed" ? .failed : .retry,
+                    error: message, seconds: 0)
+            }
+        }
+        outcome.seconds = seconds()
+        return outcome
+    }
+}

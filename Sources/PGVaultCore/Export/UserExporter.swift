@@ -1,0 +1,609 @@
+import Foundation
+import PGClient
+
+/// Progress of one export, reported from the exporting thread.
+public struct UserExportProgress: Sendable, Equatable {
+    public enum Phase: String, Sendable {
+        case account, servers, messages, reactions, invites, auditLog = "audit_log", finishing
+    }
+
+    public var phase: Phase
+    public var messagesWritten: Int64 = 0
+    /// All the user's messages (soft-deleted ones included).
+    public var messagesTotal: Int64 = 0
+    public var channelsWritten = 0
+    public var filesWritten = 0
+}
+
+/// What a package holds; also written into its manifest (`counts`).
+public struct UserExportCounts: Sendable, Equatable {
+    public var serverMemberships = 0
+    public var ownedServers = 0
+    public var roleAssignments = 0
+    public var channels = 0
+    public var messages = 0
+    public var deletedMessages = 0
+    public var replies = 0
+    public var attachments = 0
+    public var reactions = 0
+    public var invites = 0
+    public var auditLogEntries = 0
+
+    /// As in the manifest, in this order.
+    public var fields: [(key: String, value: Int)] {
+        [
+            ("server_memberships", serverMemberships), ("owned_servers", ownedServers),
+            ("role_assignments", roleAssignments), ("channels", channels), ("messages", messages),
+            ("deleted_messages", deletedMessages), ("replies", replies), ("attachments", attachments),
+            ("reactions", reactions), ("invites", invites), ("audit_log_entries", auditLogEntries),
+        ]
+    }
+}
+
+/// A package written and closed (not yet under its final name).
+public struct UserExportResult: Sendable {
+    public let userID: Int64
+    public let publicID: String
+    /// username#discriminator
+    public let tag: String
+    public let generatedAt: String
+    /// The snapshot's transaction start time (ISO-8601 UTC).
+    public let snapshotAt: String
+    public let counts: UserExportCounts
+    /// Files in the package, manifest.json included.
+    public let files: Int
+}
+
+/// A package under its final name.
+public struct UserExportSummary: Sendable {
+    public let result: UserExportResult
+    public let path: String
+    public let bytes: Int64
+    public let sha256: String
+    public let elapsedSeconds: Double
+}
+
+public struct UserExportOptions: Sendable {
+    /// Rows fetched from a cursor at a time.
+    public var batchSize = 1000
+    public var progress: (@Sendable (UserExportProgress) -> Void)?
+    public var progressInterval: Duration = .milliseconds(500)
+    /// Called after each file of the package is written, with its path and
+    /// the number of files so far. Throwing aborts the export.
+    public var afterFile: (@Sendable (_ path: String, _ filesSoFar: Int) throws -> Void)?
+    public var cancellation: ExportCancellation?
+
+    public init() {}
+}
+
+/// Stops an export from another thread: the export notices between rows, and
+/// a statement running on the server is cancelled.
+public final class ExportCancellation: @unchecked Sendable {
+    private let lock = NSLock()
+    private var reason: String?
+    private var canceller: PGCanceller?
+
+    public init() {}
+
+    public func cancel(_ reason: String) {
+        let canceller = lock.withLock { () -> PGCanceller? in
+            if self.reason == nil { self.reason = reason }
+            return self.canceller
+        }
+        canceller?.cancel()
+    }
+
+    public var cancelReason: String? { lock.withLock { reason } }
+
+    func check() throws {
+        if let reason = cancelReason { throw UserExportError.cancelled(reason: reason) }
+    }
+
+    func attach(_ conn: PGConnection?) {
+        let canceller = conn?.makeCanceller()
+        lock.withLock { self.canceller = canceller }
+    }
+}
+
+/// Writes one user's "download my data" package. docs/export-format.md
+/// describes the package; this type is the only writer of it.
+public enum UserExporter {
+    public static let formatName = "pgvault-user-export"
+    public static let formatVersion = 1
+
+    /// Exports the user named by `input` into the zip at `output`, which must
+    /// not exist: the package is written under a temporary name in the same
+    /// folder and linked into place only when complete.
+    public static func export(
+        conn: PGConnection, user input: String, output: String, options: UserExportOptions = UserExportOptions()
+    ) throws -> UserExportSummary {
+        let started = ContinuousClock.now
+        let selector = try UserSelector(parsing: input)
+        if ExportFiles.exists(output) {
+            throw ExportFiles.Failure(message: "'\(output)' already exists; pgvault does not overwrite an export (remove it or choose another --output)")
+        }
+        let partial = ExportFiles.partialPath(for: output)
+        ExportFiles.remove(partial)
+        do {
+            let result = try writePackage(conn: conn, user: selector, input: input, to: partial, options: options)
+            let (bytes, sha256) = try ExportFiles.sizeAndDigest(of: partial)
+            try ExportFiles.publishNew(partial, as: output)
+            let elapsed = ContinuousClock.now - started
+            return UserExportSummary(
+                result: result, path: output, bytes: bytes, sha256: sha256,
+                elapsedSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        } catch {
+            ExportFiles.remove(partial)
+            throw error
+        }
+    }
+
+    /// Writes the package to `path` (which must not exist; created 0600) from
+    /// one REPEATABLE READ READ ONLY snapshot, and closes (fsyncs) it. On any
+    /// error nothing is left at `path`. An unknown user is reported before
+    /// the file is created.
+    public static func writePackage(
+        conn: PGConnection, user: UserSelector, input: String, to path: String,
+        options: UserExportOptions = UserExportOptions()
+    ) throws -> UserExportResult {
+        options.cancellation?.attach(conn)
+        defer { options.cancellation?.attach(nil) }
+        var created = false
+        do {
+            return try conn.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { conn in
+                try conn.execute("SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'")
+                let userID = try user.resolveID(conn, input: input)
+                try options.cancellation?.check()
+                let run = try Run(conn: conn, userID: userID, path: path, options: options)
+                created = true
+                return try run.write()
+            }
+        } catch {
+            if created { ExportFiles.remove(path) }
+            if let reason = options.cancellation?.cancelReason { throw UserExportError.cancelled(reason: reason) }
+            throw error
+        }
+    }
+}
+
+/// One export in progress: the connection (inside the snapshot), the package
+/// being written, and what has been counted.
+private final class Run {
+    let conn: PGConnection
+    let userID: Int64
+    let uid: String
+    let options: UserExportOptions
+    let writer: ExportPackageWriter
+    let generatedAt = ExportTime.now()
+    let snapshotAt: String
+    let serverVersion: String
+    var counts = UserExportCounts()
+    var progress = UserExportProgress(phase: .account)
+    var lastProgress = ContinuousClock.now
+    // Filled by the account section.
+    var publicID = ""
+    var tag = ""
+    var ownEmail = ""
+
+    init(conn: PGConnection, userID: Int64, path: String, options: UserExportOptions) throws {
+        self.conn = conn
+        self.userID = userID
+        uid = String(userID)
+        self.options = options
+        let facts = try conn.query("SELECT now(), current_setting('server_version')")
+        snapshotAt = ExportTime.iso8601(facts.rows[0][0] ?? "")
+        serverVersion = facts.rows[0][1] ?? ""
+        writer = try ExportPackageWriter(path: path, mtime: Int64(Date().timeIntervalSince1970))
+        writer.afterFile = { [unowned self] file in
+            progress.filesWritten = writer.files.count
+            try options.cancellation?.check()
+            try options.afterFile?(file.path, writer.files.count)
+        }
+    }
+
+    func write() throws -> UserExportResult {
+        try account()
+        try servers()
+        try messages()
+        try reactions()
+        try invites()
+        try auditLog()
+        report(.finishing, force: true)
+        try writer.add("manifest.json", json: manifest())
+        try writer.close()
+        return UserExportResult(
+            userID: userID, publicID: publicID, tag: tag, generatedAt: generatedAt, snapshotAt: snapshotAt,
+            counts: counts, files: writer.files.count)
+    }
+
+    // MARK: Progress
+
+    func report(_ phase: UserExportProgress.Phase, force: Bool = false) {
+        progress.phase = phase
+        guard let callback = options.progress else { return }
+        let now = ContinuousClock.now
+        if force || now - lastProgress >= options.progressInterval {
+            lastProgress = now
+            callback(progress)
+        }
+    }
+
+    // MARK: Sections
+
+    func account() throws {
+        report(.account, force: true)
+        let row = try conn.query(UserExportQueries.user, [uid]).rows[0]
+        publicID = row[1] ?? ""
+        tag = "\(row[2] ?? "")#\(row[3] ?? "")"
+        ownEmail = row[4] ?? ""
+        try writer.add("README.txt", bytes: Array(ExportReadme.text(
+            tag: tag, userID: uid, generatedAt: generatedAt, snapshotAt: snapshotAt).utf8))
+        try writer.add("account/user.json", json: .object([
+            "id": .id(row[0]), "public_id": .id(row[1]), "username": .text(row[2]),
+            "discriminator": .text(row[3]), "tag": .string(tag), "email": .text(row[4]),
+            "avatar_url": .text(row[5]), "banner_url": .text(row[6]), "bio": .text(row[7]),
+            "is_verified": .boolean(row[8]), "is_bot": .boolean(row[9]), "is_system": .boolean(row[10]),
+            "premium_type": .integer(row[11]), "settings": try .json(row[12]),
+            "created_at": .time(row[13]), "updated_at": .time(row[14]), "deleted_at": .time(row[15]),
+        ]))
+    }
+
+    func servers() throws {
+        report(.servers, force: true)
+        var rolesByServer: [String: [ExportJSON]] = [:]
+        for r in try conn.query(UserExportQueries.roles, [uid]).rows {
+            rolesByServer[r[0] ?? "", default: []].append(.object([
+                "id": .id(r[1]), "name": .text(r[2]), "color": .integer(r[3]), "position": .integer(r[4]),
+                "permissions": .id(r[5]), "hoist": .boolean(r[6]), "mentionable": .boolean(r[7]),
+                "managed": .boolean(r[8]), "assigned_at": .time(r[9]),
+            ]))
+            counts.roleAssignments += 1
+        }
+        var memberships: [ExportJSON] = []
+        for m in try conn.query(UserExportQueries.memberships, [uid]).rows {
+            let serverID = m[0] ?? ""
+            let file = "servers/s\(serverID).json"
+            let roles = rolesByServer[serverID] ?? []
+            try writer.add(file, json: .object([
+                "server": .object([
+                    "id": .id(m[0]), "public_id": .id(m[1]), "name": .text(m[2]), "description": .text(m[3]),
+                    "icon_url": .text(m[4]), "created_at": .time(m[6]), "deleted_at": .time(m[7]),
+                ]),
+                "is_owner": .boolean(m[5]),
+                "membership": .object([
+                    "nickname": .text(m[8]), "avatar_url": .text(m[9]), "joined_at": .time(m[10]),
+                    "premium_since": .time(m[11]), "deaf": .boolean(m[12]), "mute": .boolean(m[13]),
+                    "pending": .boolean(m[14]), "communication_disabled_until": .time(m[15]),
+                    "created_at": .time(m[16]), "updated_at": .time(m[17]),
+                ]),
+                "roles": .array(roles),
+            ]))
+            memberships.append(.object([
+                "server_id": .id(m[0]), "name": .text(m[2]), "joined_at": .time(m[10]),
+                "nickname": .text(m[8]), "is_owner": .boolean(m[5]), "roles": .int(roles.count), "file": .string(file),
+            ]))
+            counts.serverMemberships += 1
+        }
+        var owned: [ExportJSON] = []
+        for s in try conn.query(UserExportQueries.ownedServers, [uid]).rows {
+            owned.append(.object([
+                "server_id": .id(s[0]), "public_id": .id(s[1]), "name": .text(s[2]),
+                "created_at": .time(s[3]), "deleted_at": .time(s[4]), "member_count": .integer(s[5]),
+                "is_member": .boolean(s[6]),
+            ]))
+            counts.ownedServers += 1
+        }
+        try writer.add("servers/index.json", json: .object([
+            "memberships": .array(memberships), "owned_servers": .array(owned),
+        ]))
+    }
+
+    func messages() throws {
+        progress.messagesTotal = Int64(try conn.query(UserExportQueries.messageCount, [uid]).scalar ?? "0") ?? 0
+        report(.messages, force: true)
+        let rows = try ExportCursor(conn: conn, name: "pgvault_export_messages", sql: UserExportQueries.messages,
+                                    parameters: [uid], batchSize: options.batchSize)
+        // Each channel's messages.json as the cursor reaches it; the
+        // channel.json files follow in batches (one statement per batch, not
+        // per channel), then the index.
+        var written: [(id: String, messages: Int, deleted: Int)] = []
+        while let first = try rows.peek() {
+            let channelID = first[1] ?? ""
+            var count = 0, deleted = 0
+            try writer.addArray("messages/c\(channelID)/messages.json") { stream in
+                while let row = try rows.peek(), row[1] == channelID {
+                    try stream.append(try messageJSON(row))
+                    count += 1
+                    if row[7] != nil { deleted += 1 }
+                    progress.messagesWritten += 1
+                    rows.advance()
+                    if count % 256 == 0 {
+                        try options.cancellation?.check()
+                        report(.messages)
+                    }
+                }
+            }
+            written.append((channelID, count, deleted))
+            counts.channels += 1
+            counts.messages += count
+            counts.deletedMessages += deleted
+            progress.channelsWritten += 1
+            report(.messages)
+        }
+        try rows.close()
+        var index: [ExportJSON] = []
+        for start in stride(from: 0, to: written.count, by: Self.channelBatch) {
+            let batch = written[start..<min(start + Self.channelBatch, written.count)]
+            let described = try channelsJSON(batch.map(\.id))
+            for channel in batch {
+                let folder = "messages/c\(channel.id)/"
+                var fields = described[channel.id] ?? [.init("id", .string(channel.id))]
+                fields.append(.init("message_count", .int(channel.messages)))
+                fields.append(.init("deleted_message_count", .int(channel.deleted)))
+                let json = ExportJSON.object(fields)
+                try writer.add(folder + "channel.json", json: json)
+                index.append(.object([
+                    "channel_id": .string(channel.id), "name": json["name"] ?? .null,
+                    "type": json["type"] ?? .null, "type_name": json["type_name"] ?? .null,
+                    "server_id": json["server"]?["id"] ?? .null, "server_name": json["server"]?["name"] ?? .null,
+                    "message_count": .int(channel.messages), "deleted_message_count": .int(channel.deleted),
+                    "folder": .string(folder),
+                ]))
+            }
+        }
+        try writer.add("messages/index.json", json: .object([
+            "message_count": .int(counts.messages), "deleted_message_count": .int(counts.deletedMessages),
+            "channels": .array(index),
+        ]))
+    }
+
+    static let channelBatch = 500
+
+    func messageJSON(_ r: [String?]) throws -> ExportJSON {
+        var replyTo = ExportJSON.null
+        if r[8] != nil {
+            counts.replies += 1
+            let author: ExportJSON = r[11] == nil ? .null : .object([
+                "id": .id(r[11]), "name": .string("\(r[12] ?? "")#\(r[13] ?? "")"),
+            ])
+            replyTo = .object([
+                "message_id": .id(r[8]), "channel_id": .id(r[9]), "server_id": .id(r[10]), "author": author,
+            ])
+        }
+        var attachments: [ExportJSON] = []
+        if let text = r[18] {
+            // Built by json_build_object in the statement, in the documented
+            // order; only the time and a non-finite float need converting.
+            for case let .object(fields) in try ExportJSON.json(text).arrayValue ?? [] {
+                attachments.append(.object(fields.map { field -> ExportJSON.Field in
+                    switch (field.key, field.value) {
+                    case ("created_at", _): .init(field.key, .time(field.value.stringValue))
+                    case ("duration_secs", .number), ("duration_secs", .null): field
+                    case ("duration_secs", _): .init(field.key, .null)
+                    default: field
+                    }
+                }))
+            }
+            counts.attachments += attachments.count
+        }
+        let type = Int(r[3] ?? "")
+        return .object([
+            "id": .id(r[0]), "channel_id": .id(r[1]),
+            "type": .integer(r[3]), "type_name": type.flatMap { ExportNames.messageTypes[$0] }.map { .string($0) } ?? .null,
+            "created_at": .time(r[2]), "edited_at": .time(r[6]),
+            "deleted": .bool(r[7] != nil), "deleted_at": .time(r[7]),
+            "content": .text(r[5]), "flags": .integer(r[4]),
+            "reply_to": replyTo,
+            "mentions": .object([
+                "users": .idArray(r[14]), "roles": .idArray(r[15]), "everyone": .boolean(r[16]),
+            ]),
+            "embeds": try .json(r[17]),
+            "attachments": .array(attachments),
+        ])
+    }
+
+    /// The fields of channel.json (without the counts) for a batch of channels.
+    func channelsJSON(_ ids: [String]) throws -> [String: [ExportJSON.Field]] {
+        let array = "{" + ids.joined(separator: ",") + "}"
+        var described: [String: [ExportJSON.Field]] = [:]
+        var dms: [String] = []
+        for c in try conn.query(UserExportQueries.channels, [array]).rows {
+            let id = c[0] ?? ""
+            let type = Int(c[1] ?? "") ?? -1
+            described[id] = [
+                .init("id", .id(c[0])), .init("type", .integer(c[1])),
+                .init("type_name", ExportNames.channelTypes[type].map { .string($0) } ?? .null),
+                .init("name", .text(c[2])), .init("topic", .text(c[3])),
+                .init("server", c[4] == nil ? .null : .object(["id": .id(c[4]), "name": .text(c[5])])),
+                .init("parent_id", .id(c[6])), .init("nsfw", .boolean(c[7])),
+                .init("created_at", .time(c[8])), .init("deleted_at", .time(c[9])),
+            ]
+            if type == 1 || type == 3 { dms.append(id) }
+        }
+        guard !dms.isEmpty else { return described }
+        var recipients: [String: [String]] = [:]
+        for r in try conn.query(UserExportQueries.dmParticipants, ["{" + dms.joined(separator: ",") + "}", uid]).rows {
+            recipients[r[0] ?? "", default: []].append(r[1] ?? "")
+        }
+        let names = try publicNames(Array(Set(recipients.values.joined())))
+        for id in dms {
+            let people = (recipients[id] ?? []).map { ExportJSON.object(["id": .string($0), "name": names[$0].map { .string($0) } ?? .null]) }
+            described[id]?.append(.init("recipients", .array(people)))
+        }
+        return described
+    }
+
+    /// username#discriminator of other users, by id.
+    func publicNames(_ ids: [String]) throws -> [String: String] {
+        guard !ids.isEmpty else { return [:] }
+        var names: [String: String] = [:]
+        for r in try conn.query(UserExportQueries.publicNames, ["{" + ids.joined(separator: ",") + "}"]).rows {
+            names[r[0] ?? ""] = "\(r[1] ?? "")#\(r[2] ?? "")"
+        }
+        return names
+    }
+
+    func reactions() throws {
+        report(.reactions, force: true)
+        let rows = try ExportCursor(conn: conn, name: "pgvault_export_reactions", sql: UserExportQueries.reactions,
+                                    parameters: [uid], batchSize: options.batchSize)
+        try writer.addArray("reactions/reactions.json") { stream in
+            while let r = try rows.next() {
+                try stream.append(.object([
+                    "id": .id(r[0]), "message_id": .id(r[1]), "message_created_at": .time(r[2]),
+                    "channel_id": .id(r[3]),
+                    "emoji": .object(["id": .id(r[4]), "name": .text(r[5]), "animated": .boolean(r[6])]),
+                    "created_at": .time(r[7]),
+                ]))
+                counts.reactions += 1
+            }
+        }
+        try rows.close()
+    }
+
+    func invites() throws {
+        report(.invites, force: true)
+        let rows = try conn.query(UserExportQueries.invites, [uid]).rows
+        try writer.addArray("invites/invites.json") { stream in
+            for r in rows {
+                let target: ExportJSON = r[8] == nil ? .null : .object([
+                    "id": .id(r[8]), "name": r[9] == nil ? .null : .string("\(r[9] ?? "")#\(r[10] ?? "")"),
+                ])
+                try stream.append(.object([
+                    "code": .text(r[0]), "server_id": .id(r[1]), "channel_id": .id(r[2]),
+                    "max_uses": .integer(r[3]), "uses": .integer(r[4]), "max_age_secs": .integer(r[5]),
+                    "temporary": .boolean(r[6]), "target_type": .integer(r[7]), "target_user": target,
+                    "created_at": .time(r[11]), "expires_at": .time(r[12]),
+                ]))
+                counts.invites += 1
+            }
+        }
+    }
+
+    func auditLog() throws {
+        report(.auditLog, force: true)
+        let rows = try ExportCursor(conn: conn, name: "pgvault_export_audit", sql: UserExportQueries.auditLog,
+                                    parameters: [uid], batchSize: options.batchSize)
+        try writer.addArray("audit_log/audit_log.json") { stream in
+            while let page = try rows.nextPage() {
+                // Parse the page, find every address-like string, and ask the
+                // snapshot which of them belong to someone else.
+                let parsed = try page.map { r in (r, try ExportJSON.json(r[5]), try ExportJSON.json(r[6])) }
+                var strings: [String] = []
+                for (r, changes, opts) in parsed {
+                    AuditRedaction.strings(in: changes, into: &strings)
+                    AuditRedaction.strings(in: opts, into: &strings)
+                    if let reason = r[7] { strings.append(reason) }
+                }
+                var redaction = AuditRedaction(userID: uid, ownEmail: ownEmail)
+                redaction.otherUsersEmails = try otherUsersEmails(among: strings)
+                for (r, changes, opts) in parsed {
+                    try stream.append(.object([
+                        "id": .id(r[0]), "server_id": .id(r[1]), "action_type": .integer(r[2]),
+                        "target_id": .id(r[3]), "target_type": .text(r[4]),
+                        "changes": redaction.redact(changes), "options": redaction.redact(opts),
+                        "reason": r[7].map { .string(redaction.redactText($0)) } ?? .null,
+                        "created_at": .time(r[8]),
+                    ]))
+                    counts.auditLogEntries += 1
+                }
+            }
+        }
+        try rows.close()
+    }
+
+    func otherUsersEmails(among strings: [String]) throws -> Set<String> {
+        var candidates = Set<String>()
+        for s in strings {
+            for e in AuditRedaction.emailCandidates(in: s) {
+                candidates.insert(e)
+                candidates.insert(e.lowercased())
+            }
+        }
+        guard !candidates.isEmpty else { return [] }
+        let array = "{" + candidates.sorted().map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\")
+            .replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ",") + "}"
+        return Set(try conn.query(UserExportQueries.otherUsersEmails, [array, uid]).rows.compactMap { $0[0] })
+    }
+
+    // MARK: Manifest
+
+    func manifest() -> ExportJSON {
+        .object([
+            "format": .string(UserExporter.formatName),
+            "format_version": .int(UserExporter.formatVersion),
+            "generated_at": .string(generatedAt),
+            "generated_by": .string("pgvault \(PGVault.version)"),
+            "user": .object(["id": .string(uid), "public_id": .string(publicID), "tag": .string(tag)]),
+            "snapshot": .object([
+                "taken_at": .string(snapshotAt), "isolation": .string("repeatable read, read only"),
+                "server_version": .string(serverVersion),
+            ]),
+            "counts": .object(counts.fields.map { .init($0.key, .int($0.value)) }),
+            "files": .array(writer.files.map {
+                .object(["path": .string($0.path), "bytes": .int($0.bytes), "sha256": .string($0.sha256)])
+            }),
+        ])
+    }
+}
+
+/// Reads a query's rows through a server-side cursor, a page at a time, so a
+/// user with millions of rows costs one page of memory.
+final class ExportCursor {
+    private let conn: PGConnection
+    private let name: String
+    private let batchSize: Int
+    private var page: [[String?]] = []
+    private var index = 0
+    private var exhausted = false
+
+    init(conn: PGConnection, name: String, sql: String, parameters: [String?], batchSize: Int) throws {
+        self.conn = conn
+        self.name = name
+        self.batchSize = max(1, batchSize)
+        try conn.query("DECLARE \(SQL.ident(name)) NO SCROLL CURSOR FOR \(sql)", parameters)
+    }
+
+    func peek() throws -> [String?]? {
+        if index >= page.count {
+            guard !exhausted else { return nil }
+            page = try conn.query("FETCH FORWARD \(batchSize) FROM \(SQL.ident(name))").rows
+            index = 0
+            if page.count < batchSize { exhausted = true }
+            if page.isEmpty { return nil }
+        }
+        return page[index]
+    }
+
+    func advance() { index += 1 }
+
+    func next() throws -> [String?]? {
+        let row = try peek()
+        if row != nil { advance() }
+        return row
+    }
+
+    /// The rest of the current page, or the next page; nil at the end.
+    func nextPage() throws -> [[String?]]? {
+        guard try peek() != nil else { return nil }
+        let rest = Array(page[index...])
+        index = page.count
+        return rest
+    }
+
+    func close() throws { try conn.execute("CLOSE \(SQL.ident(name))") }
+}
+
+/// Names for the numeric codes of the schema (docs/export-format.md).
+enum ExportNames {
+    static let channelTypes: [Int: String] = [
+        0: "GUILD_TEXT", 1: "DM", 2: "GUILD_VOICE", 3: "GROUP_DM", 4: "GUILD_CATEGORY",
+        5: "GUILD_ANNOUNCEMENT", 10: "ANNOUNCEMENT_THREAD", 11: "PUBLIC_THREAD", 12: "PRIVATE_THREAD",
+        13: "GUILD_STAGE_VOICE", 14: "GUILD_DIRECTORY", 15: "GUILD_FORUM",
+    ]
+    static let messageTypes: [Int: String] = [
+        0: "DEFAULT", 1: "RECIPIENT_ADD", 2: "RECIPIENT_REMOVE", 3: "CALL", 4: "CHANNEL_NAME_CHANGE",
+        5: "CHANNEL_ICON_CHANGE", 6: "CHANNEL_PINNED_MESSAGE", 7: "USER_JOIN", 8: "GUILD_BOOST",
+        19: "REPLY", 20: "CHAT_INPUT_COMMAND",
+    ]
+}

@@ -1,0 +1,2 @@
+DROP INDEX idx_audit_logs_user_created;
+DROP INDEX idx_messages_author_channel;
