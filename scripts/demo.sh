@@ -76,6 +76,21 @@ step "pgvault restore from the tar file, only 2025's messages, newest first"
 step "pgvault wal-status: is point-in-time recovery possible?"
 "$PGVAULT" wal-status -d "$CONN" --archive-dir "$DEMO/wal-archive" --switch --since-backup "$LATEST"
 
+step "pgvault export-user: the heaviest author's \"download my data\" package"
+HEAVY=$("$PGBIN/psql" -X -At -h "$DEMO" -U postgres -d chat -c "SELECT author_id FROM messages GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")
+"$PGVAULT" export-user -d "$CONN" --user "$HEAVY" --output "$DEMO/user-$HEAVY.zip"
+ls -l "$DEMO/user-$HEAVY.zip"
+
+step "pgvault export-worker: a queued request, served once"
+"$PGVAULT" export-user -d "$CONN" --user "$HEAVY" --enqueue
+mkdir -p "$DEMO/exports"
+"$PGVAULT" export-worker -d "$CONN" --output-dir "$DEMO/exports" --once
+
+step "pgvault archive-partitions: the oldest three months of messages to cold storage, and back"
+"$PGVAULT" archive-partitions -d "$CONN" --table messages --before 2024-04-01 --repo "$DEMO/repo" --referencing-rows archive
+"$PGVAULT" list --repo "$DEMO/repo" --cold
+"$PGVAULT" restore-partitions -d "$CONN" --repo "$DEMO/repo" --table messages --since 2024-01 --until 2024-03
+
 step "pgvault list and prune --dry-run"
 "$PGVAULT" list --repo "$DEMO/repo"
 "$PGVAULT" prune --repo "$DEMO/repo" --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --dry-run

@@ -29,8 +29,7 @@ extension PGVaultCommand {
         func run() async throws {
             try await reportingErrors {
                 if cold { return try listCold() }
-                // <repo>/cold holds cold storage, not a backup.
-                let entries = try Repository(path: repo).entries().filter { $0.name != ColdStore.folderName }
+                let entries = try Repository(path: repo).entries()
                 if json {
                     printJSON(entries)
                     return

@@ -41,7 +41,8 @@ public struct Repository: Sendable {
     public func entries() throws -> [Entry] {
         let names = try FileManager.default.contentsOfDirectory(atPath: path)
         var out: [Entry] = []
-        for name in names {
+        // <repo>/cold holds cold storage (archive-partitions), not a backup.
+        for name in names where name != ColdStore.folderName {
             let full = path + "/" + name
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: full, isDirectory: &isDir), isDir.boolValue else { continue }
