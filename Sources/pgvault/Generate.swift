@@ -42,8 +42,10 @@ extension PGVaultCommand {
         @Option(help: ArgumentHelp("Seed of the pseudo-random generator.", valueName: "N"))
         var seed: UInt64 = 1
 
-        @Option(help: ArgumentHelp("Connections loading the big tables in parallel.", valueName: "N"))
-        var jobs: Int = 2
+        @Option(help: ArgumentHelp(
+            "Connections loading messages. With more than 1, foreign keys are checked row by row instead of once at the end; worth it only on a server with many cores.",
+            valueName: "N"))
+        var jobs: Int = 1
 
         @Flag(help: "Run ANALYZE on the generated tables at the end (about a minute at the default scale).")
         var analyze = false

@@ -57,6 +57,10 @@ struct GeneratorTests {
     /// key and CHECK holds when re-checked by hand; every partition has rows;
     /// triggers are enabled again and member_count is right.
     static func expectLoadedIntact(_ conn: PGConnection, _ summary: GeneratorSummary) throws {
+        // The foreign keys dropped and re-added around each load are back exactly
+        // as the migrations made them (names, definitions, per-partition copies).
+        #expect(try constraints(conn) == referenceConstraints.get(conn.serverMajorVersion))
+
         #expect(summary.tables.map(\.table) == DataGenerator.tables)
         for table in DataGenerator.tables {
             #expect(try count(conn, "SELECT count(*) FROM \(SQL.ident(table))") == Int(summary.rows(table)), "\(table)")
@@ -122,6 +126,18 @@ struct GeneratorTests {
         #expect(try count(conn, "SELECT count(*) FROM channels WHERE last_message_id IS NOT NULL") > 0)
         // The generated column was computed by the server.
         #expect(try count(conn, "SELECT count(*) FROM invites WHERE (max_age = 0) <> (expires_at IS NULL)") == 0)
+    }
+
+    /// The constraints of a freshly migrated database, once per server version.
+    static let referenceConstraints = PerVersion { major in try constraints(try migratedDatabase(major).connect()) }
+
+    static func constraints(_ conn: PGConnection) throws -> [String] {
+        try conn.query("""
+            SELECT c.conname || ' ' || c.conrelid::regclass::text || ' ' || c.confrelid::regclass::text || ' '
+                   || pg_get_constraintdef(c.oid) || ' ' || coalesce(p.conname, '') || ' ' || c.convalidated
+            FROM pg_constraint c LEFT JOIN pg_constraint p ON p.oid = c.conparentid
+            WHERE c.connamespace = 'public'::regnamespace ORDER BY 1
+            """).rows.map { $0[0] ?? "" }
     }
 
     // MARK: - Content
@@ -210,9 +226,10 @@ struct GeneratorTests {
         config.seed = 7
         let a = try Self.migratedDatabase(), b = try Self.migratedDatabase(), c = try Self.migratedDatabase()
         let summaryA = try DataGenerator(config: config).run(conninfo: a.conninfo)
-        var oneWorker = config
-        oneWorker.workers = 1
-        let summaryB = try DataGenerator(config: oneWorker).run(conninfo: b.conninfo)
+        var twoWorkers = config
+        twoWorkers.workers = 2  // messages over two connections, checked row by row
+        let summaryB = try DataGenerator(config: twoWorkers).run(conninfo: b.conninfo)
+        try Self.expectLoadedIntact(try b.connect(), summaryB)
         var otherSeed = config
         otherSeed.seed = 8
         let summaryC = try DataGenerator(config: otherSeed).run(conninfo: c.conninfo)
@@ -289,5 +306,23 @@ struct GeneratorTests {
         #expect(throws: GeneratorError.self) { try GeneratorConfig(users: 100, messages: 10).validate() }
         #expect(try GeneratorConfig.scale("default").messages == 3_000_000)
         #expect(try GeneratorConfig.scale("small").users == 5_000)
+    }
+}
+
+/// A value computed once per server major version.
+final class PerVersion<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [Int: Value] = [:]
+    private let make: @Sendable (Int) throws -> Value
+
+    init(_ make: @escaping @Sendable (Int) throws -> Value) { self.make = make }
+
+    func get(_ major: Int) throws -> Value {
+        try lock.withLock {
+            if let value = values[major] { return value }
+            let value = try make(major)
+            values[major] = value
+            return value
+        }
     }
 }

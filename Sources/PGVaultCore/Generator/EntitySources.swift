@@ -1,6 +1,6 @@
-extension Synth {
-    /// Row sources of the tables loaded before messages.
+// Row sources of the tables loaded before messages.
 
+extension Synth {
     struct UserRows: RowSource {
         let table = "users"
         let columns = [
@@ -199,7 +199,9 @@ extension Synth {
         }
 
         private func name(_ s: Int, _ r: inout Rng) -> [UInt8] {
-            if s % 17 == 5 || r.chance(0.05) { return r.pick(Corpus.hostileServerNames).bytes }
+            let hostile = Corpus.hostileServerNames
+            if s % 17 == 5 { return hostile[(s / 17) % hostile.count].bytes }  // server 5: a tab in its name
+            if r.chance(0.05) { return r.pick(hostile).bytes }
             var out = Bits.capitalized(r.pick(Corpus.adjectives))
             out.append(0x20)
             out += Bits.capitalized(r.pick(Corpus.nouns))

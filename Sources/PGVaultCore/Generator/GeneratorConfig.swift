@@ -24,7 +24,9 @@ public struct GeneratorConfig: Sendable, Equatable {
     /// Messages per generation chunk. Replies point to earlier messages of the
     /// same chunk, so changing this changes the data (changing `workers` does not).
     public var chunkSize: Int
-    /// Connections loading the big tables in parallel.
+    /// Connections loading messages. 1 (the default) loads them in one stream
+    /// and checks their foreign keys once at the end; more connections check
+    /// every row as it arrives, which costs more than it gains on a small server.
     public var workers: Int
     /// Run ANALYZE on the loaded tables at the end (about a minute at the
     /// default scale; otherwise autovacuum gets to it eventually).
@@ -45,7 +47,7 @@ public struct GeneratorConfig: Sendable, Equatable {
         invites = max(20, users / 10)
         auditLogs = max(300, messages / 50)
         chunkSize = 65_536
-        workers = 2
+        workers = 1
         analyze = false
     }
 

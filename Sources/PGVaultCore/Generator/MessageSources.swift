@@ -1,6 +1,6 @@
-extension Synth {
-    /// Row sources of messages and the tables that reference them.
+// Row sources of messages and the tables that reference them.
 
+extension Synth {
     /// The parts of message `index` other tables need: a pure function of the seed
     /// and the index, so reactions and attachments recompute their message instead
     /// of remembering 3M of them, and any split of the work gives the same data.

@@ -9,9 +9,9 @@ extension Synth {
 
         /// Independent streams: one per table or purpose.
         enum Stream: UInt64 {
-            case world = 1, users, servers, channels, roles, overwrites, members, memberRoles
-            case invites, messageCore, messageBody, reactions, attachments, auditLogs, dms
-            case memberships, channelLayout, roleLayout, userRows, serverRows, channelRows, memberRows
+            case world = 1, memberships, channelLayout, roleLayout, dms
+            case userRows, serverRows, channelRows, roles, overwrites, memberRows, memberRoles, invites
+            case messageCore, messageBody, reactions, attachments, auditLogs
         }
 
         init(seed: UInt64, _ stream: Stream, _ index: Int = 0) {

@@ -128,8 +128,6 @@ extension Synth {
 
         static let serverStart = Timeline.rangeStart + Timeline.hour
 
-        static let messageTypes: Set<UInt8> = [0, 1, 3, 5, 10, 11, 12]
-
         init(_ config: GeneratorConfig) {
             self.config = config
             let seed = config.seed
@@ -161,7 +159,7 @@ extension Synth {
                 serverCreated.append(t)
                 serverIDs.append(serverAlloc.next(t, s))
                 let existing = max(1, Timeline.entitiesExisting(at: t, of: nUsers, from: Timeline.rangeStart, to: Timeline.entitiesEnd))
-                serverOwner.append(s < 3 ? 0 : Int32(rng.skewed(existing, uniformShare: 0.3)))
+                serverOwner.append(s < 3 ? 0 : Int32(rng.skewed(existing, uniformShare: 0.9)))
             }
             self.serverCreated = serverCreated
             self.serverIDs = serverIDs
