@@ -39,11 +39,7 @@ extension PGVaultCommand {
         @Option(name: [.short, .long], help: "Parallel worker connections.")
         var jobs: Int = 2
 
-        @Option(name: [.short, .long], parsing: .singleValue, help: ArgumentHelp("Only tables matching this pattern (schema.table or table; * and ?). Repeatable; a partitioned table takes its partitions.", valueName: "PATTERN"))
-        var table: [String] = []
-
-        @Option(name: [.customShort("T"), .long], parsing: .singleValue, help: ArgumentHelp("Leave out tables matching this pattern. Repeatable.", valueName: "PATTERN"))
-        var excludeTable: [String] = []
+        @OptionGroup var selection: TableSelectionOptions
 
         @Flag(help: "Only the schema, no data.")
         var schemaOnly = false
@@ -94,8 +90,8 @@ extension PGVaultCommand {
                 }
                 var options = BackupOptions(conninfo: connection.dbname, output: target, form: format == "file" ? .file : .directory)
                 options.jobs = jobs
-                options.tables = table
-                options.excludeTables = excludeTable
+                options.tables = selection.table
+                options.excludeTables = selection.excludeTable
                 options.schemaOnly = schemaOnly
                 options.dataOnly = dataOnly
                 options.compressionLevel = compressLevel

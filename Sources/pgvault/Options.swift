@@ -30,6 +30,15 @@ struct ConnectionOptions: ParsableArguments {
     var display: String { ConnInfo.redacted(dbname) }
 }
 
+/// `--table`/`--exclude-table`, shared by backup and restore.
+struct TableSelectionOptions: ParsableArguments {
+    @Option(name: [.short, .long], parsing: .singleValue, help: ArgumentHelp("Only tables matching this pattern (schema.table or table; * and ?). Repeatable; a partitioned table takes its partitions.", valueName: "PATTERN"))
+    var table: [String] = []
+
+    @Option(name: [.customShort("T"), .long], parsing: .singleValue, help: ArgumentHelp("Leave out tables matching this pattern. Repeatable.", valueName: "PATTERN"))
+    var excludeTable: [String] = []
+}
+
 /// Writes a line to standard error (diagnostics and progress; standard output is
 /// kept for results and JSON).
 func note(_ text: String) {

@@ -66,11 +66,7 @@ extension PGVaultCommand {
         @Flag(help: "Finish an interrupted restore recorded in the target's journal.")
         var resume = false
 
-        @Option(name: [.short, .long], parsing: .singleValue, help: ArgumentHelp("Only tables matching this pattern (schema.table or table; * and ?). Repeatable; a partitioned table takes its partitions.", valueName: "PATTERN"))
-        var table: [String] = []
-
-        @Option(name: [.customShort("T"), .long], parsing: .singleValue, help: ArgumentHelp("Leave out tables matching this pattern. Repeatable.", valueName: "PATTERN"))
-        var excludeTable: [String] = []
+        @OptionGroup var selection: TableSelectionOptions
 
         @Option(help: ArgumentHelp("Only range partitions holding rows at or after this time (e.g. 2025-01-01, 2025-01-01T12:00:00Z).", valueName: "TIME"))
         var since: String?
@@ -131,8 +127,8 @@ extension PGVaultCommand {
             options.dataOnly = dataOnly
             options.clean = clean
             options.resume = resume
-            options.tables = table
-            options.excludeTables = excludeTable
+            options.tables = selection.table
+            options.excludeTables = selection.excludeTable
             options.window = try TimeWindow(since: since, until: until)
             options.includeDefaultPartitions = includeDefault
             options.order = RestoreOptions.Order(rawValue: order) ?? .size
