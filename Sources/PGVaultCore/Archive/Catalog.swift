@@ -181,7 +181,7 @@ public enum Catalog {
         var values: [String] = []
         var current = ""
         var inQuote = false
-        var chars = Array(text)
+        let chars = Array(text)
         var i = 0
         while i < chars.count {
             let c = chars[i]
@@ -200,7 +200,6 @@ public enum Catalog {
             i += 1
         }
         values.append(current.trimmingSpaces())
-        chars.removeAll()
         return values
     }
 }
