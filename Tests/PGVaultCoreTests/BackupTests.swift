@@ -19,9 +19,7 @@ func archivedRows(_ path: String, schema: String, table: String) throws -> [Stri
 }
 
 func scratchDir(_ name: String = "backup") throws -> String {
-    let dir = "/tmp/pgvault-\(name)-\(UUID().uuidString.prefix(8))"
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
+    try TestScratch.directory(name)
 }
 
 @Suite("backup")

@@ -2,6 +2,7 @@ import ArchiveIO
 import CArchive
 import Foundation
 @testable import PGVaultCore
+import TestSupport
 import Testing
 import ZstdStream
 
@@ -266,8 +267,7 @@ enum ProcessMemory {
 struct FuzzBox {
     let path: String
     init() throws {
-        path = NSTemporaryDirectory() + "pgvault-fuzz-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        path = try TestScratch.directory("fuzz")
     }
     func remove() { Files.removeTree(path) }
     subscript(_ name: String) -> String { path + "/" + name }

@@ -32,9 +32,7 @@ enum VerifyFixture {
     private static let cache = Cache()
 
     static func scratch(_ name: String) throws -> String {
-        let dir = "/tmp/pgvault-verify-\(name)-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
+        try TestScratch.directory("verify-" + name)
     }
 
     static func make(_ major: Int) async throws -> Source {
