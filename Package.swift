@@ -44,7 +44,7 @@ let package = Package(
         ),
 
         // Test support: throwaway PostgreSQL clusters, temporary folders.
-        .target(name: "TestSupport", dependencies: ["PGClient"], path: "Tests/TestSupport", swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["PGClient", "PGVaultCore"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "PGClientTests", dependencies: ["PGClient", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ZstdStreamTests", dependencies: ["ZstdStream", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ArchiveIOTests", dependencies: ["ArchiveIO", "TestSupport"], swiftSettings: strict),

@@ -720,36 +720,16 @@ struct ExportTests {
     /// The pgvault executable next to the test bundle (swift test builds it too).
     static var pgvaultBinary: String {
         get throws {
-            var folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            for _ in 0..<4 {
-                let candidate = folder.appendingPathComponent("pgvault").path
-                if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-                folder.deleteLastPathComponent()
+            guard let path = Shell.pgvaultBinary else {
+                throw HarnessError("pgvault binary not found near \(CommandLine.arguments[0]); run swift build first")
             }
-            throw HarnessError("pgvault binary not found near \(CommandLine.arguments[0]); run swift build first")
+            return path
         }
     }
 
     /// Starts a program with stdout and stderr going to files; returns its pid.
     static func spawn(_ argv: [String], environment: [String: String], stdout: String, stderr: String) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        let cArgs = argv.map { strdup($0) } + [nil]
-        let cEnv = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            cArgs.forEach { free($0) }
-            cEnv.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0], &actions, nil, cArgs, cEnv)
-        guard rc == 0 else { throw HarnessError("cannot run \(argv[0]): \(String(cString: strerror(rc)))") }
-        return pid
+        try Subprocess.spawn(argv, stdoutPath: stdout, stderrPath: stderr, extraEnvironment: environment)
     }
 
     @Test("a worker killed mid-export leaves the request retriable and no partial package")

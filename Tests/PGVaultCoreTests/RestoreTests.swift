@@ -629,16 +629,7 @@ enum RestoreFixtures {
     }
 
     /// The pgvault executable built next to this test bundle.
-    static func pgvaultBinary() -> String? {
-        var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? "").deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("pgvault").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir.deleteLastPathComponent()
-        }
-        let bundle = Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("pgvault").path
-        return FileManager.default.isExecutableFile(atPath: bundle) ? bundle : nil
-    }
+    static func pgvaultBinary() -> String? { Shell.pgvaultBinary }
 
     final class Lines: @unchecked Sendable {
         private let lock = NSLock()

@@ -1,5 +1,6 @@
 import Foundation
 import PGClient
+import PGVaultCore
 
 #if canImport(Glibc)
 import Glibc
@@ -174,10 +175,9 @@ public enum Shell {
         public let stderr: String
     }
 
-    /// Runs a program to completion with posix_spawn and waitpid (Foundation's
-    /// Process can miss the exit of a child whose grandchild, the server, lives
-    /// on). Output goes to temporary files, not pipes: the server started by
-    /// `pg_ctl start` inherits them and would keep a pipe open forever.
+    /// Runs a program to completion (PGVaultCore's `Subprocess`: posix_spawn and
+    /// waitpid, output to files, never pipes, which a server started by
+    /// `pg_ctl start` would inherit and keep open forever).
     public static func capture(
         _ argv: [String], workingDirectory: String? = nil, environment: [String: String]? = nil,
         input: String? = nil
@@ -187,32 +187,25 @@ public enum Shell {
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let inPath = scratch + "/in", outPath = scratch + "/out", errPath = scratch + "/err"
         try Data((input ?? "").utf8).write(to: URL(fileURLWithPath: inPath))
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, inPath, O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-
-        let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
         // posix_spawn has no portable chdir action: let a shell change folder first.
         let argv = workingDirectory.map { ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", $0] + argv } ?? argv
-        let cArgs = argv.map { strdup($0) } + [nil]
-        let cEnv = env.map { strdup($0) } + [nil]
-        defer {
-            cArgs.forEach { free($0) }
-            cEnv.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0], &actions, nil, cArgs, cEnv)
-        guard rc == 0 else { throw HarnessError("cannot run \(argv[0]): \(String(cString: strerror(rc)))") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        let exitCode: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        let pid = try Subprocess.spawn(
+            argv, stdinPath: inPath, stdoutPath: outPath, stderrPath: errPath, environment: environment)
+        let status = Subprocess.wait(pid)
         return Output(
-            status: exitCode,
+            status: status,
             stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
             stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+    }
+
+    /// The pgvault executable built next to the test bundle (`swift build` makes it).
+    public static var pgvaultBinary: String? {
+        var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? "").deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("pgvault").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir.deleteLastPathComponent()
+        }
+        return nil
     }
 }

@@ -23,14 +23,27 @@ public enum Subprocess {
     ) throws -> Result {
         let errPath = "/tmp/pgvault-stderr-\(getpid())-\(UUID().uuidString)"
         defer { unlink(errPath) }
+        let pid = try spawn(argv, stdinPath: stdinPath, stdoutPath: stdoutPath, stderrPath: errPath, extraEnvironment: extraEnvironment)
+        let code = wait(pid)
+        let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        return Result(status: code, stderr: stderr)
+    }
+
+    /// Starts `argv` without waiting for it; standard streams go to the given
+    /// files (or /dev/null). Its environment is `environment` (default: ours)
+    /// plus `extraEnvironment`. Returns its pid, for ``wait(_:)`` or a signal.
+    public static func spawn(
+        _ argv: [String], stdinPath: String? = nil, stdoutPath: String? = nil, stderrPath: String? = nil,
+        environment: [String: String]? = nil, extraEnvironment: [String: String] = [:]
+    ) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, stdinPath ?? "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdoutPath ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, stderrPath ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
 
-        var env = ProcessInfo.processInfo.environment
+        var env = environment ?? ProcessInfo.processInfo.environment
         for (k, v) in extraEnvironment { env[k] = v }
         let cArgs = argv.map { strdup($0) } + [nil]
         let cEnv = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -43,11 +56,14 @@ public enum Subprocess {
         guard rc == 0 else {
             throw SubprocessError(description: "cannot run \(argv[0]): \(String(cString: strerror(rc)))")
         }
+        return pid
+    }
+
+    /// Waits for a spawned process; its exit status, or 128 + signal.
+    public static func wait(_ pid: pid_t) -> Int32 {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-        return Result(status: code, stderr: stderr)
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
 }
 
