@@ -178,7 +178,9 @@ struct ReliabilityTests {
     @Test("the server stops (immediate) mid-backup and mid-restore: clear errors; the restore resumes to exact counts")
     func serverStops() async throws {
         let binary = try #require(RestoreFixtures.pgvaultBinary())
-        let cluster = try TestCluster(major: TestServers.newest, name: "pgvault-fault")
+        // The harness's clusters commit asynchronously (synchronous_commit = off):
+        // an immediate stop could then lose the committed test data itself.
+        let cluster = try TestCluster(major: TestServers.newest, settings: ["synchronous_commit": "on"], name: "pgvault-fault")
         defer { cluster.destroy() }
         let admin = try PGConnection(conninfo: cluster.conninfo())
         try admin.execute("CREATE DATABASE src TEMPLATE template0")
