@@ -50,6 +50,12 @@ extension PGVaultCommand {
         @Option(help: "zstd level (1-19).")
         var compressLevel: Int32 = 3
 
+        @Option(help: ArgumentHelp(
+            "COPY format of the data: auto (binary for every table whose column types allow it, else text) or text.",
+            discussion: "Binary costs the server less on backup and restore and compresses better; text is the most portable (any PostgreSQL version, any target encoding). See docs/archive-format.md.",
+            valueName: "auto|text"))
+        var copyFormat = "auto"
+
         @Option(help: ArgumentHelp("Split tables and partitions larger than this many MiB into ctid ranges.", valueName: "MIB"))
         var splitSize: Int64 = 256
 
@@ -74,6 +80,7 @@ extension PGVaultCommand {
             if jobs < 1 || jobs > 64 { throw ValidationError("'--jobs' must be between 1 and 64") }
             if !["directory", "file"].contains(format) { throw ValidationError("'--format' is directory or file") }
             if !(1...19).contains(compressLevel) { throw ValidationError("'--compress-level' must be between 1 and 19") }
+            if !["auto", "text"].contains(copyFormat) { throw ValidationError("'--copy-format' is auto or text") }
             if output == "-" && isatty(1) != 0 { throw ValidationError("'--output -' writes a tar to standard output; redirect it to a file or a pipe") }
         }
 
@@ -95,6 +102,7 @@ extension PGVaultCommand {
                 options.schemaOnly = schemaOnly
                 options.dataOnly = dataOnly
                 options.compressionLevel = compressLevel
+                options.binaryCopy = copyFormat == "auto"
                 options.splitBytes = splitSize << 20
                 options.lockWaitTimeout = lockWaitTimeout
                 options.pgBin = pgBin

@@ -10,10 +10,16 @@ func archivedRows(_ path: String, schema: String, table: String) throws -> [Stri
     let manifest = try Archive.manifest(of: source)
     var rows: [String] = []
     for unit in manifest.units where unit.schema == schema && unit.table == table {
-        var splitter = LineSplitter()
+        // Binary tuples are shown as text the way failure samples show them.
+        let types = unit.columns.map { name in manifest.table(schema: schema, name: table)?.columns.first { $0.name == name }?.type ?? "" }
+        var splitter = RowSplitter(unit.format)
         try Archive.streamUnit(unit, from: source) { chunk in
-            splitter.feed(chunk) { rows.append(String(decoding: $0, as: UTF8.self)) }
+            try splitter.feed(chunk) { row in
+                guard unit.format == .binary else { return rows.append(String(decoding: row, as: UTF8.self)) }
+                rows.append(BinaryCopy.fields(row).enumerated().map { BinaryCopy.display($1, type: types[$0]) ?? "\\N" }.joined(separator: "\t"))
+            }
         }
+        #expect(splitter.incomplete == nil)
     }
     return rows
 }
@@ -50,8 +56,10 @@ struct BackupTests {
         var options = BackupOptions(conninfo: db.conninfo, output: out)
         options.jobs = 2
         options.splitBytes = 64 << 10  // force ctid-range units for the bigger partitions
+        options.binaryCopy = false  // COPY text, to see its escapes below (binary: BinaryCopyTests)
         let summary = try await BackupEngine.run(options)
         let manifest = try Archive.manifest(of: try Archive.open(out))
+        #expect(manifest.units.allSatisfy { $0.format == .text } && manifest.copyFormat == "text")
         let conn = try db.connect()
         for table in manifest.tables where table.kind != "partitioned" {
             let count = try conn.query("SELECT count(*) FROM ONLY \(SQL.qualified(table.schema, table.name))").scalar
@@ -81,8 +89,7 @@ struct BackupTests {
         // Row digests recomputed from the server equal the manifest's.
         try CopySession.apply(conn)
         for unit in manifest.units where unit.fromPage == nil && unit.toPage == nil {
-            var digest = RowDigest()
-            try conn.copyOut("COPY \(SQL.qualified(unit.schema, unit.table)) (\(unit.columns.map(SQL.ident).joined(separator: ", "))) TO STDOUT") { digest.add(row: $0) }
+            let digest = try RowDigest.of(conn, "COPY \(SQL.qualified(unit.schema, unit.table)) (\(unit.columns.map(SQL.ident).joined(separator: ", "))) TO STDOUT", format: .text)
             #expect(digest.hex == unit.rowDigest && digest.rows == unit.rows, "\(unit.qualifiedTable)")
         }
     }

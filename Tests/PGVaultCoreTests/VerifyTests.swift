@@ -90,7 +90,7 @@ enum VerifyFixture {
                 into = SQL.qualified(ps, pn)
             }
             let columns = unit.columns.map(SQL.ident).joined(separator: ", ")
-            try conn.copyIn("COPY \(into) (\(columns)) FROM STDIN") { writer in
+            try conn.copyIn("COPY \(into) (\(columns)) FROM STDIN\(unit.format.options())") { writer in
                 try Archive.streamUnit(unit, from: archive) { try writer.write($0) }
             }
         }

@@ -42,6 +42,9 @@ public enum Catalog {
         public var bytes: Int64
         public var pages: Int64
         public var relfilenode: String
+        /// Every stored column's type reads back the same from binary COPY in
+        /// any database (see ``Catalog/columnsByTable(_:)``).
+        public var binaryCopy: Bool
     }
 
     /// Every user table, partitioned table and partition, parents before their
@@ -70,7 +73,7 @@ public enum Catalog {
               AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
             ORDER BY n.nspname, c.relname
             """)
-        let columns = try columnsByTable(conn)
+        let (columns, binarySafe) = try columnsByTable(conn)
         let keys = try keyColumns(conn)
         var result: [Relation] = []
         for r in rows.rows {
@@ -90,7 +93,8 @@ public enum Catalog {
                 schema: r[1]!, name: r[2]!, kind: kind, columns: columns[oid] ?? [],
                 partitioning: partitioning, parentSchema: r[5], parentName: r[6], bound: bound,
                 keyColumns: keys[oid], rows: 0)
-            result.append(Relation(oid: oid, table: table, bytes: bytes, pages: bytes / blockSize, relfilenode: r[13] ?? ""))
+            result.append(Relation(oid: oid, table: table, bytes: bytes, pages: bytes / blockSize, relfilenode: r[13] ?? "",
+                                   binaryCopy: binarySafe[oid] ?? true))
         }
         // Parents first: a partition after its parent (sub-partitions nest).
         return orderParentsFirst(result)
@@ -117,22 +121,43 @@ public enum Catalog {
         return out
     }
 
-    static func columnsByTable(_ conn: PGConnection) throws -> [UInt32: [Manifest.Column]] {
+    /// Columns by table, and whether binary COPY suits each table. A column's
+    /// binary form suits when it means the same in any database: a built-in
+    /// type (or a domain over one) with send and receive functions, except the
+    /// reg* types (their binary form is an OID); or an enum (sent as its
+    /// label). Not: user-defined base, composite or range types, or arrays of
+    /// non-built-in types, whose binary forms embed this database's type OIDs.
+    ///
+    /// Type names come from format_type() under search_path `pg_catalog`, so
+    /// every type outside pg_catalog is schema-qualified (`public.mood`)
+    /// whatever the session's search_path: a backup's session and a restore's
+    /// (pg_dump's empty search_path) name a type alike.
+    static func columnsByTable(_ conn: PGConnection) throws -> (columns: [UInt32: [Manifest.Column]], binary: [UInt32: Bool]) {
+        let saved = try conn.query("SELECT pg_catalog.current_setting('search_path')").scalar ?? ""
+        try conn.execute("SET search_path = pg_catalog")
+        defer { _ = try? conn.query("SELECT pg_catalog.set_config('search_path', $1, false)", [saved]) }
         let rows = try conn.query("""
-            SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attgenerated <> ''
+            SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attgenerated <> '',
+                   b.typtype = 'e'
+                   OR (b.oid < 16384 AND b.typtype <> 'd' AND b.typsend <> 0 AND b.typreceive <> 0 AND b.typname !~ '^_?reg')
             FROM pg_attribute a
             JOIN pg_class c ON c.oid = a.attrelid
             JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_type t ON t.oid = a.atttypid
+            JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
             WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
               AND n.nspname NOT IN ('pg_catalog', 'information_schema')
             ORDER BY a.attrelid, a.attnum
             """)
         var out: [UInt32: [Manifest.Column]] = [:]
+        var binary: [UInt32: Bool] = [:]
         for r in rows.rows {
-            out[UInt32(r[0]!)!, default: []].append(
-                Manifest.Column(name: r[1]!, type: r[2]!, notNull: r[3] == "t", generated: r[4] == "t"))
+            let oid = UInt32(r[0]!)!
+            let column = Manifest.Column(name: r[1]!, type: r[2]!, notNull: r[3] == "t", generated: r[4] == "t")
+            out[oid, default: []].append(column)
+            if !column.generated { binary[oid] = (binary[oid] ?? true) && r[5] == "t" }
         }
-        return out
+        return (out, binary)
     }
 
     /// Primary key columns, or else those of a unique index whose columns are all NOT NULL.

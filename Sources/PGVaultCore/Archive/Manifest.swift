@@ -5,7 +5,8 @@ import Foundation
 public struct Manifest: Codable, Sendable, Equatable {
     public static let formatName = "pgvault-archive"
     /// Bumped on any change a reader of the previous version could misread.
-    public static let currentFormatVersion = 1
+    /// 2: units may hold binary COPY (`Unit.copyFormat`); version 1 is all text.
+    public static let currentFormatVersion = 2
     public static let memberName = "manifest.json"
 
     public var format: String = Manifest.formatName
@@ -18,7 +19,8 @@ public struct Manifest: Codable, Sendable, Equatable {
     public var snapshot: Snapshot
     /// Versions recorded in `_sqlx_migrations`, when that table exists.
     public var migrations: [Int64]?
-    /// `text`: COPY's text format (see docs/archive-format.md for why).
+    /// The units' COPY formats: `text`, `binary`, or `mixed` (each unit says
+    /// its own; see docs/archive-format.md).
     public var copyFormat: String = "text"
     /// Session settings under which the COPY text was produced; a restore and a
     /// verification use the same ones so values read back byte-identical.
@@ -154,7 +156,7 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var fromPage: Int64?
         public var toPage: Int64?
         public var rows: Int64
-        /// Bytes of COPY text before compression.
+        /// Bytes of the COPY stream before compression.
         public var rawBytes: Int64
         /// Bytes of the member (compressed).
         public var compressedBytes: Int64
@@ -162,6 +164,10 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var sha256: String
         /// Order-independent digest of the rows (see ``RowDigest``).
         public var rowDigest: String
+        /// How the rows are encoded; absent (format version 1) means text.
+        public var copyFormat: CopyFormat?
+
+        public var format: CopyFormat { copyFormat ?? .text }
 
         public var qualifiedTable: String { "\(schema).\(table)" }
     }
@@ -172,6 +178,12 @@ public struct Manifest: Codable, Sendable, Equatable {
 
     public func units(of table: Table) -> [Unit] {
         units.filter { $0.schema == table.schema && $0.table == table.name }
+    }
+
+    /// The manifest-level summary of the units' formats.
+    public static func copyFormatSummary(_ units: [Unit]) -> String {
+        let formats = Set(units.map(\.format))
+        return formats.count > 1 ? "mixed" : (formats.first ?? .text).rawValue
     }
 
     // MARK: - Encoding

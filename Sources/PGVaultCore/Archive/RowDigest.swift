@@ -1,6 +1,7 @@
 /// An order-independent digest of a multiset of rows.
 ///
-/// Each row (its COPY text, without the newline) is hashed with XXH64; the
+/// Each row (its COPY text without the newline, or its binary COPY tuple; see
+/// ``CopyRowReader`` and ``RowSplitter``) is hashed with XXH64; the
 /// digest is the row count with two 64-bit sums of per-row values (the hash, and
 /// a SplitMix64 finalisation of it), so the same rows in any order give the
 /// same digest, and a changed, missing or extra row changes it with probability
@@ -14,12 +15,10 @@ public struct RowDigest: Sendable, Equatable, CustomStringConvertible {
 
     public init() {}
 
-    /// Adds one row; `row` may end with the newline COPY puts after each row.
+    /// Adds one row, exactly as given (no newline: a binary tuple may end in 0x0A).
     @inline(__always)
     public mutating func add(row: UnsafeRawBufferPointer) {
-        var count = row.count
-        if count > 0, row[count - 1] == 0x0A { count -= 1 }
-        let h = XXH64.hash(UnsafeRawBufferPointer(rebasing: row[0..<count]), seed: 0)
+        let h = XXH64.hash(row, seed: 0)
         rows &+= 1
         sumA &+= h
         sumB &+= Self.mix(h)

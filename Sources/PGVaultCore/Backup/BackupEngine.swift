@@ -18,6 +18,9 @@ public struct BackupOptions: Sendable {
     public var schemaOnly = false
     public var dataOnly = false
     public var compressionLevel: Int32 = 3
+    /// `true`: binary COPY for every table whose column types allow it
+    /// (``CopyFormat``); `false`: text for all.
+    public var binaryCopy = true
     /// Tables or partitions larger than this are split into ctid ranges of about this size.
     public var splitBytes: Int64 = 256 << 20
     /// How long to wait for each ACCESS SHARE lock, e.g. "30s".
@@ -96,7 +99,7 @@ public enum BackupEngine {
         }
         let plan = try await Blocking.run("pgvault-backup-leader", on: leader) { try prepare($0, options) }
 
-        let units = options.schemaOnly ? [] : planUnits(plan.selected, splitBytes: options.splitBytes)
+        let units = options.schemaOnly ? [] : planUnits(plan.selected, splitBytes: options.splitBytes, binary: options.binaryCopy)
         let monitor = ProgressMonitor(total: units.count, estimatedBytes: units.reduce(0) { $0 + $1.estimatedBytes }, started: started)
         let reporter = options.progress.map { callback in
             Task.detached {
@@ -126,6 +129,7 @@ public enum BackupEngine {
             database: Manifest.Database(name: plan.database, encoding: facts.encoding, collate: facts.collate, ctype: facts.ctype),
             snapshot: Manifest.Snapshot(id: facts.snapshotID, time: facts.time, walLSN: facts.walLSN, walSegment: facts.walSegment),
             migrations: plan.migrations.isEmpty ? nil : plan.migrations,
+            copyFormat: Manifest.copyFormatSummary(done),
             copySettings: CopySession.asDictionary,
             compression: Manifest.Compression(level: Int(options.compressionLevel)),
             selection: Manifest.Selection(tables: options.tables, excludeTables: options.excludeTables, schemaOnly: options.schemaOnly, dataOnly: options.dataOnly),
@@ -347,11 +351,12 @@ public enum BackupEngine {
         var fromPage: Int64?
         var toPage: Int64?
         var estimatedBytes: Int64
+        var format: CopyFormat
     }
 
     /// One unit per table or partition with data, big ones split into ctid page
     /// ranges; largest first so the longest unit starts first.
-    static func planUnits(_ selected: [Catalog.Relation], splitBytes: Int64) -> [PlannedUnit] {
+    static func planUnits(_ selected: [Catalog.Relation], splitBytes: Int64, binary: Bool) -> [PlannedUnit] {
         var planned: [(Catalog.Relation, Int64?, Int64?, Int64)] = []
         for r in selected where r.table.kind != "partitioned" {
             let blockSize = r.pages > 0 ? r.bytes / r.pages : 8192
@@ -370,7 +375,8 @@ public enum BackupEngine {
         }
         let ordered = planned.sorted { $0.3 > $1.3 }
         return ordered.enumerated().map { i, p in
-            PlannedUnit(id: String(format: "u%05d", i + 1), relation: p.0, fromPage: p.1, toPage: p.2, estimatedBytes: p.3)
+            PlannedUnit(id: String(format: "u%05d", i + 1), relation: p.0, fromPage: p.1, toPage: p.2, estimatedBytes: p.3,
+                        format: binary && p.0.binaryCopy ? .binary : .text)
         }
     }
 
@@ -378,11 +384,11 @@ public enum BackupEngine {
         let t = SQL.qualified(unit.relation.table.schema, unit.relation.table.name)
         let cols = columns.map(SQL.ident).joined(separator: ", ")
         if unit.fromPage == nil && unit.toPage == nil {
-            return "COPY \(t) (\(cols)) TO STDOUT"
+            return "COPY \(t) (\(cols)) TO STDOUT\(unit.format.options())"
         }
         var conditions = ["ctid >= '(\(unit.fromPage ?? 0),0)'::tid"]
         if let to = unit.toPage { conditions.append("ctid < '(\(to),0)'::tid") }
-        return "COPY (SELECT \(cols) FROM ONLY \(t) WHERE \(conditions.joined(separator: " AND "))) TO STDOUT"
+        return "COPY (SELECT \(cols) FROM ONLY \(t) WHERE \(conditions.joined(separator: " AND "))) TO STDOUT\(unit.format.options())"
     }
 
     // MARK: - Workers
@@ -429,7 +435,7 @@ public enum BackupEngine {
         do {
             let written = try writeUnit(
                 id: unit.id, schema: unit.relation.table.schema, table: unit.relation.table.name, columns: columns,
-                sql: copyStatement(unit, columns: columns), conn: conn, staging: staging, level: level,
+                sql: copyStatement(unit, columns: columns), format: unit.format, conn: conn, staging: staging, level: level,
                 onFlush: { rows, raw in monitor.add(rows: rows, raw: raw) })
             monitor.finishUnit(compressed: written.compressedBytes)
             var result = written
@@ -441,12 +447,14 @@ public enum BackupEngine {
         }
     }
 
-    /// Runs `sql` (a `COPY ... TO STDOUT`) into the member `data/<id>.copy.zst`:
-    /// rows → row digest → 1 MiB buffer → zstd → file, with the SHA-256 of what is
-    /// written. Memory: one row, the buffer and zstd's state. Cold storage uses it
-    /// for its subset units too.
+    /// Runs `sql` (a `COPY ... TO STDOUT` in `format`) into the member
+    /// `data/<id>.copy.zst`: rows → row digest → 1 MiB buffer → zstd → file,
+    /// with the SHA-256 of what is written. The member holds the stream as the
+    /// server sent it (for binary, its header and end marker too). Memory: one
+    /// row, the buffer and zstd's state. Cold storage uses it for its subset
+    /// units too.
     public static func writeUnit(
-        id: String, schema: String, table: String, columns: [String], sql: String, conn: PGConnection,
+        id: String, schema: String, table: String, columns: [String], sql: String, format: CopyFormat = .text, conn: PGConnection,
         staging: String, level: Int32, onFlush: (_ rows: Int64, _ rawBytes: Int64) -> Void = { _, _ in }
     ) throws -> Manifest.Unit {
         let member = "data/\(id).copy.zst"
@@ -454,6 +462,7 @@ public enum BackupEngine {
         let sha = SHA2(.sha256)
         let compressor = try ZstdCompressor(level: level, checksum: true)
         var digest = RowDigest()
+        var reader = CopyRowReader(format)
         let capacity = 1 << 20
         var buffer = [UInt8]()
         buffer.reserveCapacity(capacity + 64 * 1024)
@@ -470,10 +479,12 @@ public enum BackupEngine {
             rowsSinceFlush = 0
             buffer.removeAll(keepingCapacity: true)
         }
-        try conn.copyOut(sql) { row in
-            digest.add(row: row)
-            buffer.append(contentsOf: row)
-            rowsSinceFlush += 1
+        try conn.copyOut(sql) { message in
+            if let row = try reader.row(in: message) {
+                digest.add(row: row)
+                rowsSinceFlush += 1
+            }
+            buffer.append(contentsOf: message)
             if buffer.count >= capacity { try flush() }
         }
         try flush()
@@ -481,7 +492,8 @@ public enum BackupEngine {
         try file.close()
         return Manifest.Unit(
             id: id, schema: schema, table: table, member: member, columns: columns, fromPage: nil, toPage: nil,
-            rows: digest.rows, rawBytes: raw, compressedBytes: file.bytesWritten, sha256: sha.hexDigest(), rowDigest: digest.hex)
+            rows: digest.rows, rawBytes: raw, compressedBytes: file.bytesWritten, sha256: sha.hexDigest(), rowDigest: digest.hex,
+            copyFormat: format)
     }
 
     // MARK: - Schema

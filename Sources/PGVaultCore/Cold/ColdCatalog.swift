@@ -113,10 +113,10 @@ enum ColdCatalog {
     }
 
     /// COPY text of a query → row count and digest (the archive's ``RowDigest``).
+    /// Cold archives stay in COPY text: they are kept for years and may come
+    /// back into a much later PostgreSQL, where text is the most portable form.
     static func digest(_ conn: PGConnection, _ sql: String) throws -> RowDigest {
-        var digest = RowDigest()
-        try conn.copyOut(sql) { digest.add(row: $0) }
-        return digest
+        try RowDigest.of(conn, sql, format: .text)
     }
 
     /// A bound value for comparison on the server as the key's type; MINVALUE and

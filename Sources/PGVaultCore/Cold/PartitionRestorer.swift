@@ -216,7 +216,7 @@ public enum PartitionRestorer {
                 let source = try Archive.open(item.path)
                 for unit in [item.info.partitionUnit] + item.info.referencingUnits {
                     let cols = unit.columns.map(SQL.ident).joined(separator: ", ")
-                    try conn.copyIn("COPY \(SQL.qualified(unit.schema, unit.table)) (\(cols)) FROM STDIN") { writer in
+                    try conn.copyIn("COPY \(SQL.qualified(unit.schema, unit.table)) (\(cols)) FROM STDIN\(unit.format.options())") { writer in
                         try Archive.streamUnit(unit, from: source) { try writer.write($0) }
                     }
                 }

@@ -219,10 +219,19 @@ public struct LoadPlan: Sendable {
         }
 
         // Column compatibility, table by table, for each archived root reached.
+        // Tables with binary units, and their ancestors: binary COPY takes fewer widenings.
+        var binary = Set<String>()
+        for u in manifest.units where u.format == .binary {
+            var table = manifest.table(schema: u.schema, name: u.table)
+            while let t = table, binary.insert(t.qualifiedName).inserted {
+                table = t.parentName.flatMap { manifest.table(schema: t.parentSchema ?? t.schema, name: $0) }
+            }
+        }
         var compared = Set<String>()
         func compare(_ a: Manifest.Table, _ t: Manifest.Table) {
             guard compared.insert(a.qualifiedName + "→" + t.qualifiedName).inserted else { return }
-            differences += columnDifferences(a, t, withDefault: target.columnsWithDefault[t.qualifiedName] ?? [])
+            differences += columnDifferences(
+                a, t, withDefault: target.columnsWithDefault[t.qualifiedName] ?? [], binary: binary.contains(a.qualifiedName))
         }
 
         var loads: [Load] = []
@@ -322,7 +331,7 @@ public struct LoadPlan: Sendable {
     // MARK: - Column compatibility
 
     /// What keeps the archive's rows of `a` from loading into `t`, one line each.
-    static func columnDifferences(_ a: Manifest.Table, _ t: Manifest.Table, withDefault: Set<String>) -> [String] {
+    static func columnDifferences(_ a: Manifest.Table, _ t: Manifest.Table, withDefault: Set<String>, binary: Bool = false) -> [String] {
         var out: [String] = []
         let name = a.qualifiedName == t.qualifiedName ? a.qualifiedName : "\(a.qualifiedName) (target \(t.qualifiedName))"
         let targetColumns = Dictionary(t.columns.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -335,8 +344,9 @@ public struct LoadPlan: Sendable {
                 out.append(c.generated
                     ? "\(name): column \(c.name) is generated in the archive (its values are not stored there) but a plain column in the target"
                     : "\(name): column \(c.name) holds data in the archive but is generated in the target")
-            } else if !c.generated && !TypeCompatibility.accepts(archived: c.type, target: tc.type) {
-                out.append("\(name): column \(c.name) is \(c.type) in the archive but \(tc.type) in the target")
+            } else if !c.generated && !TypeCompatibility.accepts(archived: c.type, target: tc.type, binary: binary) {
+                out.append("\(name): column \(c.name) is \(c.type) in the archive but \(tc.type) in the target"
+                    + (binary && TypeCompatibility.accepts(archived: c.type, target: tc.type) ? " (a widening COPY text allows, but this archive holds the table in binary COPY: restore from a --copy-format text backup)" : ""))
             }
         }
         let archivedNames = Set(a.columns.map(\.name))
@@ -349,16 +359,21 @@ public struct LoadPlan: Sendable {
 
 /// Whether COPY text written from a column of one type loads unchanged into a
 /// column of another: the same type, or a wider one whose text form of the
-/// same value is the same (so row digests still match).
+/// same value is the same (so row digests still match). Binary COPY takes
+/// only the widenings whose binary form is the same type's (a longer varchar,
+/// varchar to text, a dropped numeric or timestamp modifier), and for arrays
+/// the same element type (the array's binary form names it).
 public enum TypeCompatibility {
-    public static func accepts(archived: String, target: String) -> Bool {
+    public static func accepts(archived: String, target: String, binary: Bool = false) -> Bool {
         if archived == target { return true }
         let aArray = archived.hasSuffix("[]"), tArray = target.hasSuffix("[]")
         guard aArray == tArray else { return false }
         let a = aArray ? String(archived.dropLast(2)) : archived
         let t = tArray ? String(target.dropLast(2)) : target
         if a == t { return true }
+        if binary && aArray && strip(a) != strip(t) { return false }
         let integers = ["smallint": 0, "integer": 1, "bigint": 2]
+        if binary && integers[a] != nil { return false }
         if let ra = integers[a] {
             if let rt = integers[t] { return rt >= ra }
             return t == "numeric"

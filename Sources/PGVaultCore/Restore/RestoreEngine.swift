@@ -149,6 +149,7 @@ public enum RestoreEngine {
         func prepare() throws -> Prepared {
             try Session.prepare(leader, options)
             let database = try leader.query("SELECT current_database()").scalar ?? "?"
+            try checkEncoding(database)
             try lock(database)
             let state = try RestoreJournal.state(leader)
             var dropped: [String] = []
@@ -213,6 +214,16 @@ public enum RestoreEngine {
                 try startDataOnly(plan: plan, created: created)
             }
             return Prepared(plan: plan, finished: finished, created: createdBefore + created, dropped: dropped, database: database)
+        }
+
+        /// Binary COPY carries text in the source's encoding and the server
+        /// does not convert it, so binary units need a target in the same one.
+        func checkEncoding(_ database: String) throws {
+            guard manifest.units.contains(where: { $0.format == .binary }) else { return }
+            let target = try leader.query("SELECT pg_catalog.pg_encoding_to_char(encoding) FROM pg_catalog.pg_database WHERE datname = current_database()").scalar ?? "?"
+            guard target == manifest.database.encoding else {
+                throw RestoreError("database \(database) has encoding \(target) but the archive's binary COPY units are in \(manifest.database.encoding), which binary COPY does not convert; nothing was changed. Restore into a database created WITH ENCODING '\(manifest.database.encoding)', or take the backup with --copy-format text.")
+            }
         }
 
         /// One restore per database at a time (a session advisory lock held by the leader).
@@ -524,7 +535,7 @@ enum UnitLoader {
         do {
             return try conn.transaction { conn in
                 if load.freeze { try conn.execute("TRUNCATE ONLY \(table)") }
-                let rows = try conn.copyIn("COPY \(table) (\(columns)) FROM STDIN\(load.freeze ? " (FREEZE)" : "")") { writer in
+                let rows = try conn.copyIn("COPY \(table) (\(columns)) FROM STDIN\(load.unit.format.options(load.freeze ? ["FREEZE"] : []))") { writer in
                     try Archive.streamUnit(load.unit, from: source) { chunk in
                         try writer.write(chunk)
                         monitor.add(bytes: chunk.count)

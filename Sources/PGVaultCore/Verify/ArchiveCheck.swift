@@ -188,21 +188,23 @@ enum ArchiveCheck {
 
     /// Streams one data unit and compares what it decodes to with the manifest.
     static func check(_ unit: Manifest.Unit, _ source: ArchiveSource) -> [VerifyFinding] {
-        var splitter = LineSplitter()
+        var splitter = RowSplitter(unit.format)
         var digest = RowDigest()
         var raw: Int64 = 0
+        let what = "unit \(unit.id) of \(unit.qualifiedTable)"
         do {
             try Archive.streamUnit(unit, from: source) { chunk in
                 raw += Int64(chunk.count)
-                splitter.feed(chunk) { digest.add(row: $0) }
+                try splitter.feed(chunk) { digest.add(row: $0) }
             }
+        } catch let error as ArchiveFormatError {
+            return [.failed("archive", unit.member, "\(what) (\(unit.format.rawValue) COPY): \(error)")]
         } catch {
             return [.failed("archive", unit.member, "\(error)")]
         }
-        let what = "unit \(unit.id) of \(unit.qualifiedTable)"
         var findings: [VerifyFinding] = []
-        if splitter.remainder > 0 {
-            findings.append(.failed("archive", unit.member, "\(what) ends in the middle of a row (\(splitter.remainder) bytes after the last newline)"))
+        if let incomplete = splitter.incomplete {
+            findings.append(.failed("archive", unit.member, "\(what): \(incomplete)"))
         }
         if raw != unit.rawBytes {
             findings.append(.failed("archive", unit.member, "\(what) decodes to \(raw) bytes; manifest.json says \(unit.rawBytes)"))

@@ -34,9 +34,11 @@ struct DigestCheck: Sendable, Equatable {
 
     var columns: [String] { units.first?.columns ?? [] }
 
+    var format: CopyFormat { units.first?.format ?? .text }
+
     var sql: String {
         let only = target.kind == "partitioned" ? "" : "ONLY "
-        return "COPY (SELECT \(columns.map(SQL.ident).joined(separator: ", ")) FROM \(only)\(SQL.qualified(target.schema, target.name))) TO STDOUT"
+        return "COPY (SELECT \(columns.map(SQL.ident).joined(separator: ", ")) FROM \(only)\(SQL.qualified(target.schema, target.name))) TO STDOUT\(format.options())"
     }
 
     func run(_ conn: PGConnection, archivePath: String) throws -> VerifyFinding {
@@ -44,12 +46,11 @@ struct DigestCheck: Sendable, Equatable {
         guard let expected else {
             return .failed("digest", object, "manifest.json holds an invalid row digest for a unit of \(object)")
         }
-        guard units.allSatisfy({ $0.columns == columns }) else {
+        guard units.allSatisfy({ $0.columns == columns && $0.format == format }) else {
             return VerifyFinding(check: "digest", status: "skipped", object: object,
-                                 detail: "the archive's units of \(object) list their columns in different orders; cannot compare them as one")
+                                 detail: "the archive's units of \(object) differ in their columns' order or COPY format; cannot compare them as one")
         }
-        var actual = RowDigest()
-        try conn.copyOut(sql) { actual.add(row: $0) }
+        let actual = try RowDigest.of(conn, sql, format: format)
         if actual == expected {
             return .ok("digest", object, "\(actual.rows) rows; content digest matches\(suffix)")
         }
@@ -75,27 +76,34 @@ enum RowDiff {
         let source = try Archive.open(archivePath)
         let keyIndexes = check.keyColumns.compactMap { check.columns.firstIndex(of: $0) }
         let useKey = !keyIndexes.isEmpty && keyIndexes.count == check.keyColumns.count
+        let types = check.columns.map { name in check.target.columns.first { $0.name == name }?.type ?? "" }
         func key(_ row: UnsafeRawBufferPointer) -> String {
+            if check.format == .binary {
+                let fields = BinaryCopy.fields(row)
+                let shown = (useKey ? keyIndexes : Array(fields.indices.prefix(3))).map { i in
+                    i < fields.count ? BinaryCopy.display(fields[i], type: types[i]) : nil
+                }
+                return useKey ? KeyText.format(check.keyColumns, shown) : "row " + shown.map { $0 ?? "NULL" }.joined(separator: ", ") + "…"
+            }
             if useKey { return KeyText.format(check.keyColumns, KeyText.fields(row, keyIndexes)) }
-            let text = String(decoding: UnsafeRawBufferPointer(rebasing: row[0..<(row.last == 0x0A ? row.count - 1 : row.count)]), as: UTF8.self)
+            let text = String(decoding: row, as: UTF8.self)
             return "row " + (text.count > 60 ? String(text.prefix(60)) + "…" : text)
         }
         func eachArchiveRow(_ body: (UnsafeRawBufferPointer) -> Void) throws {
             for unit in check.units {
-                var splitter = LineSplitter()
-                try Archive.streamUnit(unit, from: source) { chunk in splitter.feed(chunk, line: body) }
+                var splitter = RowSplitter(unit.format)
+                try Archive.streamUnit(unit, from: source) { chunk in try splitter.feed(chunk, row: body) }
             }
         }
-        func hash(_ row: UnsafeRawBufferPointer) -> UInt64 {
-            let n = row.last == 0x0A ? row.count - 1 : row.count
-            return XXH64.hash(UnsafeRawBufferPointer(rebasing: row[0..<n]), seed: 0)
-        }
+        func hash(_ row: UnsafeRawBufferPointer) -> UInt64 { XXH64.hash(row, seed: 0) }
 
         var counts: [UInt64: Int32] = [:]
         counts.reserveCapacity(Int(check.expectedRows))
         try eachArchiveRow { counts[hash($0), default: 0] += 1 }
         var extra: [String] = []
-        try conn.copyOut(check.sql) { row in
+        var reader = CopyRowReader(check.format)
+        try conn.copyOut(check.sql) { message in
+            guard let row = try reader.row(in: message) else { return }
             let h = hash(row)
             if let c = counts[h], c > 0 {
                 counts[h] = c - 1
