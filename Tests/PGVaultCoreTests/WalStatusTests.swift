@@ -391,6 +391,12 @@ struct WalStatusTests {
         return try #require(try conn.query("SELECT pg_walfile_name(pg_switch_wal())").scalar)
     }
 
+    /// A segment wholly copied into the archive (archive_command's cp creates
+    /// the file before it has written it, so existing is not enough).
+    static func archived(_ path: String) -> Bool {
+        ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0) == 16 << 20
+    }
+
     static func waitUntil(_ seconds: Double = 10, _ condition: () throws -> Bool) throws -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
@@ -420,7 +426,7 @@ struct WalStatusTests {
             let (cluster, archive) = try Self.archivingCluster(major)
             let conn = try PGConnection(conninfo: cluster.conninfo())
             let first = try Self.switchSegment(conn)
-            _ = try Self.waitUntil { FileManager.default.fileExists(atPath: archive + "/" + first) }
+            _ = try Self.waitUntil { Self.archived(archive + "/" + first) }
             try conn.execute("CREATE ROLE plain LOGIN")
             return (cluster, archive, Set(try FileManager.default.contentsOfDirectory(atPath: archive)))
         }
@@ -486,7 +492,7 @@ struct WalStatusTests {
             let conn = try PGConnection(conninfo: cluster.conninfo())
             var names: [String] = []
             for _ in 0..<3 { names.append(try Self.switchSegment(conn)) }
-            _ = try Self.waitUntil { names.allSatisfy { FileManager.default.fileExists(atPath: archive + "/" + $0) } }
+            _ = try Self.waitUntil { names.allSatisfy { Self.archived(archive + "/" + $0) } }
             return (cluster, archive, names)
         }
         defer { cluster.destroy() }
@@ -513,7 +519,7 @@ struct WalStatusTests {
         let summary = try await BackupEngine.run(BackupOptions(conninfo: cluster.conninfo(), output: backup, form: .file))
         let next = try await Self.blocking {
             let name = try Self.switchSegment(try PGConnection(conninfo: cluster.conninfo()))
-            _ = try Self.waitUntil { FileManager.default.fileExists(atPath: archive + "/" + name) }
+            _ = try Self.waitUntil { Self.archived(archive + "/" + name) }
             return name
         }
         var since = Self.options(cluster, user: "mon", archive: archive)
@@ -535,7 +541,7 @@ struct WalStatusTests {
                 var names: [String] = []
                 let conn = try PGConnection(conninfo: cluster.conninfo())
                 for _ in 0..<2 { names.append(try Self.switchSegment(conn)) }
-                _ = try Self.waitUntil { names.allSatisfy { FileManager.default.fileExists(atPath: archive + "/" + $0) } }
+                _ = try Self.waitUntil { names.allSatisfy { Self.archived(archive + "/" + $0) } }
                 // Restart as a standby replaying from the archive, then promote: timeline 2.
                 try cluster.stop()
                 let conf = try FileHandle(forWritingTo: URL(fileURLWithPath: cluster.dataDir + "/postgresql.auto.conf"))
@@ -549,7 +555,7 @@ struct WalStatusTests {
                 let onTwo = try Self.switchSegment(promoted)
                 let history = archive + "/00000002.history"
                 _ = try Self.waitUntil {
-                    FileManager.default.fileExists(atPath: history) && FileManager.default.fileExists(atPath: archive + "/" + onTwo)
+                    FileManager.default.fileExists(atPath: history) && Self.archived(archive + "/" + onTwo)
                 }
                 return (cluster, archive, history)
             } catch {
