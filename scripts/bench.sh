@@ -2,21 +2,39 @@
 # Benchmark harness (issue 8): pgvault against pg_dump/pg_restore on a throwaway
 # local PostgreSQL 17 cluster, filled with `pgvault generate`.
 #
-#   scripts/bench.sh [--scale small|default] [--repeat N]
+#   scripts/bench.sh [--scale small|default] [--repeat N] [--profile]
 #
-# Measures wall time and peak RSS (GNU time, "%e %M") of: backup (pgvault
-# --jobs 2, pg_dump -Fd -j 2 zstd, pg_dump -Fc zstd, and a "COPY every leaf table
-# to /dev/null over 2 connections" ceiling), restore into a fresh empty database
-# (pgvault restore with and without its final verify, pg_restore -j 2), pgvault
-# verify of the restored database, and export-user for the heaviest and a median
-# user. Tools alternate inside each repetition. Prints a table and writes
-# docs/benchmarks.md. Peak RSS is the client process only (server backends are
-# not counted, for any tool). The cluster is stopped on exit.
+# Measures wall time, peak RSS, user and system CPU (GNU time, "%e %M %U %S") of:
+# backup (pgvault --jobs 2, pg_dump -Fd -j 2 zstd, pg_dump -Fc zstd, and a "COPY
+# every leaf table to /dev/null over 2 connections" ceiling), restore into a fresh
+# empty database (pgvault restore with and without its final verify, pg_restore
+# -j 2), pgvault verify of the restored database, and export-user for the heaviest
+# and a median user. Tools alternate inside each repetition. Beside each run it
+# records the machine-wide CPU use (/proc/stat: busy and iowait % of all cores)
+# and the CPU time of the bench cluster's processes. Around the first repetition
+# of every command it resets and snapshots pg_stat_statements, pg_stat_io and
+# pg_stat_wal, and splits the server's execution time by statement class
+# (COPY TO/FROM, CREATE INDEX per access method, PRIMARY KEY/UNIQUE, FOREIGN
+# KEY, ATTACH, ANALYZE, other DDL, queries), counting only the statements run in
+# the database that tool worked on.
+#
+# --profile adds, after the timed runs: system-wide `perf record -a -g` around one
+# `pgvault backup --jobs 2` and one `pgvault restore --jobs 2` (each sample given
+# to the pgvault process tree, the bench cluster, idle or other work), and
+# `valgrind --tool=callgrind` of `pgvault backup --jobs 1 --table` messages (or,
+# at larger scales, one of its monthly partitions).
+#
+# Prints the report and writes it, one section per scale, into
+# $PGVAULT_BENCH_DOC (default docs/benchmarks.md). Peak RSS is the client process
+# only (server backends are not counted, for any tool). The cluster is stopped on
+# exit.
 #
 # Everything lives under $PGVAULT_BENCH_DIR (default /tmp/pgvault-bench);
 # per-scale results are kept in $PGVAULT_BENCH_RESULTS (default
-# /tmp/pgvault-bench-results) so that docs/benchmarks.md can hold one section
-# per scale run.
+# /tmp/pgvault-bench-results) so that the doc can hold one section per scale run.
+# pgvault is built with `swift build -c release --scratch-path
+# $PGVAULT_BENCH_SCRATCH` (default .build). Profiles: PGVAULT_BENCH_CALLGRIND_ROWS,
+# PGVAULT_BENCH_CALLGRIND_TABLE (see below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -24,13 +42,15 @@ ROOT=$(pwd)
 
 SCALE=small
 REPEAT=3
+PROFILE=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --scale) SCALE=$2; shift 2 ;;
         --scale=*) SCALE=${1#*=}; shift ;;
         --repeat) REPEAT=$2; shift 2 ;;
         --repeat=*) REPEAT=${1#*=}; shift ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        --profile) PROFILE=1; shift ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
         *) echo "bench: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -39,22 +59,37 @@ case "$SCALE" in small|default) ;; *) echo "bench: --scale is small or default" 
 
 BENCH=${PGVAULT_BENCH_DIR:-/tmp/pgvault-bench}
 RESULTS=${PGVAULT_BENCH_RESULTS:-/tmp/pgvault-bench-results}
+SCRATCH=${PGVAULT_BENCH_SCRATCH:-.build}
 PGBIN=${PGVAULT_PG_HOME:-/opt/pgvault-pg}/17/bin
-DOC="$ROOT/docs/benchmarks.md"
+DOC=${PGVAULT_BENCH_DOC:-$ROOT/docs/benchmarks.md}
+case "$DOC" in /*) ;; *) DOC="$ROOT/$DOC" ;; esac
+PERF_FREQ=999
+BENCH_START=$(date +%s)
 step() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
+warn() { echo "bench: $*" >&2; }
 as_server() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+apt_install() { # apt_install PACKAGE...: Debian packages the harness itself needs
+    step "installing $* (missing)"
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
 
 step "bootstrap"
 scripts/bootstrap.sh
-if [ ! -x /usr/bin/time ]; then
-    step "installing GNU time (missing)"
-    SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq time >/dev/null
+[ -x /usr/bin/time ] || apt_install time
+command -v pgrep >/dev/null || apt_install procps
+if [ "$PROFILE" = 1 ]; then
+    command -v perf >/dev/null || apt_install linux-perf
+    command -v valgrind >/dev/null || apt_install valgrind
 fi
 
-step "build pgvault (release)"
-swift build -c release --product pgvault 2>&1 | tail -1
-PGVAULT="$(swift build -c release --show-bin-path)/pgvault"
+step "build pgvault (release, scratch path $SCRATCH)"
+BUILD_LOG=$(mktemp /tmp/pgvault-bench-build.XXXXXX)
+if ! swift build -c release --product pgvault --scratch-path "$SCRATCH" >"$BUILD_LOG" 2>&1; then
+    tail -30 "$BUILD_LOG" >&2; rm -f "$BUILD_LOG"; warn "the release build failed"; exit 1
+fi
+tail -1 "$BUILD_LOG"; rm -f "$BUILD_LOG"
+PGVAULT="$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)/pgvault"
 
 step "start a throwaway PostgreSQL 17 cluster in $BENCH"
 if [ -f "$BENCH/data/postmaster.pid" ]; then as_server "$PGBIN/pg_ctl" -D "$BENCH/data" -m fast stop >/dev/null 2>&1 || true; fi
@@ -65,21 +100,36 @@ chmod 755 "$BENCH"
 as_server "$PGBIN/initdb" -D "$BENCH/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-instructions >/dev/null
 # Same server settings for every tool. fsync stays on (the default): restore
 # timings include durability costs, as they would in production.
+# pg_stat_statements and the I/O timings are on for every tool too; they are how
+# the report splits the server's time.
 cat >> "$BENCH/data/postgresql.auto.conf" <<CONF
 listen_addresses = ''
 unix_socket_directories = '$BENCH'
 port = 5432
 shared_buffers = 512MB
 max_wal_size = 4GB
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.max = 20000
+pg_stat_statements.track = top
+pg_stat_statements.track_utility = on
+track_io_timing = on
+track_wal_io_timing = on
 CONF
 as_server "$PGBIN/pg_ctl" -D "$BENCH/data" -l "$BENCH/server.log" -w start >/dev/null
-cleanup() { as_server "$PGBIN/pg_ctl" -D "$BENCH/data" -m fast stop >/dev/null 2>&1 || true; }
+cleanup() {
+    as_server "$PGBIN/pg_ctl" -D "$BENCH/data" -m fast stop >/dev/null 2>&1 || true
+}
 trap cleanup EXIT
+PM_PID=$(head -1 "$BENCH/data/postmaster.pid")
 conn() { echo "host=$BENCH port=5432 user=postgres dbname=$1"; }
 PSQL=("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$BENCH" -p 5432 -U postgres)
+# The monitoring connection works in the `postgres` database, which no tool
+# touches; the extension lives there so that no dump or archive sees it.
+MON=("${PSQL[@]}" -d postgres)
+"${MON[@]}" -c "CREATE EXTENSION pg_stat_statements" >/dev/null
 "$PGBIN/createdb" -h "$BENCH" -U postgres chat
-WORK="$BENCH/work"; LOGS="$BENCH/logs"
-mkdir -p "$WORK" "$LOGS"
+WORK="$BENCH/work"; LOGS="$BENCH/logs"; STATS="$BENCH/stats"; PROF="$BENCH/profile"
+mkdir -p "$WORK" "$LOGS" "$STATS" "$PROF"
 
 step "pgvault migrate + generate --scale $SCALE"
 "$PGVAULT" migrate -d "$(conn chat)" --source migrations >"$LOGS/migrate.log" 2>&1
@@ -112,30 +162,114 @@ copy_ceiling() {
     wait "$p1"; wait "$p2"
 }
 
-RAW="$WORK/raw.tsv"   # group, name, rep, wall seconds, peak RSS KiB
+# --- what each run costs besides its wall time -------------------------------
+# Machine-wide CPU jiffies from /proc/stat: "busy iowait total" (busy = user +
+# nice + system + irq + softirq; total also counts idle, iowait and steal).
+cpu_jiffies() {
+    local _c u n s i w q sq st _rest
+    read -r _c u n s i w q sq st _rest </proc/stat
+    echo "$((u + n + s + q + sq)) $w $((u + n + s + i + w + q + sq + st))"
+}
+# CPU ticks of the bench cluster: the postmaster's own and its reaped children's
+# (every backend that has exited), plus its live children's (checkpointer,
+# walwriter, autovacuum, ...).
+proc_ticks() { # proc_ticks PID [with-children]: utime+stime (+cutime+cstime)
+    local s
+    s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    s=${s##*) }
+    local -a f; read -ra f <<<"$s"
+    if [ "${2:-}" = with-children ]; then echo $((f[11] + f[12] + f[13] + f[14])); else echo $((f[11] + f[12])); fi
+}
+server_ticks() {
+    local t p
+    t=$(proc_ticks "$PM_PID" with-children)
+    for p in $(pgrep -P "$PM_PID" || true); do t=$((t + $(proc_ticks "$p"))); done
+    echo "$t"
+}
+# Wait (at most 10 s) until no client backend or parallel worker of the bench
+# cluster is alive, so that their CPU time and I/O statistics have been counted.
+wait_backends() {
+    local i p cmd busy
+    for i in $(seq 1 200); do
+        busy=0
+        for p in $(pgrep -P "$PM_PID" || true); do
+            cmd=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null || true)
+            case "$cmd" in *"[local]"*|*"parallel worker"*) busy=1; break ;; esac
+        done
+        [ "$busy" = 0 ] && return 0
+        sleep 0.05
+    done
+    warn "backends still alive after 10 s; counting what has exited"
+}
+# Server statistics around one run: reset before, snapshot after (in the
+# monitoring database; the tools' statements are told apart by database).
+stats_reset() {
+    "${MON[@]}" -c "SELECT pg_stat_statements_reset()" -c "SELECT pg_stat_reset_shared('io')" \
+        -c "SELECT pg_stat_reset_shared('wal')" >/dev/null
+}
+stats_snapshot() { # stats_snapshot SLUG
+    "${MON[@]}" -At -F $'\t' -c "
+        SELECT coalesce(d.datname, s.dbid::text), s.calls, round(s.total_exec_time::numeric, 3), s.rows,
+               s.shared_blks_hit, s.shared_blks_read, s.shared_blks_written, s.temp_blks_written, s.wal_bytes,
+               left(regexp_replace(s.query, '\s+', ' ', 'g'), 2000)
+        FROM pg_stat_statements s LEFT JOIN pg_database d ON d.oid = s.dbid
+        WHERE s.toplevel" >"$STATS/$1.pgss.tsv"
+    "${MON[@]}" -At -F $'\t' -c "
+        SELECT backend_type, coalesce(sum(reads), 0), coalesce(sum(read_time), 0), coalesce(sum(writes), 0),
+               coalesce(sum(write_time), 0), coalesce(sum(writebacks), 0), coalesce(sum(writeback_time), 0),
+               coalesce(sum(extends), 0), coalesce(sum(extend_time), 0), coalesce(sum(fsyncs), 0),
+               coalesce(sum(fsync_time), 0), coalesce(sum(hits), 0), coalesce(sum(evictions), 0)
+        FROM pg_stat_io GROUP BY 1 ORDER BY 1" >"$STATS/$1.io.tsv"
+    "${MON[@]}" -At -F $'\t' -c "
+        SELECT wal_records, wal_fpi, wal_bytes, wal_buffers_full, wal_write, wal_sync, wal_write_time, wal_sync_time
+        FROM pg_stat_wal" >"$STATS/$1.wal.tsv"
+}
+
+RAW="$WORK/raw.tsv"   # group, name, rep, wall s, peak RSS KiB, user s, sys s, busy/iowait/total jiffies, server ticks
 : >"$RAW"
-# measure GROUP NAME REP cmd... : runs cmd under GNU time, appends a row.
+: >"$STATS/index.tsv" # slug, group, name, database
+# [STATS_DB=DB] measure GROUP NAME REP cmd... : runs cmd under GNU time, appends
+# a row. With STATS_DB, repetition 1 also snapshots the server's statistics and
+# attributes to the tool the statements run in database DB.
 measure() {
     local group=$1 name=$2 rep=$3; shift 3
-    local tf="$WORK/time.out" log="$LOGS/${name//[^A-Za-z0-9_-]/_}-$rep.log"
-    if ! /usr/bin/time -f "%e %M" -o "$tf" "$@" >"$log" 2>&1; then
-        echo "bench: '$name' (rep $rep) failed; see $log" >&2; tail -5 "$log" >&2; exit 1
+    local slug=${name//[^A-Za-z0-9_-]/_}
+    local tf="$WORK/time.out" log="$LOGS/$slug-$rep.log" snap=0
+    [ "$rep" = 1 ] && [ -n "${STATS_DB:-}" ] && snap=1
+    [ "$snap" = 1 ] && stats_reset
+    wait_backends
+    local s0 c0 c1 s1
+    s0=$(server_ticks); c0=$(cpu_jiffies)
+    if ! /usr/bin/time -f "%e %M %U %S" -o "$tf" "$@" >"$log" 2>&1; then
+        warn "'$name' (rep $rep) failed; see $log"; tail -5 "$log" >&2; exit 1
     fi
-    local wall rss; read -r wall rss < <(tail -1 "$tf")
-    printf '%s\t%s\t%s\t%s\t%s\n' "$group" "$name" "$rep" "$wall" "$rss" >>"$RAW"
-    printf '  %-34s rep %s: %8ss %8s KiB\n' "$name" "$rep" "$wall" "$rss" >&2
+    c1=$(cpu_jiffies)
+    wait_backends
+    s1=$(server_ticks)
+    local wall rss usr sys b0 w0 t0 b1 w1 t1
+    read -r wall rss usr sys < <(tail -1 "$tf")
+    read -r b0 w0 t0 <<<"$c0"; read -r b1 w1 t1 <<<"$c1"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$group" "$name" "$rep" "$wall" "$rss" "$usr" "$sys" \
+        $((b1 - b0)) $((w1 - w0)) $((t1 - t0)) $((s1 - s0)) >>"$RAW"
+    local busy=0; [ $((t1 - t0)) -gt 0 ] && busy=$((100 * (b1 - b0) / (t1 - t0)))
+    printf '  %-38s rep %s: %7ss %8s KiB  user %6ss sys %5ss  server %6s ticks  machine %3s%% busy\n' \
+        "$name" "$rep" "$wall" "$rss" "$usr" "$sys" $((s1 - s0)) "$busy" >&2
+    if [ "$snap" = 1 ]; then
+        stats_snapshot "$slug"
+        printf '%s\t%s\t%s\t%s\n' "$slug" "$group" "$name" "$STATS_DB" >>"$STATS/index.tsv"
+    fi
 }
 fresh_db() { "$PGBIN/dropdb" -h "$BENCH" -U postgres --if-exists "$1"; "$PGBIN/createdb" -h "$BENCH" -U postgres "$1"; }
 
 step "backup (x$REPEAT, alternating)"
 for rep in $(seq 1 "$REPEAT"); do
     rm -rf "$WORK/pgvault.bak"
-    measure backup "pgvault backup --jobs 2" "$rep" "$PGVAULT" backup -d "$(conn chat)" --jobs 2 --output "$WORK/pgvault.bak" --quiet
+    STATS_DB=chat measure backup "pgvault backup --jobs 2" "$rep" "$PGVAULT" backup -d "$(conn chat)" --jobs 2 --output "$WORK/pgvault.bak" --quiet
     rm -rf "$WORK/pgdump.dir"
-    measure backup "pg_dump -Fd -j 2 zstd" "$rep" "$PGBIN/pg_dump" -h "$BENCH" -U postgres -d chat -Fd -j 2 --compress=zstd -f "$WORK/pgdump.dir"
+    STATS_DB=chat measure backup "pg_dump -Fd -j 2 zstd" "$rep" "$PGBIN/pg_dump" -h "$BENCH" -U postgres -d chat -Fd -j 2 --compress=zstd -f "$WORK/pgdump.dir"
     rm -f "$WORK/pgdump.custom"
-    measure backup "pg_dump -Fc zstd" "$rep" "$PGBIN/pg_dump" -h "$BENCH" -U postgres -d chat -Fc --compress=zstd -f "$WORK/pgdump.custom"
-    measure backup "COPY ceiling (2 conns)" "$rep" bash -c "$(declare -p PSQL WORK); $(declare -f copy_ceiling); copy_ceiling"
+    STATS_DB=chat measure backup "pg_dump -Fc zstd" "$rep" "$PGBIN/pg_dump" -h "$BENCH" -U postgres -d chat -Fc --compress=zstd -f "$WORK/pgdump.custom"
+    STATS_DB=chat measure backup "COPY ceiling (2 conns)" "$rep" bash -c "$(declare -p PSQL WORK); $(declare -f copy_ceiling); copy_ceiling"
 done
 SIZE_PGVAULT=$(du -sb "$WORK/pgvault.bak" | cut -f1)
 SIZE_FD=$(du -sb "$WORK/pgdump.dir" | cut -f1)
@@ -144,11 +278,11 @@ SIZE_FC=$(du -sb "$WORK/pgdump.custom" | cut -f1)
 step "restore into a fresh empty database (x$REPEAT, alternating)"
 for rep in $(seq 1 "$REPEAT"); do
     fresh_db r_pgvault
-    measure restore "pgvault restore --jobs 2" "$rep" "$PGVAULT" restore "$WORK/pgvault.bak" --jobs 2 -d "$(conn r_pgvault)"
+    STATS_DB=r_pgvault measure restore "pgvault restore --jobs 2" "$rep" "$PGVAULT" restore "$WORK/pgvault.bak" --jobs 2 -d "$(conn r_pgvault)"
     fresh_db r_pgvault_nv
-    measure restore "pgvault restore --jobs 2 --no-verify" "$rep" "$PGVAULT" restore "$WORK/pgvault.bak" --jobs 2 --no-verify -d "$(conn r_pgvault_nv)"
+    STATS_DB=r_pgvault_nv measure restore "pgvault restore --jobs 2 --no-verify" "$rep" "$PGVAULT" restore "$WORK/pgvault.bak" --jobs 2 --no-verify -d "$(conn r_pgvault_nv)"
     fresh_db r_pgrestore
-    measure restore "pg_restore -j 2 (from -Fd)" "$rep" "$PGBIN/pg_restore" -h "$BENCH" -U postgres -j 2 -d r_pgrestore "$WORK/pgdump.dir"
+    STATS_DB=r_pgrestore measure restore "pg_restore -j 2 (from -Fd)" "$rep" "$PGBIN/pg_restore" -h "$BENCH" -U postgres -j 2 -d r_pgrestore "$WORK/pgdump.dir"
 done
 
 step "verify + export-user (x$REPEAT)"
@@ -159,19 +293,105 @@ MEDIAN=$("${PSQL[@]}" -At -d chat -c "
 HEAVY_N=$("${PSQL[@]}" -At -d chat -c "SELECT count(*) FROM messages WHERE author_id = $HEAVY")
 MEDIAN_N=$("${PSQL[@]}" -At -d chat -c "SELECT count(*) FROM messages WHERE author_id = $MEDIAN")
 for rep in $(seq 1 "$REPEAT"); do
-    measure verify "pgvault verify ARCHIVE -d restored" "$rep" "$PGVAULT" verify "$WORK/pgvault.bak" -d "$(conn r_pgvault)"
+    STATS_DB=r_pgvault measure verify "pgvault verify ARCHIVE -d restored" "$rep" "$PGVAULT" verify "$WORK/pgvault.bak" -d "$(conn r_pgvault)"
     rm -f "$WORK/heavy.zip" "$WORK/median.zip"
-    measure export "export-user heaviest" "$rep" "$PGVAULT" export-user -d "$(conn chat)" --user "$HEAVY" --output "$WORK/heavy.zip"
-    measure export "export-user median" "$rep" "$PGVAULT" export-user -d "$(conn chat)" --user "$MEDIAN" --output "$WORK/median.zip"
+    STATS_DB=chat measure export "export-user heaviest" "$rep" "$PGVAULT" export-user -d "$(conn chat)" --user "$HEAVY" --output "$WORK/heavy.zip"
+    STATS_DB=chat measure export "export-user median" "$rep" "$PGVAULT" export-user -d "$(conn chat)" --user "$MEDIAN" --output "$WORK/median.zip"
 done
 SIZE_HEAVY=$(du -sb "$WORK/heavy.zip" | cut -f1)
 SIZE_MEDIAN=$(du -sb "$WORK/median.zip" | cut -f1)
 
+# --- --profile: perf and callgrind, after (and apart from) the timed runs ------
+CALLGRIND_TABLE=
+if [ "$PROFILE" = 1 ]; then
+    # perf_profile LABEL cmd...: system-wide perf around cmd, summarized by
+    # bench-perf.py into the client's and the bench cluster's flat profiles.
+    perf_profile() {
+        local label=$1; shift
+        local p="$PROF/$label"
+        wait_backends
+        local t0; t0=$(date +%s.%N)
+        if ! perf record -a -g -F "$PERF_FREQ" -o "$p.perf.data" -- \
+            bash -c 'echo $$ >"$0"; exec "$@"' "$p.client-pid" "$@" >"$p.log" 2>&1; then
+            warn "perf record of $label failed (see $p.log); no perf profile for it"; tail -3 "$p.log" >&2; return 0
+        fi
+        python3 -c "print(f'{$(date +%s.%N) - $t0:.2f}')" >"$p.wall"
+        if ! python3 scripts/bench-perf.py "$p.perf.data" "$(cat "$p.client-pid")" "$PM_PID" "$PERF_FREQ" "$p.json"; then
+            warn "could not summarize $p.perf.data; no perf profile for $label"; rm -f "$p.json"; return 0
+        fi
+        echo "  perf $label: $(cat "$p.wall") s wall, $(du -h "$p.perf.data" | cut -f1) of samples in $p.perf.data" >&2
+    }
+    step "profile: perf record -a -g around pgvault backup --jobs 2"
+    rm -rf "$WORK/profile.bak"
+    perf_profile backup "$PGVAULT" backup -d "$(conn chat)" --jobs 2 --output "$WORK/profile.bak" --quiet
+    step "profile: perf record -a -g around pgvault restore --jobs 2"
+    fresh_db r_profile
+    perf_profile restore "$PGVAULT" restore "$WORK/pgvault.bak" --jobs 2 -d "$(conn r_profile)"
+
+    # callgrind runs 20-50x slower, so it backs up part of messages (the bulk
+    # of the data, so the backup's hot path): the whole partitioned table if it
+    # has at most $PGVAULT_BENCH_CALLGRIND_ROWS rows (default 150000: scale
+    # small), else the largest monthly partition within that, else the smallest
+    # one; one --table pattern, so that table selection stays negligible.
+    # About 20 s at scale small. PGVAULT_BENCH_CALLGRIND_TABLE overrides.
+    CG_MAX=${PGVAULT_BENCH_CALLGRIND_ROWS:-150000}
+    if [ -n "${PGVAULT_BENCH_CALLGRIND_TABLE:-}" ]; then
+        CALLGRIND_TABLE=$PGVAULT_BENCH_CALLGRIND_TABLE
+    else
+        CALLGRIND_TABLE=$("${PSQL[@]}" -At -d chat -c "
+            WITH c AS (
+                SELECT format('%I.%I', n.nspname, c.relname) AS t,
+                       (SELECT sum(greatest(l.reltuples, 0)) FROM pg_partition_tree(pt.relid) x
+                        JOIN pg_class l ON l.oid = x.relid WHERE x.isleaf) AS n
+                FROM pg_partition_tree('messages') pt JOIN pg_class c ON c.oid = pt.relid
+                JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE pt.level = 0 OR pt.isleaf)
+            SELECT t FROM c WHERE n > 0
+            ORDER BY n <= $CG_MAX DESC, CASE WHEN n <= $CG_MAX THEN -n ELSE n END, t LIMIT 1")
+    fi
+    "${PSQL[@]}" -At -d chat -c "SELECT count(*) FROM $CALLGRIND_TABLE" >"$PROF/callgrind.rows" 2>/dev/null \
+        || echo "?" >"$PROF/callgrind.rows"
+    step "profile: valgrind --tool=callgrind pgvault backup --jobs 1 --table $CALLGRIND_TABLE"
+    # Valgrind 3.19 (Debian 12) writes into the signal mask that sigsuspend() is
+    # given, and libdispatch passes one in read-only memory, so every Swift
+    # program that parks its main thread in dispatch dies under it ("Valgrind
+    # received a signal 11"). A preloaded sigsuspend() that passes a copy avoids it.
+    CC=$(command -v cc || command -v gcc || command -v clang || true)
+    SHIM=
+    if [ -n "$CC" ]; then
+        cat >"$PROF/sigsuspend-shim.c" <<'C'
+#define _GNU_SOURCE
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int sigsuspend(const sigset_t *mask) {
+    sigset_t copy = *mask;
+    return (int)syscall(SYS_rt_sigsuspend, &copy, (size_t)(_NSIG / 8));
+}
+C
+        "$CC" -shared -fPIC -O2 -o "$PROF/sigsuspend-shim.so" "$PROF/sigsuspend-shim.c" && SHIM="$PROF/sigsuspend-shim.so"
+    fi
+    rm -rf "$WORK/callgrind.bak"
+    t0=$(date +%s.%N)
+    if env ${SHIM:+LD_PRELOAD="$SHIM"} valgrind --tool=callgrind --callgrind-out-file="$PROF/callgrind.out" \
+        "$PGVAULT" backup -d "$(conn chat)" --jobs 1 --table "$CALLGRIND_TABLE" --output "$WORK/callgrind.bak" --quiet \
+        >"$PROF/callgrind.log" 2>&1; then
+        python3 -c "print(f'{$(date +%s.%N) - $t0:.1f}')" >"$PROF/callgrind.wall"
+        callgrind_annotate --inclusive=yes "$PROF/callgrind.out" >"$PROF/callgrind.inclusive.txt" 2>/dev/null || true
+        callgrind_annotate --inclusive=no "$PROF/callgrind.out" >"$PROF/callgrind.self.txt" 2>/dev/null || true
+        echo "  callgrind: $(cat "$PROF/callgrind.wall") s" >&2
+    else
+        warn "callgrind run failed (see $PROF/callgrind.log); no callgrind profile"; tail -3 "$PROF/callgrind.log" >&2
+    fi
+fi
+
 step "report"
-mkdir -p "$RESULTS"
+mkdir -p "$RESULTS" "$(dirname "$DOC")"
 MEM_KB=$(awk '/MemTotal/ {print $2}' /proc/meminfo)
-export B_SCALE=$SCALE B_REPEAT=$REPEAT B_RAW=$RAW B_OUT="$RESULTS/$SCALE.md" B_DOC=$DOC B_RESULTS=$RESULTS \
-    B_NPROC=$(nproc) B_MEM_KB=$MEM_KB \
+export B_SCALE=$SCALE B_REPEAT=$REPEAT B_PROFILE=$PROFILE B_RAW=$RAW B_STATS=$STATS B_PROF=$PROF \
+    B_OUT="$RESULTS/$SCALE.md" B_DOC=$DOC B_RESULTS=$RESULTS \
+    B_NPROC=$(nproc) B_MEM_KB=$MEM_KB B_CLK_TCK=$(getconf CLK_TCK) B_PERF_FREQ=$PERF_FREQ \
+    B_CALLGRIND_TABLE="$CALLGRIND_TABLE" B_BENCH_START=$BENCH_START \
     B_CPU="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
     B_PGVER="$("${PSQL[@]}" -At -d chat -c 'SHOW server_version')" \
     B_DATE="$(date -u '+%Y-%m-%d %H:%M UTC')" B_KERNEL="$(uname -r)" \
@@ -180,102 +400,4 @@ export B_SCALE=$SCALE B_REPEAT=$REPEAT B_RAW=$RAW B_OUT="$RESULTS/$SCALE.md" B_D
     B_HEAVY=$HEAVY B_HEAVY_N=$HEAVY_N B_MEDIAN=$MEDIAN B_MEDIAN_N=$MEDIAN_N \
     B_SIZE_HEAVY=$SIZE_HEAVY B_SIZE_MEDIAN=$SIZE_MEDIAN \
     B_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
-python3 - <<'PY'
-import os, statistics, glob
-E = os.environ
-rows = {}
-order = []
-for line in open(E["B_RAW"]):
-    g, n, r, w, m = line.rstrip("\n").split("\t")
-    if n not in rows: rows[n] = (g, [], []); order.append(n)
-    rows[n][1].append(float(w)); rows[n][2].append(int(m))
-med = {n: statistics.median(rows[n][1]) for n in order}
-peak = {n: max(rows[n][2]) for n in order}
-def mb(b): return f"{int(b) / 1e6:.1f} MB"
-def ratio(a, b): return med[a] / med[b] if med.get(b) else float("nan")
-
-out = []
-out.append(f"## Scale `{E['B_SCALE']}`, repeat {E['B_REPEAT']}\n")
-out.append(f"Reproduce: `scripts/bench.sh --scale {E['B_SCALE']} --repeat {E['B_REPEAT']}`\n")
-out.append(f"- date: {E['B_DATE']}; pgvault commit {E['B_COMMIT']}")
-out.append(f"- machine: {E['B_NPROC']} CPUs ({E['B_CPU']}), {int(E['B_MEM_KB'])/1048576:.1f} GiB RAM, Linux {E['B_KERNEL']}; "
-           "a shared VM, so timings are noisy")
-out.append(f"- PostgreSQL {E['B_PGVER']} (local, Unix socket only, shared_buffers=512MB, max_wal_size=4GB, fsync on; "
-           "same settings for every tool)")
-out.append(f"- data: {E['B_COUNTS']}; database size {mb(E['B_DB_BYTES'])}; `pgvault generate` took {float(E['B_GEN_SECS']):.1f} s")
-out.append(f"- each command run {E['B_REPEAT']} time(s), tools alternating within a repetition; wall = GNU time `%e`, "
-           "peak RSS = `%M` of the client process only (server backends are not counted)\n")
-out.append("| group | command | median s | min s | max s | ratio | peak RSS |")
-out.append("|---|---|---:|---:|---:|---|---:|")
-ref = {"backup": "pg_dump -Fd -j 2 zstd", "restore": "pg_restore -j 2 (from -Fd)"}
-for n in order:
-    g, w, m = rows[n]
-    r = ""
-    if g in ref and n != ref[g] and ref[g] in med:
-        r = f"{ratio(n, ref[g]):.2f}× {ref[g]}"
-    if n == "pgvault backup --jobs 2" and "COPY ceiling (2 conns)" in med:
-        r += f"; {ratio(n, 'COPY ceiling (2 conns)'):.2f}× COPY ceiling"
-    out.append(f"| {g} | `{n}` | {med[n]:.2f} | {min(w):.2f} | {max(w):.2f} | {r} | {peak[n]/1024:.1f} MiB |")
-out.append("")
-sp, sd, sc = int(E["B_SIZE_PGVAULT"]), int(E["B_SIZE_FD"]), int(E["B_SIZE_FC"])
-out.append("| archive | bytes (du -sb) | vs pg_dump -Fd zstd |")
-out.append("|---|---:|---:|")
-out.append(f"| pgvault backup (directory) | {sp} ({mb(sp)}) | {sp/sd:.3f}× |")
-out.append(f"| pg_dump -Fd zstd | {sd} ({mb(sd)}) | 1.000× |")
-out.append(f"| pg_dump -Fc zstd | {sc} ({mb(sc)}) | {sc/sd:.3f}× |")
-out.append(f"| export-user heaviest (user {E['B_HEAVY']}, {E['B_HEAVY_N']} messages) | {E['B_SIZE_HEAVY']} | |")
-out.append(f"| export-user median (user {E['B_MEDIAN']}, {E['B_MEDIAN_N']} messages) | {E['B_SIZE_MEDIAN']} | |")
-out.append("")
-# Targets (issue 8).
-def mark(ok): return "met" if ok else "**not met**"
-pv_rss = max(peak[n] for n in order if "pgvault" in n or "export-user" in n) / 1024
-bw = ratio("pgvault backup --jobs 2", "pg_dump -Fd -j 2 zstd")
-bc = ratio("pgvault backup --jobs 2", "COPY ceiling (2 conns)")
-rw = ratio("pgvault restore --jobs 2", "pg_restore -j 2 (from -Fd)")
-rnv = ratio("pgvault restore --jobs 2 --no-verify", "pg_restore -j 2 (from -Fd)")
-he = med["export-user heaviest"]
-out.append("Targets (issue 8) at this scale:\n")
-out.append("| target | measured | |")
-out.append("|---|---|---|")
-out.append(f"| backup wall ≤ 0.8× pg_dump -Fd -j2 zstd | {bw:.2f}× | {mark(bw <= 0.8)} |")
-out.append(f"| backup size ≤ 1.05× pg_dump -Fd zstd | {sp/sd:.3f}× | {mark(sp/sd <= 1.05)} |")
-out.append(f"| backup wall ≤ 1.25× COPY ceiling | {bc:.2f}× | {mark(bc <= 1.25)} |")
-out.append(f"| restore wall ≤ 0.7× pg_restore -j2 (with pgvault's final verify) | {rw:.2f}× | {mark(rw <= 0.7)} |")
-out.append(f"| restore wall ≤ 0.7× pg_restore -j2 (`--no-verify`) | {rnv:.2f}× | {mark(rnv <= 0.7)} |")
-out.append(f"| pgvault peak RSS ≤ 64 MB (max over all pgvault commands) | {pv_rss:.1f} MiB | {mark(pv_rss * 1048576 <= 64e6)} |")
-out.append(f"| heavy-user export < 1 s | {he:.2f} s | {mark(he < 1)} |")
-out.append("")
-section = "\n".join(out) + "\n"
-open(E["B_OUT"], "w").write(section)
-print("\n" + section)
-
-# docs/benchmarks.md: header + one section per scale run kept in B_RESULTS.
-head = """# Benchmarks
-
-Produced by `scripts/bench.sh` (issue 8). Every number below was measured by that
-script on the machine described in its section; nothing is estimated or copied
-from elsewhere. Each scale section comes from its own run of the script (see its
-date and repeat count). The machine is a shared 2-CPU VM, so expect run-to-run
-noise of several percent or more; with a repeat count of 1 there is no spread
-at all to judge it by.
-
-What is compared: `pgvault backup --jobs 2 --output DIR` against
-`pg_dump -Fd -j 2 --compress=zstd` and `pg_dump -Fc --compress=zstd`, plus a
-ceiling of plain `COPY ... TO STDOUT` of every leaf table to /dev/null over two
-psql connections (tables split into two halves by size); `pgvault restore
---jobs 2` (which verifies at the end; also timed with `--no-verify`) against
-`pg_restore -j 2` from the `-Fd` dump, each into a fresh empty database and each
-ending with all indexes and constraints built; `pgvault verify ARCHIVE -d
-restored`; and `pgvault export-user` for the heaviest author and a median author.
-
-Not done yet: profiling (no CPU/IO profile has been taken, so the tables say
-what is slow, not why), cold-cache runs (the OS page cache is warm for every
-tool), and larger scales than `default`.
-"""
-parts = [head]
-for scale in ("small", "default"):
-    p = os.path.join(E["B_RESULTS"], scale + ".md")
-    if os.path.exists(p): parts.append(open(p).read())
-open(E["B_DOC"], "w").write("\n".join(parts))
-print(f"wrote {E['B_DOC']}")
-PY
+python3 scripts/bench-report.py
