@@ -47,8 +47,10 @@ extension PGVaultCommand {
         @Flag(help: "Only the data, no schema.")
         var dataOnly = false
 
-        @Option(help: "zstd level (1-19).")
-        var compressLevel: Int32 = 3
+        @Option(help: ArgumentHelp(
+            "zstd level (1-19).",
+            discussion: "Higher levels make smaller archives for more CPU; the default 2 is the measured best trade on a 2-core backup host (docs/benchmarks.md)."))
+        var compressLevel: Int32 = 2
 
         @Option(help: ArgumentHelp(
             "COPY format of the data: auto (binary for every table whose column types allow it, else text) or text.",
