@@ -99,7 +99,8 @@ public enum RestoreEngine {
             let restored = Set(prepared.plan.loads.map(\.unit.id))
             let report = try await Verifier.checkRestored(
                 archivePath: options.archive, conninfo: options.conninfo, jobs: options.jobs,
-                units: restored.count == manifest.units.count ? nil : restored, extraRelations: [], progress: nil)
+                units: restored.count == manifest.units.count ? nil : restored, extraRelations: [],
+                trustValidatedForeignKeys: !options.dataOnly, progress: nil)
             verifyOK = report.ok
             verifyFailures = report.failures.map { "\($0.check) \($0.object)\($0.constraint.map { " \($0)" } ?? ""): \($0.detail)" }
             log(report.summary)

@@ -51,9 +51,12 @@ struct OrphanCheck: Sendable, Equatable {
             """
     }
 
+    var arrow: String {
+        "(\(child.columns.joined(separator: ", "))) → \(parent.qualifiedName)(\(parent.columns.joined(separator: ", ")))"
+    }
+
     func run(_ conn: PGConnection) throws -> VerifyFinding {
         let result = try conn.query(sql)
-        let arrow = "(\(child.columns.joined(separator: ", "))) → \(parent.qualifiedName)(\(parent.columns.joined(separator: ", ")))"
         let notValid = validated ? "" : " (NOT VALID constraint)"
         guard let first = result.rows.first else {
             return .ok(check, child.qualifiedName, constraint: constraint, "no orphan rows: \(arrow)\(notValid)")

@@ -24,20 +24,27 @@ public enum Verifier {
     /// the target's row count and content digest equal the manifest's (see
     /// ``RestorePlan`` for partitions); then ``checkForeignKeys``'s checks on
     /// the target. Runs over `jobs` connections.
+    ///
+    /// `trustValidatedForeignKeys`: a full restore has just added every
+    /// foreign key with ALTER TABLE ... ADD CONSTRAINT, which checked every row
+    /// (those it had to add NOT VALID stay unvalidated); for the validated ones
+    /// that check is the proof, so the same anti-join is not run twice.
     public static func checkRestored(
         archivePath: String, conninfo: String, jobs: Int, units: Set<String>?,
-        extraRelations: [DeclaredRelation], progress: (@Sendable (String) -> Void)?
+        extraRelations: [DeclaredRelation], trustValidatedForeignKeys: Bool = false,
+        progress: (@Sendable (String) -> Void)?
     ) async throws -> VerifyReport {
         try await timed {
             try await restoredFindings(
                 archivePath: archivePath, conninfo: conninfo, jobs: jobs, units: units,
-                extraRelations: extraRelations, progress: progress)
+                extraRelations: extraRelations, trustValidatedForeignKeys: trustValidatedForeignKeys, progress: progress)
         }
     }
 
     static func restoredFindings(
         archivePath: String, conninfo: String, jobs: Int, units: Set<String>?,
-        extraRelations: [DeclaredRelation], progress: (@Sendable (String) -> Void)?
+        extraRelations: [DeclaredRelation], trustValidatedForeignKeys: Bool = false,
+        progress: (@Sendable (String) -> Void)?
     ) async throws -> [VerifyFinding] {
         let manifest: Manifest = try await Blocking.run("pgvault-verify-manifest") {
             try Archive.manifest(of: try Archive.open(archivePath))
@@ -47,10 +54,16 @@ public enum Verifier {
         }
         let catalog = try await CatalogFacts.read(conninfo, extraRelations, tables: true)
         let plan = RestorePlan.make(tables: manifest.tables, units: manifest.units, target: catalog.target, selected: units)
-        progress?("comparing \(plan.checks.count) tables with the archive; \(catalog.orphans.count) foreign keys")
-        let items = plan.checks.map(Item.digest) + catalog.orphans.map(Item.orphans)
+        let trusted = catalog.orphans.filter { trustValidatedForeignKeys && $0.check == "foreign-key" && $0.validated }
+        let orphans = catalog.orphans.filter { !trusted.contains($0) }
+        progress?("comparing \(plan.checks.count) tables with the archive; \(orphans.count) foreign keys")
+        let items = plan.checks.map(Item.digest) + orphans.map(Item.orphans)
         let results = try await run(items, jobs: jobs, conninfo: conninfo, archivePath: archivePath, progress: progress)
-        return plan.findings + results + catalog.problems
+        let validated = trusted.map {
+            VerifyFinding.ok($0.check, $0.child.qualifiedName, constraint: $0.constraint,
+                             "validated by PostgreSQL when the restore added it (every row checked then): \($0.arrow)")
+        }
+        return plan.findings + results + validated + catalog.problems
     }
 
     /// What verification reads from a database's catalog before it starts:
