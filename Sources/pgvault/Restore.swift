@@ -98,6 +98,12 @@ extension PGVaultCommand {
         @Option(help: ArgumentHelp("maintenance_work_mem for loads and index builds.", valueName: "SIZE"))
         var maintenanceWorkMem: String = "256MB"
 
+        @Option(help: ArgumentHelp(
+            "Parallel workers per index build (max_parallel_maintenance_workers).",
+            discussion: "0 by default: the --jobs connections already keep the server's cores busy. Raise it when --jobs is well below the server's cores.",
+            valueName: "N"))
+        var maintenanceWorkers = 0
+
         @Flag(help: "Print one JSON summary line on standard output (also the default when stdout is not a terminal).")
         var json = false
 
@@ -107,6 +113,7 @@ extension PGVaultCommand {
         func validate() throws {
             if connection.dbname.isEmpty { throw ValidationError("'--dbname' is required: the database to restore into") }
             if jobs < 1 || jobs > 64 { throw ValidationError("'--jobs' must be between 1 and 64") }
+            if maintenanceWorkers < 0 || maintenanceWorkers > 64 { throw ValidationError("'--maintenance-workers' must be between 0 and 64") }
             if RestoreOptions.Order(rawValue: order) == nil {
                 throw ValidationError("'--order' is one of: \(RestoreOptions.Order.allCases.map(\.rawValue).joined(separator: ", "))")
             }
@@ -138,6 +145,7 @@ extension PGVaultCommand {
             options.noOwner = noOwner
             options.noPrivileges = noPrivileges
             options.maintenanceWorkMem = maintenanceWorkMem
+            options.maintenanceWorkers = maintenanceWorkers
             if showProgress { options.progress = { RestoreProgressLine.show($0) } }
             if !quiet {
                 options.log = { message in

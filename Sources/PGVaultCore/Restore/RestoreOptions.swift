@@ -42,7 +42,11 @@ public struct RestoreOptions: Sendable {
     /// Session setting for loads and index builds.
     public var maintenanceWorkMem = "256MB"
     /// Parallel workers per index build (max_parallel_maintenance_workers).
-    public var maintenanceWorkers = 2
+    /// 0 by default: the --jobs connections already keep the server's cores
+    /// busy, and a parallel build's workers then only add coordination (a
+    /// btree build with 2 workers took about 25 % more server CPU here,
+    /// docs/benchmarks.md). Raise it when --jobs is well below the cores.
+    public var maintenanceWorkers = 0
     /// Called about once a second while units load, and at each phase.
     public var progress: (@Sendable (RestoreProgress) -> Void)?
     /// Messages about what the restore does (phases, created partitions, ...).
