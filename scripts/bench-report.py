@@ -67,6 +67,8 @@ for n in order:
         r = f"{ratio(n, ref[g]):.2f}× {ref[g]}"
     if n == "pgvault backup --jobs 2" and "COPY ceiling (2 conns)" in med:
         r += f"; {ratio(n, 'COPY ceiling (2 conns)'):.2f}× COPY ceiling"
+    if n == "pgvault backup --jobs 2" and "COPY ceiling binary (2 conns)" in med:
+        r += f"; {ratio(n, 'COPY ceiling binary (2 conns)'):.2f}× binary COPY ceiling"
     out.append(f"| {g} | `{n}` | {med[n]:.2f} | {min(w):.2f} | {max(w):.2f} | {r} | {peak[n]/1024:.1f} MiB |")
 out.append("")
 sp, sd, sc = int(E["B_SIZE_PGVAULT"]), int(E["B_SIZE_FD"]), int(E["B_SIZE_FC"])
@@ -87,6 +89,7 @@ def mark(ok):
 pv_rss = max(peak[n] for n in order if "pgvault" in n or "export-user" in n) / 1024
 bw = ratio("pgvault backup --jobs 2", "pg_dump -Fd -j 2 zstd")
 bc = ratio("pgvault backup --jobs 2", "COPY ceiling (2 conns)")
+bcb = ratio("pgvault backup --jobs 2", "COPY ceiling binary (2 conns)") if "COPY ceiling binary (2 conns)" in med else None
 rw = ratio("pgvault restore --jobs 2", "pg_restore -j 2 (from -Fd)")
 rnv = ratio("pgvault restore --jobs 2 --no-verify", "pg_restore -j 2 (from -Fd)")
 he = med["export-user heaviest"]
@@ -95,7 +98,9 @@ out.append("| target | measured | |")
 out.append("|---|---|---|")
 out.append(f"| backup wall ≤ 0.8× pg_dump -Fd -j2 zstd | {bw:.2f}× | {mark(bw <= 0.8)} |")
 out.append(f"| backup size ≤ 1.05× pg_dump -Fd zstd | {sp/sd:.3f}× | {mark(sp/sd <= 1.05)} |")
-out.append(f"| backup wall ≤ 1.25× COPY ceiling | {bc:.2f}× | {mark(bc <= 1.25)} |")
+out.append(f"| backup wall ≤ 1.25× COPY ceiling (text, as pg_dump reads) | {bc:.2f}× | {mark(bc <= 1.25)} |")
+if bcb is not None:
+    out.append(f"| backup wall ≤ 1.25× COPY ceiling (binary, as pgvault reads) | {bcb:.2f}× | {mark(bcb <= 1.25)} |")
 out.append(f"| restore wall ≤ 0.7× pg_restore -j2 (with pgvault's final verify) | {rw:.2f}× | {mark(rw <= 0.7)} |")
 out.append(f"| restore wall ≤ 0.7× pg_restore -j2 (`--no-verify`) | {rnv:.2f}× | {mark(rnv <= 0.7)} |")
 out.append(f"| pgvault peak RSS ≤ 64 MB (max over all pgvault commands) | {pv_rss:.1f} MiB | {mark(pv_rss * 1048576 <= 64e6)} |")
@@ -450,6 +455,12 @@ Not done yet: cold-cache runs (the OS page cache is warm for every tool), and
 larger scales than `default`.
 """
 parts = [head]
+# The hand-written analysis between these markers survives regeneration.
+START, END = "<!-- analysis: kept by bench-report.py -->", "<!-- /analysis -->"
+if os.path.exists(E["B_DOC"]):
+    old = open(E["B_DOC"]).read()
+    if START in old and END in old:
+        parts.append(old[old.index(START):old.index(END) + len(END)] + "\n")
 for scale in ("small", "default"):
     p = os.path.join(E["B_RESULTS"], scale + ".md")
     if os.path.exists(p):

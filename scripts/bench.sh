@@ -149,16 +149,19 @@ echo "database: $COUNTS, $DB_BYTES bytes" >&2
     WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
       AND n.nspname NOT LIKE 'pg_toast%'
     ORDER BY 2 DESC, 1" >"$WORK/tables.tsv"
-: >"$WORK/copy-a.sql"; : >"$WORK/copy-b.sql"
+# Two ceilings: COPY text (what pg_dump reads) and COPY binary (what pgvault
+# reads for tables whose column types allow it, i.e. every chat table).
+: >"$WORK/copy-a.sql"; : >"$WORK/copy-b.sql"; : >"$WORK/copy-a-bin.sql"; : >"$WORK/copy-b-bin.sql"
 a=0; b=0
 while IFS=$'\t' read -r t sz; do
-    if [ "$a" -le "$b" ]; then echo "COPY $t TO STDOUT;" >>"$WORK/copy-a.sql"; a=$((a + sz))
-    else echo "COPY $t TO STDOUT;" >>"$WORK/copy-b.sql"; b=$((b + sz)); fi
+    if [ "$a" -le "$b" ]; then half=a; a=$((a + sz)); else half=b; b=$((b + sz)); fi
+    echo "COPY $t TO STDOUT;" >>"$WORK/copy-$half.sql"
+    echo "COPY $t TO STDOUT (FORMAT binary);" >>"$WORK/copy-$half-bin.sql"
 done <"$WORK/tables.tsv"
 echo "COPY ceiling: $(wc -l <"$WORK/tables.tsv") leaf tables, halves of $a and $b bytes" >&2
-copy_ceiling() {
-    "${PSQL[@]}" -d chat -f "$WORK/copy-a.sql" >/dev/null & local p1=$!
-    "${PSQL[@]}" -d chat -f "$WORK/copy-b.sql" >/dev/null & local p2=$!
+copy_ceiling() {  # [suffix]: "" for text, "-bin" for binary
+    "${PSQL[@]}" -d chat -f "$WORK/copy-a$1.sql" >/dev/null & local p1=$!
+    "${PSQL[@]}" -d chat -f "$WORK/copy-b$1.sql" >/dev/null & local p2=$!
     wait "$p1"; wait "$p2"
 }
 
@@ -269,7 +272,8 @@ for rep in $(seq 1 "$REPEAT"); do
     STATS_DB=chat measure backup "pg_dump -Fd -j 2 zstd" "$rep" "$PGBIN/pg_dump" -h "$BENCH" -U postgres -d chat -Fd -j 2 --compress=zstd -f "$WORK/pgdump.dir"
     rm -f "$WORK/pgdump.custom"
     STATS_DB=chat measure backup "pg_dump -Fc zstd" "$rep" "$PGBIN/pg_dump" -h "$BENCH" -U postgres -d chat -Fc --compress=zstd -f "$WORK/pgdump.custom"
-    STATS_DB=chat measure backup "COPY ceiling (2 conns)" "$rep" bash -c "$(declare -p PSQL WORK); $(declare -f copy_ceiling); copy_ceiling"
+    STATS_DB=chat measure backup "COPY ceiling (2 conns)" "$rep" bash -c "$(declare -p PSQL WORK); $(declare -f copy_ceiling); copy_ceiling ''"
+    STATS_DB=chat measure backup "COPY ceiling binary (2 conns)" "$rep" bash -c "$(declare -p PSQL WORK); $(declare -f copy_ceiling); copy_ceiling -bin"
 done
 SIZE_PGVAULT=$(du -sb "$WORK/pgvault.bak" | cut -f1)
 SIZE_FD=$(du -sb "$WORK/pgdump.dir" | cut -f1)
