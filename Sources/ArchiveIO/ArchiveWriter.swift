@@ -49,9 +49,14 @@ public final class ArchiveWriter {
     private var state = State.open
 
     /// Creates a new archive file at `path` (which must not exist yet) with
-    /// mode 0600, so only the owner can read the backup.
-    public convenience init(path: String, format: ArchiveFormat) throws {
+    /// mode 0600, so only the owner can read the backup. `options` are
+    /// libarchive's (`archive_write_set_options`), e.g. `"zip:compression-level=1"`;
+    /// one it does not know is an error.
+    public convenience init(path: String, format: ArchiveFormat, options: String? = nil) throws {
         try self.init(format: format, label: path)
+        if let options {
+            try archive.check(archive_write_set_options(archive.raw, options), "set options '\(options)' for")
+        }
         // Fully initialized: if anything below throws, deinit frees the archive.
         let created = try FileDescriptor(
             open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600), path: path,
