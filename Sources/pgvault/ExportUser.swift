@@ -108,7 +108,7 @@ extension PGVaultCommand {
 
 /// Options export-user and export-worker share.
 struct ExportCommonOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Rows fetched per round trip.", valueName: "N"))
+    @Option(help: ArgumentHelp("Audit-log entries fetched per round trip (messages and reactions stream through COPY).", valueName: "N"))
     var batchSize: Int = 1000
 
     @Flag(help: "Print one JSON summary line on standard output (also the default when stdout is not a terminal).")

@@ -560,12 +560,14 @@ struct ExportTests {
     }
 
     /// EXPLAIN (FORMAT JSON) of every export statement, as it runs (cursors
-    /// through DECLARE), inside a snapshot like the export's; returns the
+    /// through DECLARE; COPY plans its query for all rows, as a plain
+    /// statement), inside a snapshot with the export's settings; returns the
     /// statements with Seq Scans on the index-only tables.
     static func seqScans(_ conn: PGConnection, user: String, channel: String) throws -> [(String, [String])] {
         try conn.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { conn in
-            try UserExportQueries.all.compactMap { statement in
-                let sql = statement.cursor ? "DECLARE plan_check NO SCROLL CURSOR FOR \(statement.sql)" : statement.sql
+            try conn.execute(UserExportQueries.session)
+            return try UserExportQueries.all.compactMap { statement in
+                let sql = statement.streaming == .cursor ? "DECLARE plan_check NO SCROLL CURSOR FOR \(statement.sql)" : statement.sql
                 let plan = try conn.query("EXPLAIN (FORMAT JSON) " + sql, statement.parameters(user, channel)).scalar ?? ""
                 let scans = seqScans(in: try jsonObject(Array(plan.utf8)))
                 return scans.isEmpty ? nil : (statement.name, scans)
@@ -582,9 +584,10 @@ struct ExportTests {
         }
         // The streamed statements merge the partitions' ordered index scans: no sort.
         try conn.transaction("BEGIN READ ONLY") { conn in
-            for (statement, index) in [(UserExportQueries.messages, "author_id_channel_id_created_at_id_idx"),
-                                        (UserExportQueries.auditLog, "user_id_created_at_id_idx")] {
-                let plan = try conn.query("EXPLAIN DECLARE c NO SCROLL CURSOR FOR " + statement, ["1001"]).rows
+            try conn.execute(UserExportQueries.session)
+            for (statement, index, cursor) in [(UserExportQueries.messages, "author_id_channel_id_created_at_id_idx", false),
+                                               (UserExportQueries.auditLog, "user_id_created_at_id_idx", true)] {
+                let plan = try conn.query("EXPLAIN " + (cursor ? "DECLARE c NO SCROLL CURSOR FOR " : "") + statement, ["1001"]).rows
                     .compactMap { $0[0] }.joined(separator: "\n")
                 #expect(plan.contains("Merge Append") && plan.contains(index), "\(plan)")
                 // The only ordering is the Merge Append's own (a json_agg may sort one message's attachments).

@@ -102,16 +102,11 @@ public enum ExportTime {
     /// DateStyle ISO) → `2024-05-01T12:00:00.250000Z`. `infinity`, `-infinity`
     /// and anything unexpected are passed through unchanged.
     public static func iso8601(_ text: String) -> String {
-        let utf8 = Array(text.utf8)
-        // YYYY-MM-DD HH:MM:SS[.f{1,6}]+00
-        guard utf8.count >= 22, utf8[10] == UInt8(ascii: " "), utf8[4] == UInt8(ascii: "-"),
-              text.hasSuffix("+00") else { return text }
-        let date = text.prefix(10)
-        let rest = utf8[11..<(utf8.count - 3)]  // HH:MM:SS[.ffffff]
-        let clock = String(decoding: rest.prefix(8), as: UTF8.self)
-        var fraction = rest.count > 9 ? String(decoding: rest.dropFirst(9), as: UTF8.self) : ""
-        while fraction.count < 6 { fraction += "0" }
-        return "\(date)T\(clock).\(fraction)Z"
+        var out = JSONBuffer(capacity: 64)
+        defer { out.release() }
+        var text = text
+        text.withUTF8 { out.appendISO8601(UnsafeRawBufferPointer($0)) }
+        return String(decoding: out.bytes, as: UTF8.self)
     }
 
     /// Now, as ISO-8601 UTC with microseconds.
@@ -135,71 +130,38 @@ public enum ExportTime {
 extension ExportJSON {
     /// Pretty-printed UTF-8 text with a final newline.
     public func serialized() -> [UInt8] {
-        var out: [UInt8] = []
+        var out = JSONBuffer(capacity: 1024)
+        defer { out.release() }
         write(into: &out, indent: 0)
         out.append(UInt8(ascii: "\n"))
-        return out
+        return out.array
     }
 
     /// Appends this value as pretty-printed JSON, its nested lines indented
     /// `indent` levels (the first line is not indented: the caller placed it).
-    public func write(into out: inout [UInt8], indent: Int) {
+    func write(into out: inout JSONBuffer, indent: Int) {
         switch self {
-        case .null: out.append(contentsOf: "null".utf8)
-        case let .bool(b): out.append(contentsOf: (b ? "true" : "false").utf8)
-        case let .number(n): out.append(contentsOf: n.utf8)
-        case let .string(s): Self.writeString(s, into: &out)
+        case .null: out.append("null")
+        case let .bool(b): out.append(b ? "true" : "false")
+        case let .number(n): out.append(n)
+        case let .string(s): out.appendString(s)
         case let .array(items):
-            if items.isEmpty { out.append(contentsOf: "[]".utf8); return }
-            out.append(UInt8(ascii: "["))
-            for (i, item) in items.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                Self.newline(&out, indent + 1)
+            var array = JSONContainer.array(indent: indent)
+            for item in items {
+                array.next(&out)
                 item.write(into: &out, indent: indent + 1)
             }
-            Self.newline(&out, indent)
-            out.append(UInt8(ascii: "]"))
+            array.end(&out)
         case let .object(fields):
-            if fields.isEmpty { out.append(contentsOf: "{}".utf8); return }
-            out.append(UInt8(ascii: "{"))
-            for (i, field) in fields.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                Self.newline(&out, indent + 1)
-                Self.writeString(field.key, into: &out)
-                out.append(contentsOf: ": ".utf8)
+            var object = JSONContainer.object(indent: indent)
+            for field in fields {
+                object.next(&out)
+                out.appendString(field.key)
+                out.append(": ")
                 field.value.write(into: &out, indent: indent + 1)
             }
-            Self.newline(&out, indent)
-            out.append(UInt8(ascii: "}"))
+            object.end(&out)
         }
-    }
-
-    static func newline(_ out: inout [UInt8], _ indent: Int) {
-        out.append(UInt8(ascii: "\n"))
-        for _ in 0..<(indent * 2) { out.append(UInt8(ascii: " ")) }
-    }
-
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
-    static func writeString(_ s: String, into out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in s.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: "\\\"".utf8)
-            case UInt8(ascii: "\\"): out.append(contentsOf: "\\\\".utf8)
-            case 0x0A: out.append(contentsOf: "\\n".utf8)
-            case 0x0D: out.append(contentsOf: "\\r".utf8)
-            case 0x09: out.append(contentsOf: "\\t".utf8)
-            case 0x08: out.append(contentsOf: "\\b".utf8)
-            case 0x0C: out.append(contentsOf: "\\f".utf8)
-            case 0..<0x20:
-                out.append(contentsOf: "\\u00".utf8)
-                out.append(hexDigits[Int(byte >> 4)])
-                out.append(hexDigits[Int(byte & 0xF)])
-            default: out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
     }
 }
 
@@ -213,7 +175,11 @@ public struct ExportJSONError: Error, CustomStringConvertible {
 /// columns). Keeps field order and number text.
 enum ExportJSONParser {
     static func parse(_ text: String) throws -> ExportJSON {
-        var parser = Cursor(bytes: Array(text.utf8))
+        try parse(bytes: Array(text.utf8))
+    }
+
+    static func parse(bytes: [UInt8]) throws -> ExportJSON {
+        var parser = Cursor(bytes: bytes)
         parser.skipSpace()
         let value = try parser.value(depth: 0)
         parser.skipSpace()

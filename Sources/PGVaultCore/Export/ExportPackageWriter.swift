@@ -5,7 +5,8 @@ import ArchiveIO
 /// streamed: a JSON array is written element by element into a zip entry of
 /// unknown size, through a small buffer, so memory does not grow with the data.
 ///
-/// Not Sendable: one thread writes one package.
+/// Not Sendable: one thread writes one package (libarchive's work runs on a
+/// thread of its own, see `ArchiveThread`).
 final class ExportPackageWriter {
     struct FileRecord: Sendable, Equatable {
         let path: String
@@ -13,20 +14,31 @@ final class ExportPackageWriter {
         let sha256: String
     }
 
-    private let archive: ArchiveWriter
+    private let archive: ArchiveThread
     private let mtime: Int64
     private(set) var files: [FileRecord] = []
     /// Called after each file is complete (test hooks, cancellation checks).
     var afterFile: ((FileRecord) throws -> Void)?
 
+    /// Deflate level of the zip's entries. Level 1 deflates several times
+    /// faster than zlib's default (6), and the package grows by about a sixth:
+    /// deflating was the largest part of an export's time.
+    static let compressionLevel = 1
+
     init(path: String, mtime: Int64) throws {
-        archive = try ArchiveWriter(path: path, format: .zip)
+        archive = try ArchiveThread(path: path, options: "zip:compression-level=\(Self.compressionLevel)")
         self.mtime = mtime
+    }
+
+    /// Stops the archive's thread, unless `close()` ran.
+    deinit {
+        archive.abort()
+        buffer.release()
     }
 
     /// A whole file at once.
     func add(_ path: String, bytes: [UInt8]) throws {
-        try archive.addData(path: path, bytes: bytes, mode: 0o600, mtime: mtime)
+        try archive.enqueue(bytes: bytes.count) { [mtime] in try $0.addData(path: path, bytes: bytes, mode: 0o600, mtime: mtime) }
         try record(FileRecord(path: path, bytes: Int64(bytes.count), sha256: SHA2.hex(.sha256, of: bytes)))
     }
 
@@ -38,13 +50,17 @@ final class ExportPackageWriter {
     /// Returns how many elements were written.
     @discardableResult
     func addArray(_ path: String, _ body: (inout ArrayStream) throws -> Void) throws -> Int {
-        try archive.beginEntry(path: path, size: nil, mode: 0o600, mtime: mtime)
-        var stream = ArrayStream(archive: archive)
+        var stream = try beginArray(path)
         try body(&stream)
         try stream.finish()
-        try archive.endEntry()
-        try record(FileRecord(path: path, bytes: stream.bytes, sha256: stream.digest.hexDigest()))
         return stream.count
+    }
+
+    /// Starts a streamed JSON array; `ArrayStream.finish()` ends it. One at a time.
+    func beginArray(_ path: String) throws -> ArrayStream {
+        try archive.enqueue { [mtime] in try $0.beginEntry(path: path, size: nil, mode: 0o600, mtime: mtime) }
+        buffer.removeAll()
+        return ArrayStream(writer: self, path: path)
     }
 
     /// Writes the zip's trailer, fsyncs and closes the file.
@@ -55,43 +71,55 @@ final class ExportPackageWriter {
         try afterFile?(file)
     }
 
-    /// The elements of one streamed JSON array.
+    /// Elements are serialized into one buffer, which goes into the zip entry
+    /// (and the file's digest) whenever it holds this much.
+    private static let flushAt = 256 * 1024
+    private var buffer = JSONBuffer(capacity: flushAt + 64 * 1024)
+
+    private func flush(_ stream: inout ArrayStream) throws {
+        guard buffer.count > 0 else { return }
+        stream.digest.update(buffer.bytes)
+        let chunk = buffer.array
+        try archive.enqueue(bytes: chunk.count) { try $0.write(chunk) }
+        stream.bytes += Int64(buffer.count)
+        buffer.removeAll()
+    }
+
+    /// The elements of one streamed JSON array (pretty-printed, elements at
+    /// indent level 1), written through a buffer of `flushAt` bytes, so memory
+    /// does not grow with the data.
     struct ArrayStream {
-        fileprivate let archive: ArchiveWriter
+        fileprivate unowned let writer: ExportPackageWriter
+        fileprivate let path: String
         fileprivate let digest = SHA2(.sha256)
-        fileprivate var buffer: [UInt8] = []
+        fileprivate var array = JSONContainer.array(indent: 0)
         fileprivate(set) var count = 0
         fileprivate(set) var bytes: Int64 = 0
-        private static let flushAt = 256 * 1024
 
-        fileprivate init(archive: ArchiveWriter) {
-            self.archive = archive
-            buffer.reserveCapacity(Self.flushAt + 64 * 1024)
-            buffer.append(UInt8(ascii: "["))
+        fileprivate init(writer: ExportPackageWriter, path: String) {
+            self.writer = writer
+            self.path = path
+        }
+
+        /// Appends one element, which `write` serializes (at indent level 1).
+        mutating func append(writing write: (inout JSONBuffer) throws -> Void) throws {
+            array.next(&writer.buffer)
+            try write(&writer.buffer)
+            count += 1
+            if writer.buffer.count >= ExportPackageWriter.flushAt { try writer.flush(&self) }
         }
 
         mutating func append(_ element: ExportJSON) throws {
-            if count > 0 { buffer.append(UInt8(ascii: ",")) }
-            ExportJSON.newline(&buffer, 1)
-            element.write(into: &buffer, indent: 1)
-            count += 1
-            if buffer.count >= Self.flushAt { try flush() }
+            try append { element.write(into: &$0, indent: 1) }
         }
 
-        fileprivate mutating func finish() throws {
-            if count > 0 { ExportJSON.newline(&buffer, 0) }
-            buffer.append(contentsOf: "]\n".utf8)
-            try flush()
-        }
-
-        private mutating func flush() throws {
-            guard !buffer.isEmpty else { return }
-            try buffer.withUnsafeBytes { raw in
-                digest.update(raw)
-                try archive.write(raw)
-            }
-            bytes += Int64(buffer.count)
-            buffer.removeAll(keepingCapacity: true)
+        /// Closes the array and the zip entry, and records the file.
+        mutating func finish() throws {
+            array.end(&writer.buffer)
+            writer.buffer.append(UInt8(ascii: "\n"))
+            try writer.flush(&self)
+            try writer.archive.enqueue { try $0.endEntry() }
+            try writer.record(FileRecord(path: path, bytes: bytes, sha256: digest.hexDigest()))
         }
     }
 }

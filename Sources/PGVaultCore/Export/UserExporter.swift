@@ -64,7 +64,8 @@ public struct UserExportSummary: Sendable {
 }
 
 public struct UserExportOptions: Sendable {
-    /// Rows fetched from a cursor at a time.
+    /// Rows fetched from a cursor at a time (audit-log entries; messages
+    /// and reactions stream through COPY).
     public var batchSize = 1000
     public var progress: (@Sendable (UserExportProgress) -> Void)?
     public var progressInterval: Duration = .milliseconds(500)
@@ -151,7 +152,7 @@ public enum UserExporter {
         var created = false
         do {
             return try conn.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { conn in
-                try conn.execute("SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'")
+                try conn.execute(UserExportQueries.session)
                 let userID = try user.resolveID(conn, input: input)
                 try options.cancellation?.check()
                 let run = try Run(conn: conn, userID: userID, path: path, options: options)
@@ -299,38 +300,44 @@ private final class Run {
     }
 
     func messages() throws {
-        progress.messagesTotal = Int64(try conn.query(UserExportQueries.messageCount, [uid]).scalar ?? "0") ?? 0
+        if options.progress != nil {
+            progress.messagesTotal = Int64(try conn.query(UserExportQueries.messageCount, [uid]).scalar ?? "0") ?? 0
+        }
         report(.messages, force: true)
-        let rows = try ExportCursor(conn: conn, name: "pgvault_export_messages", sql: UserExportQueries.messages,
-                                    parameters: [uid], batchSize: options.batchSize)
-        // Each channel's messages.json as the cursor reaches it; the
-        // channel.json files follow in batches (one statement per batch, not
-        // per channel), then the index.
+        // Each channel's messages.json as the rows reach it; the channel.json
+        // files follow in batches (one statement per batch, not per channel),
+        // then the index.
         var written: [(id: String, messages: Int, deleted: Int)] = []
-        while let first = try rows.peek() {
-            let channelID = first[1] ?? ""
-            var count = 0, deleted = 0
-            try writer.addArray("messages/c\(channelID)/messages.json") { stream in
-                while let row = try rows.peek(), row[1] == channelID {
-                    try stream.append(try messageJSON(row))
-                    count += 1
-                    if row[7] != nil { deleted += 1 }
-                    progress.messagesWritten += 1
-                    rows.advance()
-                    if count % 256 == 0 {
-                        try options.cancellation?.check()
-                        report(.messages)
-                    }
-                }
-            }
-            written.append((channelID, count, deleted))
+        var file: (channel: [UInt8], stream: ExportPackageWriter.ArrayStream, deleted: Int)?
+        func finishChannel() throws {
+            guard var done = file else { return }
+            file = nil
+            try done.stream.finish()
+            written.append((String(decoding: done.channel, as: UTF8.self), done.stream.count, done.deleted))
             counts.channels += 1
-            counts.messages += count
-            counts.deletedMessages += deleted
+            counts.messages += done.stream.count
+            counts.deletedMessages += done.deleted
             progress.channelsWritten += 1
             report(.messages)
         }
-        try rows.close()
+        var row = CopyRow(columns: 19)
+        try conn.copyOut(UserExportQueries.copy(UserExportQueries.messages, userID: userID)) { data in
+            try row.load(data)
+            guard let channel = row[1] else { throw ExportJSONError(description: "a message without a channel") }
+            if file.map({ !$0.channel.elementsEqual(channel) }) ?? true {
+                try finishChannel()
+                let path = "messages/c\(String(decoding: channel, as: UTF8.self))/messages.json"
+                file = (Array(channel), try writer.beginArray(path), 0)
+            }
+            try file!.stream.append { try writeMessage(row, into: &$0) }
+            if !row.isNull(7) { file!.deleted += 1 }
+            progress.messagesWritten += 1
+            if progress.messagesWritten % 256 == 0 {
+                try options.cancellation?.check()
+                report(.messages)
+            }
+        }
+        try finishChannel()
         var index: [ExportJSON] = []
         for start in stride(from: 0, to: written.count, by: Self.channelBatch) {
             let batch = written[start..<min(start + Self.channelBatch, written.count)]
@@ -359,47 +366,79 @@ private final class Run {
 
     static let channelBatch = 500
 
-    func messageJSON(_ r: [String?]) throws -> ExportJSON {
-        var replyTo = ExportJSON.null
-        if r[8] != nil {
+    /// One element of messages.json (at indent level 1), from a row of
+    /// `UserExportQueries.messages`.
+    func writeMessage(_ r: CopyRow, into out: inout JSONBuffer) throws {
+        var message = JSONContainer.object(indent: 1)
+        message.key("id", &out); r.string(0, &out)
+        message.key("channel_id", &out); r.string(1, &out)
+        message.key("type", &out); r.integer(3, &out)
+        message.key("type_name", &out)
+        if let type = r[3].flatMap({ Int(String(decoding: $0, as: UTF8.self)) }), let name = ExportNames.messageTypes[type] {
+            out.appendString(name)
+        } else {
+            out.append("null")
+        }
+        message.key("created_at", &out); r.time(2, &out)
+        message.key("edited_at", &out); r.time(6, &out)
+        message.key("deleted", &out); out.append(r.isNull(7) ? "false" : "true")
+        message.key("deleted_at", &out); r.time(7, &out)
+        message.key("content", &out); r.string(5, &out)
+        message.key("flags", &out); r.integer(4, &out)
+        message.key("reply_to", &out)
+        if r.isNull(8) {
+            out.append("null")
+        } else {
             counts.replies += 1
-            let author: ExportJSON = r[11] == nil ? .null : .object([
-                "id": .id(r[11]), "name": .string("\(r[12] ?? "")#\(r[13] ?? "")"),
-            ])
-            replyTo = .object([
-                "message_id": .id(r[8]), "channel_id": .id(r[9]), "server_id": .id(r[10]), "author": author,
-            ])
-        }
-        var attachments: [ExportJSON] = []
-        if let text = r[18] {
-            // Built by json_build_object in the statement, in the documented
-            // order; only the time and a non-finite float need converting.
-            for case let .object(fields) in try ExportJSON.json(text).arrayValue ?? [] {
-                attachments.append(.object(fields.map { field -> ExportJSON.Field in
-                    switch (field.key, field.value) {
-                    case ("created_at", _): .init(field.key, .time(field.value.stringValue))
-                    case ("duration_secs", .number), ("duration_secs", .null): field
-                    case ("duration_secs", _): .init(field.key, .null)
-                    default: field
-                    }
-                }))
+            var reply = JSONContainer.object(indent: 2)
+            reply.key("message_id", &out); r.string(8, &out)
+            reply.key("channel_id", &out); r.string(9, &out)
+            reply.key("server_id", &out); r.string(10, &out)
+            reply.key("author", &out)
+            if r.isNull(11) {
+                out.append("null")
+            } else {
+                var author = JSONContainer.object(indent: 3)
+                author.key("id", &out); r.string(11, &out)
+                author.key("name", &out); out.appendString("\(r.text(12) ?? "")#\(r.text(13) ?? "")")
+                author.end(&out)
             }
-            counts.attachments += attachments.count
+            reply.end(&out)
         }
-        let type = Int(r[3] ?? "")
-        return .object([
-            "id": .id(r[0]), "channel_id": .id(r[1]),
-            "type": .integer(r[3]), "type_name": type.flatMap { ExportNames.messageTypes[$0] }.map { .string($0) } ?? .null,
-            "created_at": .time(r[2]), "edited_at": .time(r[6]),
-            "deleted": .bool(r[7] != nil), "deleted_at": .time(r[7]),
-            "content": .text(r[5]), "flags": .integer(r[4]),
-            "reply_to": replyTo,
-            "mentions": .object([
-                "users": .idArray(r[14]), "roles": .idArray(r[15]), "everyone": .boolean(r[16]),
-            ]),
-            "embeds": try .json(r[17]),
-            "attachments": .array(attachments),
-        ])
+        message.key("mentions", &out)
+        var mentions = JSONContainer.object(indent: 2)
+        mentions.key("users", &out); r.idArray(14, indent: 3, &out)
+        mentions.key("roles", &out); r.idArray(15, indent: 3, &out)
+        mentions.key("everyone", &out); r.boolean(16, &out)
+        mentions.end(&out)
+        message.key("embeds", &out)
+        if let embeds = r[17], embeds.elementsEqual("[]".utf8) {
+            out.append("[]")
+        } else {
+            try r.json(17).write(into: &out, indent: 2)
+        }
+        message.key("attachments", &out)
+        let attachments = try attachmentsJSON(r.json(18))
+        counts.attachments += attachments.count
+        ExportJSON.array(attachments).write(into: &out, indent: 2)
+        message.end(&out)
+    }
+
+    /// A message's attachments, built by json_build_object in the statement in
+    /// the documented order: only the time and a non-finite float need converting.
+    func attachmentsJSON(_ aggregate: ExportJSON) -> [ExportJSON] {
+        var attachments: [ExportJSON] = []
+        for case let .object(fields) in aggregate.arrayValue ?? [] {
+            attachments.append(.object(fields.map { field -> ExportJSON.Field in
+                switch (field.key, field.value) {
+                case ("created_at", _): .init(field.key, .time(field.value.stringValue))
+                case ("duration_secs", .number), ("duration_secs", .null): field
+                case ("duration_secs", _): .init(field.key, .null)
+                default: field
+                }
+            }))
+        }
+        return attachments
     }
 
     /// The fields of channel.json (without the counts) for a batch of channels.
@@ -445,20 +484,29 @@ private final class Run {
 
     func reactions() throws {
         report(.reactions, force: true)
-        let rows = try ExportCursor(conn: conn, name: "pgvault_export_reactions", sql: UserExportQueries.reactions,
-                                    parameters: [uid], batchSize: options.batchSize)
-        try writer.addArray("reactions/reactions.json") { stream in
-            while let r = try rows.next() {
-                try stream.append(.object([
-                    "id": .id(r[0]), "message_id": .id(r[1]), "message_created_at": .time(r[2]),
-                    "channel_id": .id(r[3]),
-                    "emoji": .object(["id": .id(r[4]), "name": .text(r[5]), "animated": .boolean(r[6])]),
-                    "created_at": .time(r[7]),
-                ]))
-                counts.reactions += 1
+        var stream = try writer.beginArray("reactions/reactions.json")
+        var row = CopyRow(columns: 8)
+        try conn.copyOut(UserExportQueries.copy(UserExportQueries.reactions, userID: userID)) { data in
+            try row.load(data)
+            try stream.append { out in
+                var reaction = JSONContainer.object(indent: 1)
+                reaction.key("id", &out); row.string(0, &out)
+                reaction.key("message_id", &out); row.string(1, &out)
+                reaction.key("message_created_at", &out); row.time(2, &out)
+                reaction.key("channel_id", &out); row.string(3, &out)
+                reaction.key("emoji", &out)
+                var emoji = JSONContainer.object(indent: 2)
+                emoji.key("id", &out); row.string(4, &out)
+                emoji.key("name", &out); row.string(5, &out)
+                emoji.key("animated", &out); row.boolean(6, &out)
+                emoji.end(&out)
+                reaction.key("created_at", &out); row.time(7, &out)
+                reaction.end(&out)
             }
+            counts.reactions += 1
+            if counts.reactions % 256 == 0 { try options.cancellation?.check() }
         }
-        try rows.close()
+        try stream.finish()
     }
 
     func invites() throws {
@@ -553,8 +601,6 @@ final class ExportCursor {
     private let conn: PGConnection
     private let name: String
     private let batchSize: Int
-    private var page: [[String?]] = []
-    private var index = 0
     private var exhausted = false
 
     init(conn: PGConnection, name: String, sql: String, parameters: [String?], batchSize: Int) throws {
@@ -564,31 +610,12 @@ final class ExportCursor {
         try conn.query("DECLARE \(SQL.ident(name)) NO SCROLL CURSOR FOR \(sql)", parameters)
     }
 
-    func peek() throws -> [String?]? {
-        if index >= page.count {
-            guard !exhausted else { return nil }
-            page = try conn.query("FETCH FORWARD \(batchSize) FROM \(SQL.ident(name))").rows
-            index = 0
-            if page.count < batchSize { exhausted = true }
-            if page.isEmpty { return nil }
-        }
-        return page[index]
-    }
-
-    func advance() { index += 1 }
-
-    func next() throws -> [String?]? {
-        let row = try peek()
-        if row != nil { advance() }
-        return row
-    }
-
-    /// The rest of the current page, or the next page; nil at the end.
+    /// The next page of rows; nil at the end.
     func nextPage() throws -> [[String?]]? {
-        guard try peek() != nil else { return nil }
-        let rest = Array(page[index...])
-        index = page.count
-        return rest
+        guard !exhausted else { return nil }
+        let page = try conn.query("FETCH FORWARD \(batchSize) FROM \(SQL.ident(name))").rows
+        if page.count < batchSize { exhausted = true }
+        return page.isEmpty ? nil : page
     }
 
     func close() throws { try conn.execute("CLOSE \(SQL.ident(name))") }
