@@ -611,6 +611,17 @@ struct ExportTests {
         let files = try readPackage(folder.path + "/heavy.zip")
         let expected = try expectPackageMatchesDatabase(files, conn, user: user)
         #expect(Int64(expected["messages"] ?? 0) == generated.heaviestUserMessages)
+
+        // Reactions and channel descriptions read on a second connection, in
+        // the same snapshot, while the messages stream: the same files.
+        var options = UserExportOptions()
+        options.connect = { try db.connect() }
+        _ = try UserExporter.export(conn: conn, user: user, output: folder.path + "/alongside.zip", options: options)
+        let alongside = try readPackage(folder.path + "/alongside.zip")
+        #expect(alongside.map(\.path) == files.map(\.path))
+        for (file, other) in zip(files, alongside) where !["README.txt", "manifest.json"].contains(file.path) {
+            #expect(file.bytes == other.bytes, "\(file.path)")
+        }
         let partitions = try int(conn, "SELECT count(DISTINCT tableoid) FROM messages WHERE author_id = $1", [user])
         #expect(partitions >= 30 && (expected["channels"] ?? 0) >= 10, "\(partitions) partitions, \(expected["channels"] ?? 0) channels")
 

@@ -207,6 +207,8 @@ public struct ExportQueueWorker: Sendable {
         defer { stop.remove(stopToken) }
         var options = config.exportOptions
         options.cancellation = cancellation
+        let conninfo = config.conninfo
+        options.connect = { try PGConnection(conninfo: conninfo, applicationName: "pgvault export-worker (reactions, channels)") }
         let userProgress = options.progress
         options.progress = { p in
             userProgress?(p)

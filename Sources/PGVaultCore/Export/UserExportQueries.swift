@@ -96,6 +96,9 @@ public enum UserExportQueries {
         ORDER BY m.channel_id, m.created_at, m.id
         """
 
+    /// The channels the user wrote in (idx_messages_author_channel, index only).
+    public static let channelIDs = "SELECT DISTINCT channel_id FROM messages WHERE author_id = $1 ORDER BY channel_id"
+
     /// Channels the user wrote in (a batch of ids), with their servers' names.
     public static let channels = """
         SELECT c.id, c.type, c.name, c.topic, c.server_id, s.name, c.parent_id, c.nsfw,
@@ -168,6 +171,7 @@ public enum UserExportQueries {
         Statement("owned_servers", ownedServers) { u, _ in [u] },
         Statement("message_count", messageCount) { u, _ in [u] },
         Statement("messages", messages, streaming: .copy) { u, _ in [u] },
+        Statement("channel_ids", channelIDs) { u, _ in [u] },
         Statement("channels", channels) { _, c in ["{\(c)}"] },
         Statement("dm_participants", dmParticipants) { u, c in ["{\(c)}", u] },
         Statement("public_names", publicNames) { u, _ in ["{\(u)}"] },

@@ -73,6 +73,10 @@ public struct UserExportOptions: Sendable {
     /// the number of files so far. Throwing aborts the export.
     public var afterFile: (@Sendable (_ path: String, _ filesSoFar: Int) throws -> Void)?
     public var cancellation: ExportCancellation?
+    /// Opens another connection to the database. When given, the reactions
+    /// and the channels' descriptions are read on it, in the same snapshot,
+    /// while the messages stream on the first connection.
+    public var connect: (@Sendable () throws -> PGConnection)?
 
     public init() {}
 }
@@ -83,15 +87,16 @@ public final class ExportCancellation: @unchecked Sendable {
     private let lock = NSLock()
     private var reason: String?
     private var canceller: PGCanceller?
+    private var sideCanceller: PGCanceller?
 
     public init() {}
 
     public func cancel(_ reason: String) {
-        let canceller = lock.withLock { () -> PGCanceller? in
+        let cancellers = lock.withLock { () -> [PGCanceller?] in
             if self.reason == nil { self.reason = reason }
-            return self.canceller
+            return [self.canceller, self.sideCanceller]
         }
-        canceller?.cancel()
+        cancellers.forEach { $0?.cancel() }
     }
 
     public var cancelReason: String? { lock.withLock { reason } }
@@ -103,6 +108,12 @@ public final class ExportCancellation: @unchecked Sendable {
     func attach(_ conn: PGConnection?) {
         let canceller = conn?.makeCanceller()
         lock.withLock { self.canceller = canceller }
+    }
+
+    /// The second connection (`UserExportOptions.connect`), while it is used.
+    func attachSide(_ conn: PGConnection?) {
+        let canceller = conn?.makeCanceller()
+        lock.withLock { self.sideCanceller = canceller }
     }
 }
 
@@ -185,6 +196,8 @@ private final class Run {
     var publicID = ""
     var tag = ""
     var ownEmail = ""
+    /// Reads reactions and channel descriptions alongside (options.connect).
+    var side: ExportSideReader?
 
     init(conn: PGConnection, userID: Int64, path: String, options: UserExportOptions) throws {
         self.conn = conn
@@ -205,6 +218,11 @@ private final class Run {
     func write() throws -> UserExportResult {
         try account()
         try servers()
+        if let connect = options.connect {
+            let snapshot = try conn.query("SELECT pg_export_snapshot()").scalar ?? ""
+            side = ExportSideReader(connect: connect, snapshot: snapshot, userID: userID, cancellation: options.cancellation)
+        }
+        defer { side?.stop() }
         try messages()
         try reactions()
         try invites()
@@ -338,10 +356,11 @@ private final class Run {
             }
         }
         try finishChannel()
+        let describedAlongside = try side?.wait().channels
         var index: [ExportJSON] = []
-        for start in stride(from: 0, to: written.count, by: Self.channelBatch) {
-            let batch = written[start..<min(start + Self.channelBatch, written.count)]
-            let described = try channelsJSON(batch.map(\.id))
+        for start in stride(from: 0, to: written.count, by: ChannelDescriptions.batch) {
+            let batch = written[start..<min(start + ChannelDescriptions.batch, written.count)]
+            let described = try describedAlongside ?? ChannelDescriptions.read(conn, ids: batch.map(\.id), userID: uid)
             for channel in batch {
                 let folder = "messages/c\(channel.id)/"
                 var fields = described[channel.id] ?? [.init("id", .string(channel.id))]
@@ -363,8 +382,6 @@ private final class Run {
             "channels": .array(index),
         ]))
     }
-
-    static let channelBatch = 500
 
     /// One element of messages.json (at indent level 1), from a row of
     /// `UserExportQueries.messages`.
@@ -441,52 +458,11 @@ private final class Run {
         return attachments
     }
 
-    /// The fields of channel.json (without the counts) for a batch of channels.
-    func channelsJSON(_ ids: [String]) throws -> [String: [ExportJSON.Field]] {
-        let array = "{" + ids.joined(separator: ",") + "}"
-        var described: [String: [ExportJSON.Field]] = [:]
-        var dms: [String] = []
-        for c in try conn.query(UserExportQueries.channels, [array]).rows {
-            let id = c[0] ?? ""
-            let type = Int(c[1] ?? "") ?? -1
-            described[id] = [
-                .init("id", .id(c[0])), .init("type", .integer(c[1])),
-                .init("type_name", ExportNames.channelTypes[type].map { .string($0) } ?? .null),
-                .init("name", .text(c[2])), .init("topic", .text(c[3])),
-                .init("server", c[4] == nil ? .null : .object(["id": .id(c[4]), "name": .text(c[5])])),
-                .init("parent_id", .id(c[6])), .init("nsfw", .boolean(c[7])),
-                .init("created_at", .time(c[8])), .init("deleted_at", .time(c[9])),
-            ]
-            if type == 1 || type == 3 { dms.append(id) }
-        }
-        guard !dms.isEmpty else { return described }
-        var recipients: [String: [String]] = [:]
-        for r in try conn.query(UserExportQueries.dmParticipants, ["{" + dms.joined(separator: ",") + "}", uid]).rows {
-            recipients[r[0] ?? "", default: []].append(r[1] ?? "")
-        }
-        let names = try publicNames(Array(Set(recipients.values.joined())))
-        for id in dms {
-            let people = (recipients[id] ?? []).map { ExportJSON.object(["id": .string($0), "name": names[$0].map { .string($0) } ?? .null]) }
-            described[id]?.append(.init("recipients", .array(people)))
-        }
-        return described
-    }
-
-    /// username#discriminator of other users, by id.
-    func publicNames(_ ids: [String]) throws -> [String: String] {
-        guard !ids.isEmpty else { return [:] }
-        var names: [String: String] = [:]
-        for r in try conn.query(UserExportQueries.publicNames, ["{" + ids.joined(separator: ",") + "}"]).rows {
-            names[r[0] ?? ""] = "\(r[1] ?? "")#\(r[2] ?? "")"
-        }
-        return names
-    }
-
     func reactions() throws {
         report(.reactions, force: true)
         var stream = try writer.beginArray("reactions/reactions.json")
         var row = CopyRow(columns: 8)
-        try conn.copyOut(UserExportQueries.copy(UserExportQueries.reactions, userID: userID)) { data in
+        func add(_ data: UnsafeRawBufferPointer) throws {
             try row.load(data)
             try stream.append { out in
                 var reaction = JSONContainer.object(indent: 1)
@@ -505,6 +481,11 @@ private final class Run {
             }
             counts.reactions += 1
             if counts.reactions % 256 == 0 { try options.cancellation?.check() }
+        }
+        if let side {
+            try side.wait().reactions.forEachLine(add)
+        } else {
+            try conn.copyOut(UserExportQueries.copy(UserExportQueries.reactions, userID: userID), onData: add)
         }
         try stream.finish()
     }

@@ -1,0 +1,213 @@
+import Foundation
+import PGClient
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What an export reads besides the messages, read on a second connection in
+/// the export's snapshot (`pg_export_snapshot()`, `SET TRANSACTION SNAPSHOT`)
+/// on a thread of its own, while the first connection streams the messages:
+/// the reactions' COPY rows (kept in an unlinked temporary file, so memory
+/// does not grow with them) and the description of every channel the user
+/// wrote in. The export turns both into files afterwards, in package order.
+final class ExportSideReader: @unchecked Sendable {
+    struct Output: @unchecked Sendable {
+        /// Rows of `COPY (UserExportQueries.reactions) TO STDOUT`.
+        let reactions: SpoolFile
+        /// channel.json's fields (without the counts), by channel id.
+        let channels: [String: [ExportJSON.Field]]
+    }
+
+    private let condition = NSCondition()
+    // Guarded by `condition`.
+    private var output: Result<Output, any Error>?
+    private var canceller: PGCanceller?
+    private var stopping = false
+
+    init(
+        connect: @escaping @Sendable () throws -> PGConnection, snapshot: String, userID: Int64,
+        cancellation: ExportCancellation?
+    ) {
+        let thread = Thread { [self] in
+            let result = Result { try read(connect: connect, snapshot: snapshot, userID: userID, cancellation: cancellation) }
+            condition.withLock {
+                output = result
+                canceller = nil
+                condition.broadcast()
+            }
+        }
+        thread.name = "pgvault-export-side"
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    /// Waits for the reading to end; throws its error.
+    func wait() throws -> Output {
+        try condition.withLock {
+            while output == nil { condition.wait() }
+            return output!
+        }.get()
+    }
+
+    /// Cancels the reading if it still runs, and waits for it to end.
+    func stop() {
+        condition.withLock {
+            stopping = true
+            canceller?.cancel()
+            while output == nil { condition.wait() }
+        }
+    }
+
+    private func read(
+        connect: @Sendable () throws -> PGConnection, snapshot: String, userID: Int64, cancellation: ExportCancellation?
+    ) throws -> Output {
+        let conn = try connect()
+        try condition.withLock {
+            if stopping { throw UserExportError.cancelled(reason: "the export stopped") }
+            canceller = conn.makeCanceller()
+        }
+        cancellation?.attachSide(conn)
+        defer { cancellation?.attachSide(nil) }
+        return try conn.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { conn in
+            try conn.execute("SET TRANSACTION SNAPSHOT " + SQL.literal(snapshot))
+            try conn.execute(UserExportQueries.session)
+            let spool = try SpoolFile()
+            try conn.copyOut(UserExportQueries.copy(UserExportQueries.reactions, userID: userID)) { try spool.append($0) }
+            try spool.finishWriting()
+            let uid = String(userID)
+            let ids = try conn.query(UserExportQueries.channelIDs, [uid]).rows.compactMap { $0[0] }
+            var channels: [String: [ExportJSON.Field]] = [:]
+            for start in stride(from: 0, to: ids.count, by: ChannelDescriptions.batch) {
+                let batch = Array(ids[start..<min(start + ChannelDescriptions.batch, ids.count)])
+                channels.merge(try ChannelDescriptions.read(conn, ids: batch, userID: uid)) { first, _ in first }
+            }
+            return Output(reactions: spool, channels: channels)
+        }
+    }
+}
+
+/// The fields of channel.json (without the counts), read in batches of channels.
+enum ChannelDescriptions {
+    /// Channels per statement.
+    static let batch = 500
+
+    static func read(_ conn: PGConnection, ids: [String], userID: String) throws -> [String: [ExportJSON.Field]] {
+        let array = "{" + ids.joined(separator: ",") + "}"
+        var described: [String: [ExportJSON.Field]] = [:]
+        var dms: [String] = []
+        for c in try conn.query(UserExportQueries.channels, [array]).rows {
+            let id = c[0] ?? ""
+            let type = Int(c[1] ?? "") ?? -1
+            described[id] = [
+                .init("id", .id(c[0])), .init("type", .integer(c[1])),
+                .init("type_name", ExportNames.channelTypes[type].map { .string($0) } ?? .null),
+                .init("name", .text(c[2])), .init("topic", .text(c[3])),
+                .init("server", c[4] == nil ? .null : .object(["id": .id(c[4]), "name": .text(c[5])])),
+                .init("parent_id", .id(c[6])), .init("nsfw", .boolean(c[7])),
+                .init("created_at", .time(c[8])), .init("deleted_at", .time(c[9])),
+            ]
+            if type == 1 || type == 3 { dms.append(id) }
+        }
+        guard !dms.isEmpty else { return described }
+        var recipients: [String: [String]] = [:]
+        for r in try conn.query(UserExportQueries.dmParticipants, ["{" + dms.joined(separator: ",") + "}", userID]).rows {
+            recipients[r[0] ?? "", default: []].append(r[1] ?? "")
+        }
+        let names = try publicNames(conn, Array(Set(recipients.values.joined())))
+        for id in dms {
+            let people = (recipients[id] ?? []).map { ExportJSON.object(["id": .string($0), "name": names[$0].map { .string($0) } ?? .null]) }
+            described[id]?.append(.init("recipients", .array(people)))
+        }
+        return described
+    }
+
+    /// username#discriminator of other users, by id.
+    static func publicNames(_ conn: PGConnection, _ ids: [String]) throws -> [String: String] {
+        guard !ids.isEmpty else { return [:] }
+        var names: [String: String] = [:]
+        for r in try conn.query(UserExportQueries.publicNames, ["{" + ids.joined(separator: ",") + "}"]).rows {
+            names[r[0] ?? ""] = "\(r[1] ?? "")#\(r[2] ?? "")"
+        }
+        return names
+    }
+}
+
+/// An unlinked temporary file (in TMPDIR, mode 0600), written once through a
+/// buffer, then read back line by line. Closed when dropped.
+final class SpoolFile {
+    private let fd: Int32
+    private var pending: [UInt8] = []
+    private static let chunk = 256 * 1024
+
+    init() throws {
+        let folder = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array((folder + "/.pgvault-export-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { name in
+            let fd = mkstemp(name.baseAddress!)
+            if fd >= 0 { unlink(name.baseAddress!) }
+            return fd
+        }
+        guard fd >= 0 else { throw ExportFiles.Failure("create a temporary file in", folder) }
+        self.fd = fd
+        pending.reserveCapacity(Self.chunk)
+    }
+
+    deinit { close(fd) }
+
+    func append(_ data: UnsafeRawBufferPointer) throws {
+        pending.append(contentsOf: data)
+        if pending.count >= Self.chunk { try flush() }
+    }
+
+    func finishWriting() throws { try flush() }
+
+    private func flush() throws {
+        try pending.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw ExportFiles.Failure("write", "a temporary file")
+                }
+                offset += n
+            }
+        }
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    /// Calls `body` with each line, without its line feed, in order.
+    func forEachLine(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard lseek(fd, 0, SEEK_SET) == 0 else { throw ExportFiles.Failure("rewind", "a temporary file") }
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.chunk, alignment: 16)
+        defer { buffer.deallocate() }
+        var carry: [UInt8] = []
+        while true {
+            let n = read(fd, buffer, Self.chunk)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ExportFiles.Failure("read", "a temporary file")
+            }
+            if n == 0 { break }
+            let data = UnsafeRawBufferPointer(start: buffer, count: n)
+            var start = 0
+            while start < n, let found = memchr(buffer + start, 0x0A, n - start) {
+                let end = UnsafeRawPointer(buffer).distance(to: UnsafeRawPointer(found))
+                let line = UnsafeRawBufferPointer(rebasing: data[start..<end])
+                if carry.isEmpty {
+                    try body(line)
+                } else {
+                    carry.append(contentsOf: line)
+                    try carry.withUnsafeBytes(body)
+                    carry.removeAll(keepingCapacity: true)
+                }
+                start = end + 1
+            }
+            carry.append(contentsOf: data[start..<n])
+        }
+        if !carry.isEmpty { try carry.withUnsafeBytes(body) }
+    }
+}
