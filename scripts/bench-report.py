@@ -420,7 +420,7 @@ if E["B_PROFILE"] == "1":
         out.append("No callgrind profile (the run failed; see the run's output).\n")
 
 mins = (int(__import__("time").time()) - int(E["B_BENCH_START"])) / 60
-out.append(f"_This section's run of scripts/bench.sh took {mins:.0f} min from start to report._\n")
+out.append(f"_This section's run of scripts/bench.sh took {mins:.1f} min from start to report._\n")
 
 section = "\n".join(out) + "\n"
 open(E["B_OUT"], "w").write(section)
