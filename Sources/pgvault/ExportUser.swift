@@ -172,9 +172,11 @@ func printExportJSON<T: Encodable>(_ value: T) {
 enum ExportProgressLine {
     static func show(_ p: UserExportProgress, prefix: String = "") {
         var line = prefix + p.phase.rawValue.replacingOccurrences(of: "_", with: " ")
-        if p.messagesTotal > 0 || p.phase == .messages {
-            let percent = p.messagesTotal > 0 ? p.messagesWritten * 100 / p.messagesTotal : 100
+        if p.messagesTotal > 0 {
+            let percent = p.messagesWritten * 100 / p.messagesTotal
             line += "  messages \(p.messagesWritten)/\(p.messagesTotal) (\(percent)%) in \(p.channelsWritten) channels"
+        } else if p.phase == .messages {
+            line += "  messages \(p.messagesWritten) in \(p.channelsWritten) channels"  // the total is still being counted
         }
         line += "  files \(p.filesWritten)"
         FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))

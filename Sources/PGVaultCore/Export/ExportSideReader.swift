@@ -12,7 +12,7 @@ import Darwin
 /// on a thread of its own, while the first connection streams the messages:
 /// the reactions' COPY rows (kept in an unlinked temporary file, so memory
 /// does not grow with them) and the description of every channel the user
-/// wrote in. The export turns both into files afterwards, in package order.
+/// wrote in; first, for a progress display, how many messages the user wrote. The export turns both into files afterwards, in package order.
 final class ExportSideReader: @unchecked Sendable {
     struct Output: @unchecked Sendable {
         /// Rows of `COPY (UserExportQueries.reactions) TO STDOUT`.
@@ -26,13 +26,16 @@ final class ExportSideReader: @unchecked Sendable {
     private var output: Result<Output, any Error>?
     private var canceller: PGCanceller?
     private var stopping = false
+    private var counted: Int64?
 
     init(
         connect: @escaping @Sendable () throws -> PGConnection, snapshot: String, userID: Int64,
-        cancellation: ExportCancellation?
+        countMessages: Bool, cancellation: ExportCancellation?
     ) {
         let thread = Thread { [self] in
-            let result = Result { try read(connect: connect, snapshot: snapshot, userID: userID, cancellation: cancellation) }
+            let result = Result {
+                try read(connect: connect, snapshot: snapshot, userID: userID, countMessages: countMessages, cancellation: cancellation)
+            }
             condition.withLock {
                 output = result
                 canceller = nil
@@ -43,6 +46,10 @@ final class ExportSideReader: @unchecked Sendable {
         thread.stackSize = 1 << 20
         thread.start()
     }
+
+    /// How many messages the user wrote (soft-deleted ones included), once
+    /// counted (with `countMessages`).
+    var messageCount: Int64? { condition.withLock { counted } }
 
     /// Waits for the reading to end; throws its error.
     func wait() throws -> Output {
@@ -62,7 +69,8 @@ final class ExportSideReader: @unchecked Sendable {
     }
 
     private func read(
-        connect: @Sendable () throws -> PGConnection, snapshot: String, userID: Int64, cancellation: ExportCancellation?
+        connect: @Sendable () throws -> PGConnection, snapshot: String, userID: Int64, countMessages: Bool,
+        cancellation: ExportCancellation?
     ) throws -> Output {
         let conn = try connect()
         try condition.withLock {
@@ -74,10 +82,14 @@ final class ExportSideReader: @unchecked Sendable {
         return try conn.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { conn in
             try conn.execute("SET TRANSACTION SNAPSHOT " + SQL.literal(snapshot))
             try conn.execute(UserExportQueries.session)
+            let uid = String(userID)
+            if countMessages {
+                let total = Int64(try conn.query(UserExportQueries.messageCount, [uid]).scalar ?? "0") ?? 0
+                condition.withLock { counted = total }
+            }
             let spool = try SpoolFile()
             try conn.copyOut(UserExportQueries.copy(UserExportQueries.reactions, userID: userID)) { try spool.append($0) }
             try spool.finishWriting()
-            let uid = String(userID)
             let ids = try conn.query(UserExportQueries.channelIDs, [uid]).rows.compactMap { $0[0] }
             var channels: [String: [ExportJSON.Field]] = [:]
             for start in stride(from: 0, to: ids.count, by: ChannelDescriptions.batch) {

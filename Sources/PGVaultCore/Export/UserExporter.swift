@@ -220,7 +220,9 @@ private final class Run {
         try servers()
         if let connect = options.connect {
             let snapshot = try conn.query("SELECT pg_export_snapshot()").scalar ?? ""
-            side = ExportSideReader(connect: connect, snapshot: snapshot, userID: userID, cancellation: options.cancellation)
+            side = ExportSideReader(
+                connect: connect, snapshot: snapshot, userID: userID, countMessages: options.progress != nil,
+                cancellation: options.cancellation)
         }
         defer { side?.stop() }
         try messages()
@@ -243,6 +245,7 @@ private final class Run {
         let now = ContinuousClock.now
         if force || now - lastProgress >= options.progressInterval {
             lastProgress = now
+            if progress.messagesTotal == 0, let total = side?.messageCount { progress.messagesTotal = total }
             callback(progress)
         }
     }
@@ -318,7 +321,9 @@ private final class Run {
     }
 
     func messages() throws {
-        if options.progress != nil {
+        // The total is for a progress display only (counted alongside when
+        // there is a second connection).
+        if options.progress != nil, side == nil {
             progress.messagesTotal = Int64(try conn.query(UserExportQueries.messageCount, [uid]).scalar ?? "0") ?? 0
         }
         report(.messages, force: true)
