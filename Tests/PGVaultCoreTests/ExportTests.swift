@@ -585,9 +585,11 @@ struct ExportTests {
         // The streamed statements merge the partitions' ordered index scans: no sort.
         try conn.transaction("BEGIN READ ONLY") { conn in
             try conn.execute(UserExportQueries.session)
-            for (statement, index, cursor) in [(UserExportQueries.messages, "author_id_channel_id_created_at_id_idx", false),
-                                               (UserExportQueries.auditLog, "user_id_created_at_id_idx", true)] {
-                let plan = try conn.query("EXPLAIN " + (cursor ? "DECLARE c NO SCROLL CURSOR FOR " : "") + statement, ["1001"]).rows
+            for (statement, index, cursor, parameters) in [
+                (UserExportQueries.messages, "author_id_channel_id_created_at_id_idx", false, ["1001", "3001", String(Int64.max)]),
+                (UserExportQueries.auditLog, "user_id_created_at_id_idx", true, ["1001"]),
+            ] {
+                let plan = try conn.query("EXPLAIN " + (cursor ? "DECLARE c NO SCROLL CURSOR FOR " : "") + statement, parameters).rows
                     .compactMap { $0[0] }.joined(separator: "\n")
                 #expect(plan.contains("Merge Append") && plan.contains(index), "\(plan)")
                 // The only ordering is the Merge Append's own (a json_agg may sort one message's attachments).
@@ -612,10 +614,12 @@ struct ExportTests {
         let expected = try expectPackageMatchesDatabase(files, conn, user: user)
         #expect(Int64(expected["messages"] ?? 0) == generated.heaviestUserMessages)
 
-        // Reactions and channel descriptions read on a second connection, in
-        // the same snapshot, while the messages stream: the same files.
+        // Reactions, channel descriptions and the later half of the channels'
+        // messages read on a second connection, in the same snapshot, while
+        // the messages stream: the same files.
         var options = UserExportOptions()
         options.connect = { try db.connect() }
+        options.splitMessagesFrom = 1
         _ = try UserExporter.export(conn: conn, user: user, output: folder.path + "/alongside.zip", options: options)
         let alongside = try readPackage(folder.path + "/alongside.zip")
         #expect(alongside.map(\.path) == files.map(\.path))

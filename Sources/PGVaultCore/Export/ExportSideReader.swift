@@ -10,12 +10,13 @@ import Darwin
 /// What an export reads besides the messages, read on a second connection in
 /// the export's snapshot (`pg_export_snapshot()`, `SET TRANSACTION SNAPSHOT`)
 /// on a thread of its own, while the first connection streams the messages:
-/// the reactions' COPY rows (kept in an unlinked temporary file, so memory
-/// does not grow with them) and the description of every channel the user
-/// wrote in; first, for a progress display, how many messages the user wrote. The export turns both into files afterwards, in package order.
+/// the messages of the second half of the user's channels (when the export
+/// splits them), then the reactions (their COPY rows, kept in unlinked
+/// temporary files, so memory does not grow with them), and the description
+/// of every channel the user wrote in. The export turns both into files afterwards, in package order.
 final class ExportSideReader: @unchecked Sendable {
     struct Output: @unchecked Sendable {
-        /// Rows of `COPY (UserExportQueries.reactions) TO STDOUT`.
+        /// Rows of `COPY (UserExportQueries.reactions)`.
         let reactions: SpoolFile
         /// channel.json's fields (without the counts), by channel id.
         let channels: [String: [ExportJSON.Field]]
@@ -26,15 +27,16 @@ final class ExportSideReader: @unchecked Sendable {
     private var output: Result<Output, any Error>?
     private var canceller: PGCanceller?
     private var stopping = false
-    private var counted: Int64?
+    private var spooledMessages: SpoolFile?
 
+    /// `messages`: the range of channel ids whose messages to read here.
     init(
         connect: @escaping @Sendable () throws -> PGConnection, snapshot: String, userID: Int64,
-        countMessages: Bool, cancellation: ExportCancellation?
+        messages: ClosedRange<Int64>?, cancellation: ExportCancellation?
     ) {
         let thread = Thread { [self] in
             let result = Result {
-                try read(connect: connect, snapshot: snapshot, userID: userID, countMessages: countMessages, cancellation: cancellation)
+                try read(connect: connect, snapshot: snapshot, userID: userID, messages: messages, cancellation: cancellation)
             }
             condition.withLock {
                 output = result
@@ -47,9 +49,16 @@ final class ExportSideReader: @unchecked Sendable {
         thread.start()
     }
 
-    /// How many messages the user wrote (soft-deleted ones included), once
-    /// counted (with `countMessages`).
-    var messageCount: Int64? { condition.withLock { counted } }
+    /// Waits for the messages (rows of `COPY (UserExportQueries.messages)`),
+    /// nil when none were asked for; throws the reading's error.
+    func messages() throws -> SpoolFile? {
+        try condition.withLock {
+            while spooledMessages == nil, output == nil { condition.wait() }
+            if let spooledMessages { return spooledMessages }
+            _ = try output!.get()
+            return nil
+        }
+    }
 
     /// Waits for the reading to end; throws its error.
     func wait() throws -> Output {
@@ -69,7 +78,7 @@ final class ExportSideReader: @unchecked Sendable {
     }
 
     private func read(
-        connect: @Sendable () throws -> PGConnection, snapshot: String, userID: Int64, countMessages: Bool,
+        connect: @Sendable () throws -> PGConnection, snapshot: String, userID: Int64, messages: ClosedRange<Int64>?,
         cancellation: ExportCancellation?
     ) throws -> Output {
         let conn = try connect()
@@ -83,12 +92,18 @@ final class ExportSideReader: @unchecked Sendable {
             try conn.execute("SET TRANSACTION SNAPSHOT " + SQL.literal(snapshot))
             try conn.execute(UserExportQueries.session)
             let uid = String(userID)
-            if countMessages {
-                let total = Int64(try conn.query(UserExportQueries.messageCount, [uid]).scalar ?? "0") ?? 0
-                condition.withLock { counted = total }
+            if let messages {
+                let spool = try SpoolFile()
+                let sql = UserExportQueries.copy(UserExportQueries.messages, userID, messages.lowerBound, messages.upperBound)
+                try conn.copyOut(sql) { try spool.append($0) }
+                try spool.finishWriting()
+                condition.withLock {
+                    spooledMessages = spool
+                    condition.broadcast()
+                }
             }
             let spool = try SpoolFile()
-            try conn.copyOut(UserExportQueries.copy(UserExportQueries.reactions, userID: userID)) { try spool.append($0) }
+            try conn.copyOut(UserExportQueries.copy(UserExportQueries.reactions, userID)) { try spool.append($0) }
             try spool.finishWriting()
             let ids = try conn.query(UserExportQueries.channelIDs, [uid]).rows.compactMap { $0[0] }
             var channels: [String: [ExportJSON.Field]] = [:]

@@ -50,8 +50,9 @@ public enum UserExportQueries {
     /// How many messages the user wrote (progress; idx_messages_author, index only).
     public static let messageCount = "SELECT count(*) FROM messages WHERE author_id = $1"
 
-    /// The user's messages, soft-deleted ones included, one channel after the
-    /// other and in time order within a channel: every partition yields them
+    /// The user's messages in the channels with ids from $2 to $3,
+    /// soft-deleted ones included, one channel after the other and in time
+    /// order within a channel: every partition yields them
     /// in that order from idx_messages_author_channel and the partitions are
     /// merged, so nothing is sorted and the rows stream from the first one
     /// (run through COPY, see `copy(_:userID:)`).
@@ -70,7 +71,8 @@ public enum UserExportQueries {
                ref.author_id, ru.username, ru.discriminator,
                m.mentions, m.mention_roles, m.mention_everyone, m.embeds,
                CASE WHEN m.id IN (SELECT a.message_id FROM attachments a
-                                   WHERE a.message_id = ANY (ARRAY(SELECT mine.id FROM messages mine WHERE mine.author_id = $1)))
+                                   WHERE a.message_id = ANY (ARRAY(SELECT mine.id FROM messages mine
+                                                                  WHERE mine.author_id = $1 AND mine.channel_id BETWEEN $2 AND $3)))
                THEN (SELECT json_agg(json_build_object(
                                 'id', a.id::text, 'filename', a.filename, 'content_type', a.content_type,
                                 'size', a.size, 'url', a.url, 'proxy_url', a.proxy_url,
@@ -92,8 +94,14 @@ public enum UserExportQueries {
             OFFSET 0
         ) ref ON true
         LEFT JOIN users ru ON ru.id = ref.author_id
-        WHERE m.author_id = $1
+        WHERE m.author_id = $1 AND m.channel_id BETWEEN $2 AND $3
         ORDER BY m.channel_id, m.created_at, m.id
+        """
+
+    /// Where to split the user's channels so that about `$2` of their
+    /// messages are in channels before it (idx_messages_author_channel, index only).
+    public static let channelSplit = """
+        SELECT channel_id FROM messages WHERE author_id = $1 ORDER BY channel_id OFFSET $2 LIMIT 1
         """
 
     /// The channels the user wrote in (idx_messages_author_channel, index only).
@@ -170,7 +178,8 @@ public enum UserExportQueries {
         Statement("roles", roles) { u, _ in [u] },
         Statement("owned_servers", ownedServers) { u, _ in [u] },
         Statement("message_count", messageCount) { u, _ in [u] },
-        Statement("messages", messages, streaming: .copy) { u, _ in [u] },
+        Statement("message_split", channelSplit) { u, _ in [u, "0"] },
+        Statement("messages", messages, streaming: .copy) { u, _ in [u, String(Int64.min), String(Int64.max)] },
         Statement("channel_ids", channelIDs) { u, _ in [u] },
         Statement("channels", channels) { _, c in ["{\(c)}"] },
         Statement("dm_participants", dmParticipants) { u, c in ["{\(c)}", u] },
@@ -192,11 +201,15 @@ public enum UserExportQueries {
         SET LOCAL random_page_cost = 1.1
         """
 
-    /// `COPY (statement) TO STDOUT` for a statement whose only parameter is
-    /// the user's id: COPY takes no parameters, so the id (an integer, resolved
-    /// in the snapshot) is written in as a literal.
-    public static func copy(_ sql: String, userID: Int64) -> String {
-        "COPY (" + sql.replacingOccurrences(of: "$1", with: String(userID)) + ") TO STDOUT"
+    /// `COPY (statement) TO STDOUT` for a statement whose parameters are
+    /// integers (the user's id, resolved in the snapshot, and channel ids):
+    /// COPY takes no parameters, so they are written in as literals.
+    public static func copy(_ sql: String, _ parameters: Int64...) -> String {
+        var sql = sql
+        for (n, value) in parameters.enumerated().reversed() {
+            sql = sql.replacingOccurrences(of: "$\(n + 1)", with: "'\(value)'::bigint")
+        }
+        return "COPY (" + sql + ") TO STDOUT"
     }
 
     public struct Statement: Sendable {

@@ -77,6 +77,9 @@ public struct UserExportOptions: Sendable {
     /// and the channels' descriptions are read on it, in the same snapshot,
     /// while the messages stream on the first connection.
     public var connect: (@Sendable () throws -> PGConnection)?
+    /// With a second connection: from this many messages on, the later half
+    /// of the user's channels (by messages) is read on it.
+    var splitMessagesFrom: Int64 = 20_000
 
     public init() {}
 }
@@ -196,8 +199,11 @@ private final class Run {
     var publicID = ""
     var tag = ""
     var ownEmail = ""
-    /// Reads reactions and channel descriptions alongside (options.connect).
+    /// Reads reactions, channel descriptions and some messages alongside (options.connect).
     var side: ExportSideReader?
+    /// The channels whose messages this connection reads, and the others'.
+    var ownChannels = Int64.min...Int64.max
+    var alongside: ClosedRange<Int64>?
 
     init(conn: PGConnection, userID: Int64, path: String, options: UserExportOptions) throws {
         self.conn = conn
@@ -219,10 +225,19 @@ private final class Run {
         try account()
         try servers()
         if let connect = options.connect {
+            // A second connection: it reads the messages of the second half
+            // of the user's channels (by message count), the reactions and
+            // the channels' descriptions while this one streams the first half.
+            let total = try messageTotal()
+            progress.messagesTotal = total
+            if total >= options.splitMessagesFrom, let split = try conn.query(UserExportQueries.channelSplit, [uid, String(total / 2)]).scalar
+                .flatMap({ Int64($0) }), split > Int64.min {
+                ownChannels = Int64.min...(split - 1)
+                alongside = split...Int64.max
+            }
             let snapshot = try conn.query("SELECT pg_export_snapshot()").scalar ?? ""
             side = ExportSideReader(
-                connect: connect, snapshot: snapshot, userID: userID, countMessages: options.progress != nil,
-                cancellation: options.cancellation)
+                connect: connect, snapshot: snapshot, userID: userID, messages: alongside, cancellation: options.cancellation)
         }
         defer { side?.stop() }
         try messages()
@@ -245,7 +260,6 @@ private final class Run {
         let now = ContinuousClock.now
         if force || now - lastProgress >= options.progressInterval {
             lastProgress = now
-            if progress.messagesTotal == 0, let total = side?.messageCount { progress.messagesTotal = total }
             callback(progress)
         }
     }
@@ -321,11 +335,8 @@ private final class Run {
     }
 
     func messages() throws {
-        // The total is for a progress display only (counted alongside when
-        // there is a second connection).
-        if options.progress != nil, side == nil {
-            progress.messagesTotal = Int64(try conn.query(UserExportQueries.messageCount, [uid]).scalar ?? "0") ?? 0
-        }
+        // The total is for a progress display (and splitting, see write()).
+        if options.progress != nil, side == nil { progress.messagesTotal = try messageTotal() }
         report(.messages, force: true)
         // Each channel's messages.json as the rows reach it; the channel.json
         // files follow in batches (one statement per batch, not per channel),
@@ -344,7 +355,7 @@ private final class Run {
             report(.messages)
         }
         var row = CopyRow(columns: 19)
-        try conn.copyOut(UserExportQueries.copy(UserExportQueries.messages, userID: userID)) { data in
+        func add(_ data: UnsafeRawBufferPointer) throws {
             try row.load(data)
             guard let channel = row[1] else { throw ExportJSONError(description: "a message without a channel") }
             if file.map({ !$0.channel.elementsEqual(channel) }) ?? true {
@@ -360,6 +371,9 @@ private final class Run {
                 report(.messages)
             }
         }
+        try conn.copyOut(UserExportQueries.copy(UserExportQueries.messages, userID, ownChannels.lowerBound, ownChannels.upperBound), onData: add)
+        // The later channels' messages, read alongside.
+        try side?.messages()?.forEachLine(add)
         try finishChannel()
         let describedAlongside = try side?.wait().channels
         var index: [ExportJSON] = []
@@ -386,6 +400,11 @@ private final class Run {
             "message_count": .int(counts.messages), "deleted_message_count": .int(counts.deletedMessages),
             "channels": .array(index),
         ]))
+    }
+
+    /// How many messages the user wrote, soft-deleted ones included.
+    func messageTotal() throws -> Int64 {
+        Int64(try conn.query(UserExportQueries.messageCount, [uid]).scalar ?? "0") ?? 0
     }
 
     /// One element of messages.json (at indent level 1), from a row of
@@ -490,7 +509,7 @@ private final class Run {
         if let side {
             try side.wait().reactions.forEachLine(add)
         } else {
-            try conn.copyOut(UserExportQueries.copy(UserExportQueries.reactions, userID: userID), onData: add)
+            try conn.copyOut(UserExportQueries.copy(UserExportQueries.reactions, userID), onData: add)
         }
         try stream.finish()
     }
