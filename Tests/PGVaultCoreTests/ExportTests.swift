@@ -342,6 +342,26 @@ struct ExportTests {
         #expect(ExportTime.iso8601("infinity") == "infinity")
         #expect(ExportJSON.float("NaN") == .null)
         #expect(ExportJSON.idArray("{1,9007199254740993}") == .array([.string("1"), .string("9007199254740993")]))
+
+        // JSON from the database reformatted without building it: the same text.
+        for input in [
+            #"[]"#, #" { } "#, #"[{"a": [], "b": {}, "c": [1, -2.5e+3, true, false, null]}]"#,
+            #"{"s": "plain é 👍🏽 日本語", "e": "q\"b\\s\/t\tn\nu\u00e9\ud83d\ude00\ud800x", "raw\u0001": "c\#u{1}d"}"#,
+            "[\"\u{7F}\", \"\u{80}\"]", #"{"k":{"k":{"k":[["deep"]]}}}"#, "[1,\n\t2 ,\r3]",
+        ] {
+            var out = JSONBuffer()
+            defer { out.release() }
+            try ExportJSONParser.reformat(bytes: Array(input.utf8), indent: 2, into: &out)
+            var tree = JSONBuffer()
+            defer { tree.release() }
+            try ExportJSON.json(input).write(into: &tree, indent: 2)
+            #expect(out.array == tree.array, "\(input)")
+        }
+        for bad in ["[1,]", "{\"a\" 1}", "[1] x", "\"open", "[" + String(repeating: "[", count: 600) + "]"] {
+            var out = JSONBuffer()
+            defer { out.release() }
+            #expect(throws: ExportJSONError.self) { try ExportJSONParser.reformat(bytes: Array(bad.utf8), indent: 0, into: &out) }
+        }
     }
 
     @Test("temporary names, and which leftovers a starting worker removes")

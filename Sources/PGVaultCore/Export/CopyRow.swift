@@ -150,6 +150,14 @@ struct CopyRow {
         return try ExportJSONParser.parse(bytes: CopyText.unescaped(field))
     }
 
+    /// A json/jsonb column pretty-printed at `indent` (as `json(_:)` then
+    /// `ExportJSON.write` would write it), or null.
+    func reformattedJSON(_ column: Int, indent: Int, _ out: inout JSONBuffer) throws {
+        guard let field = self[column] else { return out.append("null") }
+        if field.elementsEqual("[]".utf8) { return out.append("[]") }
+        try ExportJSONParser.reformat(bytes: CopyText.unescaped(field), indent: indent, into: &out)
+    }
+
     /// A bigint[] (`{1,2,3}`) as an array of id strings; NULL as `[]`.
     func idArray(_ column: Int, indent: Int, _ out: inout JSONBuffer) {
         var array = JSONContainer.array(indent: indent)

@@ -187,6 +187,16 @@ enum ExportJSONParser {
         return value
     }
 
+    /// JSON text pretty-printed at `indent`: the same text as
+    /// `parse(bytes:)` then `write(into:indent:)`, without building the value.
+    static func reformat(bytes: [UInt8], indent: Int, into out: inout JSONBuffer) throws {
+        var parser = Cursor(bytes: bytes)
+        parser.skipSpace()
+        try parser.reformat(depth: 0, indent: indent, into: &out)
+        parser.skipSpace()
+        guard parser.atEnd else { throw parser.error("trailing characters") }
+    }
+
     private struct Cursor {
         let bytes: [UInt8]
         var i = 0
@@ -250,6 +260,84 @@ enum ExportJSONParser {
             case UInt8(ascii: "n"): try expect("null"); return .null
             default: return .number(try number())
             }
+        }
+
+        /// Like `value(depth:)`, but writes the value as `ExportJSON.write` would.
+        mutating func reformat(depth: Int, indent: Int, into out: inout JSONBuffer) throws {
+            guard depth < 512 else { throw error("nested too deeply") }
+            guard i < bytes.count else { throw error("unexpected end") }
+            switch bytes[i] {
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                let isObject = bytes[i] == UInt8(ascii: "{")
+                let close = isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")
+                var container = isObject ? JSONContainer.object(indent: indent) : JSONContainer.array(indent: indent)
+                i += 1
+                skipSpace()
+                if i < bytes.count, bytes[i] == close {
+                    i += 1
+                    return container.end(&out)
+                }
+                while true {
+                    skipSpace()
+                    container.next(&out)
+                    if isObject {
+                        try reformatString(into: &out)
+                        skipSpace()
+                        try expect(":")
+                        out.append(": ")
+                        skipSpace()
+                    }
+                    try reformat(depth: depth + 1, indent: indent + 1, into: &out)
+                    skipSpace()
+                    guard i < bytes.count else { throw error(isObject ? "unterminated object" : "unterminated array") }
+                    if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+                    try expect(isObject ? "}" : "]")
+                    return container.end(&out)
+                }
+            case UInt8(ascii: "\""): try reformatString(into: &out)
+            case UInt8(ascii: "t"): try expect("true"); out.append("true")
+            case UInt8(ascii: "f"): try expect("false"); out.append("false")
+            case UInt8(ascii: "n"): try expect("null"); out.append("null")
+            default: out.append(try number())
+            }
+        }
+
+        /// A string as `string()` then `JSONBuffer.appendString` would write
+        /// it; copied as it is when it has no escapes and is valid UTF-8.
+        mutating func reformatString(into out: inout JSONBuffer) throws {
+            guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw error("expected \"") }
+            var end = i + 1
+            while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\") { end += 1 }
+            guard end < bytes.count, bytes[end] == UInt8(ascii: "\""), Self.isValidUTF8(bytes, i + 1, end) else {
+                return out.appendString(try string())
+            }
+            bytes.withUnsafeBytes { out.appendString(UnsafeRawBufferPointer(rebasing: $0[(i + 1)..<end])) }
+            i = end + 1
+        }
+
+        /// Whether `bytes[from..<to]` is well-formed UTF-8 (what
+        /// `String(decoding:as:)` keeps without replacing anything).
+        static func isValidUTF8(_ bytes: [UInt8], _ from: Int, _ to: Int) -> Bool {
+            var k = from
+            while k < to {
+                let b = bytes[k]
+                if b < 0x80 { k += 1; continue }
+                let length: Int, low: UInt8, high: UInt8
+                switch b {
+                case 0xC2...0xDF: (length, low, high) = (2, 0x80, 0xBF)
+                case 0xE0: (length, low, high) = (3, 0xA0, 0xBF)
+                case 0xE1...0xEC, 0xEE...0xEF: (length, low, high) = (3, 0x80, 0xBF)
+                case 0xED: (length, low, high) = (3, 0x80, 0x9F)
+                case 0xF0: (length, low, high) = (4, 0x90, 0xBF)
+                case 0xF1...0xF3: (length, low, high) = (4, 0x80, 0xBF)
+                case 0xF4: (length, low, high) = (4, 0x80, 0x8F)
+                default: return false
+                }
+                guard k + length <= to, bytes[k + 1] >= low, bytes[k + 1] <= high else { return false }
+                for j in (k + 2)..<(k + length) where bytes[j] < 0x80 || bytes[j] > 0xBF { return false }
+                k += length
+            }
+            return true
         }
 
         mutating func number() throws -> String {

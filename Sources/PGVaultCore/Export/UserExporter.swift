@@ -452,12 +452,7 @@ private final class Run {
         mentions.key("roles", &out); r.idArray(15, indent: 3, &out)
         mentions.key("everyone", &out); r.boolean(16, &out)
         mentions.end(&out)
-        message.key("embeds", &out)
-        if let embeds = r[17], embeds.elementsEqual("[]".utf8) {
-            out.append("[]")
-        } else {
-            try r.json(17).write(into: &out, indent: 2)
-        }
+        message.key("embeds", &out); try r.reformattedJSON(17, indent: 2, &out)
         message.key("attachments", &out)
         let attachments = try attachmentsJSON(r.json(18))
         counts.attachments += attachments.count
