@@ -451,8 +451,8 @@ classes (pg_stat_statements) with its I/O and WAL (pg_stat_io, pg_stat_wal), and
 for sections run with `--profile`, perf profiles of a pgvault backup and restore
 (client and server side) and a callgrind profile of the backup path.
 
-Not done yet: cold-cache runs (the OS page cache is warm for every tool), and
-larger scales than `default`.
+Not done yet: cold-cache runs (the OS page cache is warm for every tool),
+larger scales than `default`, and a client on a host of its own.
 """
 parts = [head]
 # The hand-written analysis between these markers survives regeneration.
