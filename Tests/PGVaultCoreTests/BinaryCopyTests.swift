@@ -118,6 +118,31 @@ struct BinaryCopyTests {
         #expect(textManifest.units.map(\.rows).reduce(0, +) == manifest.units.map(\.rows).reduce(0, +))
     }
 
+    @Test("a format-1 archive (all text, no unit formats) still verifies and restores")
+    func formatOne() async throws {
+        let db = try TestServers.database(prefix: "binv1")
+        let conn = try db.connect()
+        try Self.hostileTable(conn)
+        let out = try TestScratch.directory("binary-v1") + "/archive"
+        var options = BackupOptions(conninfo: db.conninfo, output: out)
+        options.binaryCopy = false
+        _ = try await BackupEngine.run(options)
+        // Rewrite the manifest the way pgvault's format 1 wrote it.
+        let path = out + "/" + Manifest.memberName
+        var json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        json["formatVersion"] = 1
+        json["copyFormat"] = "text"
+        json["units"] = (json["units"] as? [[String: Any]] ?? []).map { unit in unit.filter { $0.key != "copyFormat" } }
+        try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]).write(to: URL(fileURLWithPath: path))
+        let manifest = try Archive.manifest(of: try Archive.open(out))
+        #expect(manifest.formatVersion == 1 && manifest.units.allSatisfy { $0.copyFormat == nil && $0.format == .text })
+        #expect(try await Verifier.checkArchive(path: out, jobs: 2, progress: nil).ok)
+        let target = try db.sibling(prefix: "binv1dst")
+        let restored = try await RestoreEngine.run(RestoreOptions(archive: out, conninfo: target.conninfo))
+        #expect(restored.verifyOK == true, "\(restored.verifyFailures)")
+        try RestoreFixtures.expectSameTables(conn, try target.connect(), minimum: 2)
+    }
+
     @Test("binary units into a database of another encoding are refused before anything changes")
     func encodingRefused() async throws {
         let db = try TestServers.database(prefix: "binenc")
