@@ -114,7 +114,7 @@ enum BinaryCopy {
             return timestampText(integer(), withZone: type.hasSuffix("with time zone"))
         }
         if type == "text" || type.hasPrefix("character") { return String(decoding: value, as: UTF8.self) }
-        return "\\x" + value.prefix(32).map { String(format: "%02x", $0) }.joined()
+        return "\\x" + value.prefix(32).map { String(format: "%02x", $0) }.joined() + (value.count > 32 ? "…" : "")
     }
 }
 
