@@ -237,21 +237,6 @@ struct FuzzTests {
 
 // MARK: - Helpers
 
-/// A deterministic PRNG (SplitMix64): the same seed gives the same mutations.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func int(_ upper: Int) -> Int { upper <= 0 ? 0 : Int(next() % UInt64(upper)) }
-    mutating func pick<T>(_ items: [T]) -> T { items[int(items.count)] }
-}
-
 /// Peak resident memory of this process (VmHWM), in KiB.
 enum ProcessMemory {
     static func highWaterKiB() -> Int {

@@ -1,16 +1,11 @@
+import TestSupport
 /// Deterministic test data (SplitMix64), so failures reproduce.
 struct TestBytes {
-    private var state: UInt64
+    private var rng: SplitMix
 
-    init(seed: UInt64) { state = seed }
+    init(seed: UInt64) { rng = SplitMix(seed: seed) }
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { rng.next() }
 
     /// Incompressible bytes.
     mutating func random(_ count: Int) -> [UInt8] {

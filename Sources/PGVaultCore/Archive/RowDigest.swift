@@ -21,7 +21,7 @@ public struct RowDigest: Sendable, Equatable, CustomStringConvertible {
         let h = XXH64.hash(row, seed: 0)
         rows &+= 1
         sumA &+= h
-        sumB &+= Self.mix(h)
+        sumB &+= SplitMix64.mix(h)
     }
 
     /// Combines two digests of disjoint row sets (e.g. the ctid-range units of one table).
@@ -43,14 +43,6 @@ public struct RowDigest: Sendable, Equatable, CustomStringConvertible {
         self.rows = rows
         sumA = a
         sumB = b
-    }
-
-    @inline(__always)
-    static func mix(_ x: UInt64) -> UInt64 {
-        var z = x &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 
     static func hex64(_ v: UInt64) -> String {

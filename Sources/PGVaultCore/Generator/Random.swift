@@ -15,25 +15,13 @@ extension Synth {
         }
 
         init(seed: UInt64, _ stream: Stream, _ index: Int = 0) {
-            let a = Rng.mix(seed ^ (stream.rawValue &* 0xD1B5_4A32_D192_ED03))
-            state = Rng.mix(a ^ Rng.mix(UInt64(truncatingIfNeeded: index) &+ 0x632B_E59B_D9B4_E019))
-        }
-
-        static let golden: UInt64 = 0x9E37_79B9_7F4A_7C15
-
-        static func mix(_ value: UInt64) -> UInt64 { finalize(value &+ golden) }
-
-        /// SplitMix64's output function.
-        static func finalize(_ value: UInt64) -> UInt64 {
-            var z = value
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
+            let a = SplitMix64.mix(seed ^ (stream.rawValue &* 0xD1B5_4A32_D192_ED03))
+            state = SplitMix64.mix(a ^ SplitMix64.mix(UInt64(truncatingIfNeeded: index) &+ 0x632B_E59B_D9B4_E019))
         }
 
         mutating func next() -> UInt64 {
-            state &+= Rng.golden
-            return Rng.finalize(state)
+            state &+= SplitMix64.golden
+            return SplitMix64.finalize(state)
         }
 
         /// Uniform in [0, 1).
