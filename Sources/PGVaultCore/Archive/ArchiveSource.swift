@@ -182,13 +182,15 @@ public struct LineSplitter {
     public init() {}
 
     public mutating func feed(_ chunk: UnsafeRawBufferPointer, line: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        guard let base = chunk.baseAddress else { return }
         var start = 0
         let n = chunk.count
         while start < n {
-            guard let nl = chunk[start..<n].firstIndex(of: 0x0A) else {
+            guard let found = memchr(base + start, 0x0A, n - start) else {
                 carry.append(contentsOf: chunk[start..<n])
                 return
             }
+            let nl = base.distance(to: UnsafeRawPointer(found))
             if carry.isEmpty {
                 try line(UnsafeRawBufferPointer(rebasing: chunk[start..<nl]))
             } else {
@@ -202,4 +204,11 @@ public struct LineSplitter {
 
     /// Bytes after the last newline (a complete stream has none).
     public var remainder: Int { carry.count }
+
+    /// Hands over those bytes as a last line, if there are any.
+    public mutating func finish(line: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        guard !carry.isEmpty else { return }
+        try carry.withUnsafeBytes { try line($0) }
+        carry.removeAll()
+    }
 }

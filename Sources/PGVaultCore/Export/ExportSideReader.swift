@@ -211,7 +211,7 @@ final class SpoolFile {
         guard lseek(fd, 0, SEEK_SET) == 0 else { throw ExportFiles.Failure("rewind", "a temporary file") }
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.chunk, alignment: 16)
         defer { buffer.deallocate() }
-        var carry: [UInt8] = []
+        var lines = LineSplitter()
         while true {
             let n = read(fd, buffer, Self.chunk)
             if n < 0 {
@@ -219,22 +219,8 @@ final class SpoolFile {
                 throw ExportFiles.Failure("read", "a temporary file")
             }
             if n == 0 { break }
-            let data = UnsafeRawBufferPointer(start: buffer, count: n)
-            var start = 0
-            while start < n, let found = memchr(buffer + start, 0x0A, n - start) {
-                let end = UnsafeRawPointer(buffer).distance(to: UnsafeRawPointer(found))
-                let line = UnsafeRawBufferPointer(rebasing: data[start..<end])
-                if carry.isEmpty {
-                    try body(line)
-                } else {
-                    carry.append(contentsOf: line)
-                    try carry.withUnsafeBytes(body)
-                    carry.removeAll(keepingCapacity: true)
-                }
-                start = end + 1
-            }
-            carry.append(contentsOf: data[start..<n])
+            try lines.feed(UnsafeRawBufferPointer(start: buffer, count: n), line: body)
         }
-        if !carry.isEmpty { try carry.withUnsafeBytes(body) }
+        try lines.finish(line: body)
     }
 }
