@@ -143,10 +143,13 @@ extension BinaryCopy {
 /// The rows of a `COPY ... TO STDOUT` as the server sends them, one CopyData
 /// message per row. A text row loses its newline. In binary, the stream's
 /// header rides on the first message and the end marker is a message of its
-/// own; neither is a row.
+/// own; neither is a row. This is the backup's per-row path, so a binary
+/// message is only checked to start with the table's field count (the
+/// fields' framing is walked by ``RowSplitter`` when an archive is verified).
 public struct CopyRowReader {
     public let format: CopyFormat
     private var started = false
+    private var fields: Int16?
 
     public init(_ format: CopyFormat) { self.format = format }
 
@@ -166,8 +169,10 @@ public struct CopyRowReader {
                 rest = UnsafeRawBufferPointer(rebasing: message[header...])
             }
             if rest.isEmpty || BinaryCopy.isTrailer(rest) { return nil }
-            guard try BinaryCopy.tupleLength(rest, from: 0) == rest.count else {
-                throw ArchiveFormatError("a binary COPY message from the server is not one whole tuple")
+            let count = rest.count >= 2 ? BinaryCopy.int16(rest, 0) : -1
+            if fields == nil, count >= 0 { fields = count }
+            guard count >= 0, count == fields else {
+                throw ArchiveFormatError("a binary COPY message from the server does not start a tuple of \(fields.map(String.init) ?? "its") fields")
             }
             return rest
         }
