@@ -230,6 +230,20 @@ struct BackupTests {
         #expect(error?.description.contains("15.") == true)
         #expect(error?.description.contains("17") == true)
     }
+
+    @Test("a --pg-bin folder with pg_dump but no pg_restore is refused, naming pg_restore")
+    func pgRestoreRequired() async throws {
+        let major = TestServers.versions.contains(17) ? 17 : 15
+        let db = try TestServers.database(major)
+        try db.connect().execute("CREATE TABLE t (id int)")
+        let bin = try scratchDir()
+        try FileManager.default.createSymbolicLink(atPath: bin + "/pg_dump", withDestinationPath: TestCluster.binDir(major: major) + "/pg_dump")
+        var o = BackupOptions(conninfo: db.conninfo, output: try scratchDir() + "/a")
+        o.pgBin = bin
+        let error = await #expect(throws: PGToolsError.self) { _ = try await BackupEngine.run(o) }
+        #expect(error?.description.contains("pg_restore") == true)
+        #expect(!FileManager.default.fileExists(atPath: o.output))
+    }
 }
 
 @Suite("backup repository")

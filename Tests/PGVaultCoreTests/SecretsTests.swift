@@ -48,6 +48,8 @@ struct SecretsTests {
             exec \(cluster.binDir)/pg_dump "$@"
             """.write(toFile: work + "/bin/pg_dump", atomically: false, encoding: .utf8)
         chmod(work + "/bin/pg_dump", 0o755)
+        // pg_restore (which writes the schema scripts from pg_dump's file, with no database) as it is.
+        try FileManager.default.createSymbolicLink(atPath: work + "/bin/pg_restore", withDestinationPath: cluster.binDir + "/pg_restore")
 
         let plain = "host=\(cluster.socketDir) port=\(cluster.port) user=vaulter dbname=secdb"
         let uri = "postgresql://vaulter:\(Self.password)@/secdb?host=\(cluster.socketDir)&port=\(cluster.port)"

@@ -521,16 +521,26 @@ public enum BackupEngine {
         let pgBin = options.pgBin
         return try await Blocking.run("pgvault-pg_dump") {
             let tools = try PGTools.locate(serverMajor: serverMajor, serverVersion: serverVersion, pgBin: pgBin)
+            // One pg_dump reads the catalog once into a custom-format file;
+            // pg_restore writes each section's script from it without a
+            // database (the same text as `pg_dump --section`, read twice).
+            let dump = staging + "/schema/schema.dump"
+            defer { unlink(dump) }
+            let args = ["--schema-only", "--format=custom", "--compress=0", "--file=\(dump)", "--snapshot=\(snapshot)", "--no-password"]
+                + selectionArgs
+            let result = try tools.run("pg_dump", conninfo: conninfo, arguments: args)
+            guard result.status == 0 else {
+                throw BackupError("pg_dump \(tools.versionString) (\(tools.binDir)) failed to dump the schema: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
             var members: [Manifest.Member] = []
             for section in ["pre-data", "post-data"] {
                 let plain = staging + "/schema/\(section).sql"
-                let args = ["--schema-only", "--section=\(section)", "--snapshot=\(snapshot)", "--no-password"] + selectionArgs
-                let result = try tools.run("pg_dump", conninfo: conninfo, arguments: args, stdoutPath: plain)
+                defer { unlink(plain) }
+                let result = try tools.run("pg_restore", conninfo: nil, arguments: ["--section=\(section)", "--file=\(plain)", dump])
                 guard result.status == 0 else {
-                    throw BackupError("pg_dump \(tools.versionString) (\(tools.binDir)) failed for the \(section) schema: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+                    throw BackupError("pg_restore \(tools.versionString) (\(tools.binDir)) failed to write the \(section) schema: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
                 }
                 members.append(try compressFile(plain, member: "schema/\(section).sql.zst", staging: staging))
-                unlink(plain)
             }
             return Manifest.Schema(pgDumpVersion: tools.versionString, preData: members[0], postData: members[1])
         }

@@ -10,8 +10,12 @@ public struct PGTools: Sendable {
     public let versionString: String
 
     /// `pg_dump` must be at least the server's major version. Looks in `pgBin`
-    /// when given, else in PATH and the usual install folders, and picks the
-    /// lowest major that is at least `serverMajor`.
+    /// when given, else in the usual install folders (the server's major first)
+    /// and PATH, and picks the lowest major that is at least `serverMajor`.
+    /// A folder counts only with both pg_dump and pg_restore in it. The first
+    /// folder of exactly the server's major ends the search: asking each
+    /// program for its version is a process start (Debian's /usr/bin/pg_dump
+    /// is a Perl wrapper, about 50 ms), paid on every backup.
     public static func locate(serverMajor: Int, serverVersion: String, pgBin: String?) throws -> PGTools {
         var candidates: [String] = []
         if let pgBin { candidates.append(pgBin) }
@@ -27,20 +31,31 @@ public struct PGTools: Sendable {
         }
         var found: [PGTools] = []
         var seen = Set<String>()
-        for dir in candidates where seen.insert(dir).inserted {
+        for dir in candidates where seen.insert(realPath(dir + "/pg_dump")).inserted {
             guard FileManager.default.isExecutableFile(atPath: dir + "/pg_dump"),
+                  FileManager.default.isExecutableFile(atPath: dir + "/pg_restore"),
                   let (major, text) = version(of: dir + "/pg_dump") else { continue }
-            found.append(PGTools(binDir: dir, majorVersion: major, versionString: text))
+            let tools = PGTools(binDir: dir, majorVersion: major, versionString: text)
+            if major == serverMajor { return tools }
+            found.append(tools)
         }
         if let best = found.filter({ $0.majorVersion >= serverMajor }).min(by: { $0.majorVersion < $1.majorVersion }) {
             return best
         }
         if let pgBin {
-            let have = found.first.map { "pg_dump \($0.versionString) in \(pgBin)" } ?? "no usable pg_dump in \(pgBin)"
+            let have = found.first.map { "pg_dump \($0.versionString) in \(pgBin)" } ?? "no usable pg_dump with pg_restore beside it in \(pgBin)"
             throw PGToolsError(description: "\(have), but the server is PostgreSQL \(serverVersion): pg_dump must be at least version \(serverMajor). Point --pg-bin at PostgreSQL \(serverMajor)'s bin folder.")
         }
         let have = found.map { "\($0.versionString) (\($0.binDir))" }.joined(separator: ", ")
         throw PGToolsError(description: "the server is PostgreSQL \(serverVersion) but the pg_dump found is \(have.isEmpty ? "none" : have): pg_dump must be at least version \(serverMajor). Install PostgreSQL \(serverMajor) client programs or pass --pg-bin DIR.")
+    }
+
+    /// The file a path names after following symbolic links (/bin → /usr/bin),
+    /// or the path itself when that fails.
+    static func realPath(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     static func version(of program: String) -> (Int, String)? {
@@ -55,10 +70,12 @@ public struct PGTools: Sendable {
         return (major, version)
     }
 
-    /// Runs one of the programs against `conninfo`. The password, if the conninfo
-    /// holds one, travels in PGPASSWORD; the command line gets the conninfo without it.
-    public func run(_ program: String, conninfo: String, arguments: [String], stdinPath: String? = nil, stdoutPath: String? = nil) throws -> Subprocess.Result {
-        let options = try ConnInfo.parseOrThrow(conninfo)
+    /// Runs one of the programs against `conninfo`, or with no database when it
+    /// is nil (pg_restore writing a script from an archive file). The password,
+    /// if the conninfo holds one, travels in PGPASSWORD; the command line gets
+    /// the conninfo without it.
+    public func run(_ program: String, conninfo: String?, arguments: [String], stdinPath: String? = nil, stdoutPath: String? = nil) throws -> Subprocess.Result {
+        let options = try conninfo.map { try ConnInfo.parseOrThrow($0) } ?? []
         var env: [String: String] = [:]
         var shown: [String] = []
         for (key, value) in options {
