@@ -59,16 +59,19 @@ out.append(f"- each command run {E['B_REPEAT']} time(s), tools alternating withi
            "peak RSS = `%M` of the client process only (server backends are not counted)\n")
 out.append("| group | command | median s | min s | max s | ratio | peak RSS |")
 out.append("|---|---|---:|---:|---:|---|---:|")
-ref = {"backup": "pg_dump -Fd -j 2 zstd", "restore": "pg_restore -j 2 (from -Fd)"}
+SPLIT = " (split cores)"
+ref = {"backup": "pg_dump -Fd -j 2 zstd", "restore": "pg_restore -j 2 (from -Fd)",
+       "split": "pg_dump -Fd -j 2 zstd" + SPLIT}
 for n in order:
     g, w = rows[n]["group"], rows[n]["wall"]
     r = ""
     if g in ref and n != ref[g] and ref[g] in med:
         r = f"{ratio(n, ref[g]):.2f}× {ref[g]}"
-    if n == "pgvault backup --jobs 2" and "COPY ceiling (2 conns)" in med:
-        r += f"; {ratio(n, 'COPY ceiling (2 conns)'):.2f}× COPY ceiling"
-    if n == "pgvault backup --jobs 2" and "COPY ceiling binary (2 conns)" in med:
-        r += f"; {ratio(n, 'COPY ceiling binary (2 conns)'):.2f}× binary COPY ceiling"
+    sfx = SPLIT if g == "split" else ""
+    if n == "pgvault backup --jobs 2" + sfx and "COPY ceiling (2 conns)" + sfx in med:
+        r += f"; {ratio(n, 'COPY ceiling (2 conns)' + sfx):.2f}× COPY ceiling"
+    if n == "pgvault backup --jobs 2" + sfx and "COPY ceiling binary (2 conns)" + sfx in med:
+        r += f"; {ratio(n, 'COPY ceiling binary (2 conns)' + sfx):.2f}× binary COPY ceiling"
     out.append(f"| {g} | `{n}` | {med[n]:.2f} | {min(w):.2f} | {max(w):.2f} | {r} | {peak[n]/1024:.1f} MiB |")
 out.append("")
 sp, sd, sc = int(E["B_SIZE_PGVAULT"]), int(E["B_SIZE_FD"]), int(E["B_SIZE_FC"])
@@ -101,6 +104,14 @@ out.append(f"| backup size ≤ 1.05× pg_dump -Fd zstd | {sp/sd:.3f}× | {mark(s
 out.append(f"| backup wall ≤ 1.25× COPY ceiling (text, as pg_dump reads) | {bc:.2f}× | {mark(bc <= 1.25)} |")
 if bcb is not None:
     out.append(f"| backup wall ≤ 1.25× COPY ceiling (binary, as pgvault reads) | {bcb:.2f}× | {mark(bcb <= 1.25)} |")
+if "pgvault backup --jobs 2" + SPLIT in med:
+    pv = "pgvault backup --jobs 2" + SPLIT
+    sw = ratio(pv, "pg_dump -Fd -j 2 zstd" + SPLIT)
+    sc = ratio(pv, "COPY ceiling (2 conns)" + SPLIT)
+    scb = ratio(pv, "COPY ceiling binary (2 conns)" + SPLIT)
+    out.append(f"| split cores (server on core 0, client on core 1): backup wall ≤ 0.8× pg_dump -Fd -j2 zstd | {sw:.2f}× | {mark(sw <= 0.8)} |")
+    out.append(f"| split cores: backup wall ≤ 1.25× COPY ceiling (text) | {sc:.2f}× | {mark(sc <= 1.25)} |")
+    out.append(f"| split cores: backup wall ≤ 1.25× COPY ceiling (binary) | {scb:.2f}× | {mark(scb <= 1.25)} |")
 out.append(f"| restore wall ≤ 0.7× pg_restore -j2 (with pgvault's final verify) | {rw:.2f}× | {mark(rw <= 0.7)} |")
 out.append(f"| restore wall ≤ 0.7× pg_restore -j2 (`--no-verify`) | {rnv:.2f}× | {mark(rnv <= 0.7)} |")
 out.append(f"| pgvault peak RSS ≤ 64 MB (max over all pgvault commands) | {pv_rss:.1f} MiB | {mark(pv_rss * 1048576 <= 64e6)} |")

@@ -6,7 +6,9 @@
 #
 # Measures wall time, peak RSS, user and system CPU (GNU time, "%e %M %U %S") of:
 # backup (pgvault --jobs 2, pg_dump -Fd -j 2 zstd, pg_dump -Fc zstd, and a "COPY
-# every leaf table to /dev/null over 2 connections" ceiling), restore into a fresh
+# every leaf table to /dev/null over 2 connections" ceiling; then pgvault,
+# pg_dump -Fd and the ceilings again with the server pinned to one core and the
+# client to the other, as with a backup host of its own), restore into a fresh
 # empty database (pgvault restore with and without its final verify, pg_restore
 # -j 2), pgvault verify of the restored database, and export-user for the heaviest
 # and a median user. Tools alternate inside each repetition. Beside each run it
@@ -275,6 +277,28 @@ for rep in $(seq 1 "$REPEAT"); do
     STATS_DB=chat measure backup "COPY ceiling (2 conns)" "$rep" bash -c "$(declare -p PSQL WORK); $(declare -f copy_ceiling); copy_ceiling ''"
     STATS_DB=chat measure backup "COPY ceiling binary (2 conns)" "$rep" bash -c "$(declare -p PSQL WORK); $(declare -f copy_ceiling); copy_ceiling -bin"
 done
+# The same backups with the server pinned to core 0 and the client (and the
+# ceiling's psql) to core 1: the client's work, above all compression, no
+# longer competes with the server's for the same cores, as with pgvault on a
+# backup host of its own. New backends inherit the postmaster's affinity.
+pin_server() { # pin_server CPULIST: the bench cluster's processes
+    local p
+    for p in "$PM_PID" $(pgrep -P "$PM_PID" || true); do taskset -a -cp "$1" "$p" >/dev/null 2>&1 || true; done
+}
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+    step "backup, server on core 0 and client on core 1 (x$REPEAT, alternating)"
+    pin_server 0
+    for rep in $(seq 1 "$REPEAT"); do
+        rm -rf "$WORK/pgvault-split.bak"
+        measure split "pgvault backup --jobs 2 (split cores)" "$rep" taskset -c 1 "$PGVAULT" backup -d "$(conn chat)" --jobs 2 --output "$WORK/pgvault-split.bak" --quiet
+        rm -rf "$WORK/pgdump-split.dir"
+        measure split "pg_dump -Fd -j 2 zstd (split cores)" "$rep" taskset -c 1 "$PGBIN/pg_dump" -h "$BENCH" -U postgres -d chat -Fd -j 2 --compress=zstd -f "$WORK/pgdump-split.dir"
+        measure split "COPY ceiling (2 conns) (split cores)" "$rep" taskset -c 1 bash -c "$(declare -p PSQL WORK); $(declare -f copy_ceiling); copy_ceiling ''"
+        measure split "COPY ceiling binary (2 conns) (split cores)" "$rep" taskset -c 1 bash -c "$(declare -p PSQL WORK); $(declare -f copy_ceiling); copy_ceiling -bin"
+    done
+    pin_server "0-$(($(nproc) - 1))"
+    rm -rf "$WORK/pgvault-split.bak" "$WORK/pgdump-split.dir"
+fi
 SIZE_PGVAULT=$(du -sb "$WORK/pgvault.bak" | cut -f1)
 SIZE_FD=$(du -sb "$WORK/pgdump.dir" | cut -f1)
 SIZE_FC=$(du -sb "$WORK/pgdump.custom" | cut -f1)

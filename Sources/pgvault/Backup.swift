@@ -64,7 +64,7 @@ extension PGVaultCommand {
         @Option(help: ArgumentHelp("How long to wait for each table lock before failing, e.g. 30s, 2min.", valueName: "DURATION"))
         var lockWaitTimeout: String = "30s"
 
-        @Option(help: ArgumentHelp("Folder with pg_dump (at least the server's version).", valueName: "DIR"))
+        @Option(help: ArgumentHelp("Folder with pg_dump and pg_restore (at least the server's version).", valueName: "DIR"))
         var pgBin: String?
 
         @Option(help: ArgumentHelp("Write Prometheus metrics (last success, duration, bytes, rows) to this file.", valueName: "PATH"))
