@@ -450,7 +450,10 @@ at all to judge it by.
 What is compared: `pgvault backup --jobs 2 --output DIR` against
 `pg_dump -Fd -j 2 --compress=zstd` and `pg_dump -Fc --compress=zstd`, plus a
 ceiling of plain `COPY ... TO STDOUT` of every leaf table to /dev/null over two
-psql connections (tables split into two halves by size); `pgvault restore
+psql connections (tables split into two halves by size); the same backups
+and ceilings again with the server pinned to one core and the client to the
+other (`taskset`; group "split", a stand-in for a backup host with a core of
+its own); `pgvault restore
 --jobs 2` (which verifies at the end; also timed with `--no-verify`) against
 `pg_restore -j 2` from the `-Fd` dump, each into a fresh empty database and each
 ending with all indexes and constraints built; `pgvault verify ARCHIVE -d
@@ -463,7 +466,8 @@ for sections run with `--profile`, perf profiles of a pgvault backup and restore
 (client and server side) and a callgrind profile of the backup path.
 
 Not done yet: cold-cache runs (the OS page cache is warm for every tool),
-larger scales than `default`, and a client on a host of its own.
+larger scales than `default`, and a client on a separate host with cores of
+its own (the "split" group pins one core each on this 2-core machine).
 """
 parts = [head]
 # The hand-written analysis between these markers survives regeneration.
