@@ -172,6 +172,30 @@ struct BackupTests {
         #expect(missing?.description.contains("no_such_table") == true)
     }
 
+    @Test("a unit of several MiB is compressed on its own thread: the member holds exactly the server's COPY stream, binary and text")
+    func largeUnit() async throws {
+        let db = try TestServers.database()
+        let conn = try db.connect()
+        try conn.execute("CREATE TABLE wide AS SELECT g AS id, repeat(md5(g::text), 4) AS t FROM generate_series(1, 60000) g")
+        for binary in [true, false] {
+            var options = BackupOptions(conninfo: db.conninfo, output: try scratchDir() + "/archive")
+            options.binaryCopy = binary
+            options.compressionLevel = 1
+            let summary = try await BackupEngine.run(options)
+            let unit = try #require(summary.manifest?.units.first { $0.table == "wide" })
+            #expect(unit.format == (binary ? CopyFormat.binary : .text))
+            #expect(unit.rows == 60000)
+            #expect(unit.rawBytes > 4 << 20, "\(unit.rawBytes) bytes: too small for the compression thread")
+            var expected: [UInt8] = []
+            try conn.copyOut("COPY public.wide (id, t) TO STDOUT\(unit.format.options())") { expected.append(contentsOf: $0) }
+            var archived: [UInt8] = []
+            // Checks the member's size and SHA-256 against the manifest too.
+            try Archive.streamUnit(unit, from: try Archive.open(options.output)) { archived.append(contentsOf: $0) }
+            #expect(Int64(archived.count) == unit.rawBytes)
+            #expect(archived == expected)
+        }
+    }
+
     @Test("an interrupted backup leaves nothing that looks complete")
     func interrupted() async throws {
         let db = try TestServers.database()

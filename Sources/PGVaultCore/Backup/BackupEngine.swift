@@ -83,9 +83,11 @@ public struct BackupError: Error, CustomStringConvertible, Sendable {
 /// 2. `--jobs` workers, each on its own thread and connection, import that
 ///    snapshot and stream units (a table, a partition, or a ctid range of a big
 ///    one), largest first, through `COPY ... TO STDOUT` → row digest → zstd →
-///    SHA-256 → a member file. Memory per worker: one row, a 1 MiB buffer and
-///    zstd's window.
-/// 3. pg_dump, given the same snapshot, writes the pre-data and post-data schema.
+///    SHA-256 → a member file (zstd on a thread of the unit's own from its
+///    second 1 MiB on, see `writeUnit`). Memory per worker: one row, two 1 MiB
+///    buffers and zstd's window.
+/// 3. pg_dump, given the same snapshot, dumps the schema (custom format), and
+///    pg_restore writes its pre-data and post-data scripts.
 /// 4. manifest.json is written last; everything is fsynced; the folder (or the
 ///    tar made from it) is renamed into place. Until then nothing exists under
 ///    the final name.
@@ -454,34 +456,49 @@ public enum BackupEngine {
     /// Runs `sql` (a `COPY ... TO STDOUT` in `format`) into the member
     /// `data/<id>.copy.zst`: rows → row digest → 1 MiB buffer → zstd → file,
     /// with the SHA-256 of what is written. The member holds the stream as the
-    /// server sent it (for binary, its header and end marker too). Memory: one
-    /// row, the buffer and zstd's state. Cold storage uses it for its subset
-    /// units too.
+    /// server sent it (for binary, its header and end marker too).
+    ///
+    /// From the second buffer on, zstd and the writes run on a thread of the
+    /// unit's own (`JobThread`) while this one goes on reading: the server is
+    /// not kept waiting while a buffer is compressed (a Unix socket holds only
+    /// about 200 KiB). A unit under 1 MiB is compressed here, at its end.
+    /// Memory: one row, two buffers and zstd's state. Cold storage uses it for
+    /// its subset units too.
     public static func writeUnit(
         id: String, schema: String, table: String, columns: [String], sql: String, format: CopyFormat = .text, conn: PGConnection,
         staging: String, level: Int32, onFlush: (_ rows: Int64, _ rawBytes: Int64) -> Void = { _, _ in }
     ) throws -> Manifest.Unit {
         let member = "data/\(id).copy.zst"
-        let file = try OutputFile(creating: staging + "/" + member)
-        let sha = SHA2(.sha256)
-        let compressor = try ZstdCompressor(level: level, checksum: true)
+        let stream = try CompressedMember(path: staging + "/" + member, level: level)
+        var pipeline: JobThread<CompressedMember>?
+        defer { pipeline?.abort() }
         var digest = RowDigest()
         var reader = CopyRowReader(format)
         let capacity = 1 << 20
-        var buffer = [UInt8]()
-        buffer.reserveCapacity(capacity + 64 * 1024)
+        var buffer = CompressedMember.emptyBuffer(capacity)
         var raw: Int64 = 0
         var rowsSinceFlush: Int64 = 0
-        let sink: (UnsafeRawBufferPointer) throws -> Void = { out in
-            sha.update(out)
-            try file.write(out)
-        }
-        func flush() throws {
-            try buffer.withUnsafeBytes { try compressor.compress($0, sink: sink) }
+        func flush(last: Bool) throws {
             raw += Int64(buffer.count)
             onFlush(rowsSinceFlush, Int64(buffer.count))
             rowsSinceFlush = 0
-            buffer.removeAll(keepingCapacity: true)
+            if pipeline == nil, !last {
+                pipeline = try JobThread(name: "pgvault-zstd-\(id)", maxQueuedBytes: capacity + 64 * 1024) { stream }
+            }
+            if let pipeline {
+                // The buffer goes over whole (this side lets go of it, so the
+                // job thread can empty it in place); the queue takes one buffer
+                // at a time, so once it has room the previous one is a spare:
+                // two buffers in all.
+                let bytes = buffer.count
+                stream.hand(buffer)
+                buffer = []
+                try pipeline.enqueue(bytes: bytes) { try $0.compressNext() }
+                buffer = stream.spare() ?? CompressedMember.emptyBuffer(capacity)
+            } else {
+                try buffer.withUnsafeBytes { try stream.compress($0) }
+                buffer.removeAll(keepingCapacity: true)
+            }
         }
         try conn.copyOut(sql) { message in
             if let row = try reader.row(in: message) {
@@ -489,15 +506,18 @@ public enum BackupEngine {
                 rowsSinceFlush += 1
             }
             buffer.append(contentsOf: message)
-            if buffer.count >= capacity { try flush() }
+            if buffer.count >= capacity { try flush(last: false) }
         }
-        try flush()
-        try compressor.finish(sink: sink)
-        try file.close()
+        try flush(last: true)
+        if let pipeline {
+            try pipeline.close { try $0.finish() }
+        } else {
+            try stream.finish()
+        }
         return Manifest.Unit(
             id: id, schema: schema, table: table, member: member, columns: columns, fromPage: nil, toPage: nil,
-            rows: digest.rows, rawBytes: raw, compressedBytes: file.bytesWritten, sha256: sha.hexDigest(), rowDigest: digest.hex,
-            copyFormat: format)
+            rows: digest.rows, rawBytes: raw, compressedBytes: stream.file.bytesWritten, sha256: stream.sha.hexDigest(),
+            rowDigest: digest.hex, copyFormat: format)
     }
 
     // MARK: - Schema
@@ -716,5 +736,69 @@ public enum Glob {
         }
         while pi < p.count && p[pi] == "*" { pi += 1 }
         return pi == p.count
+    }
+}
+
+/// A member being written: zstd into a file, with the SHA-256 of the
+/// compressed bytes. `BackupEngine.writeUnit` hands it to a `JobThread`; its
+/// compressor and file are used by one thread at a time (the reader before and
+/// after, the job thread in between, ordered by the job thread's lock), and
+/// its buffers move between the two under its own lock, hence
+/// `@unchecked Sendable`. Compressed buffers come back emptied, as spares for
+/// the reader to fill again, so the reader does not allocate a new one each time.
+final class CompressedMember: @unchecked Sendable {
+    let file: OutputFile
+    let sha = SHA2(.sha256)
+    private let compressor: ZstdCompressor
+    private let lock = NSLock()
+    // Guarded by `lock`.
+    private var pending: [[UInt8]] = []
+    private var spares: [[UInt8]] = []
+
+    init(path: String, level: Int32) throws {
+        file = try OutputFile(creating: path)
+        compressor = try ZstdCompressor(level: level, checksum: true)
+    }
+
+    static func emptyBuffer(_ capacity: Int) -> [UInt8] {
+        var buffer = [UInt8]()
+        buffer.reserveCapacity(capacity + 64 * 1024)
+        return buffer
+    }
+
+    func compress(_ bytes: UnsafeRawBufferPointer) throws {
+        try compressor.compress(bytes) { out in
+            sha.update(out)
+            try file.write(out)
+        }
+    }
+
+    /// Queues a full buffer for `compressNext()`.
+    func hand(_ buffer: [UInt8]) {
+        lock.withLock { pending.append(buffer) }
+    }
+
+    /// Compresses the oldest handed buffer, then keeps it as a spare.
+    func compressNext() throws {
+        guard var chunk = lock.withLock({ pending.isEmpty ? nil : pending.removeFirst() }) else { return }
+        try chunk.withUnsafeBytes { try compress($0) }
+        chunk.removeAll(keepingCapacity: true)
+        lock.lock()
+        if spares.count < 2 { spares.append(consume chunk) }
+        lock.unlock()
+    }
+
+    /// An emptied buffer that has been compressed, if one is ready.
+    func spare() -> [UInt8]? {
+        lock.withLock { spares.popLast() }
+    }
+
+    /// Ends the zstd frame, then fsyncs and closes the file.
+    func finish() throws {
+        try compressor.finish { out in
+            sha.update(out)
+            try file.write(out)
+        }
+        try file.close()
     }
 }

@@ -5,8 +5,9 @@ import ArchiveIO
 /// streamed: a JSON array is written element by element into a zip entry of
 /// unknown size, through a small buffer, so memory does not grow with the data.
 ///
-/// Not Sendable: one thread writes one package (libarchive's work runs on a
-/// thread of its own, see `ArchiveThread`).
+/// Not Sendable: one thread writes one package (libarchive's work, deflate,
+/// CRC-32 and writes, runs on a thread of its own, see `JobThread`, while this
+/// one reads rows and serializes JSON).
 final class ExportPackageWriter {
     struct FileRecord: Sendable, Equatable {
         let path: String
@@ -14,7 +15,7 @@ final class ExportPackageWriter {
         let sha256: String
     }
 
-    private let archive: ArchiveThread
+    private let archive: JobThread<ArchiveWriter>
     private let mtime: Int64
     private(set) var files: [FileRecord] = []
     /// Called after each file is complete (test hooks, cancellation checks).
@@ -26,7 +27,10 @@ final class ExportPackageWriter {
     static let compressionLevel = 1
 
     init(path: String, mtime: Int64) throws {
-        archive = try ArchiveThread(path: path, options: "zip:compression-level=\(Self.compressionLevel)")
+        let options = "zip:compression-level=\(Self.compressionLevel)"
+        archive = try JobThread(name: "pgvault-export-zip", maxQueuedBytes: 2 << 20) {
+            try ArchiveWriter(path: path, format: .zip, options: options)
+        }
         self.mtime = mtime
     }
 
@@ -64,7 +68,7 @@ final class ExportPackageWriter {
     }
 
     /// Writes the zip's trailer, fsyncs and closes the file.
-    func close() throws { try archive.close() }
+    func close() throws { try archive.close { try $0.close() } }
 
     private func record(_ file: FileRecord) throws {
         files.append(file)
