@@ -542,8 +542,9 @@ public enum BackupEngine {
         return try await Blocking.run("pgvault-pg_dump") {
             let tools = try PGTools.locate(serverMajor: serverMajor, serverVersion: serverVersion, pgBin: pgBin)
             // One pg_dump reads the catalog once into a custom-format file;
-            // pg_restore writes each section's script from it without a
-            // database (the same text as `pg_dump --section`, read twice).
+            // pg_restore writes each section's script from that file, with no
+            // database (the same text `pg_dump --section` prints, without a
+            // second read of the catalog).
             let dump = staging + "/schema/schema.dump"
             defer { unlink(dump) }
             let args = ["--schema-only", "--format=custom", "--compress=0", "--file=\(dump)", "--snapshot=\(snapshot)", "--no-password"]
