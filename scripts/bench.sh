@@ -185,11 +185,19 @@ proc_ticks() { # proc_ticks PID [with-children]: utime+stime (+cutime+cstime)
     local -a f; read -ra f <<<"$s"
     if [ "${2:-}" = with-children ]; then echo $((f[11] + f[12] + f[13] + f[14])); else echo $((f[11] + f[12])); fi
 }
+# A child that exits and is reaped between the two reads would be in neither
+# (its ticks move into the postmaster's cutime after that was read): read the
+# postmaster again after the children and retry until it did not change.
 server_ticks() {
-    local t p
-    t=$(proc_ticks "$PM_PID" with-children)
-    for p in $(pgrep -P "$PM_PID" || true); do t=$((t + $(proc_ticks "$p"))); done
-    echo "$t"
+    local t p before after i
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+        before=$(proc_ticks "$PM_PID" with-children)
+        t=0
+        for p in $(pgrep -P "$PM_PID" || true); do t=$((t + $(proc_ticks "$p"))); done
+        after=$(proc_ticks "$PM_PID" with-children)
+        [ "$before" = "$after" ] && break
+    done
+    echo $((after + t))
 }
 # Wait (at most 10 s) until no client backend or parallel worker of the bench
 # cluster is alive, so that their CPU time and I/O statistics have been counted.
