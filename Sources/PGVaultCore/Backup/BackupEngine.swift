@@ -570,17 +570,13 @@ public enum BackupEngine {
     static func compressFile(_ path: String, member: String, staging: String) throws -> Manifest.Member {
         let input = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
         defer { try? input.close() }
-        let out = try OutputFile(creating: staging + "/" + member)
-        let sha = SHA2(.sha256)
         // Schema text is small; a modest level keeps zstd's memory (and so peak RSS) low.
-        let compressor = try ZstdCompressor(level: 6, checksum: true)
-        let sink: (UnsafeRawBufferPointer) throws -> Void = { sha.update($0); try out.write($0) }
+        let out = try CompressedMember(path: staging + "/" + member, level: 6)
         while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
-            try chunk.withUnsafeBytes { try compressor.compress($0, sink: sink) }
+            try chunk.withUnsafeBytes { try out.compress($0) }
         }
-        try compressor.finish(sink: sink)
-        try out.close()
-        return Manifest.Member(member: member, bytes: out.bytesWritten, sha256: sha.hexDigest())
+        try out.finish()
+        return Manifest.Member(member: member, bytes: out.file.bytesWritten, sha256: out.sha.hexDigest())
     }
 
     // MARK: - Output
@@ -741,7 +737,8 @@ public enum Glob {
 }
 
 /// A member being written: zstd into a file, with the SHA-256 of the
-/// compressed bytes. `BackupEngine.writeUnit` hands it to a `JobThread`; its
+/// compressed bytes (data units and the schema scripts).
+/// `BackupEngine.writeUnit` hands it to a `JobThread`; its
 /// compressor and file are used by one thread at a time (the reader before and
 /// after, the job thread in between, ordered by the job thread's lock), and
 /// its buffers move between the two under its own lock, hence

@@ -77,17 +77,12 @@ final class JobThread<Resource>: @unchecked Sendable {
     /// end), waits for them and stops the thread; throws the first error of
     /// any job.
     func close(last: @escaping Job) throws {
+        defer { abort() }
         try enqueue(last)
-        do {
-            try condition.withLock {
-                while running, failure == nil, !jobs.isEmpty { condition.wait() }
-                if let failure { throw failure }
-            }
-        } catch {
-            abort()
-            throw error
+        try condition.withLock {
+            while running, failure == nil, !jobs.isEmpty { condition.wait() }
+            if let failure { throw failure }
         }
-        abort()
     }
 
     /// Stops the thread, dropping what is queued. Returns when the thread no
