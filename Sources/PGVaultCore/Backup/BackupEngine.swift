@@ -453,15 +453,20 @@ public enum BackupEngine {
         }
     }
 
+    /// The size of a unit's buffers. Measured against 1 MiB on the default
+    /// benchmark database: the same backup time, and about 5 MiB less peak
+    /// RSS for a two-job backup (docs/benchmarks.md).
+    static let unitBufferBytes = 1 << 19
+
     /// Runs `sql` (a `COPY ... TO STDOUT` in `format`) into the member
-    /// `data/<id>.copy.zst`: rows → row digest → 1 MiB buffer → zstd → file,
+    /// `data/<id>.copy.zst`: rows → row digest → 512 KiB buffer → zstd → file,
     /// with the SHA-256 of what is written. The member holds the stream as the
     /// server sent it (for binary, its header and end marker too).
     ///
     /// From the second buffer on, zstd and the writes run on a thread of the
     /// unit's own (`JobThread`) while this one goes on reading: the server is
     /// not kept waiting while a buffer is compressed (a Unix socket holds only
-    /// about 200 KiB). A unit under 1 MiB is compressed here, at its end.
+    /// about 200 KiB). A unit under one buffer is compressed here, at its end.
     /// Memory: one row, two buffers and zstd's state. Cold storage uses it for
     /// its subset units too.
     public static func writeUnit(
@@ -474,7 +479,7 @@ public enum BackupEngine {
         defer { pipeline?.abort() }
         var digest = RowDigest()
         var reader = CopyRowReader(format)
-        let capacity = 1 << 20
+        let capacity = unitBufferBytes
         var buffer = CompressedMember.emptyBuffer(capacity)
         var raw: Int64 = 0
         var rowsSinceFlush: Int64 = 0
