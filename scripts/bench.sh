@@ -206,7 +206,7 @@ wait_backends() {
     for i in $(seq 1 200); do
         busy=0
         for p in $(pgrep -P "$PM_PID" || true); do
-            cmd=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null || true)
+            cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" || true)
             case "$cmd" in *"[local]"*|*"parallel worker"*) busy=1; break ;; esac
         done
         [ "$busy" = 0 ] && return 0
