@@ -84,8 +84,8 @@ public struct BackupError: Error, CustomStringConvertible, Sendable {
 ///    snapshot and stream units (a table, a partition, or a ctid range of a big
 ///    one), largest first, through `COPY ... TO STDOUT` → row digest → zstd →
 ///    SHA-256 → a member file (zstd on a thread of the unit's own from its
-///    second 1 MiB on, see `writeUnit`). Memory per worker: one row, two 1 MiB
-///    buffers and zstd's window.
+///    second buffer on, see `writeUnit`). Memory per worker: one row, two
+///    512 KiB buffers and zstd's window.
 /// 3. pg_dump, given the same snapshot, dumps the schema (custom format), and
 ///    pg_restore writes its pre-data and post-data scripts.
 /// 4. manifest.json is written last; everything is fsynced; the folder (or the
