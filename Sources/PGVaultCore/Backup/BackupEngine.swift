@@ -770,10 +770,13 @@ final class CompressedMember: @unchecked Sendable {
     }
 
     func compress(_ bytes: UnsafeRawBufferPointer) throws {
-        try compressor.compress(bytes) { out in
-            sha.update(out)
-            try file.write(out)
-        }
+        try compressor.compress(bytes, sink: write)
+    }
+
+    /// Compressed bytes: into the digest and the file.
+    private func write(_ out: UnsafeRawBufferPointer) throws {
+        sha.update(out)
+        try file.write(out)
     }
 
     /// Queues a full buffer for `compressNext()`.
@@ -798,10 +801,7 @@ final class CompressedMember: @unchecked Sendable {
 
     /// Ends the zstd frame, then fsyncs and closes the file.
     func finish() throws {
-        try compressor.finish { out in
-            sha.update(out)
-            try file.write(out)
-        }
+        try compressor.finish(sink: write)
         try file.close()
     }
 }
