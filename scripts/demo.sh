@@ -73,8 +73,10 @@ step "pgvault restore from the tar file, only 2025's messages, newest first"
 "$PGVAULT" restore "$DEMO/chat.tar" -d "host=$DEMO port=5432 user=postgres dbname=chat_2025" --jobs 2 \
     --since 2025-01-01 --until 2026-01-01 --order newest-first --no-verify --json
 
-step "pgvault wal-status: is point-in-time recovery possible?"
-"$PGVAULT" wal-status -d "$CONN" --archive-dir "$DEMO/wal-archive" --switch --since-backup "$LATEST"
+step "pgvault wal-status: from which base backup can this cluster be recovered, and up to when?"
+# Point-in-time recovery starts from a physical base backup (pgvault's backups are logical).
+as_server "$PGBIN/pg_basebackup" -h "$DEMO" -p 5432 -U postgres -D "$DEMO/basebackup" -c fast -l "demo base backup" --no-sync
+"$PGVAULT" wal-status -d "$CONN" --archive-dir "$DEMO/wal-archive" --switch --base-backup "$DEMO/basebackup"
 
 step "pgvault export-user: the heaviest author's \"download my data\" package"
 HEAVY=$("$PGBIN/psql" -X -At -h "$DEMO" -U postgres -d chat -c "SELECT author_id FROM messages GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")

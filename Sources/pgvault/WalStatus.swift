@@ -13,9 +13,12 @@ extension PGVaultCommand {
                 counts, the last archived and last failed segment, whether archiving is \
                 failing now), the backlog (.ready files, and the distance from the last \
                 archived segment to the current WAL file) and, with --archive-dir, the \
-                archive folder itself: segments contiguous from the start to the last \
+                archive folder itself: from which base backup the cluster can be recovered \
+                and up to when (pitr: the newest pg_basebackup whose .backup file is in \
+                the folder, or --base-backup, and the unbroken WAL after it along the \
+                timeline history), segments contiguous from the start to the last \
                 archived one (every gap named), timeline history files present, no segment \
-                of the wrong size.
+                of the wrong size (a short one is damage).
 
                 Exit status, as monitoring plugins report it: 0 OK, 1 WARNING, 2 CRITICAL, \
                 3 UNKNOWN (could not connect, or a query failed). The worst check \
@@ -24,15 +27,18 @@ extension PGVaultCommand {
                 CRITICAL: archiving failing now (the last failure is newer than the last \
                 success; the failing segment is named); archive_mode off, wal_level minimal, \
                 an empty or do-nothing archive_command (the fix is in the message); --switch \
-                not archived within --timeout; a gap, a wrong-size segment or a needed \
-                history file missing in --archive-dir; a threshold exceeded twice over.
+                not archived within --timeout; no base backup in --archive-dir, or the WAL \
+                after it broken (the missing or short segment is named); a gap, a \
+                wrong-size segment or a needed history file missing in --archive-dir; a \
+                threshold exceeded twice over.
                 --max-age AGE: WARNING when the last successful archive is older than AGE, \
                 CRITICAL when older than 2 x AGE - while files wait to be archived (a server \
                 that wrote nothing has nothing to archive, whatever the age).
                 --max-backlog N: WARNING when more than N files wait, CRITICAL above 2 x N.
 
                 Roles: a superuser or a role granted pg_monitor can run every check except \
-                --switch, which needs superuser or GRANT EXECUTE ON FUNCTION pg_switch_wal(). \
+                --switch, which pg_monitor does not include: it needs superuser or \
+                GRANT EXECUTE ON FUNCTION pg_switch_wal() TO <role>. \
                 A check the role may not run is shown as SKIPPED with the reason and does \
                 not change the status; one you asked for (--switch, an unreadable \
                 --archive-dir) is WARNING. Without pg_monitor the backlog is estimated from \
@@ -42,7 +48,7 @@ extension PGVaultCommand {
                   pgvault wal-status -d "host=db1 user=monitor dbname=postgres"
                   pgvault wal-status -d "dbname=postgres" --max-age 15m --max-backlog 10
                   pgvault wal-status -d "dbname=postgres" --archive-dir /srv/wal \\
-                      --since-backup /srv/backups/2025-06-01
+                      --base-backup /srv/basebackup/2025-06-01
                   pgvault wal-status -d "user=postgres" --switch --timeout 1m
                   pgvault wal-status -d "dbname=postgres" --prometheus --label cluster=main
                   pgvault wal-status --offline --archive-dir /srv/wal --json
@@ -56,7 +62,12 @@ extension PGVaultCommand {
         var archiveDir: String?
 
         @Option(help: ArgumentHelp(
-            "Check the archive from this pgvault backup's start (its manifest's snapshot.walLSN): a backup folder, tar file or manifest.json. Needs --archive-dir.",
+            "Judge point-in-time recovery from this physical base backup: the folder pg_basebackup wrote, its backup_label or backup_manifest, or a .backup file (default: the newest usable .backup file in --archive-dir). Needs --archive-dir.",
+            valueName: "PATH"))
+        var baseBackup: String?
+
+        @Option(help: ArgumentHelp(
+            "The same as --base-backup. A pgvault backup is refused: it is logical, and no WAL can be replayed onto it.",
             valueName: "PATH"))
         var sinceBackup: String?
 
@@ -92,9 +103,12 @@ extension PGVaultCommand {
 
         func validate() throws {
             if json && prometheus { throw ValidationError("--json and --prometheus are exclusive") }
-            if sinceBackup != nil && sinceLSN != nil { throw ValidationError("give --since-backup or --since-lsn, not both") }
-            if (sinceBackup != nil || sinceLSN != nil) && archiveDir == nil {
-                throw ValidationError("--since-backup and --since-lsn need --archive-dir")
+            if sinceBackup != nil && baseBackup != nil { throw ValidationError("give --base-backup or --since-backup, not both") }
+            if (sinceBackup != nil || baseBackup != nil || sinceLSN != nil) && archiveDir == nil {
+                throw ValidationError("--base-backup, --since-backup and --since-lsn need --archive-dir")
+            }
+            if let sinceBackup, let why = WalBaseBackupReader.pgvaultBackupError(sinceBackup) {
+                throw ValidationError("--since-backup: \(why)")
             }
             if let sinceLSN, WalLSN(sinceLSN) == nil { throw ValidationError("--since-lsn: '\(sinceLSN)' is not an LSN like 0/1A2B3C4") }
             if offline && archiveDir == nil { throw ValidationError("--offline needs --archive-dir") }
@@ -120,7 +134,7 @@ extension PGVaultCommand {
             var options = WalStatusOptions(conninfo: connection.dbname)
             options.offline = offline
             options.archiveDir = archiveDir
-            options.sinceBackup = sinceBackup
+            options.baseBackup = baseBackup ?? sinceBackup
             options.sinceLSN = sinceLSN.flatMap(WalLSN.init)
             options.forceSwitch = forceSwitch
             options.switchTimeout = DurationText.seconds(timeout) ?? 30

@@ -334,31 +334,169 @@ struct WalStatusTests {
         #expect(report.table().split(separator: "\n").count == 2 + report.checks.count)
     }
 
-    @Test("--since-backup reads snapshot.walLSN from a backup folder, its tar file, or manifest.json")
-    func manifestStart() throws {
+    @Test("a pgvault backup is refused as a start for PITR, with the reason; a base backup folder is read")
+    func baseBackupFiles() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pgvault-wal-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir + "/backup", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let manifest = dir + "/backup/manifest.json"
         // The shape docs/archive-format.md gives (other fields left out).
-        try #"{"format": "pgvault-archive", "formatVersion": 1, "server": {"timeline": 1},"#
-            .appending(#" "snapshot": {"walLSN": "0/5000028", "walSegment": "000000020000000000000005"}}"#)
+        try #"{"format": "pgvault-archive", "formatVersion": 2, "server": {"timeline": 1},"#
+            .appending(#" "snapshot": {"walLSN": "0/5000028", "walSegment": "000000010000000000000005"}}"#)
             .write(toFile: manifest, atomically: true, encoding: .utf8)
-        let start = try WalStartPoint.fromBackup(dir + "/backup")
-        #expect(start.lsn == WalLSN("0/5000028") && start.timeline == 2)
-        let direct = try WalStartPoint.fromBackup(manifest)
-        #expect(direct.lsn == start.lsn && direct.timeline == 2)
         try Shell.run(["/bin/tar", "-cf", dir + "/backup.tar", "-C", dir + "/backup", "manifest.json"])
-        #expect(try WalStartPoint.fromBackup(dir + "/backup.tar").lsn == WalLSN("0/5000028"))
+        for path in [dir + "/backup", manifest, dir + "/backup.tar"] {
+            let why = try #require(WalBaseBackupReader.pgvaultBackupError(path), "\(path)")
+            #expect(why.contains("logical") && why.contains("pg_basebackup") && why.contains("--base-backup"))
+            #expect(throws: WalStatusError.self) { try WalBaseBackupReader.read(path) }
+        }
 
-        // A bare {"walLSN": ...} is accepted too.
-        try #"{"walLSN": "0/3000000", "timeline": 3}"#.write(toFile: manifest, atomically: true, encoding: .utf8)
-        #expect(try WalStartPoint.fromBackup(manifest) == WalStartPoint(lsn: WalLSN("0/3000000")!, timeline: 3, source: "backup \(manifest) (walLSN 0/3000000)"))
-        try #"{"format": "pgvault-archive"}"#.write(toFile: manifest, atomically: true, encoding: .utf8)
-        #expect(throws: WalStatusError.self) { try WalStartPoint.fromBackup(dir + "/backup") }
-        #expect(throws: WalStatusError.self) { try WalStartPoint.fromBackup(dir + "/missing") }
-        try FileManager.default.removeItem(atPath: manifest)
-        #expect(throws: WalStatusError.self) { try WalStartPoint.fromBackup(dir + "/backup") }
+        // A pg_basebackup folder: the label says where it started, the manifest where it ended.
+        let base = dir + "/base"
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        #expect(WalBaseBackupReader.pgvaultBackupError(base) == nil)
+        #expect(throws: WalStatusError.self) { try WalBaseBackupReader.read(base) }
+        try Self.labelText.replacingOccurrences(of: "STOP", with: "X-STOP")
+            .write(toFile: base + "/backup_label", atomically: true, encoding: .utf8)
+        try #"{"PostgreSQL-Backup-Manifest-Version": 1, "Files": [], "WAL-Ranges": [{ "Timeline": 1, "Start-LSN": "0/2000028", "End-LSN": "0/2000120" }]}"#
+            .write(toFile: base + "/backup_manifest", atomically: true, encoding: .utf8)
+        let b = try WalBaseBackupReader.read(base)
+        #expect(b.label == "nightly" && b.start == WalLSN("0/2000028") && b.stop == WalLSN("0/2000120") && b.startTimeline == 1)
+        #expect(try WalBaseBackupReader.read(base + "/backup_manifest").stop == WalLSN("0/2000120"))
+        #expect(try WalBaseBackupReader.read(base + "/backup_label").stop == nil)
+        #expect(throws: WalStatusError.self) { try WalBaseBackupReader.read(dir + "/missing") }
+    }
+
+    static let labelText = """
+        START WAL LOCATION: 0/2000028 (file 000000010000000000000002)
+        STOP WAL LOCATION: 0/2000120 (file 000000010000000000000002)
+        CHECKPOINT LOCATION: 0/2000080
+        BACKUP METHOD: streamed
+        BACKUP FROM: primary
+        START TIME: 2026-12-04 07:30:00 UTC
+        LABEL: nightly
+        START TIMELINE: 1
+        STOP TIME: 2026-12-04 07:30:02 UTC
+        STOP TIMELINE: 1
+
+        """
+
+    @Test("backup history files and backup_label parse; their times convert")
+    func backupLabels() throws {
+        let b = try #require(WalBaseBackup.parseLabel(Self.labelText, source: "000000010000000000000002.00000028.backup"))
+        #expect(b == WalBaseBackup(
+            source: "000000010000000000000002.00000028.backup", label: "nightly", start: WalLSN("0/2000028")!, startTimeline: 1,
+            stop: WalLSN("0/2000120")!, stopTimeline: 1, startTime: "2026-12-04 07:30:00 UTC", stopTime: "2026-12-04 07:30:02 UTC",
+            method: "streamed"))
+        #expect(WalBaseBackup.parseLabel("LABEL: x\n", source: "x") == nil)
+        #expect(WalBaseBackup.epoch("2026-12-04 07:30:02 UTC") == 1_796_369_402)
+        #expect(WalBaseBackup.epoch("2026-12-04 09:30:02 +02") == 1_796_369_402)
+        #expect(WalBaseBackup.epoch("yesterday") == nil)
+    }
+
+    static func backup(_ start: String, _ stop: String, tli: UInt32 = 1, label: String) -> WalBaseBackup {
+        WalBaseBackup(source: "\(label).backup", label: label, start: WalLSN(start)!, startTimeline: tli, stop: WalLSN(stop)!,
+                      stopTimeline: tli, stopTime: "2026-12-04 07:30:02 UTC")
+    }
+
+    struct PitrCase: Sendable, CustomTestStringConvertible {
+        let name: String
+        let files: [String: UInt64]
+        var backups: [WalBaseBackup] = [WalStatusTests.backup("0/2000028", "0/2000120", label: "nightly")]
+        var history = false
+        let status: WalCheckStatus
+        let says: [String]
+        var testDescription: String { name }
+    }
+
+    static func full(_ tli: UInt32, _ range: ClosedRange<UInt64>) -> [String: UInt64] {
+        Dictionary(uniqueKeysWithValues: segs(tli, range).map { ($0, UInt64(16 << 20)) })
+    }
+
+    static let pitrCases: [PitrCase] = [
+        PitrCase(name: "no base backup", files: full(1, 1...6), backups: [], status: .critical,
+                 says: ["no base backup in /archive", "pg_basebackup"]),
+        PitrCase(name: "contiguous from the backup", files: full(1, 1...8), status: .ok,
+                 says: ["\"nightly\"", "consistent at 0/2000120 (2026-12-04 07:30:02 UTC)", "up to 0/9000000 (end of 000000010000000000000008", "7 segments"]),
+        PitrCase(name: "a gap after the backup", files: full(1, 1...8).filter { $0.key != "000000010000000000000005" }, status: .critical,
+                 says: ["up to 0/5000000", "not beyond: 000000010000000000000005 is missing"]),
+        PitrCase(name: "a short segment after the backup", files: full(1, 1...8).merging(["000000010000000000000005": 5000]) { $1 },
+                 status: .critical, says: ["up to 0/5000000", "000000010000000000000005 is short: 5000 of 16777216 bytes"]),
+        PitrCase(name: "compressed segments count",
+                 files: full(1, 1...8).filter { !["000000010000000000000005", "000000010000000000000006"].contains($0.key) }
+                     .merging(["000000010000000000000005.zst": 1234, "000000010000000000000006.gz": 99]) { $1 },
+                 status: .ok, says: ["up to 0/9000000"]),
+        PitrCase(name: "the newest backup's WAL not archived yet: the one before it",
+                 files: full(1, 1...7), backups: [backup("0/2000028", "0/2000120", label: "nightly"), backup("0/7000028", "0/8000010", label: "hourly")],
+                 status: .ok, says: ["\"nightly\"", "up to 0/8000000", "\"hourly\" (hourly.backup) cannot be used", "not archived yet"]),
+        PitrCase(name: "no backup whose own WAL is complete", files: full(1, 3...8), status: .critical,
+                 says: ["no base backup can be recovered", "000000010000000000000002 is missing"]),
+        PitrCase(name: "a timeline switch without its history file", files: full(1, 1...4).merging(full(2, 5...8)) { $1 }, status: .critical,
+                 says: ["up to 0/9000000", "00000002.history is missing"]),
+        PitrCase(name: "a timeline switch with its history file", files: full(1, 1...4).merging(full(2, 5...8)) { $1 }, history: true,
+                 status: .ok, says: ["up to 0/9000000 (end of 000000020000000000000008"]),
+    ]
+
+    @Test("pitr: from which base backup, up to where", arguments: pitrCases)
+    func pitrWindow(_ c: PitrCase) throws {
+        var listing = WalArchiveListing(
+            directory: "/archive", entries: c.files.map { WalArchiveEntry(fileName: $0.key, size: $0.value, modified: 0) },
+            baseBackups: Dictionary(uniqueKeysWithValues: c.backups.map { ($0.source, .success($0)) }))
+        if c.history {
+            listing.entries.append(WalArchiveEntry(fileName: "00000002.history", size: 40))
+            listing.histories[2] = .parsed([TimelineHistoryEntry(parent: 1, switchpoint: WalLSN("0/50000A0")!)])
+        }
+        let report = WalStatusEvaluator.evaluate(WalStatusInput(server: .offline, archive: .listing(listing), now: 10_000))
+        let pitr = try #require(report.check("pitr"))
+        #expect(pitr.status == c.status, "\(pitr.detail)")
+        for text in c.says { #expect(pitr.detail.contains(text), "\(text) in \(pitr.detail)") }
+        #expect(report.metrics.pitrRecoverable == (c.status == .ok || pitr.detail.contains("not beyond")))
+    }
+
+    struct ShortCase: Sendable, CustomTestStringConvertible {
+        let name: String
+        let segment: UInt64
+        let age: Double
+        let lastArchived: String?
+        let mayBeCopying: Bool
+        var testDescription: String { name }
+    }
+
+    @Test("a short segment is damage, unless it is the newest, unreported and a few seconds old", arguments: [
+        ShortCase(name: "newest, new, not reported archived", segment: 6, age: 5, lastArchived: "000000010000000000000005", mayBeCopying: true),
+        ShortCase(name: "newest, new, offline", segment: 6, age: 5, lastArchived: nil, mayBeCopying: true),
+        ShortCase(name: "newest, new, but reported archived", segment: 6, age: 5, lastArchived: "000000010000000000000006", mayBeCopying: false),
+        ShortCase(name: "newest, old", segment: 6, age: 3600, lastArchived: nil, mayBeCopying: false),
+        ShortCase(name: "in the middle, new", segment: 3, age: 5, lastArchived: nil, mayBeCopying: false),
+    ])
+    func shortSegments(_ c: ShortCase) throws {
+        let name = WalGeometry.standard.fileName(timeline: 1, segment: c.segment)
+        let entries = Self.segs(1, 1...6).filter { $0 != name }.map { WalArchiveEntry(fileName: $0, size: 16 << 20, modified: 0) }
+            + [WalArchiveEntry(fileName: name, size: 5000, modified: 10_000 - c.age)]
+        let listing = WalArchiveListing(directory: "/archive", entries: entries)
+        let a = WalArchiveAnalysis.analyze(listing, WalArchiveQuery(geometry: .standard, lastArchived: c.lastArchived, now: 10_000))
+        #expect(a.wrongSize.map(\.name) == [name] && a.wrongSize.first?.recent == c.mayBeCopying)
+        #expect(a.damaged.map(\.name) == (c.mayBeCopying ? [] : [name]))
+        #expect(a.gaps.isEmpty)
+        var facts = Self.facts(archiver: ArchiverStats(archivedCount: 6, lastArchivedWAL: c.lastArchived, lastArchivedAge: 1))
+        facts.position = .value(WalPosition(lsn: WalLSN("0/7000100")!, timeline: 1, fileName: "000000010000000000000007"))
+        let report = WalStatusEvaluator.evaluate(WalStatusInput(
+            server: c.lastArchived == nil ? .offline : .connected(facts), archive: .listing(listing), now: 10_000))
+        let sizes = try #require(report.check("archive-sizes"))
+        #expect(sizes.status == (c.mayBeCopying ? .warning : .critical) && sizes.detail.contains("\(name) (short: 5000 bytes)"))
+        #expect(sizes.detail.contains("6 segment files: 5 of 16MB"))
+        if !c.mayBeCopying {
+            let gaps = try #require(report.check("archive-gaps"))
+            #expect(gaps.status == .critical && gaps.detail.contains("\(name) (5000 of 16777216 bytes)"))
+        }
+    }
+
+    @Test("--switch refused: the message names the GRANT, with the role quoted")
+    func switchDenied() {
+        let text = WalServerProbe.switchDenied(role: "Mon Role", monitor: true)
+        #expect(text.contains(#"GRANT EXECUTE ON FUNCTION pg_switch_wal() TO "Mon Role""#))
+        #expect(text.contains("pg_monitor does not include it"))
+        #expect(!WalServerProbe.switchDenied(role: "plain", monitor: false).contains("pg_monitor"))
     }
 
     // MARK: - Real clusters with archive_mode on
@@ -437,7 +575,11 @@ struct WalStatusTests {
         o.forceSwitch = true
         o.thresholds = WalThresholds(maxAge: 900, maxBacklog: 10)
         let report = await WalStatusRunner.run(o)
-        #expect(report.exitCode == 0, "\(report.table())")
+        // Archiving works, but no base backup was ever taken: nothing to recover from.
+        #expect(report.exitCode == 2, "\(report.table())")
+        #expect(report.checks.filter { $0.status != .ok }.map(\.name) == ["pitr"], "\(report.table())")
+        #expect(report.check("pitr")?.detail.contains("no base backup in \(archive)") == true)
+        #expect(report.metrics.pitrBaseBackups == 0 && report.metrics.pitrRecoverable == false)
         let sw = try #require(report.check("switch"))
         #expect(sw.status == .ok && sw.data["archived"] == .bool(true))
         guard case .string(let segment)? = sw.data["segment"] else { Issue.record("no segment"); return }
@@ -447,7 +589,7 @@ struct WalStatusTests {
         #expect(report.metrics.archiveSegments == 2)
 
         // pg_monitor: every check but --switch.
-        let mon = await WalStatusRunner.run(Self.options(cluster, user: "mon", archive: archive))
+        let mon = await WalStatusRunner.run(Self.options(cluster, user: "mon"))
         #expect(mon.exitCode == 0, "\(mon.table())")
         #expect(mon.check("connection")?.detail.contains("pg_monitor") == true)
         #expect(mon.check("backlog")?.data["readyFiles"] == .int(0))
@@ -455,7 +597,8 @@ struct WalStatusTests {
         monSwitch.forceSwitch = true
         let denied = await WalStatusRunner.run(monSwitch)
         #expect(denied.exitCode == 1)
-        #expect(denied.check("switch")?.detail.contains("GRANT EXECUTE ON FUNCTION pg_switch_wal()") == true)
+        #expect(denied.check("switch")?.detail.contains(#"GRANT EXECUTE ON FUNCTION pg_switch_wal() TO "mon""#) == true)
+        #expect(denied.check("switch")?.detail.contains("pg_monitor does not include it") == true)
 
         // A role with neither: the .ready listing is skipped with the reason, the rest runs.
         let plain = await WalStatusRunner.run(Self.options(cluster, user: "plain"))
@@ -513,24 +656,92 @@ struct WalStatusTests {
         let o = await WalStatusRunner.run(offline)
         #expect(o.exitCode == 2 && o.check("archive-gaps")?.detail.contains(removed) == true)
 
-        // A pgvault backup taken after the hole: recovery from it needs nothing
-        // before its walLSN, so from it the archive is complete.
+        // A pgvault backup is logical: the CLI refuses it as a start for recovery.
         let backup = cluster.baseDir + "/chat.tar"
-        let summary = try await BackupEngine.run(BackupOptions(conninfo: cluster.conninfo(), output: backup, form: .file))
-        let next = try await Self.blocking {
-            let name = try Self.switchSegment(try PGConnection(conninfo: cluster.conninfo()))
-            _ = try Self.waitUntil { Self.archived(archive + "/" + name) }
-            return name
+        _ = try await BackupEngine.run(BackupOptions(conninfo: cluster.conninfo(), output: backup, form: .file))
+        let binary = try #require(Shell.pgvaultBinary, "build pgvault first")
+        let refused = try await Self.blocking {
+            try Shell.capture([binary, "wal-status", "--offline", "--archive-dir", archive, "--since-backup", backup])
         }
-        var since = Self.options(cluster, user: "mon", archive: archive)
-        since.sinceBackup = backup
-        let s = await WalStatusRunner.run(since)
-        #expect(s.exitCode == 0, "\(s.table())")
-        let fromBackup = try #require(s.check("archive-gaps"))
-        #expect(fromBackup.detail.contains("walLSN \(summary.walLSN)"))
-        #expect(fromBackup.data["start"] == .string(WalGeometry.standard.fileName(
-            timeline: 1, segment: WalGeometry.standard.segmentNumber(containing: WalLSN(summary.walLSN)!))))
-        #expect(fromBackup.data["end"] == .string(next))
+        #expect(refused.status == 64, "\(refused.stderr)")
+        #expect(refused.stderr.contains("is a pgvault backup: a logical copy"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("physical base backup (pg_basebackup)"), "\(refused.stderr)")
+    }
+
+    @Test("pitr from a real pg_basebackup: the window; a short segment and a gap named; compressed segments count",
+          arguments: TestServers.versions)
+    func pitrFromBaseBackup(major: Int) async throws {
+        let (cluster, archive, base, names) = try await Self.blocking {
+            let (cluster, archive) = try Self.archivingCluster(major)
+            do {
+                let conn = try PGConnection(conninfo: cluster.conninfo())
+                try Self.switchSegment(conn)
+                let base = cluster.baseDir + "/base"
+                try cluster.runAsServerUser([
+                    "\(cluster.binDir)/pg_basebackup", "-h", cluster.socketDir, "-p", "\(cluster.port)", "-U", "postgres",
+                    "-D", base, "-c", "fast", "-l", "pgvault nightly", "--no-sync",
+                ])
+                var names: [String] = []
+                for _ in 0..<4 { names.append(try Self.switchSegment(conn)) }
+                let found = try Self.waitUntil(20) {
+                    let files = try FileManager.default.contentsOfDirectory(atPath: archive)
+                    return names.allSatisfy { Self.archived(archive + "/" + $0) } && files.contains { $0.hasSuffix(".backup") }
+                }
+                guard found else { throw HarnessError("the segments or the .backup file were not archived in time") }
+                return (cluster, archive, base, names)
+            } catch {
+                cluster.destroy()
+                throw error
+            }
+        }
+        defer { cluster.destroy() }
+
+        let report = await WalStatusRunner.run(Self.options(cluster, user: "mon", archive: archive))
+        #expect(report.exitCode == 0, "\(report.table())")
+        let pitr = try #require(report.check("pitr"))
+        #expect(pitr.status == .ok && pitr.detail.contains("\"pgvault nightly\""), "\(pitr.detail)")
+        #expect(pitr.data["windowEndSegment"] == .string(names.last!), "\(pitr.detail)")
+        #expect(report.metrics.pitrBaseBackups == 1 && report.metrics.pitrRecoverable == true)
+        #expect((report.metrics.pitrWindowStartSeconds ?? 0) > 1_700_000_000)
+        #expect((report.metrics.pitrWindowEndSeconds ?? 0) >= (report.metrics.pitrWindowStartSeconds ?? .infinity) - 1)
+        #expect(report.prometheus().contains("\npgvault_wal_pitr_recoverable 1\n"))
+
+        // Named with --base-backup: the folder pg_basebackup wrote.
+        var named = Self.options(cluster, user: "mon", archive: archive)
+        named.baseBackup = base
+        let fromFolder = await WalStatusRunner.run(named)
+        #expect(fromFolder.check("pitr")?.status == .ok, "\(fromFolder.table())")
+        #expect(fromFolder.check("pitr")?.detail.contains("(\(base))") == true)
+        #expect(fromFolder.check("pitr")?.data["windowEndSegment"] == .string(names.last!))
+        // The stop time comes from the archived .backup file of the same backup.
+        #expect(fromFolder.metrics.pitrWindowStartSeconds == report.metrics.pitrWindowStartSeconds)
+
+        // A compressed segment is a segment: still contiguous, not of the wrong size.
+        try await Self.blocking {
+            try Shell.run(["/usr/bin/gzip", archive + "/" + names[0]])
+            try Shell.run(["/usr/bin/zstd", "-q", "--rm", archive + "/" + names[1]])
+        }
+        let compressed = await WalStatusRunner.run(Self.options(cluster, user: "mon", archive: archive))
+        #expect(compressed.exitCode == 0, "\(compressed.table())")
+        #expect(compressed.check("archive-sizes")?.detail.contains("2 compressed") == true)
+
+        // A half-copied segment: CRITICAL, by name, and the window ends before it.
+        let short = archive + "/" + names[2]
+        let whole = try Data(contentsOf: URL(fileURLWithPath: short))
+        try whole.prefix(5000).write(to: URL(fileURLWithPath: short))
+        let cut = await WalStatusRunner.run(Self.options(cluster, user: "mon", archive: archive))
+        #expect(cut.exitCode == 2)
+        let cutPitr = try #require(cut.check("pitr"))
+        #expect(cutPitr.status == .critical && cutPitr.detail.contains("\(names[2]) is short: 5000 of 16777216 bytes"), "\(cutPitr.detail)")
+        #expect(cutPitr.data["windowEndSegment"] == .string(names[1] + ".zst"))
+        #expect(cut.check("archive-sizes")?.status == .critical && cut.check("archive-sizes")?.detail.contains(names[2]) == true)
+        #expect(cut.check("archive-gaps")?.status == .critical && cut.check("archive-gaps")?.detail.contains(names[2]) == true)
+
+        // The same segment missing: a gap, by name.
+        try FileManager.default.removeItem(atPath: short)
+        let gap = await WalStatusRunner.run(Self.options(cluster, user: "mon", archive: archive))
+        #expect(gap.check("pitr")?.status == .critical)
+        #expect(gap.check("pitr")?.detail.contains("\(names[2]) is missing") == true, "\(gap.table())")
     }
 
     @Test("after a promotion: timeline 2 follows its history file; without it, CRITICAL")
@@ -566,7 +777,7 @@ struct WalStatusTests {
         defer { cluster.destroy() }
 
         let report = await WalStatusRunner.run(Self.options(cluster, user: "mon", archive: archive))
-        #expect(report.exitCode == 0, "\(report.table())")
+        #expect(report.checks.filter { $0.status != .ok }.map(\.name) == ["pitr"], "\(report.table())")  // no base backup
         #expect(report.check("archive-history")?.detail.contains("path 1 → 2") == true)
         #expect(report.check("archive-gaps")?.status == .ok)
 

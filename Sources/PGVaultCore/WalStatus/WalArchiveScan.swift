@@ -47,15 +47,20 @@ public struct WalArchiveListing: Sendable {
     public let directory: String
     public var entries: [WalArchiveEntry]
     public var histories: [UInt32: HistoryContent]
+    /// The base backups the `.backup` history files describe, by file name; a
+    /// failure says why one could not be read.
+    public var baseBackups: [String: Result<WalBaseBackup, WalStatusError>]
 
-    public init(directory: String, entries: [WalArchiveEntry], histories: [UInt32: HistoryContent] = [:]) {
+    public init(directory: String, entries: [WalArchiveEntry], histories: [UInt32: HistoryContent] = [:],
+                baseBackups: [String: Result<WalBaseBackup, WalStatusError>] = [:]) {
         self.directory = directory
         self.entries = entries
         self.histories = histories
+        self.baseBackups = baseBackups
     }
 
     /// Lists `directory` (names and sizes only; segments are never opened) and
-    /// reads its uncompressed `.history` files. Blocking: call it from a
+    /// reads its uncompressed `.history` and `.backup` files. Blocking: call it from a
     /// ``PGClient/Blocking`` thread.
     public static func read(directory: String) throws -> WalArchiveListing {
         var isDir: ObjCBool = false
@@ -74,6 +79,7 @@ public struct WalArchiveListing: Sendable {
         }
         var entries: [WalArchiveEntry] = []
         var histories: [UInt32: HistoryContent] = [:]
+        var baseBackups: [String: Result<WalBaseBackup, WalStatusError>] = [:]
         entries.reserveCapacity(names.count)
         for fileName in names {
             let path = directory + "/" + fileName
@@ -97,8 +103,20 @@ public struct WalArchiveListing: Sendable {
                     histories[tli] = .unreadable("cannot read \(fileName)")
                 }
             }
+            if case .backupLabel? = entry.name?.kind {
+                if entry.name?.compression != nil {
+                    baseBackups[fileName] = .failure(WalStatusError("\(fileName) is compressed; not read"))
+                } else if entry.size > 1 << 20 {
+                    baseBackups[fileName] = .failure(WalStatusError("\(fileName) is \(entry.size) bytes: not a backup history file"))
+                } else if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+                    baseBackups[fileName] = WalBaseBackup.parseLabel(text, source: fileName).map { .success($0) }
+                        ?? .failure(WalStatusError("\(fileName) has no START WAL LOCATION: not a backup history file"))
+                } else {
+                    baseBackups[fileName] = .failure(WalStatusError("cannot read \(fileName)"))
+                }
+            }
         }
-        return WalArchiveListing(directory: directory, entries: entries, histories: histories)
+        return WalArchiveListing(directory: directory, entries: entries, histories: histories, baseBackups: baseBackups)
     }
 
     /// True when the folder holds `segmentName`, plain or compressed. Blocking.
@@ -140,8 +158,11 @@ public struct WalArchiveAnalysis: Sendable {
     public struct WrongSize: Sendable, Equatable {
         public let name: String
         public let size: UInt64
-        /// Modified within the last minute: maybe still being copied.
+        /// The newest segment of the folder, not yet reported archived and modified
+        /// within the last minute: maybe still being copied. Any other is damage.
         public let recent: Bool
+        /// Shorter than a segment (a copy cut short), rather than longer.
+        public var short: Bool = true
     }
 
     public struct MissingHistory: Sendable, Equatable {
@@ -167,6 +188,14 @@ public struct WalArchiveAnalysis: Sendable {
     public var segmentsInRange: UInt64 = 0
     public var gaps: [Gap] = []
     public var missingSegments: UInt64 { gaps.reduce(0) { $0 + $1.count } }
+    /// Segments between start and end present only at the wrong size: recovery
+    /// stops at them as at a missing one.
+    public var damaged: [WrongSize] = []
+    /// The last segment recovery from the start reaches without a gap or a damaged
+    /// segment; nil when the start's own segment is missing or damaged.
+    public var contiguousThrough: UInt64?
+    /// The first missing or damaged segment after the start, by name.
+    public var firstBreak: String?
     /// Up to `missingListLimit` missing segment names, in order.
     public var missingNames: [String] = []
     public static let missingListLimit = 1000
@@ -193,7 +222,8 @@ public struct WalArchiveAnalysis: Sendable {
             startSource: query.startSource ?? "the oldest segment present")
 
         // Sort the files by kind.
-        var byTimeline: [UInt64: [UInt32]] = [:]  // segno -> timelines present
+        var byTimeline: [UInt64: [UInt32]] = [:]  // segno -> timelines present at the right size
+        var wrongByTimeline: [UInt64: [(UInt32, WalArchiveEntry)]] = [:]
         var timelinesSeen = Set<UInt32>()
         for entry in listing.entries {
             guard let name = entry.name else {
@@ -206,24 +236,33 @@ public struct WalArchiveAnalysis: Sendable {
                     result.impossibleNames.append(entry.fileName)
                     continue
                 }
-                byTimeline[id.segment, default: []].append(id.timeline)
                 timelinesSeen.insert(id.timeline)
                 result.segmentFiles += 1
-                if name.compression != nil {
-                    result.compressedSegments += 1
-                    if entry.size == 0 {
-                        result.wrongSize.append(WrongSize(
-                            name: entry.fileName, size: 0, recent: query.now - entry.modified < query.recentSeconds))
-                    }
-                } else if entry.size != geo.segmentSize {
-                    result.wrongSize.append(WrongSize(
-                        name: entry.fileName, size: entry.size, recent: query.now - entry.modified < query.recentSeconds))
+                if name.compression != nil { result.compressedSegments += 1 }
+                // A compressed segment's size says nothing, except when it is empty.
+                let wrong = name.compression != nil ? entry.size == 0 : entry.size != geo.segmentSize
+                if wrong {
+                    wrongByTimeline[id.segment, default: []].append((id.timeline, entry))
+                } else {
+                    byTimeline[id.segment, default: []].append(id.timeline)
                 }
             case .partial: result.partials.append(entry.fileName)
             case .backupLabel: result.backupLabels.append(entry.fileName)
             case .history(let tli):
                 result.historyFiles.append(entry.fileName)
                 timelinesSeen.insert(tli)
+            }
+        }
+        // A wrong-size file is damage, unless it is the newest segment, not yet
+        // reported archived, written in the last minute: then it may be a copy under way.
+        let newest = (byTimeline.keys.max().map { [$0] } ?? []) + (wrongByTimeline.keys.max().map { [$0] } ?? [])
+        let reported = query.lastArchived.flatMap { geo.segmentID(fromName: $0) }?.segment
+        for (segno, files) in wrongByTimeline {
+            for (_, entry) in files {
+                let inFlight = segno == newest.max() && reported.map { segno > $0 } != false
+                    && query.now - entry.modified < query.recentSeconds
+                result.wrongSize.append(WrongSize(
+                    name: entry.fileName, size: entry.size, recent: inFlight, short: entry.size < geo.segmentSize))
             }
         }
         result.wrongSize.sort { $0.name < $1.name }
@@ -258,7 +297,12 @@ public struct WalArchiveAnalysis: Sendable {
         let usable = byTimeline.filter { segno, tlis in tlis.contains { serves($0, segno) } }.keys.sorted()
         let lastArchived = query.lastArchived.flatMap { geo.segmentID(fromName: $0) }
             .flatMap { serves($0.timeline, $0.segment) ? $0.segment : nil }
-        let endSegno = [usable.last, lastArchived].compactMap { $0 }.max()
+        // A damaged file shows archiving reached its segment; one maybe still being copied does not.
+        let copying = Set(result.wrongSize.filter(\.recent).map(\.name))
+        let lastDamaged = wrongByTimeline.filter { segno, files in
+            files.contains { !copying.contains($0.1.fileName) && serves($0.0, segno) }
+        }.keys.max()
+        let endSegno = [usable.last, lastArchived, lastDamaged].compactMap { $0 }.max()
         let startSegno = query.start.map(geo.segmentNumber(containing:)) ?? usable.first ?? endSegno
         (result.startSegment, result.endSegment) = (startSegno, endSegno)
         result.start = startSegno.map { segno in
@@ -269,6 +313,7 @@ public struct WalArchiveAnalysis: Sendable {
 
         if let startSegno, let endSegno, startSegno <= endSegno {
             var expected = startSegno
+            var broken: UInt64?
             func addGap(_ first: UInt64, _ last: UInt64) {
                 result.gaps.append(Gap(first: nameFor(first), last: nameFor(last), count: last - first + 1))
                 var n = first
@@ -277,12 +322,35 @@ public struct WalArchiveAnalysis: Sendable {
                     n += 1
                 }
             }
-            for segno in usable where segno >= startSegno && segno <= endSegno {
-                if segno > expected { addGap(expected, segno - 1) }
-                result.segmentsInRange += 1
+            // The wrong-size files recovery would have to read, where no good copy exists.
+            let damagedHere = wrongByTimeline.filter { segno, files in
+                segno >= startSegno && segno <= endSegno && !usable.contains(segno) && files.contains { serves($0.0, segno) }
+            }
+            let damagedNames = Set(damagedHere.flatMap { segno, files in files.filter { serves($0.0, segno) }.map(\.1.fileName) })
+            result.damaged = result.wrongSize.filter { damagedNames.contains($0.name) }
+            let present = Set(usable).union(damagedHere.keys)
+            for segno in present.sorted() where segno >= startSegno && segno <= endSegno {
+                if segno > expected {
+                    addGap(expected, segno - 1)
+                    broken = broken ?? expected
+                }
+                if damagedHere[segno] != nil {
+                    broken = broken ?? segno
+                } else {
+                    result.segmentsInRange += 1
+                }
                 expected = segno + 1
             }
-            if expected <= endSegno { addGap(expected, endSegno) }
+            if expected <= endSegno {
+                addGap(expected, endSegno)
+                broken = broken ?? expected
+            }
+            if let broken {
+                result.contiguousThrough = broken > startSegno ? broken - 1 : nil
+                result.firstBreak = damagedHere[broken].flatMap { $0.first { serves($0.0, broken) }?.1.fileName } ?? nameFor(broken)
+            } else {
+                result.contiguousThrough = endSegno
+            }
         }
 
         // History files: every timeline after the start's on the way to the target.

@@ -207,7 +207,7 @@ public enum WalServerProbe {
             }
             segment = name
         } catch let error as PGError where error.sqlState == "42501" {
-            return .skipped("pg_switch_wal() needs superuser or GRANT EXECUTE ON FUNCTION pg_switch_wal() TO \(facts.role)")
+            return .skipped(switchDenied(role: facts.role, monitor: facts.hasMonitor))
         } catch {
             return .failed(WalText.oneLine(error))
         }
@@ -235,6 +235,13 @@ public enum WalServerProbe {
             }
             Thread.sleep(forTimeInterval: 0.2)
         }
+    }
+
+    /// Why --switch did not run, with the GRANT that lets it (pg_monitor, the
+    /// role the runbook recommends for the other checks, does not include it).
+    static func switchDenied(role: String, monitor: Bool) -> String {
+        "role \(role) may not run pg_switch_wal()" + (monitor ? " (pg_monitor does not include it)" : "")
+            + "; as a superuser run GRANT EXECUTE ON FUNCTION pg_switch_wal() TO \(SQL.ident(role)); or run --switch as a superuser"
     }
 
     private static func gathering<T>(

@@ -35,14 +35,17 @@ public struct WalStatusInput: Sendable {
     public var archiveDir: String?
     /// Nil: from the oldest segment present. An error: the start could not be read.
     public var start: Result<WalStartPoint, WalStatusError>?
+    /// The base backup the operator named (`--base-backup`); nil: the archive's
+    /// `.backup` files.
+    public var baseBackup: Result<WalBaseBackup, WalStatusError>?
     public var thresholds: WalThresholds
     /// Seconds since the epoch.
     public var now: Double
 
     public init(
         server: Server, archive: ArchiveState? = nil, archiveDir: String? = nil,
-        start: Result<WalStartPoint, WalStatusError>? = nil, thresholds: WalThresholds = WalThresholds(),
-        now: Double = Date().timeIntervalSince1970
+        start: Result<WalStartPoint, WalStatusError>? = nil, baseBackup: Result<WalBaseBackup, WalStatusError>? = nil,
+        thresholds: WalThresholds = WalThresholds(), now: Double = Date().timeIntervalSince1970
     ) {
         self.server = server
         self.archive = archive
@@ -51,6 +54,7 @@ public struct WalStatusInput: Sendable {
             return nil
         }()
         self.start = start
+        self.baseBackup = baseBackup
         self.thresholds = thresholds
         self.now = now
     }
@@ -68,8 +72,10 @@ public struct WalStatusInput: Sendable {
 ///   something waits to be archived (an idle server has nothing to archive);
 /// - `--max-backlog N`: `backlog` WARNING above N waiting files, CRITICAL above 2N;
 /// - `--switch`: CRITICAL if the segment is not archived in time;
-/// - archive folder: a gap, a wrong-size segment, a history file recovery needs
-///   that is missing: CRITICAL;
+/// - archive folder: no base backup to recover from, or the WAL after the newest
+///   usable one broken (`pitr`); a gap, a wrong-size segment (a short one breaks
+///   the chain like a missing one), a history file recovery needs that is
+///   missing: CRITICAL;
 /// - a check the role may not run is SKIPPED (counts as OK) with the reason,
 ///   except one asked for on the command line (`--switch`, `--archive-dir`),
 ///   which is WARNING.
@@ -97,7 +103,7 @@ public enum WalStatusEvaluator {
             if let s = f.switchResult { checks.append(switchCheck(s, &m)) }
         }
         if let dir = input.archiveDir, let archive = input.archive {
-            checks += archiveChecks(dir: dir, archive, start: input.start, facts: facts, now: input.now, &m)
+            checks += archiveChecks(dir: dir, archive, input, facts: facts, &m)
         }
         return WalStatusReport(checks: checks, metrics: m)
     }
@@ -350,8 +356,8 @@ public enum WalStatusEvaluator {
     // MARK: - Archive folder checks
 
     static func archiveChecks(
-        dir: String, _ archive: WalStatusInput.ArchiveState, start: Result<WalStartPoint, WalStatusError>?,
-        facts: WalServerFacts?, now: Double, _ m: inout WalMetrics
+        dir: String, _ archive: WalStatusInput.ArchiveState, _ input: WalStatusInput,
+        facts: WalServerFacts?, _ m: inout WalMetrics
     ) -> [WalCheck] {
         let listing: WalArchiveListing
         switch archive {
@@ -362,15 +368,15 @@ public enum WalStatusEvaluator {
             return [WalCheck("archive-dir", .critical, "\(error): no WAL archive there")]
         case .listing(let l): listing = l
         }
-        var query = WalArchiveQuery(now: now)
+        var query = WalArchiveQuery(now: input.now)
         if let facts {
             query.geometry = facts.geometry
             query.targetTimeline = facts.position.value?.timeline
                 ?? facts.archiver.value?.lastArchivedWAL.flatMap { RawSegmentName($0)?.timeline }
             query.lastArchived = facts.archiver.value?.lastArchivedWAL
         }
-        var checks: [WalCheck] = []
-        switch start {
+        var checks: [WalCheck] = [WalRecoveryWindow.check(listing, query, named: input.baseBackup, &m)]
+        switch input.start {
         case .failure(let error)?:
             checks.append(WalCheck("archive-gaps", .unknown, "cannot tell where to start: \(error)"))
         case .success(let point)?:
@@ -386,20 +392,30 @@ public enum WalStatusEvaluator {
         m.archiveMissingHistory = Int64(a.missingHistory.count)
 
         // Contiguity.
-        if checks.isEmpty {
+        if !checks.contains(where: { $0.name == "archive-gaps" }) {
             var data: [String: WalJSON] = [
                 "directory": .string(dir), "start": a.start.map(WalJSON.string) ?? .null,
                 "end": a.end.map(WalJSON.string) ?? .null, "startSource": .string(a.startSource),
                 "segments": .int(Int64(a.segmentsInRange)), "missing": .int(Int64(a.missingSegments)),
             ]
-            if !a.gaps.isEmpty {
-                data["gaps"] = .array(a.gaps.map { .object(["first": .string($0.first), "last": .string($0.last), "count": .int(Int64($0.count))]) })
-                data["missingSegments"] = WalJSON.strings(a.missingNames)
-                var text = "\(WalText.count(a.missingSegments, "segment")) missing between \(a.start ?? "?") (\(a.startSource)) and \(a.end ?? "?"): "
-                text += a.gaps.prefix(10).map { $0.count == 1 ? $0.first : "\($0.first)..\($0.last) (\($0.count))" }.joined(separator: ", ")
-                if a.gaps.count > 10 { text += " and \(a.gaps.count - 10) more gaps" }
-                if a.segmentsInRange == 0 { text += "; the folder holds none of them: is \(dir) the folder archive_command writes to?" }
-                checks.append(WalCheck("archive-gaps", .critical, text, data: data))
+            if !a.gaps.isEmpty || !a.damaged.isEmpty {
+                var parts: [String] = []
+                if !a.gaps.isEmpty {
+                    data["gaps"] = .array(a.gaps.map { .object(["first": .string($0.first), "last": .string($0.last), "count": .int(Int64($0.count))]) })
+                    data["missingSegments"] = WalJSON.strings(a.missingNames)
+                    var text = "\(WalText.count(a.missingSegments, "segment")) missing between \(a.start ?? "?") (\(a.startSource)) and \(a.end ?? "?"): "
+                    text += a.gaps.prefix(10).map { $0.count == 1 ? $0.first : "\($0.first)..\($0.last) (\($0.count))" }.joined(separator: ", ")
+                    if a.gaps.count > 10 { text += " and \(a.gaps.count - 10) more gaps" }
+                    if a.segmentsInRange == 0 { text += "; the folder holds none of them: is \(dir) the folder archive_command writes to?" }
+                    parts.append(text)
+                }
+                if !a.damaged.isEmpty {
+                    // Present, but replay stops at them as at a missing one.
+                    data["damagedSegments"] = WalJSON.strings(a.damaged.map(\.name))
+                    parts.append("\(WalText.count(a.damaged.count, "segment")) damaged between \(a.start ?? "?") and \(a.end ?? "?"): "
+                        + a.damaged.prefix(10).map { "\($0.name) (\($0.size) of \(a.geometry.segmentSize) bytes)" }.joined(separator: ", "))
+                }
+                checks.append(WalCheck("archive-gaps", .critical, parts.joined(separator: "; "), data: data))
             } else if let first = a.startSegment, let last = a.endSegment, first > last, let start = a.start, let end = a.end {
                 checks.append(WalCheck(
                     "archive-gaps", .ok, "nothing to check yet: the start \(start) (\(a.startSource)) is after the last archived segment \(end)",
@@ -438,8 +454,10 @@ public enum WalStatusEvaluator {
             "partial": WalJSON.strings(a.partials), "backupLabels": WalJSON.strings(a.backupLabels),
             "unrecognized": WalJSON.strings(Array(a.unrecognized.prefix(100))),
         ]
-        var inventory = "\(WalText.count(a.segmentFiles, "segment file")) of \(a.geometry.display) (size from \(a.geometrySource))"
-        if a.compressedSegments > 0 { inventory += ", \(a.compressedSegments) compressed (size not checked)" }
+        let plainRight = a.segmentFiles - a.compressedSegments - a.wrongSize.filter { WalArchiveName($0.name)?.compression == nil }.count
+        var inventory = "\(WalText.count(a.segmentFiles, "segment file")): \(plainRight) of \(a.geometry.display) (size from \(a.geometrySource))"
+        if a.compressedSegments > 0 { inventory += ", \(a.compressedSegments) compressed (.gz/.zst/.lz4...; size not checked)" }
+        if !a.wrongSize.isEmpty { inventory += ", \(a.wrongSize.count) of the wrong size" }
         if !a.partials.isEmpty { inventory += ", \(a.partials.count) .partial" }
         if !a.backupLabels.isEmpty { inventory += ", \(WalText.count(a.backupLabels.count, ".backup label"))" }
         if !a.unrecognized.isEmpty { inventory += ", \(WalText.count(a.unrecognized.count, "other file")) ignored" }
@@ -448,7 +466,7 @@ public enum WalStatusEvaluator {
             sizeData["wrongSize"] = .array(a.wrongSize.map { .object(["name": .string($0.name), "size": .int(Int64($0.size))]) })
         }
         func list(_ w: [WalArchiveAnalysis.WrongSize]) -> String {
-            w.prefix(10).map { "\($0.name) (\($0.size) bytes)" }.joined(separator: ", ") + (w.count > 10 ? " and \(w.count - 10) more" : "")
+            w.prefix(10).map { "\($0.name) (\($0.short ? "short" : "too long"): \($0.size) bytes)" }.joined(separator: ", ") + (w.count > 10 ? " and \(w.count - 10) more" : "")
         }
         if !old.isEmpty {
             checks.append(WalCheck(

@@ -60,6 +60,10 @@ public struct WalMetrics: Sendable, Equatable {
     public var archiveWrongSize: Int64?
     public var archiveMissingHistory: Int64?
     public var switchSeconds: Double?
+    public var pitrBaseBackups: Int64?
+    public var pitrRecoverable: Bool?
+    public var pitrWindowStartSeconds: Double?
+    public var pitrWindowEndSeconds: Double?
 
     public init() {}
 
@@ -80,6 +84,10 @@ public struct WalMetrics: Sendable, Equatable {
             ("archive_wrong_size_segments", "archiveWrongSizeSegments", "Archived segments whose size is not wal_segment_size.", archiveWrongSize.map(Double.init)),
             ("archive_missing_history_files", "archiveMissingHistoryFiles", "Timeline history files missing from the archive folder.", archiveMissingHistory.map(Double.init)),
             ("switch_archive_seconds", "switchArchiveSeconds", "Seconds --switch waited for the new segment to be archived.", switchSeconds),
+            ("pitr_base_backups", "pitrBaseBackups", "Base backups found (.backup files in the archive folder, or --base-backup).", pitrBaseBackups.map(Double.init)),
+            ("pitr_recoverable", "pitrRecoverable", "1 when a base backup and the WAL after it make point-in-time recovery possible.", pitrRecoverable.map { $0 ? 1 : 0 }),
+            ("pitr_window_start_timestamp_seconds", "pitrWindowStartSeconds", "The earliest recoverable time: the stop time of the base backup recovery starts from.", pitrWindowStartSeconds),
+            ("pitr_window_end_timestamp_seconds", "pitrWindowEndSeconds", "The latest recoverable time: when the last segment of the unbroken WAL after that backup was archived.", pitrWindowEndSeconds),
         ]
     }
 }
@@ -139,6 +147,8 @@ public struct WalStatusReport: Sendable {
         for s in metrics.samples {
             if s.json == "failing" {
                 metricsObject[s.json] = metrics.failing.map(WalJSON.bool)
+            } else if s.json == "pitrRecoverable" {
+                metricsObject[s.json] = metrics.pitrRecoverable.map(WalJSON.bool)
             } else if let v = s.value, v.isFinite {
                 metricsObject[s.json] = v.rounded() == v && abs(v) < 1e15 ? .int(Int64(v)) : .double(v)
             }

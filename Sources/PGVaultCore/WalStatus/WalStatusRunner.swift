@@ -7,8 +7,10 @@ public struct WalStatusOptions: Sendable {
     /// Do not connect: check only the archive folder.
     public var offline = false
     public var archiveDir: String?
-    /// A pgvault backup (folder or tar file) or its manifest.json: check the archive from its walLSN.
-    public var sinceBackup: String?
+    /// A physical base backup (pg_basebackup's folder, its backup_label or
+    /// backup_manifest, or a .backup file) to judge recovery from; nil: the
+    /// archive's .backup files.
+    public var baseBackup: String?
     public var sinceLSN: WalLSN?
     /// Complete the current segment and wait up to `switchTimeout` for it to be archived.
     public var forceSwitch = false
@@ -46,21 +48,19 @@ public enum WalStatusRunner {
         }
         guard let dir = o.archiveDir else { return WalStatusInput(server: server, thresholds: o.thresholds) }
 
-        let (archive, start) = (try? await Blocking.run("pgvault wal-status archive") {
-            () -> (WalStatusInput.ArchiveState, Result<WalStartPoint, WalStatusError>?) in
+        let (archive, start, base) = (try? await Blocking.run("pgvault wal-status archive") {
+            () -> (WalStatusInput.ArchiveState, Result<WalStartPoint, WalStatusError>?, Result<WalBaseBackup, WalStatusError>?) in
             let archive: WalStatusInput.ArchiveState
             do { archive = .listing(try WalArchiveListing.read(directory: dir)) } catch let error as WalArchiveListing.ReadError {
                 archive = .unreadable(error)
             }
-            var start: Result<WalStartPoint, WalStatusError>?
-            if let path = o.sinceBackup {
-                start = Result { try WalStartPoint.fromBackup(path) }.mapError { $0 as? WalStatusError ?? WalStatusError("\($0)") }
-            } else if let lsn = o.sinceLSN {
-                start = .success(WalStartPoint(lsn: lsn, source: "--since-lsn \(lsn)"))
+            let start = o.sinceLSN.map { Result<WalStartPoint, WalStatusError>.success(WalStartPoint(lsn: $0, source: "--since-lsn \($0)")) }
+            let base = o.baseBackup.map { path in
+                Result { try WalBaseBackupReader.read(path) }.mapError { $0 as? WalStatusError ?? WalStatusError("\($0)") }
             }
-            return (archive, start)
-        }) ?? (.unreadable(.unreadable(dir, reason: "unexpected error")), nil)
-        return WalStatusInput(server: server, archive: archive, archiveDir: dir, start: start, thresholds: o.thresholds)
+            return (archive, start, base)
+        }) ?? (.unreadable(.unreadable(dir, reason: "unexpected error")), nil, nil)
+        return WalStatusInput(server: server, archive: archive, archiveDir: dir, start: start, baseBackup: base, thresholds: o.thresholds)
     }
 
     /// `connect_timeout` for libpq unless the conninfo or PGCONNECT_TIMEOUT sets
@@ -75,57 +75,15 @@ public enum WalStatusRunner {
 /// Where the contiguity check of an archive folder starts.
 public struct WalStartPoint: Sendable, Equatable {
     public var lsn: WalLSN
-    /// The timeline the start is on, when known (a backup's `walSegment` or `server.timeline`).
+    /// The timeline the start is on, when known.
     public var timeline: UInt32?
-    /// For messages: `backup /b/chat-20250101T020000Z (walLSN 0/3000028)`.
+    /// For messages: `--since-lsn 0/3000028`.
     public var source: String
 
     public init(lsn: WalLSN, timeline: UInt32? = nil, source: String) {
         self.lsn = lsn
         self.timeline = timeline
         self.source = source
-    }
-
-    /// Reads the start of a pgvault backup: `path` is the backup (a folder or a tar
-    /// file, see docs/archive-format.md) or its manifest.json. The manifest's
-    /// `snapshot.walLSN` (or a top-level `walLSN`) is the start; `snapshot.walSegment`
-    /// or `server.timeline` gives its timeline. Blocking (reads files).
-    public static func fromBackup(_ path: String) throws -> WalStartPoint {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw WalStatusError("backup \(path) does not exist")
-        }
-        var bytes: [UInt8] = []
-        if !isDir.boolValue, let data = FileManager.default.contents(atPath: path), data.first == UInt8(ascii: "{") {
-            bytes = Array(data)
-        } else {
-            do {
-                try Archive.open(path).readMember(Manifest.memberName) { chunk in
-                    guard bytes.count + chunk.count <= 256 << 20 else { throw WalStatusError("manifest.json is larger than 256 MiB") }
-                    bytes.append(contentsOf: chunk)
-                }
-            } catch {
-                throw WalStatusError("cannot read manifest.json of backup \(path): \(error)")
-            }
-        }
-        return try fromManifest(bytes, source: path)
-    }
-
-    static func fromManifest(_ bytes: [UInt8], source path: String) throws -> WalStartPoint {
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] else {
-            throw WalStatusError("the manifest of \(path) is not a JSON object")
-        }
-        let snapshot = object["snapshot"] as? [String: Any]
-        guard let text = snapshot?["walLSN"] as? String ?? object["walLSN"] as? String else {
-            throw WalStatusError("the manifest of \(path) has no snapshot.walLSN: not a pgvault backup?")
-        }
-        guard let lsn = WalLSN(text) else {
-            throw WalStatusError("the manifest of \(path): walLSN \"\(text)\" is not an LSN like 0/1A2B3C4")
-        }
-        let timeline = (snapshot?["walSegment"] as? String).flatMap { RawSegmentName($0)?.timeline }
-            ?? ((object["server"] as? [String: Any])?["timeline"] as? Int).flatMap { UInt32(exactly: $0) }
-            ?? (object["timeline"] as? Int).flatMap { UInt32(exactly: $0) }
-        return WalStartPoint(lsn: lsn, timeline: timeline, source: "backup \(path) (walLSN \(lsn))")
     }
 }
 
