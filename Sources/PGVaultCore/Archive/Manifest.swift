@@ -53,8 +53,9 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var id: String
         /// Server time at which the snapshot was taken (ISO-8601 UTC).
         public var time: String
-        /// pg_current_wal_lsn() at the snapshot: where WAL replay must start to
-        /// reach this point in time.
+        /// pg_current_wal_lsn() at the snapshot, for information: where the
+        /// server's WAL stood. No WAL can be replayed onto a logical archive;
+        /// point-in-time recovery starts from a pg_basebackup.
         public var walLSN: String
         /// The WAL segment file holding `walLSN`.
         public var walSegment: String?
