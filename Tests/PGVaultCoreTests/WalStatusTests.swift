@@ -365,6 +365,14 @@ struct WalStatusTests {
         #expect(try WalBaseBackupReader.read(base + "/backup_manifest").stop == WalLSN("0/2000120"))
         #expect(try WalBaseBackupReader.read(base + "/backup_label").stop == nil)
         #expect(throws: WalStatusError.self) { try WalBaseBackupReader.read(dir + "/missing") }
+
+        // pg_basebackup -Ft: backup_label inside base.tar, backup_manifest beside it.
+        let tarBase = dir + "/tarbase"
+        try FileManager.default.createDirectory(atPath: tarBase, withIntermediateDirectories: true)
+        try Shell.run(["/bin/tar", "-cf", tarBase + "/base.tar", "-C", base, "backup_label"])
+        try FileManager.default.copyItem(atPath: base + "/backup_manifest", toPath: tarBase + "/backup_manifest")
+        let t = try WalBaseBackupReader.read(tarBase)
+        #expect(t.label == "nightly" && t.start == WalLSN("0/2000028") && t.stop == WalLSN("0/2000120"))
     }
 
     static let labelText = """
@@ -432,7 +440,7 @@ struct WalStatusTests {
         PitrCase(name: "no backup whose own WAL is complete", files: full(1, 3...8), status: .critical,
                  says: ["no base backup can be recovered", "000000010000000000000002 is missing"]),
         PitrCase(name: "a timeline switch without its history file", files: full(1, 1...4).merging(full(2, 5...8)) { $1 }, status: .critical,
-                 says: ["up to 0/9000000", "00000002.history is missing"]),
+                 says: ["up to 0/5000000 (end of 000000010000000000000004", "00000002.history is missing"]),
         PitrCase(name: "a timeline switch with its history file", files: full(1, 1...4).merging(full(2, 5...8)) { $1 }, history: true,
                  status: .ok, says: ["up to 0/9000000 (end of 000000020000000000000008"]),
     ]
@@ -751,6 +759,10 @@ struct WalStatusTests {
             do {
                 var names: [String] = []
                 let conn = try PGConnection(conninfo: cluster.conninfo())
+                try cluster.runAsServerUser([
+                    "\(cluster.binDir)/pg_basebackup", "-h", cluster.socketDir, "-p", "\(cluster.port)", "-U", "postgres",
+                    "-D", cluster.baseDir + "/base", "-c", "fast", "-l", "before the promotion", "--no-sync",
+                ])
                 for _ in 0..<2 { names.append(try Self.switchSegment(conn)) }
                 _ = try Self.waitUntil { names.allSatisfy { Self.archived(archive + "/" + $0) } }
                 // Restart as a standby replaying from the archive, then promote: timeline 2.
@@ -777,8 +789,13 @@ struct WalStatusTests {
         defer { cluster.destroy() }
 
         let report = await WalStatusRunner.run(Self.options(cluster, user: "mon", archive: archive))
-        #expect(report.checks.filter { $0.status != .ok }.map(\.name) == ["pitr"], "\(report.table())")  // no base backup
+        #expect(report.exitCode == 0, "\(report.table())")
         #expect(report.check("archive-history")?.detail.contains("path 1 → 2") == true)
+        // Recovery from the backup on timeline 1 follows the switch to the newest segment on timeline 2.
+        let pitr = try #require(report.check("pitr"))
+        #expect(pitr.status == .ok && pitr.detail.contains("\"before the promotion\""), "\(pitr.detail)")
+        guard case .string(let end)? = pitr.data["windowEndSegment"] else { Issue.record("no window end: \(pitr.detail)"); return }
+        #expect(end.hasPrefix("00000002"), "\(pitr.detail)")
         #expect(report.check("archive-gaps")?.status == .ok)
 
         try FileManager.default.removeItem(atPath: history)
@@ -786,6 +803,10 @@ struct WalStatusTests {
         #expect(missing.exitCode == 2)
         #expect(missing.check("archive-history")?.status == .critical)
         #expect(missing.check("archive-history")?.detail.contains("00000002.history") == true)
+        let cut = try #require(missing.check("pitr"))
+        #expect(cut.status == .critical && cut.detail.contains("00000002.history is missing"), "\(cut.detail)")
+        guard case .string(let cutEnd)? = cut.data["windowEndSegment"] else { Issue.record("no window end: \(cut.detail)"); return }
+        #expect(cutEnd.hasPrefix("00000001"), "\(cut.detail)")
     }
 
     @Test("archive_mode off: 2, with the fix in the message")

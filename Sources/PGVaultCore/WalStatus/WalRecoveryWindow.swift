@@ -30,9 +30,16 @@ public struct WalRecoveryWindow: Sendable {
         for backup in ordered {
             var q = query
             (q.start, q.startTimeline, q.startSource) = (backup.start, backup.startTimeline, backup.display)
-            let a = WalArchiveAnalysis.analyze(listing, q)
+            var a = WalArchiveAnalysis.analyze(listing, q)
             let geo = a.geometry
             let neededThrough = backup.stop.map(geo.segmentNumber(endingAt:)) ?? geo.segmentNumber(containing: backup.start)
+            let missingHistory = a.missingHistory.first(where: \.required)
+            if missingHistory != nil {
+                // Without the history file replay stays on the backup's timeline: the window ends with it.
+                q.targetTimeline = backup.startTimeline
+                q.lastArchived = nil
+                a = WalArchiveAnalysis.analyze(listing, q)
+            }
             guard let through = a.contiguousThrough, through >= neededThrough else {
                 let what = a.firstBreak.map { describe($0, a) } ?? "its WAL from \(backup.start) is not archived yet"
                 window.unusable.append((backup, "its own WAL cannot be replayed: \(what)"))
@@ -48,10 +55,10 @@ public struct WalRecoveryWindow: Sendable {
             }.max { $0.fileName < $1.fileName }
             window.endSegment = file?.fileName
             window.endTime = file?.modified
-            if let name = a.firstBreak {
-                window.breakReason = describe(name, a)
-            } else if let history = a.missingHistory.first(where: \.required) {
+            if let history = missingHistory {
                 window.breakReason = "\(history.fileName) is missing: replay cannot follow the switch to timeline \(history.timeline)"
+            } else if let name = a.firstBreak {
+                window.breakReason = describe(name, a)
             }
             return window
         }
