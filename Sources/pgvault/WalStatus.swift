@@ -107,8 +107,10 @@ extension PGVaultCommand {
             if (sinceBackup != nil || baseBackup != nil || sinceLSN != nil) && archiveDir == nil {
                 throw ValidationError("--base-backup, --since-backup and --since-lsn need --archive-dir")
             }
-            if let sinceBackup, let why = WalBaseBackupReader.pgvaultBackupError(sinceBackup) {
-                throw ValidationError("--since-backup: \(why)")
+            for (flag, path) in [("--base-backup", baseBackup), ("--since-backup", sinceBackup)] {
+                guard let path else { continue }
+                if !FileManager.default.fileExists(atPath: path) { throw ValidationError("\(flag): \(path) does not exist") }
+                if let why = WalBaseBackupReader.pgvaultBackupError(path) { throw ValidationError("\(flag): \(why)") }
             }
             if let sinceLSN, WalLSN(sinceLSN) == nil { throw ValidationError("--since-lsn: '\(sinceLSN)' is not an LSN like 0/1A2B3C4") }
             if offline && archiveDir == nil { throw ValidationError("--offline needs --archive-dir") }

@@ -323,12 +323,16 @@ public struct WalArchiveAnalysis: Sendable {
                 }
             }
             // The wrong-size files recovery would have to read, where no good copy exists.
-            let damagedHere = wrongByTimeline.filter { segno, files in
-                segno >= startSegno && segno <= endSegno && !usable.contains(segno) && files.contains { serves($0.0, segno) }
+            let intact = Set(usable)
+            let damagedHere = wrongByTimeline.compactMapValues { files -> [(UInt32, WalArchiveEntry)]? in
+                let hit = files.filter { !copying.contains($0.1.fileName) }
+                return hit.isEmpty ? nil : hit
+            }.filter { segno, files in
+                segno >= startSegno && segno <= endSegno && !intact.contains(segno) && files.contains { serves($0.0, segno) }
             }
             let damagedNames = Set(damagedHere.flatMap { segno, files in files.filter { serves($0.0, segno) }.map(\.1.fileName) })
             result.damaged = result.wrongSize.filter { damagedNames.contains($0.name) }
-            let present = Set(usable).union(damagedHere.keys)
+            let present = intact.union(damagedHere.keys)
             for segno in present.sorted() where segno >= startSegno && segno <= endSegno {
                 if segno > expected {
                     addGap(expected, segno - 1)
