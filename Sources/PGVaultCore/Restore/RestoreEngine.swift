@@ -251,7 +251,15 @@ public enum RestoreEngine {
             try Session.runPreamble(leader, script.preamble)
             log("applying the pre-data schema (\(script.objects.count) objects)\(drops.isEmpty ? "" : " after dropping \(drops.count) objects the archive holds")")
             try leader.transaction { conn in
-                for d in drops { try conn.execute(d.sql) }
+                for d in drops {
+                    do {
+                        try conn.execute(d.sql)
+                    } catch let error as PGError where error.sqlState == "2BP01" {
+                        // Part of an object the archive does not hold (an identity
+                        // sequence of another table, an extension's function...).
+                        throw RestoreError("--clean cannot drop \(d.object) in database \(database): \(error.message)\(error.detail.map { " (\($0))" } ?? ""); it belongs to an object the archive does not hold, and --clean drops only what the archive holds. Nothing was changed. Drop or rename that object yourself, or restore into an empty database.")
+                    }
+                }
                 try RestoreJournal.create(conn, state: .init(archiveID: archiveID, archive: options.archive, fingerprint: options.fingerprint, startedAt: ""))
                 for object in script.objects {
                     do {
