@@ -66,6 +66,7 @@ struct Clean {
         #expect(Set(summary.dropped).isSuperset(of: [
             "table Ops.Job Runs", "table Ops.Events", "table public.MixedCase", "view Ops.Done Runs",
             "function Ops.Is Done(\"Ops\".\"Run State\")", "type Ops.Run State", "sequence Ops.Ticket No", "schema Ops",
+            "collation public.Plain C", "text search configuration public.Simple Copy", "domain Ops.Positive",
         ]), "\(summary.dropped)")
         #expect(!summary.dropped.contains { $0.contains("ID_seq") || $0.contains("MixedCase_Id_seq") })
         try RestoreFixtures.expectSameTables(source, targetConn, minimum: 4)
@@ -104,8 +105,11 @@ struct Clean {
         CREATE SCHEMA "Ops";
         CREATE TYPE "Ops"."Run State" AS ENUM ('queued', 'Done');
         CREATE SEQUENCE "Ops"."Ticket No";
+        CREATE COLLATION public."Plain C" FROM "C";
+        CREATE TEXT SEARCH CONFIGURATION public."Simple Copy" (COPY = pg_catalog.simple);
+        CREATE DOMAIN "Ops"."Positive" AS integer CHECK (VALUE > 0);
         CREATE TABLE "Ops"."Job Runs" (
-            "ID" bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "Select" text, "weird""col" int,
+            "ID" bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "Select" text COLLATE public."Plain C", "weird""col" "Ops"."Positive",
             "State" "Ops"."Run State" NOT NULL DEFAULT 'queued', ticket bigint DEFAULT nextval('"Ops"."Ticket No"'));
         CREATE TABLE "Ops"."Events" (
             "Id" bigserial, "At" timestamptz NOT NULL, "Run" bigint REFERENCES "Ops"."Job Runs" ("ID"),

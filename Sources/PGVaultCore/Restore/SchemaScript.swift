@@ -240,7 +240,8 @@ public struct SchemaScript: Sendable, Equatable {
     /// ADD GENERATED ... AS IDENTITY`), and a target whose sequence of that
     /// name is the identity of a table the archive also holds has it gone
     /// before the archive's sequences are dropped. Then sequences, functions,
-    /// types; extensions and schemas last.
+    /// types, collations, text search configurations...; extensions and
+    /// schemas last.
     public func dropStatements() -> [(sql: String, object: String)] {
         var relations: [(String, String)] = [], others: [(String, String)] = []
         for object in objects.reversed() {
@@ -252,7 +253,7 @@ public struct SchemaScript: Sendable, Equatable {
                 relations.append(("DROP \(object.type) IF EXISTS \(SQL.qualified(schema, object.name)) CASCADE", what))
             case "SEQUENCE" where Self.isIdentitySequence(object):
                 continue
-            case "SEQUENCE", "TYPE", "DOMAIN":
+            case "SEQUENCE", "TYPE", "DOMAIN", "COLLATION", "CONVERSION", "TEXT SEARCH CONFIGURATION", "TEXT SEARCH DICTIONARY":
                 guard let schema else { continue }
                 others.append(("DROP \(object.type) IF EXISTS \(SQL.qualified(schema, object.name)) CASCADE", what))
             case "FUNCTION", "PROCEDURE", "AGGREGATE":
