@@ -283,7 +283,11 @@ public enum RestoreEngine {
             guard let schema = manifest.schema else { return [] }
             let text = try Self.readMember(options.archivePath, schema.preData)
             let script = try SchemaScript.parse(text).filtered(noOwner: options.noOwner, noPrivileges: options.noPrivileges)
-            let drops = options.clean ? script.dropStatements() : []
+            var drops: [(sql: String, object: String)] = []
+            if options.clean {
+                let post = try SchemaScript.parse(try Self.readMember(options.archivePath, schema.postData))
+                drops = post.dropStatements() + script.dropStatements()
+            }
             if !options.clean {
                 let (objects, count) = try RestoreTarget.userObjects(leader)
                 if count > 0 {

@@ -229,7 +229,9 @@ public struct SchemaScript: Sendable, Equatable {
 
     // MARK: - --clean
 
-    /// DROP statements for what a pre-data script creates, with the objects
+    /// DROP statements for what a pre-data script creates (and, of a
+    /// post-data script, the event triggers and publications, which belong
+    /// to no table that takes them along), with the objects
     /// they name (for the report). `public` is never dropped. Every DROP has
     /// IF EXISTS (the target may hold only part of the schema) and CASCADE.
     ///
@@ -262,8 +264,8 @@ public struct SchemaScript: Sendable, Equatable {
                 others.append(("DROP \(object.type) IF EXISTS \(SQL.qualified(schema, name))\(args) CASCADE", what))
             case "SCHEMA" where object.name != "public":
                 others.append(("DROP SCHEMA IF EXISTS \(SQL.ident(object.name)) CASCADE", what))
-            case "EXTENSION":
-                others.append(("DROP EXTENSION IF EXISTS \(SQL.ident(object.name)) CASCADE", what))
+            case "EXTENSION", "EVENT TRIGGER", "PUBLICATION":
+                others.append(("DROP \(object.type) IF EXISTS \(SQL.ident(object.name)) CASCADE", what))
             default:
                 continue
             }
