@@ -92,6 +92,29 @@ struct Input {
         #expect(empty.status == 1 && empty.stderr.contains("standard input held no data"), "\(empty.stderr)")
     }
 
+    @Test("verify - checks a tar piped in, and finds a damaged member in one")
+    func verifyStandardInput() async throws {
+        let fixture = try await RestoreFixtures.source(TestServers.newest)
+        let binary = try #require(RestoreFixtures.pgvaultBinary(), "build the pgvault executable first (swift build)")
+        let unit = try #require(fixture.manifest.units.first)
+        let good = RestoreFixtures.scratch + "/verify-\(UUID().uuidString.prefix(8)).tar"
+        let damaged = RestoreFixtures.scratch + "/verify-damaged-\(UUID().uuidString.prefix(8)).tar"
+        try Self.tar(fixture, to: good) { _, bytes in bytes }
+        try Self.tar(fixture, to: damaged) { name, bytes in
+            guard name == unit.member else { return bytes }
+            var b = bytes
+            b[b.count / 2] ^= 0x55
+            return b
+        }
+        func pipe(_ tar: String) throws -> Shell.Output {
+            try Shell.capture(["/bin/sh", "-c", "cat \"$1\" | \"$0\" verify - --json", binary, tar])
+        }
+        let ok = try pipe(good)
+        #expect(ok.status == 0, "\(ok.stderr)\(ok.stdout)")
+        let bad = try pipe(damaged)
+        #expect(bad.status == 1 && bad.stdout.contains(unit.member), "\(bad.stderr)\(bad.stdout)")
+    }
+
     /// The fixture's members in a tar (manifest.json last), each passed through
     /// `change` first: nil leaves it out.
     static func tar(_ fixture: RestoreFixtures.Source, to path: String, change: (String, [UInt8]) -> [UInt8]?) throws {

@@ -1,4 +1,5 @@
 import Foundation
+import PGClient
 
 #if canImport(Glibc)
 import Glibc
@@ -58,4 +59,12 @@ public final class ArchiveSpool: Sendable {
     }
 
     deinit { Files.removeTree(folder) }
+
+    /// Standard input copied under $TMPDIR (or /tmp), on a thread of its own.
+    public static func standardInput() async throws -> ArchiveSpool {
+        let directory = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+        return try await Blocking.run("pgvault-stdin") {
+            try ArchiveSpool(copying: 0, label: "standard input", directory: directory)
+        }
+    }
 }

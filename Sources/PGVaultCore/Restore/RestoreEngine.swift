@@ -139,10 +139,7 @@ public enum RestoreEngine {
         _ options: RestoreOptions, log: @Sendable (String) -> Void
     ) async throws -> (RestoreOptions, ArchiveSpool?) {
         guard options.archive == "-" else { return (options, nil) }
-        let directory = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
-        let spool = try await Blocking.run("pgvault-restore-stdin") {
-            try ArchiveSpool(copying: 0, label: "standard input", directory: directory)
-        }
+        let spool = try await ArchiveSpool.standardInput()
         log("copied the archive from standard input to \(spool.path) (\(spool.bytes) bytes; removed at the end)")
         var options = options
         options.spooledArchive = spool.path
