@@ -35,6 +35,17 @@ extension PGVaultCommand {
                 interruption (even SIGKILL), run the same command with --resume: finished \
                 units are not loaded again.
 
+                Before the target is touched, every member the restore reads is checked to \
+                be in the archive with the size the manifest records; a missing or cut \
+                member is named and nothing changes.
+
+                ARCHIVE - reads a tar from standard input (what backup --output - writes). \
+                It is first copied whole to a temporary file under $TMPDIR (owner-only, \
+                removed at the end; it needs as much free space as the archive): the \
+                manifest is the tar's last member, and the members are checked first and \
+                then read by --jobs connections at once, which a pipe cannot do. --jobs \
+                and --resume then work as with a file: to resume, pipe in the same archive.
+
                 At the end the restored tables are verified against the archive (row counts \
                 and content digests, foreign keys) unless --no-verify.
 
@@ -43,13 +54,14 @@ extension PGVaultCommand {
                   pgvault restore chat.tar -d postgresql://app@db2/chat --data-only --since 2025-06-01
                   pgvault restore chat.tar -d "dbname=chat" --data-only --table 'messages' --order newest-first
                   pgvault restore chat.tar -d "dbname=chat_restored" --jobs 8 --resume
+                  pgvault backup -d chat -o - | ssh db2 pgvault restore - -d "dbname=chat_restored"
 
                 Exit status: 0 restored and verified; 1 the restore failed (what is loaded \
                 is journaled: --resume finishes it); 2 restored, but verification failed; \
                 64 usage error.
                 """)
 
-        @Argument(help: ArgumentHelp("The archive: a directory or a tar file written by pgvault backup.", valueName: "ARCHIVE"))
+        @Argument(help: ArgumentHelp("The archive: a directory or a tar file written by pgvault backup, or - for a tar on standard input.", valueName: "ARCHIVE"))
         var archive: String
 
         @OptionGroup var connection: ConnectionOptions
@@ -112,6 +124,9 @@ extension PGVaultCommand {
 
         func validate() throws {
             if connection.dbname.isEmpty { throw ValidationError("'--dbname' is required: the database to restore into") }
+            if archive == "-" && isatty(0) != 0 {
+                throw ValidationError("ARCHIVE '-' reads a tar from standard input, which is a terminal; pipe one in (pgvault backup -o - | pgvault restore - ...) or give the archive's path")
+            }
             if jobs < 1 || jobs > 64 { throw ValidationError("'--jobs' must be between 1 and 64") }
             if maintenanceWorkers < 0 || maintenanceWorkers > 64 { throw ValidationError("'--maintenance-workers' must be between 0 and 64") }
             if RestoreOptions.Order(rawValue: order) == nil {

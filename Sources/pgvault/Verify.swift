@@ -51,7 +51,7 @@ extension PGVaultCommand {
                   pgvault verify -d "dbname=chat" --relations relations.txt
                 """)
 
-        @Argument(help: ArgumentHelp("Archive to check: a directory or a tar file written by pgvault backup.", valueName: "ARCHIVE"))
+        @Argument(help: ArgumentHelp("Archive to check: a directory or a tar file written by pgvault backup, or - for a tar on standard input (copied to a temporary file under $TMPDIR first, as restore - does).", valueName: "ARCHIVE"))
         var archive: String?
 
         @OptionGroup var connection: ConnectionOptions
@@ -77,6 +77,9 @@ extension PGVaultCommand {
                 throw ValidationError("give an ARCHIVE, '--dbname CONN', or both")
             }
             if jobs < 1 || jobs > 64 { throw ValidationError("'--jobs' must be between 1 and 64") }
+            if archive == "-" && isatty(0) != 0 {
+                throw ValidationError("ARCHIVE '-' reads a tar from standard input, which is a terminal; pipe one in (pgvault backup -o - | pgvault verify -) or give the archive's path")
+            }
             if !units.isEmpty && (archive == nil || connection.dbname.isEmpty) {
                 throw ValidationError("'--unit' needs both ARCHIVE and '--dbname'")
             }
@@ -90,7 +93,9 @@ extension PGVaultCommand {
             let report: VerifyReport
             do {
                 let extra = try relations.map(DeclaredRelation.load(path:)) ?? []
-                switch (archive, connection.dbname.isEmpty) {
+                let spool = archive == "-" ? try await ArchiveSpool.standardInput() : nil
+                defer { withExtendedLifetime(spool) {} }
+                switch (spool?.path ?? archive, connection.dbname.isEmpty) {
                 case (let archive?, true):
                     report = try await Verifier.checkArchive(path: archive, jobs: jobs, progress: progress)
                 case (let archive?, false):

@@ -19,20 +19,32 @@ import PGClient
 /// Each unit loads in its own transaction with its journal entry; a damaged
 /// member makes COPY fail, so its transaction rolls back. See ``RestoreJournal``.
 public enum RestoreEngine {
-    public static func run(_ options: RestoreOptions) async throws -> RestoreSummary {
+    public static func run(_ given: RestoreOptions) async throws -> RestoreSummary {
         let started = Date()
-        let log = options.log ?? { _ in }
+        let log = given.log ?? { _ in }
+        let (options, spool) = try await readingStandardInput(given, log: log)
+        defer { withExtendedLifetime(spool) {} }
         let (manifest, archiveID) = try await Blocking.run("pgvault-restore-manifest") {
-            let source = try Archive.open(options.archive)
+            let source = try Archive.open(options.archivePath)
             let manifest = try Archive.manifest(of: source)
             return (manifest, SHA2.hex(.sha256, of: try manifest.encoded()))
         }
         if !options.dataOnly && manifest.schema == nil {
-            throw RestoreError("\(options.archive) holds no schema (it is a --data-only backup): restore it into a prepared database with --data-only")
+            throw RestoreError("\(options.archiveName) holds no schema (it is a --data-only backup): restore it into a prepared database with --data-only")
         }
         let selected = try LoadPlan.select(
             manifest, tables: options.tables, exclude: options.excludeTables, window: options.window,
             includeDefault: options.includeDefaultPartitions)
+        // Every member this restore reads is there, whole, before the target changes.
+        try await Blocking.run("pgvault-restore-members") {
+            do {
+                try Archive.checkMembers(
+                    neededMembers(manifest, selected: selected, dataOnly: options.dataOnly),
+                    in: try Archive.open(options.archivePath), label: options.archiveName)
+            } catch let error as ArchiveFormatError {
+                throw RestoreError(error.description + " Nothing was changed in the target database.")
+            }
+        }
 
         let leader = try await Blocking.run("pgvault-restore-connect") {
             try PGConnection(conninfo: options.conninfo, applicationName: "pgvault restore")
@@ -98,7 +110,7 @@ public enum RestoreEngine {
             log("verifying the restored tables against the archive")
             let restored = Set(prepared.plan.loads.map(\.unit.id))
             let report = try await Verifier.checkRestored(
-                archivePath: options.archive, conninfo: options.conninfo, jobs: options.jobs,
+                archivePath: options.archivePath, conninfo: options.conninfo, jobs: options.jobs,
                 units: restored.count == manifest.units.count ? nil : restored, extraRelations: [],
                 trustValidatedForeignKeys: !options.dataOnly, progress: nil)
             verifyOK = report.ok
@@ -120,6 +132,33 @@ public enum RestoreEngine {
     }
 
     // MARK: - Before loading
+
+    /// `-`: standard input copied to a temporary file (``ArchiveSpool`` says
+    /// why), which the returned spool keeps until the restore ends.
+    static func readingStandardInput(
+        _ options: RestoreOptions, log: @Sendable (String) -> Void
+    ) async throws -> (RestoreOptions, ArchiveSpool?) {
+        guard options.archive == "-" else { return (options, nil) }
+        let spool = try await ArchiveSpool.standardInput()
+        log("copied the archive from standard input to \(spool.path) (\(spool.bytes) bytes; removed at the end)")
+        var options = options
+        options.spooledArchive = spool.path
+        return (options, spool)
+    }
+
+    /// The schema members (unless --data-only) and the selected tables' units.
+    static func neededMembers(_ manifest: Manifest, selected: [Manifest.Table], dataOnly: Bool) -> [Archive.ExpectedMember] {
+        var out: [Archive.ExpectedMember] = []
+        if !dataOnly, let schema = manifest.schema {
+            out.append(.init(name: schema.preData.member, bytes: schema.preData.bytes, what: "the pre-data schema"))
+            out.append(.init(name: schema.postData.member, bytes: schema.postData.bytes, what: "the post-data schema"))
+        }
+        let tables = Set(selected.map(\.qualifiedName))
+        for u in manifest.units where tables.contains(u.qualifiedTable) {
+            out.append(.init(name: u.member, bytes: u.compressedBytes, what: "unit \(u.id) of table \(u.qualifiedTable)"))
+        }
+        return out
+    }
 
     struct Prepared: Sendable {
         var plan: LoadPlan
@@ -239,9 +278,13 @@ public enum RestoreEngine {
         /// transaction: the drops, the journal, the pre-data schema.
         func applyPreData(database: String) throws -> [String] {
             guard let schema = manifest.schema else { return [] }
-            let text = try Self.readMember(options.archive, schema.preData)
+            let text = try Self.readMember(options.archivePath, schema.preData)
             let script = try SchemaScript.parse(text).filtered(noOwner: options.noOwner, noPrivileges: options.noPrivileges)
-            let drops = options.clean ? script.dropStatements() : []
+            var drops: [(sql: String, object: String)] = []
+            if options.clean {
+                let post = try SchemaScript.parse(try Self.readMember(options.archivePath, schema.postData))
+                drops = post.dropStatements() + script.dropStatements()
+            }
             if !options.clean {
                 let (objects, count) = try RestoreTarget.userObjects(leader)
                 if count > 0 {
@@ -251,7 +294,15 @@ public enum RestoreEngine {
             try Session.runPreamble(leader, script.preamble)
             log("applying the pre-data schema (\(script.objects.count) objects)\(drops.isEmpty ? "" : " after dropping \(drops.count) objects the archive holds")")
             try leader.transaction { conn in
-                for d in drops { try conn.execute(d.sql) }
+                for d in drops {
+                    do {
+                        try conn.execute(d.sql)
+                    } catch let error as PGError where error.sqlState == "2BP01" {
+                        // Part of an object the archive does not hold (an identity
+                        // sequence of another table, an extension's function...).
+                        throw RestoreError("--clean cannot drop \(d.object) in database \(database): \(error.message)\(error.detail.map { " (\($0))" } ?? ""); it belongs to an object the archive does not hold, and --clean drops only what the archive holds. Nothing was changed. Drop or rename that object yourself, or restore into an empty database.")
+                    }
+                }
                 try RestoreJournal.create(conn, state: .init(archiveID: archiveID, archive: options.archive, fingerprint: options.fingerprint, startedAt: ""))
                 for object in script.objects {
                     do {
@@ -513,7 +564,7 @@ enum UnitLoader {
     static func load(_ loads: [LoadPlan.Load], options: RestoreOptions, encoding: String, monitor: LoadMonitor) async throws {
         monitor.setTotalBytes(loads.reduce(0) { $0 + $1.unit.rawBytes })
         let delay = Int(ProcessInfo.processInfo.environment[testDelayVariable] ?? "") ?? 0
-        let sources = SourcePool(path: options.archive)
+        let sources = SourcePool(path: options.archivePath)
         try await Workers.run(loads, jobs: options.jobs, conninfo: options.conninfo, name: "load",
                               setup: { conn in
                                   try Session.prepare(conn, options)
@@ -593,7 +644,7 @@ enum PostData {
         log: @escaping @Sendable (String) -> Void
     ) async throws -> Int {
         let text = try await Blocking.run("pgvault-restore-post-data") {
-            try RestoreEngine.Context.readMember(options.archive, schema.postData)
+            try RestoreEngine.Context.readMember(options.archivePath, schema.postData)
         }
         let script = try SchemaScript.parse(text).filtered(noOwner: options.noOwner, noPrivileges: options.noPrivileges)
         let done = try await Blocking.run("pgvault-restore-steps") {

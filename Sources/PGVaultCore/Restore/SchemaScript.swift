@@ -229,28 +229,53 @@ public struct SchemaScript: Sendable, Equatable {
 
     // MARK: - --clean
 
-    /// DROP statements for what a pre-data script creates, last created first,
-    /// with the objects they name (for the report). `public` is never dropped.
+    /// DROP statements for what a pre-data script creates (and, of a
+    /// post-data script, the event triggers and publications, which belong
+    /// to no table that takes them along), with the objects
+    /// they name (for the report). `public` is never dropped. Every DROP has
+    /// IF EXISTS (the target may hold only part of the schema) and CASCADE.
+    ///
+    /// Relations go first, last created first: CASCADE cannot drop an object
+    /// another one holds as an internal part, so an identity column's
+    /// sequence, which dropping its table removes, is never dropped on its
+    /// own (pg_dump writes it as a SEQUENCE object made by `ALTER TABLE ...
+    /// ADD GENERATED ... AS IDENTITY`), and a target whose sequence of that
+    /// name is the identity of a table the archive also holds has it gone
+    /// before the archive's sequences are dropped. Then sequences, functions,
+    /// types, collations, text search configurations...; extensions and
+    /// schemas last.
     public func dropStatements() -> [(sql: String, object: String)] {
-        var out: [(String, String)] = []
+        var relations: [(String, String)] = [], others: [(String, String)] = []
         for object in objects.reversed() {
             let schema = object.schema
+            let what = "\(object.type.lowercased()) \(schema.map { "\($0)." } ?? "")\(object.name)"
             switch object.type {
-            case "TABLE", "VIEW", "MATERIALIZED VIEW", "SEQUENCE", "FOREIGN TABLE", "TYPE", "DOMAIN":
+            case "TABLE", "VIEW", "MATERIALIZED VIEW", "FOREIGN TABLE":
                 guard let schema else { continue }
-                out.append(("DROP \(object.type) IF EXISTS \(SQL.qualified(schema, object.name)) CASCADE", "\(object.type.lowercased()) \(schema).\(object.name)"))
+                relations.append(("DROP \(object.type) IF EXISTS \(SQL.qualified(schema, object.name)) CASCADE", what))
+            case "SEQUENCE" where Self.isIdentitySequence(object):
+                continue
+            case "SEQUENCE", "TYPE", "DOMAIN", "COLLATION", "CONVERSION", "TEXT SEARCH CONFIGURATION", "TEXT SEARCH DICTIONARY":
+                guard let schema else { continue }
+                others.append(("DROP \(object.type) IF EXISTS \(SQL.qualified(schema, object.name)) CASCADE", what))
             case "FUNCTION", "PROCEDURE", "AGGREGATE":
                 guard let schema, let paren = object.name.firstIndex(of: "(") else { continue }
                 let name = String(object.name[..<paren]), args = object.name[paren...]
-                out.append(("DROP \(object.type) IF EXISTS \(SQL.qualified(schema, name))\(args) CASCADE", "\(object.type.lowercased()) \(schema).\(object.name)"))
+                others.append(("DROP \(object.type) IF EXISTS \(SQL.qualified(schema, name))\(args) CASCADE", what))
             case "SCHEMA" where object.name != "public":
-                out.append(("DROP SCHEMA IF EXISTS \(SQL.ident(object.name)) CASCADE", "schema \(object.name)"))
-            case "EXTENSION":
-                out.append(("DROP EXTENSION IF EXISTS \(SQL.ident(object.name)) CASCADE", "extension \(object.name)"))
+                others.append(("DROP SCHEMA IF EXISTS \(SQL.ident(object.name)) CASCADE", what))
+            case "EXTENSION", "EVENT TRIGGER", "PUBLICATION":
+                others.append(("DROP \(object.type) IF EXISTS \(SQL.ident(object.name)) CASCADE", what))
             default:
                 continue
             }
         }
-        return out
+        return relations + others
+    }
+
+    /// pg_dump's SEQUENCE object of an identity column: no CREATE SEQUENCE,
+    /// the sequence is made by `ALTER TABLE ... ADD GENERATED ... AS IDENTITY`.
+    static func isIdentitySequence(_ object: Object) -> Bool {
+        object.type == "SEQUENCE" && !object.sql.contains("CREATE SEQUENCE ") && object.sql.contains(" AS IDENTITY")
     }
 }
