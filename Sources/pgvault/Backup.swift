@@ -88,7 +88,7 @@ extension PGVaultCommand {
 
         func run() async throws {
             let started = Date()
-            var database = "unknown"
+            var database = connection.databaseName
             do {
                 var target = output ?? ""
                 if let repo {
@@ -130,18 +130,19 @@ extension PGVaultCommand {
                 throw error
             } catch {
                 if !quiet && isatty(2) != 0 { ProgressLine.clear() }
-                note("pgvault backup: error: \(error)")
+                let failed = CommandFailure(command: "backup", error: error)
+                note(failed.line)
                 if let metricsFile {
                     try? MetricsFile.write(metricsFile, job: "backup", database: database, success: false, summary: nil)
                 }
                 if json || isatty(1) == 0 {
                     let failure: [String: String] = [
-                        "status": "failed", "error": "\(error)", "database": database,
+                        "status": failed.status, "error": "\(error)", "database": database,
                         "seconds": String(format: "%.3f", Date().timeIntervalSince(started)),
                     ]
                     printJSON(failure)
                 }
-                throw ExitCode.failure
+                throw failed.exitCode
             }
         }
     }

@@ -100,9 +100,11 @@ extension PGVaultCommand {
                 throw error
             } catch {
                 if !quiet && isatty(2) != 0 { ExportProgressLine.clear() }
-                note("pgvault export-user: error: \(error)")
-                if jsonOut { printExportJSON(["status": "failed", "error": "\(error)"]) }
-                throw ExitCode.failure
+                let failed = CommandFailure(
+                    command: "export-user", error: Interrupted.explaining(error, leaving: "nothing was published (partial file removed)"))
+                note(failed.line)
+                if jsonOut { printExportJSON(["status": failed.status, "error": "\(failed.error)", "database": connection.databaseName]) }
+                throw failed.exitCode
             }
         }
     }

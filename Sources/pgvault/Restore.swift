@@ -154,7 +154,9 @@ extension PGVaultCommand {
                 }
             }
             do {
-                let summary = try await cancellingOnSignals { [options] in try await RestoreEngine.run(options) }
+                let summary = try await cancellingOnSignals(
+                    leaving: "the target database is left as the interrupted run made it: run the same restore with --resume to finish"
+                ) { [options] in try await RestoreEngine.run(options) }
                 if showProgress { ProgressLine.clear() }
                 if asJSON {
                     printJSON(summary)
@@ -169,15 +171,16 @@ extension PGVaultCommand {
                 throw error
             } catch {
                 if showProgress { ProgressLine.clear() }
-                note("pgvault restore: error: \(error)")
+                let failed = CommandFailure(command: "restore", error: error)
+                note(failed.line)
                 if asJSON {
                     let failure: [String: String] = [
-                        "status": "failed", "error": "\(error)", "archive": archive,
+                        "status": failed.status, "error": "\(error)", "archive": archive, "database": connection.databaseName,
                         "seconds": String(format: "%.3f", Date().timeIntervalSince(started)),
                     ]
                     printJSON(failure)
                 }
-                throw ExitCode.failure
+                throw failed.exitCode
             }
         }
 
