@@ -69,6 +69,7 @@ extension PGVaultCommand {
                 }
                 var options = UserExportOptions()
                 options.batchSize = common.batchSize
+                options.afterFile = ExportWorker.testPause()
                 let conninfo = connection.dbname
                 options.connect = { try PGConnection(conninfo: conninfo, applicationName: "pgvault export-user (reactions, channels)") }
                 // Ctrl-C or SIGTERM: cancel, remove the unfinished file, exit 1.

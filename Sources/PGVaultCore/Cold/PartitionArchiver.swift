@@ -253,6 +253,7 @@ public enum PartitionArchiver {
             try dump(item, conn: conn, options: options, staging: staging, database: database)
         }
         try options.faultInjection?("after-dump")
+        TestPause.here("archive-partitions: \(item.partition.table.qualifiedName) is dumped", variable: "PGVAULT_TEST_COLD_PAUSE_AFTER_DUMP")
 
         // 2. Checksums of what was written.
         let report = try await Verifier.checkArchive(path: staging, jobs: 2, progress: nil)
