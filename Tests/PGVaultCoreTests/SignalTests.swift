@@ -50,12 +50,7 @@ struct SignalTests {
             ["backup", "-d", fixture.conninfo, "--output", "{out}", "--table", "public.ev", "--json"],
             environment: ["PGVAULT_TEST_BACKUP_PAUSE_AFTER_SERVER": "30"])
         try await run.waitForStderr("test pause")
-        kill(run.process.processIdentifier, SIGTERM)
-        try await run.waitForStderr("SIGTERM received")
-        let sent = Date()
-        try await run.interrupt(SIGTERM)
-        #expect(Date().timeIntervalSince(sent) < 10, "the second signal did not quit at once")
-        #expect(run.process.terminationStatus == 143)
+        try await run.interruptTwice()
         run.expectNothingLeft()
     }
 
@@ -63,9 +58,7 @@ struct SignalTests {
     func restoreInterrupted() async throws {
         let fixture = try await Fault.bigDatabase()
         let binary = try #require(RestoreFixtures.pgvaultBinary())
-        let archive = Fault.scratch + "/restore-src-\(UUID().uuidString.prefix(6))"
-        let made = try Shell.capture([binary, "backup", "-d", fixture.conninfo, "--output", archive, "--compress-level", "1", "--quiet"])
-        try #require(made.status == 0, "\(made.stderr)")
+        let archive = try Self.backup(fixture, binary: binary)
         let target = try TestServers.database(TestServers.newest, prefix: "sigrestore")
         let run = try Interrupting(["restore", archive, "-d", target.conninfo, "--jobs", "2", "--json"])
         try await Self.waitForActive(target.conninfo, application: "pgvault restore%", query: "COPY%", process: run.process)
@@ -80,10 +73,7 @@ struct SignalTests {
     @Test("verify: a signal while the restored tables are read → exit 130, 'interrupted', no report")
     func verifyInterrupted() async throws {
         let fixture = try await Fault.bigDatabase()
-        let binary = try #require(RestoreFixtures.pgvaultBinary())
-        let archive = Fault.scratch + "/verify-src-\(UUID().uuidString.prefix(6))"
-        let made = try Shell.capture([binary, "backup", "-d", fixture.conninfo, "--output", archive, "--compress-level", "1", "--quiet"])
-        try #require(made.status == 0, "\(made.stderr)")
+        let archive = try Self.backup(fixture, binary: try #require(RestoreFixtures.pgvaultBinary()))
         let run = try Interrupting(["verify", archive, "-d", fixture.conninfo, "--jobs", "1", "--json"])
         try await Self.waitForActive(fixture.conninfo, application: "pgvault verify%", query: "COPY%", process: run.process)
         try await run.interrupt(SIGINT)
@@ -104,41 +94,27 @@ struct SignalTests {
         run.expectNothingLeft()
     }
 
-    @Test("export-worker: a signal mid-export → exit 143, the request is pending again (attempt not counted), no zip, no partial")
-    func exportWorkerInterrupted() async throws {
+    @Test("export-worker: one signal mid-export → exit 143, the request pending again (attempt not counted); two → quit at once, the request taken back after its lease; no zip, no partial either way",
+          arguments: [1, 2])
+    func exportWorkerInterrupted(signals: Int) async throws {
         let db = try ExportFixture.make()
         let conn = try db.connect()
         _ = try ExportQueue.enqueue(conn, userID: 1001)
         let folder = Fault.scratch + "/worker-\(UUID().uuidString.prefix(6))"
         let run = try Interrupting(
-            ["export-worker", "--dbname", db.conninfo, "--output-dir", folder, "--once", "--worker-id", "stopped"],
-            environment: ["PGVAULT_TEST_EXPORT_PAUSE_AFTER_FILES": "3", "PGVAULT_TEST_EXPORT_PAUSE_SECONDS": "2"])
+            ["export-worker", "--dbname", db.conninfo, "--output-dir", folder, "--once", "--lease", "2", "--worker-id", "stopped"],
+            environment: ["PGVAULT_TEST_EXPORT_PAUSE_AFTER_FILES": "3", "PGVAULT_TEST_EXPORT_PAUSE_SECONDS": signals == 1 ? "2" : "60"])
         try await run.waitForStderr("test pause after 3 files")
-        try await run.interrupt(SIGTERM)
-        run.expectInterrupted(by: SIGTERM)
-        #expect(try conn.query("SELECT status, attempts FROM data_export_requests").rows == [["pending", "0"]])
+        if signals == 2 {
+            try await run.interruptTwice()
+            try await Task.sleep(for: .milliseconds(2500))
+            #expect(try ExportQueue.reclaimExpired(conn).map(\.status) == ["pending"])
+        } else {
+            try await run.interrupt(SIGTERM)
+            run.expectInterrupted(by: SIGTERM)
+            #expect(try conn.query("SELECT status, attempts FROM data_export_requests").rows == [["pending", "0"]])
+        }
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == [])
-    }
-
-    @Test("export-worker: a second signal quits at once; no partial zip is left, and the request is taken back after its lease")
-    func exportWorkerSecondSignal() async throws {
-        let db = try ExportFixture.make()
-        let conn = try db.connect()
-        _ = try ExportQueue.enqueue(conn, userID: 1001)
-        let folder = Fault.scratch + "/worker-\(UUID().uuidString.prefix(6))"
-        let run = try Interrupting(
-            ["export-worker", "--dbname", db.conninfo, "--output-dir", folder, "--once", "--lease", "2", "--worker-id", "quit"],
-            environment: ["PGVAULT_TEST_EXPORT_PAUSE_AFTER_FILES": "3", "PGVAULT_TEST_EXPORT_PAUSE_SECONDS": "60"])
-        try await run.waitForStderr("test pause after 3 files")
-        kill(run.process.processIdentifier, SIGTERM)
-        try await run.waitForStderr("SIGTERM received")
-        let sent = Date()
-        try await run.interrupt(SIGTERM)
-        #expect(Date().timeIntervalSince(sent) < 10, "the second signal did not quit at once")
-        #expect(run.process.terminationStatus == 143)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == [])
-        try await Task.sleep(for: .milliseconds(2500))
-        #expect(try ExportQueue.reclaimExpired(conn).map(\.status) == ["pending"])
     }
 
     @Test("archive-partitions: a signal after a partition is dumped → exit 143, nothing detached, no cold archive, no staging",
@@ -154,12 +130,11 @@ struct SignalTests {
             environment: ["PGVAULT_TEST_COLD_PAUSE_AFTER_DUMP": signals == 1 ? "2" : "60"])
         try await run.waitForStderr("test pause")
         if signals == 2 {
-            kill(run.process.processIdentifier, SIGTERM)
-            try await run.waitForStderr("SIGTERM received")
+            try await run.interruptTwice()
+        } else {
+            try await run.interrupt(SIGTERM)
+            run.expectInterrupted(by: SIGTERM)
         }
-        try await run.interrupt(SIGTERM)
-        #expect(run.process.terminationStatus == 143, "\(run.stderr)")
-        if signals == 1 { run.expectInterrupted(by: SIGTERM) }
         // cold/<schema.table>/ may exist; nothing may be in it.
         let left = (FileManager.default.enumerator(atPath: repo)?.allObjects as? [String] ?? []).filter { $0.split(separator: "/").count > 2 }
         #expect(left.isEmpty, "left in the cold repository: \(left)")
@@ -170,6 +145,14 @@ struct SignalTests {
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(try ColdStorageTests.state(conn) == before)
+    }
+
+    /// A quick (zstd level 1) archive of the fault database.
+    static func backup(_ fixture: Fault.BigDatabase, binary: String) throws -> String {
+        let archive = Fault.scratch + "/source-\(UUID().uuidString.prefix(6))"
+        let made = try Shell.capture([binary, "backup", "-d", fixture.conninfo, "--output", archive, "--compress-level", "1", "--quiet"])
+        try #require(made.status == 0, "\(made.stderr)")
+        return archive
     }
 
     /// Waits until a session of `application` runs a statement like `query`.
@@ -233,6 +216,17 @@ struct Interrupting {
         let exited = await Fault.waitExit(process, seconds: 30)
         if !exited { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
         try #require(exited, "pgvault did not exit within 30 s of signal \(signal)")
+    }
+
+    /// SIGTERM, and once the first is acknowledged a second: the process must
+    /// quit at once (well before the test pause it sits in ends), with 143.
+    func interruptTwice(sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        kill(process.processIdentifier, SIGTERM)
+        try await waitForStderr("SIGTERM received")
+        let sent = Date()
+        try await interrupt(SIGTERM)
+        #expect(Date().timeIntervalSince(sent) < 10, "the second signal did not quit at once", sourceLocation: sourceLocation)
+        #expect(process.terminationStatus == 143, "\(stderr)", sourceLocation: sourceLocation)
     }
 
     func expectInterrupted(by signal: Int32, sourceLocation: SourceLocation = #_sourceLocation) {
