@@ -72,7 +72,7 @@ extension PGVaultCommand {
                 options.afterFile = ExportWorker.testPause()
                 let conninfo = connection.dbname
                 options.connect = { try PGConnection(conninfo: conninfo, applicationName: "pgvault export-user (reactions, channels)") }
-                // Ctrl-C or SIGTERM: cancel, remove the unfinished file, exit 1.
+                // Ctrl-C or SIGTERM: cancel, remove the unfinished file, exit 130 or 143.
                 let cancellation = ExportCancellation()
                 options.cancellation = cancellation
                 let signals = onTerminationSignals { cancellation.cancel("interrupted by \($0)") }
@@ -102,7 +102,7 @@ extension PGVaultCommand {
             } catch {
                 if !quiet && isatty(2) != 0 { ExportProgressLine.clear() }
                 let failed = CommandFailure(
-                    command: "export-user", error: Interrupted.explaining(error, leaving: "nothing was published (partial file removed)"))
+                    command: "export-user", error: Interrupted.explaining(error, leaving: Interrupted.nothingPublished))
                 note(failed.line)
                 if jsonOut { printExportJSON(["status": failed.status, "error": "\(failed.error)", "database": connection.databaseName]) }
                 throw failed.exitCode

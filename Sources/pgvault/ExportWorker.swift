@@ -91,7 +91,7 @@ extension PGVaultCommand {
             }
         }
 
-        static let interruptedLeaves = "the request in progress was given back to the queue; nothing was published"
+        static let interruptedLeaves = "a request in progress was given back to the queue; nothing was published"
 
         /// SIGINT/SIGTERM: stop cleanly; a second signal ends the process at once.
         static func handleSignals(_ stop: ExportStopSignal, quiet: Bool) -> [DispatchSourceSignal] {

@@ -14,7 +14,7 @@ import Glibc
 /// (exit 128 + signal), whatever error the cancel itself caused. `leaving`
 /// says what an interrupted run leaves behind. A second signal quits at once.
 func cancellingOnSignals<T: Sendable>(
-    leaving: String = "nothing was published (partial output removed)",
+    leaving: String = Interrupted.nothingPublished,
     _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     let task = Task { try await body() }
@@ -79,6 +79,8 @@ struct Interrupted: Error, CustomStringConvertible {
     let signal: Int32
     /// What the interrupted command left, e.g. "nothing was published".
     let leaving: String
+
+    static let nothingPublished = "nothing was published (partial output removed)"
 
     var description: String { "interrupted by \(Self.name(of: signal)); \(leaving)" }
 
