@@ -25,7 +25,8 @@ extension PGVaultCommand {
                       --json --metrics-file /var/lib/node_exporter/pgvault_cold.prom
 
                 Exit status: 0 when every selected partition was archived (or nothing was \
-                selected); 1 otherwise.
+                selected); 130/143 interrupted by SIGINT/SIGTERM (the partition in progress stays \
+                attached); 1 otherwise.
                 """)
 
         @OptionGroup var connection: ConnectionOptions

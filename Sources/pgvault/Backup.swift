@@ -22,7 +22,8 @@ extension PGVaultCommand {
                   pgvault backup -d "dbname=chat" --repo /backups --metrics-file /var/lib/node_exporter/pgvault.prom
                   pgvault backup -d "dbname=chat" --output msgs --table 'public.messages'
 
-                Exit status: 0 only when the archive is complete; 1 otherwise.
+                Exit status: 0 only when the archive is complete; 130/143 interrupted by \
+                SIGINT/SIGTERM (nothing published); 1 otherwise.
                 """)
 
         @OptionGroup var connection: ConnectionOptions

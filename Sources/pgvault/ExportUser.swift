@@ -25,7 +25,8 @@ extension PGVaultCommand {
                   pgvault export-user -d "dbname=chat" --user 1001 --output /exports/1001.zip --json
                   pgvault export-user -d "dbname=chat" --user alice@example.com --enqueue
 
-                Exit status: 0 when the package is complete (or the request queued); 1 otherwise.
+                Exit status: 0 when the package is complete (or the request queued); 130/143 \
+                interrupted by SIGINT/SIGTERM (nothing published); 1 otherwise.
                 """)
 
         @OptionGroup var connection: ConnectionOptions

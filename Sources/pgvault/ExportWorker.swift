@@ -21,7 +21,8 @@ extension PGVaultCommand {
 
                 --once works until the queue is empty, then exits; otherwise the worker polls \
                 every --poll-interval seconds. SIGINT or SIGTERM stops it cleanly: an export in \
-                progress is cancelled and its request given back (the attempt is not counted).
+                progress is cancelled and its request given back (the attempt is not counted), \
+                and it exits 130 (SIGINT) or 143 (SIGTERM).
 
                 Examples:
                   pgvault export-worker -d postgresql://exporter@db1/chat --output-dir /srv/exports

@@ -46,7 +46,7 @@ extension PGVaultCommand {
 
                 Exit status: 0 restored and verified; 1 the restore failed (what is loaded \
                 is journaled: --resume finishes it); 2 restored, but verification failed; \
-                64 usage error.
+                130/143 interrupted by SIGINT/SIGTERM (--resume finishes it); 64 usage error.
                 """)
 
         @Argument(help: ArgumentHelp("The archive: a directory or a tar file written by pgvault backup.", valueName: "ARCHIVE"))

@@ -42,7 +42,7 @@ extension PGVaultCommand {
 
                 Exit status: 0 all checks passed; 1 a check failed; 2 verification
                 could not run (no such archive, no connection, unreadable relations
-                file); 64 usage error.
+                file); 130/143 interrupted by SIGINT/SIGTERM; 64 usage error.
 
                 Examples:
                   pgvault verify /backups/chat-20250101T000000Z
