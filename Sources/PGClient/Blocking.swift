@@ -8,15 +8,18 @@ public enum Blocking {
     ///
     /// If the awaiting task is cancelled, `onCancel` runs (for a database worker:
     /// `PQcancel` of its connection), so the blocked call returns promptly with an
-    /// error instead of running on.
+    /// error instead of running on; and the thread's `Cancellation` token is set,
+    /// so the body's own checks between blocking calls stop it.
     public static func run<T: Sendable>(
         _ name: String,
         onCancel: (@Sendable () -> Void)? = nil,
         _ body: @escaping @Sendable () throws -> T
     ) async throws -> T {
-        try await withTaskCancellationHandler {
+        let token = CancellationToken()
+        return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
                 let thread = Thread {
+                    Cancellation.adopt(token)
                     continuation.resume(with: Result { try body() })
                 }
                 thread.name = name
@@ -24,6 +27,7 @@ public enum Blocking {
                 thread.start()
             }
         } onCancel: {
+            token.cancel()
             onCancel?()
         }
     }

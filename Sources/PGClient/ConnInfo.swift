@@ -1,4 +1,5 @@
 import CLibPQ
+import Foundation
 
 /// Helpers over libpq's own conninfo parser. pgvault never parses or builds a
 /// conninfo string itself: the user's `--dbname` goes to libpq as it is, with
@@ -42,6 +43,22 @@ public enum ConnInfo {
             cursor += 1
         }
         return result
+    }
+
+    /// The database `conninfo` names, known before connecting, as libpq picks
+    /// it: its dbname (a key=value string's or a URI's path), else PGDATABASE,
+    /// else the user name (its user, else PGUSER, else the login name). For
+    /// reports of a run that failed or was interrupted before it connected.
+    public static func databaseName(_ conninfo: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        let given = parse(conninfo) ?? []
+        func value(_ key: String, _ variable: String) -> String? {
+            let v = given.last(where: { $0.key == key })?.value ?? environment[variable]
+            return v?.isEmpty == false ? v : nil
+        }
+        if let dbname = value("dbname", "PGDATABASE") { return dbname }
+        if let user = value("user", "PGUSER") { return user }
+        if let pw = getpwuid(geteuid()), let name = pw.pointee.pw_name { return String(cString: name) }
+        return "unknown"
     }
 
     /// Keywords whose values must never be shown or stored.

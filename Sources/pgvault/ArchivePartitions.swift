@@ -25,7 +25,8 @@ extension PGVaultCommand {
                       --json --metrics-file /var/lib/node_exporter/pgvault_cold.prom
 
                 Exit status: 0 when every selected partition was archived (or nothing was \
-                selected); 1 otherwise.
+                selected); 130/143 interrupted by SIGINT/SIGTERM (the partition in progress stays \
+                attached); 1 otherwise.
                 """)
 
         @OptionGroup var connection: ConnectionOptions
@@ -76,7 +77,7 @@ extension PGVaultCommand {
 
         func run() async throws {
             let started = Date()
-            var database = "unknown"
+            var database = connection.databaseName
             do {
                 let cutoff: ColdArchiveOptions.Cutoff = olderThan.map { .olderThan($0) } ?? .before(before ?? "")
                 var options = ColdArchiveOptions(conninfo: connection.dbname, repo: repo, tables: table, cutoff: cutoff)
@@ -87,7 +88,9 @@ extension PGVaultCommand {
                 options.lockWaitTimeout = lockWaitTimeout
                 options.compressionLevel = compressLevel
                 if isatty(2) != 0 { options.progress = { note($0) } }
-                let summary = try await PartitionArchiver.run(options)
+                let summary = try await cancellingOnSignals(leaving: "no partition was detached or dropped by the interrupted step, and its cold archive was not published") { [options] in
+                    try await PartitionArchiver.run(options)
+                }
                 database = summary.database
                 if let metricsFile, !dryRun {
                     try MetricsFile.write(metricsFile, job: "archive-partitions", database: database, success: true, summary: summary.metrics)
@@ -100,17 +103,18 @@ extension PGVaultCommand {
             } catch let error as ValidationError {
                 throw error
             } catch {
-                note("pgvault archive-partitions: error: \(error)")
+                let failed = CommandFailure(command: "archive-partitions", error: error)
+                note(failed.line)
                 if let metricsFile, !dryRun {
                     try? MetricsFile.write(metricsFile, job: "archive-partitions", database: database, success: false, summary: nil)
                 }
                 if json || isatty(1) == 0 {
                     printJSON([
-                        "status": "failed", "error": "\(error)", "database": database,
+                        "status": failed.status, "error": "\(error)", "database": database,
                         "seconds": String(format: "%.3f", Date().timeIntervalSince(started)),
                     ])
                 }
-                throw ExitCode.failure
+                throw failed.exitCode
             }
         }
 

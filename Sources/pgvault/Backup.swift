@@ -22,7 +22,8 @@ extension PGVaultCommand {
                   pgvault backup -d "dbname=chat" --repo /backups --metrics-file /var/lib/node_exporter/pgvault.prom
                   pgvault backup -d "dbname=chat" --output msgs --table 'public.messages'
 
-                Exit status: 0 only when the archive is complete; 1 otherwise.
+                Exit status: 0 only when the archive is complete; 130/143 interrupted by \
+                SIGINT/SIGTERM (nothing published); 1 otherwise.
                 """)
 
         @OptionGroup var connection: ConnectionOptions
@@ -88,7 +89,7 @@ extension PGVaultCommand {
 
         func run() async throws {
             let started = Date()
-            var database = "unknown"
+            var database = connection.databaseName
             do {
                 var target = output ?? ""
                 if let repo {
@@ -130,18 +131,19 @@ extension PGVaultCommand {
                 throw error
             } catch {
                 if !quiet && isatty(2) != 0 { ProgressLine.clear() }
-                note("pgvault backup: error: \(error)")
+                let failed = CommandFailure(command: "backup", error: error)
+                note(failed.line)
                 if let metricsFile {
                     try? MetricsFile.write(metricsFile, job: "backup", database: database, success: false, summary: nil)
                 }
                 if json || isatty(1) == 0 {
                     let failure: [String: String] = [
-                        "status": "failed", "error": "\(error)", "database": database,
+                        "status": failed.status, "error": "\(error)", "database": database,
                         "seconds": String(format: "%.3f", Date().timeIntervalSince(started)),
                     ]
                     printJSON(failure)
                 }
-                throw ExitCode.failure
+                throw failed.exitCode
             }
         }
     }

@@ -25,7 +25,8 @@ extension PGVaultCommand {
                   pgvault export-user -d "dbname=chat" --user 1001 --output /exports/1001.zip --json
                   pgvault export-user -d "dbname=chat" --user alice@example.com --enqueue
 
-                Exit status: 0 when the package is complete (or the request queued); 1 otherwise.
+                Exit status: 0 when the package is complete (or the request queued); 130/143 \
+                interrupted by SIGINT/SIGTERM (nothing published); 1 otherwise.
                 """)
 
         @OptionGroup var connection: ConnectionOptions
@@ -69,9 +70,10 @@ extension PGVaultCommand {
                 }
                 var options = UserExportOptions()
                 options.batchSize = common.batchSize
+                options.afterFile = ExportWorker.testPause()
                 let conninfo = connection.dbname
                 options.connect = { try PGConnection(conninfo: conninfo, applicationName: "pgvault export-user (reactions, channels)") }
-                // Ctrl-C or SIGTERM: cancel, remove the unfinished file, exit 1.
+                // Ctrl-C or SIGTERM: cancel, remove the unfinished file, exit 130 or 143.
                 let cancellation = ExportCancellation()
                 options.cancellation = cancellation
                 let signals = onTerminationSignals { cancellation.cancel("interrupted by \($0)") }
@@ -100,9 +102,11 @@ extension PGVaultCommand {
                 throw error
             } catch {
                 if !quiet && isatty(2) != 0 { ExportProgressLine.clear() }
-                note("pgvault export-user: error: \(error)")
-                if jsonOut { printExportJSON(["status": "failed", "error": "\(error)"]) }
-                throw ExitCode.failure
+                let failed = CommandFailure(
+                    command: "export-user", error: Interrupted.explaining(error, leaving: Interrupted.nothingPublished))
+                note(failed.line)
+                if jsonOut { printExportJSON(["status": failed.status, "error": "\(failed.error)", "database": connection.databaseName]) }
+                throw failed.exitCode
             }
         }
     }

@@ -21,7 +21,8 @@ extension PGVaultCommand {
 
                 --once works until the queue is empty, then exits; otherwise the worker polls \
                 every --poll-interval seconds. SIGINT or SIGTERM stops it cleanly: an export in \
-                progress is cancelled and its request given back (the attempt is not counted).
+                progress is cancelled and its request given back (the attempt is not counted), \
+                and it exits 130 (SIGINT) or 143 (SIGTERM).
 
                 Examples:
                   pgvault export-worker -d postgresql://exporter@db1/chat --output-dir /srv/exports
@@ -79,11 +80,19 @@ extension PGVaultCommand {
                 }
             } catch {
                 if showProgress { ExportProgressLine.clear() }
-                note("pgvault export-worker: error: \(error)")
-                if jsonOut { printExportJSON(["status": "failed", "error": "\(error)"]) }
-                throw ExitCode.failure
+                let failed = CommandFailure(command: "export-worker", error: Interrupted.explaining(error, leaving: Self.interruptedLeaves))
+                note(failed.line)
+                if jsonOut { printExportJSON(["status": failed.status, "error": "\(failed.error)", "database": connection.databaseName]) }
+                throw failed.exitCode
+            }
+            // Stopped by a signal: say so in the exit status (128 + signal), as every command does.
+            if let signal = ReceivedSignal.number {
+                note("pgvault export-worker: \(Interrupted(signal: signal, leaving: Self.interruptedLeaves))")
+                throw ExitCode(128 + signal)
             }
         }
+
+        static let interruptedLeaves = "a request in progress was given back to the queue; nothing was published"
 
         /// SIGINT/SIGTERM: stop cleanly; a second signal ends the process at once.
         static func handleSignals(_ stop: ExportStopSignal, quiet: Bool) -> [DispatchSourceSignal] {
@@ -145,24 +154,6 @@ extension PGVaultCommand {
                 Thread.sleep(forTimeInterval: seconds)
             }
         }
-    }
-}
-
-/// Calls `handler` with the signal's name on the first SIGINT or SIGTERM; a
-/// second one ends the process at once (status 128 + signal). Keep the
-/// returned sources alive for as long as the handler should run.
-func onTerminationSignals(_ handler: @escaping @Sendable (String) -> Void) -> [DispatchSourceSignal] {
-    let first = ExportStopSignal()
-    return [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")].map { number, name in
-        signal(number, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-        source.setEventHandler {
-            if first.requested != nil { _exit(128 + number) }
-            first.request(name)
-            handler(name)
-        }
-        source.resume()
-        return source
     }
 }
 

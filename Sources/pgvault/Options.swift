@@ -28,6 +28,10 @@ struct ConnectionOptions: ParsableArguments {
 
     /// What to show in logs for this database: the conninfo without secrets.
     var display: String { ConnInfo.redacted(dbname) }
+
+    /// The database's name as libpq will pick it, for failure reports made
+    /// before (or without) a connection.
+    var databaseName: String { ConnInfo.databaseName(dbname) }
 }
 
 /// `--table`/`--exclude-table`, shared by backup and restore.

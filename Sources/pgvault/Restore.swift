@@ -58,7 +58,7 @@ extension PGVaultCommand {
 
                 Exit status: 0 restored and verified; 1 the restore failed (what is loaded \
                 is journaled: --resume finishes it); 2 restored, but verification failed; \
-                64 usage error.
+                130/143 interrupted by SIGINT/SIGTERM (--resume finishes it); 64 usage error.
                 """)
 
         @Argument(help: ArgumentHelp("The archive: a directory or a tar file written by pgvault backup, or - for a tar on standard input.", valueName: "ARCHIVE"))
@@ -169,7 +169,9 @@ extension PGVaultCommand {
                 }
             }
             do {
-                let summary = try await cancellingOnSignals { [options] in try await RestoreEngine.run(options) }
+                let summary = try await cancellingOnSignals(
+                    leaving: "the target database is left as the interrupted run made it: run the same restore with --resume to finish"
+                ) { [options] in try await RestoreEngine.run(options) }
                 if showProgress { ProgressLine.clear() }
                 if asJSON {
                     printJSON(summary)
@@ -184,15 +186,16 @@ extension PGVaultCommand {
                 throw error
             } catch {
                 if showProgress { ProgressLine.clear() }
-                note("pgvault restore: error: \(error)")
+                let failed = CommandFailure(command: "restore", error: error)
+                note(failed.line)
                 if asJSON {
                     let failure: [String: String] = [
-                        "status": "failed", "error": "\(error)", "archive": archive,
+                        "status": failed.status, "error": "\(error)", "archive": archive, "database": connection.databaseName,
                         "seconds": String(format: "%.3f", Date().timeIntervalSince(started)),
                     ]
                     printJSON(failure)
                 }
-                throw ExitCode.failure
+                throw failed.exitCode
             }
         }
 

@@ -55,7 +55,7 @@ extension PGVaultCommand {
 
         func run() async throws {
             let started = Date()
-            var database = "unknown"
+            var database = connection.databaseName
             do {
                 var options = ColdRestoreOptions(conninfo: connection.dbname, repo: repo, table: table, since: since, until: until)
                 options.dryRun = dryRun

@@ -1,39 +1,106 @@
+import ArgumentParser
 import Foundation
+import PGVaultCore
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Runs `body` in a task that SIGINT or SIGTERM cancels. Cancellation reaches
-/// every database call through `Blocking.run`'s cancel handler (`PQcancel`), so
-/// the server stops the running statements, and the command's own cleanup (the
-/// partial archive, the transaction) runs before the process exits with an error.
-/// A second signal ends the process at once.
-func cancellingOnSignals<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+/// every database call through `Blocking.run`'s cancel handler (`PQcancel`),
+/// and every local step (units, compression, pg_dump, the publishing rename)
+/// through `Cancellation`, so the command stops, removes its partial output and
+/// publishes nothing. A run that fails after a signal fails as ``Interrupted``
+/// (exit 128 + signal), whatever error the cancel itself caused. `leaving`
+/// says what an interrupted run leaves behind. A second signal quits at once.
+func cancellingOnSignals<T: Sendable>(
+    leaving: String = Interrupted.nothingPublished,
+    _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
     let task = Task { try await body() }
-    let received = SignalFlag()
-    let sources = [SIGINT, SIGTERM].map { number in
+    let sources = onTerminationSignals { name in
+        note("pgvault: \(name) received; stopping (again to quit at once)")
+        task.cancel()
+    }
+    defer { sources.forEach { $0.cancel() } }
+    do {
+        return try await task.value
+    } catch {
+        throw Interrupted.explaining(error, leaving: leaving)
+    }
+}
+
+/// Handles SIGINT and SIGTERM until the returned sources are cancelled: the
+/// first signal is recorded (``ReceivedSignal``) and passed to `handler` by
+/// name; a second one deletes the registered partial outputs, stops the child
+/// programs and ends the process at once with 128 + signal.
+func onTerminationSignals(_ handler: @escaping @Sendable (String) -> Void) -> [DispatchSourceSignal] {
+    [SIGINT, SIGTERM].map { number in
         signal(number, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
         source.setEventHandler {
-            if received.set() { _exit(128 + number) }
-            note("pgvault: \(number == SIGINT ? "SIGINT" : "SIGTERM") received; cancelling the running statements (again to quit at once)")
-            task.cancel()
+            guard ReceivedSignal.record(number) else {
+                Subprocess.terminateRunning()
+                PartialOutputs.removeAll()
+                _exit(128 + number)
+            }
+            handler(Interrupted.name(of: number))
         }
         source.resume()
         return source
     }
-    defer {
-        sources.forEach { $0.cancel() }
-        signal(SIGINT, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
-    }
-    return try await task.value
 }
 
-private final class SignalFlag: @unchecked Sendable {
+/// The first SIGINT or SIGTERM this process received.
+enum ReceivedSignal {
+    static var number: Int32? { state.withLock { $0 } }
+
+    /// Records `number`; false when a signal had already been received.
+    static func record(_ number: Int32) -> Bool {
+        state.withLock { first in
+            defer { if first == nil { first = number } }
+            return first == nil
+        }
+    }
+
+    private static let state = LockedSignal()
+}
+
+private final class LockedSignal: @unchecked Sendable {
     private let lock = NSLock()
-    private var value = false
-    /// Sets the flag; returns whether it was already set.
-    func set() -> Bool { lock.withLock { defer { value = true }; return value } }
+    private var value: Int32?
+
+    func withLock<T>(_ body: (inout Int32?) -> T) -> T { lock.withLock { body(&value) } }
+}
+
+/// A command stopped by SIGINT or SIGTERM. Reported as itself, never as the
+/// error the cancel caused ("canceling statement due to user request").
+struct Interrupted: Error, CustomStringConvertible {
+    let signal: Int32
+    /// What the interrupted command left, e.g. "nothing was published".
+    let leaving: String
+
+    static let nothingPublished = "nothing was published (partial output removed)"
+
+    var description: String { "interrupted by \(Self.name(of: signal)); \(leaving)" }
+
+    static func name(of signal: Int32) -> String { signal == SIGINT ? "SIGINT" : "SIGTERM" }
+
+    /// `error` when no signal arrived; otherwise the interruption that caused it.
+    static func explaining(_ error: any Error, leaving: String) -> any Error {
+        if error is Interrupted { return error }
+        guard let signal = ReceivedSignal.number else { return error }
+        return Interrupted(signal: signal, leaving: leaving)
+    }
+}
+
+/// How a command that failed with `error` reports it: the line on standard
+/// error, the JSON status, the exit status (128 + signal when interrupted).
+struct CommandFailure {
+    let command: String
+    let error: any Error
+
+    var line: String { error is Interrupted ? "pgvault \(command): \(error)" : "pgvault \(command): error: \(error)" }
+    var status: String { error is Interrupted ? "interrupted" : "failed" }
+    var exitCode: ExitCode { (error as? Interrupted).map { ExitCode(128 + $0.signal) } ?? .failure }
 }

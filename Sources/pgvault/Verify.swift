@@ -42,7 +42,7 @@ extension PGVaultCommand {
 
                 Exit status: 0 all checks passed; 1 a check failed; 2 verification
                 could not run (no such archive, no connection, unreadable relations
-                file); 64 usage error.
+                file); 130/143 interrupted by SIGINT/SIGTERM; 64 usage error.
 
                 Examples:
                   pgvault verify /backups/chat-20250101T000000Z
@@ -95,19 +95,26 @@ extension PGVaultCommand {
                 let extra = try relations.map(DeclaredRelation.load(path:)) ?? []
                 let spool = archive == "-" ? try await ArchiveSpool.standardInput() : nil
                 defer { withExtendedLifetime(spool) {} }
-                switch (spool?.path ?? archive, connection.dbname.isEmpty) {
-                case (let archive?, true):
-                    report = try await Verifier.checkArchive(path: archive, jobs: jobs, progress: progress)
-                case (let archive?, false):
-                    report = try await Verifier.checkRestored(
-                        archivePath: archive, conninfo: connection.dbname, jobs: jobs,
-                        units: units.isEmpty ? nil : Set(units), extraRelations: extra, progress: progress)
-                default:
-                    report = try await Verifier.checkForeignKeys(
-                        conninfo: connection.dbname, jobs: jobs, extraRelations: extra, progress: progress)
+                let archive = spool?.path ?? archive, conninfo = connection.dbname, jobs = jobs, units = units
+                report = try await cancellingOnSignals(leaving: "the verification did not finish; nothing was judged") {
+                    switch (archive, conninfo.isEmpty) {
+                    case (let archive?, true):
+                        return try await Verifier.checkArchive(path: archive, jobs: jobs, progress: progress)
+                    case (let archive?, false):
+                        return try await Verifier.checkRestored(
+                            archivePath: archive, conninfo: conninfo, jobs: jobs,
+                            units: units.isEmpty ? nil : Set(units), extraRelations: extra, progress: progress)
+                    default:
+                        return try await Verifier.checkForeignKeys(
+                            conninfo: conninfo, jobs: jobs, extraRelations: extra, progress: progress)
+                    }
                 }
             } catch {
                 if progress != nil { Self.clearProgress() }
+                if let interrupted = error as? Interrupted {
+                    note("pgvault verify: \(interrupted)")
+                    throw ExitCode(128 + interrupted.signal)
+                }
                 note("pgvault: verify could not run: \(error)")
                 throw ExitCode(2)
             }

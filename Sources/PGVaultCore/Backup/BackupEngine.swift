@@ -98,7 +98,11 @@ public enum BackupEngine {
         // hidden sibling that is renamed at the end; for a file, a spool folder.
         let staging = try await Blocking.run("pgvault-backup-setup") { try stagingFolder(for: options) }
         var published = false
-        defer { if !published { Files.removeTree(staging) } }
+        PartialOutputs.register(staging)
+        defer {
+            if !published { Files.removeTree(staging) }
+            PartialOutputs.forget(staging)
+        }
 
         let leader = try await Blocking.run("pgvault-backup-leader") {
             try PGConnection(conninfo: options.conninfo, applicationName: "pgvault backup")
@@ -122,7 +126,12 @@ public enum BackupEngine {
         async let schemaMember = dumpSchema(options, serverMajor: leader.serverMajorVersion, serverVersion: plan.facts.server.version, snapshot: snapshot, selected: plan.selected, relations: plan.relations, staging: staging)
         let done = try await runWorkers(options, units: units, snapshot: snapshot, staging: staging, monitor: monitor)
         let schema = try await schemaMember
+        // The server's part can end before a signal is noticed by a worker
+        // (compression, pg_dump and the writes run on after the COPYs):
+        // nothing is committed or published once the run is cancelled.
+        try Task.checkCancellation()
         try await Blocking.run("pgvault-backup-leader", on: leader) { try $0.execute("COMMIT") }
+        TestPause.here("backup: the server's part is done", variable: "PGVAULT_TEST_BACKUP_PAUSE_AFTER_SERVER")
 
         var tables = plan.selected.map(\.table)
         for i in tables.indices {
@@ -142,6 +151,7 @@ public enum BackupEngine {
             schema: schema, sequences: plan.sequences, tables: tables,
             units: done.sorted { $0.id < $1.id })
         let archiveBytes = try await Blocking.run("pgvault-backup-publish") {
+            try Cancellation.check()
             let manifestFile = try OutputFile(creating: staging + "/" + Manifest.memberName)
             try manifestFile.write(try manifest.encoded())
             try manifestFile.close()
@@ -415,7 +425,7 @@ public enum BackupEngine {
                         try conn.execute("SET TRANSACTION SNAPSHOT \(SQL.literal(snapshot))")
                         var finished: [Manifest.Unit] = []
                         while let unit = queue.next() {
-                            try Task.checkCancellation()
+                            try Cancellation.check()
                             finished.append(try dumpUnit(unit, conn: conn, staging: staging, level: options.compressionLevel, monitor: monitor))
                         }
                         try conn.execute("COMMIT")
@@ -449,6 +459,8 @@ public enum BackupEngine {
             result.toPage = unit.toPage
             return result
         } catch let error as PGError {
+            // Our own cancel request (a signal, a failed sibling) is not a failure of this COPY.
+            if error.sqlState == PGError.queryCanceled, Cancellation.isCancelled { throw CancellationError() }
             throw BackupError("COPY of \(unit.relation.table.qualifiedName) failed: \(error)")
         }
     }
@@ -484,6 +496,7 @@ public enum BackupEngine {
         var raw: Int64 = 0
         var rowsSinceFlush: Int64 = 0
         func flush(last: Bool) throws {
+            try Cancellation.check()
             raw += Int64(buffer.count)
             onFlush(rowsSinceFlush, Int64(buffer.count))
             rowsSinceFlush = 0
@@ -578,6 +591,7 @@ public enum BackupEngine {
         // Schema text is small; a modest level keeps zstd's memory (and so peak RSS) low.
         let out = try CompressedMember(path: staging + "/" + member, level: 6)
         while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
+            try Cancellation.check()
             try chunk.withUnsafeBytes { try out.compress($0) }
         }
         try out.finish()
@@ -620,7 +634,7 @@ public enum BackupEngine {
         let total = members.reduce(0) { $0 + $1.1 }
         switch (options.form, options.output) {
         case (.directory, _):
-            try Files.publish(staging, as: options.output)
+            try PartialOutputs.publishing(staging) { try Files.publish(staging, as: options.output) }
             return total
         case (.file, "-"):
             let writer = try ArchiveWriter(fileDescriptor: 1, format: .tarPax, label: "standard output")
@@ -628,20 +642,23 @@ public enum BackupEngine {
             return total
         case (.file, _):
             let partial = staging + ".tar"
+            PartialOutputs.register(partial)
+            defer { PartialOutputs.forget(partial) }
             let writer = try ArchiveWriter(path: partial, format: .tarPax)
             do {
                 try writeTar(writer, staging: staging, members: members)
+                try PartialOutputs.publishing(partial) { try Files.publish(partial, as: options.output) }
             } catch {
                 unlink(partial)
                 throw error
             }
-            try Files.publish(partial, as: options.output)
             return (try FileManager.default.attributesOfItem(atPath: options.output)[.size] as? NSNumber)?.int64Value ?? total
         }
     }
 
     static func writeTar(_ writer: ArchiveWriter, staging: String, members: [(String, Int64)]) throws {
         for (member, size) in members {
+            try Cancellation.check()
             let source = DirectoryArchive(staging)
             try writer.addFile(path: member, size: size) { write in
                 try source.readMember(member) { try write($0) }

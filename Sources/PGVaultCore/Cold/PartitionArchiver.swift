@@ -123,6 +123,7 @@ public enum PartitionArchiver {
         }
         var results: [ColdPartitionResult] = []
         for item in plan.items {
+            try Task.checkCancellation()
             options.progress?("archiving \(item.result.partition) [\(item.result.from), \(item.result.to))")
             results.append(try await archive(item, conn: conn, options: options, database: plan.database))
         }
@@ -241,13 +242,18 @@ public enum PartitionArchiver {
         try Files.makeDirectory(staging)
         try Files.makeDirectory(staging + "/data")
         var keepStaging = false
-        defer { if !keepStaging { Files.removeTree(staging) } }
+        PartialOutputs.register(staging)
+        defer {
+            if !keepStaging { Files.removeTree(staging) }
+            PartialOutputs.forget(staging)
+        }
 
         // 1. Dump, in one snapshot.
         let manifest = try await Blocking.run("pgvault-cold-dump", on: conn) { conn in
             try dump(item, conn: conn, options: options, staging: staging, database: database)
         }
         try options.faultInjection?("after-dump")
+        TestPause.here("archive-partitions: \(item.partition.table.qualifiedName) is dumped", variable: "PGVAULT_TEST_COLD_PAUSE_AFTER_DUMP")
 
         // 2. Checksums of what was written.
         let report = try await Verifier.checkArchive(path: staging, jobs: 2, progress: nil)
@@ -388,7 +394,8 @@ public enum PartitionArchiver {
                 try Files.publish(final, as: aside)
                 replaced = aside
             }
-            try Files.publish(staging, as: final)
+            // A signal (or a failed check) up to here rolls the detach back.
+            try PartialOutputs.publishing(staging) { try Files.publish(staging, as: final) }
             published = true
             try options.faultInjection?("before-commit")
         } catch {

@@ -201,6 +201,8 @@ public struct ExportQueueWorker: Sendable {
         let stale = ExportFiles.removePartials(of: finalName, in: folder)
         if !stale.isEmpty { events(.removedPartials(stale)) }
         let partial = ExportFiles.partialPath(for: finalPath, attempt: request.attempt)
+        PartialOutputs.register(partial)
+        defer { PartialOutputs.forget(partial) }
 
         let cancellation = ExportCancellation()
         let stopToken = stop.onRequest { cancellation.cancel("the worker is stopping (\($0))") }
@@ -256,10 +258,12 @@ public struct ExportQueueWorker: Sendable {
         do {
             switch written {
             case .success:
+                // A stop that came after the last row: give the request back, publish nothing.
+                try cancellation.check()
                 let (bytes, sha256) = try ExportFiles.sizeAndDigest(of: partial)
                 let recorded = try await Blocking.run("pgvault-queue", on: queue) {
                     try ExportQueue.complete($0, request, path: finalPath, bytes: bytes, sha256: sha256) {
-                        try ExportFiles.publishReplacing(partial, as: finalPath)
+                        try PartialOutputs.publishing(partial) { try ExportFiles.publishReplacing(partial, as: finalPath) }
                     }
                 }
                 if recorded {

@@ -139,10 +139,13 @@ public enum UserExporter {
         }
         let partial = ExportFiles.partialPath(for: output)
         ExportFiles.remove(partial)
+        PartialOutputs.register(partial)
+        defer { PartialOutputs.forget(partial) }
         do {
             let result = try writePackage(conn: conn, user: selector, input: input, to: partial, options: options)
             let (bytes, sha256) = try ExportFiles.sizeAndDigest(of: partial)
-            try ExportFiles.publishNew(partial, as: output)
+            try options.cancellation?.check()
+            try PartialOutputs.publishing(partial) { try ExportFiles.publishNew(partial, as: output) }
             let elapsed = ContinuousClock.now - started
             return UserExportSummary(
                 result: result, path: output, bytes: bytes, sha256: sha256,

@@ -90,6 +90,8 @@ public enum RestoreEngine {
         }
         let postDataSeconds = Date().timeIntervalSince(postStart)
 
+        // Nothing is marked finished once the run is cancelled: --resume goes on from here.
+        try Task.checkCancellation()
         let finish = try await Blocking.run("pgvault-restore-finish", on: leader) { [context] _ in
             try context.finish(plan: prepared.plan)
         }
@@ -467,7 +469,10 @@ enum Workers {
                     }
                     try await Blocking.run("pgvault-restore-\(name)-\(w + 1)", on: conn) { conn in
                         try setup(conn)
-                        while let item = queue.next() { try body(conn, item) }
+                        while let item = queue.next() {
+                            try Cancellation.check()
+                            try body(conn, item)
+                        }
                     }
                 }
             }

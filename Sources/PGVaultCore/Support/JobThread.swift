@@ -1,4 +1,5 @@
 import Foundation
+import PGClient
 
 /// A resource (a zip being written, a zstd stream and its file) used only on
 /// a thread of its own, and the jobs run on it in order, so that its blocking
@@ -31,7 +32,11 @@ final class JobThread<Resource>: @unchecked Sendable {
     init(name: String, maxQueuedBytes: Int, make: @escaping @Sendable () throws -> Resource) throws {
         self.name = name
         self.maxQueuedBytes = maxQueuedBytes
+        // The owner's cancellation reaches this thread too: queued work
+        // (zstd at a high level can take seconds) stops at the next job.
+        let cancellation = Cancellation.current
         let thread = Thread { [self] in
+            Cancellation.adopt(cancellation)
             var resource: Resource?
             do {
                 resource = try make()
@@ -105,7 +110,10 @@ final class JobThread<Resource>: @unchecked Sendable {
             }
             guard let next else { break }
             var error: (any Error)?
-            do { try next.job(resource) } catch let e { error = e }
+            do {
+                try Cancellation.check()
+                try next.job(resource)
+            } catch let e { error = e }
             condition.withLock {
                 if !jobs.isEmpty { jobs.removeFirst() }
                 queuedBytes = max(0, queuedBytes - next.bytes)

@@ -1,4 +1,5 @@
 import Foundation
+import PGClient
 
 #if canImport(Glibc)
 import Glibc
@@ -17,6 +18,10 @@ public enum Subprocess {
 
     /// Runs `argv`, with stdin from `stdinPath` (or /dev/null) and stdout into
     /// `stdoutPath` (or /dev/null). `extraEnvironment` is added to ours.
+    ///
+    /// If the work is cancelled (`Cancellation`, e.g. SIGINT) while the program
+    /// runs, the program is sent SIGTERM, waited for, and `CancellationError`
+    /// is thrown: a pg_dump does not run on after pgvault gave up.
     public static func run(
         _ argv: [String], stdinPath: String? = nil, stdoutPath: String? = nil,
         extraEnvironment: [String: String] = [:]
@@ -24,7 +29,10 @@ public enum Subprocess {
         let errPath = "/tmp/pgvault-stderr-\(getpid())-\(UUID().uuidString)"
         defer { unlink(errPath) }
         let pid = try spawn(argv, stdinPath: stdinPath, stdoutPath: stdoutPath, stderrPath: errPath, extraEnvironment: extraEnvironment)
-        let code = wait(pid)
+        Children.shared.insert(pid)
+        defer { Children.shared.remove(pid) }
+        let code = waitOrStop(pid)
+        try Cancellation.check()
         let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
         return Result(status: code, stderr: stderr)
     }
@@ -63,8 +71,47 @@ public enum Subprocess {
     public static func wait(_ pid: pid_t) -> Int32 {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return exitCode(status)
     }
+
+    /// Sends SIGTERM to every program `run` is waiting for (a second SIGINT
+    /// quits at once and must not leave a pg_dump behind). Async-signal-safe
+    /// enough for a dispatch signal handler: a lock and kill(2).
+    public static func terminateRunning() {
+        Children.shared.forEach { kill($0, SIGTERM) }
+    }
+
+    /// Like `wait`, but polls so that a cancellation of the work sends the
+    /// program SIGTERM (then waits for it to go).
+    static func waitOrStop(_ pid: pid_t) -> Int32 {
+        var status: Int32 = 0
+        var stopped = false
+        while true {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid { return exitCode(status) }
+            if r == -1 && errno != EINTR { return 128 + SIGKILL }
+            if !stopped, Cancellation.isCancelled {
+                kill(pid, SIGTERM)
+                stopped = true
+            }
+            usleep(20_000)
+        }
+    }
+
+    private static func exitCode(_ status: Int32) -> Int32 {
+        (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+}
+
+/// The programs `Subprocess.run` is waiting for.
+private final class Children: @unchecked Sendable {
+    static let shared = Children()
+    private let lock = NSLock()
+    private var pids: Set<pid_t> = []
+
+    func insert(_ pid: pid_t) { _ = lock.withLock { pids.insert(pid) } }
+    func remove(_ pid: pid_t) { _ = lock.withLock { pids.remove(pid) } }
+    func forEach(_ body: (pid_t) -> Void) { lock.withLock { pids }.forEach(body) }
 }
 
 public struct SubprocessError: Error, CustomStringConvertible, Sendable {

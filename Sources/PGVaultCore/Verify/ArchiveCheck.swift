@@ -91,6 +91,7 @@ enum ArchiveCheck {
                 }
                 let source = try Archive.open(path)
                 while let (index, item) = queue.take() {
+                    try Cancellation.check()
                     queue.finish(index, check(item, source))
                 }
             }

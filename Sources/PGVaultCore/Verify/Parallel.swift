@@ -90,6 +90,7 @@ enum Parallel {
             }
             try await Blocking.run("pgvault-verify-\(w)", on: conn) { conn in
                 while let (index, item) = queue.take() {
+                    try Cancellation.check()
                     let findings: [VerifyFinding]
                     do {
                         findings = try body(conn, item)
