@@ -21,7 +21,12 @@ public struct Repository: Sendable {
             }
         }
         try Self.checkFolder(path)
+        guard access(path, W_OK) == 0 else {
+            throw RepositoryError("cannot write in repository '\(path)': \(String(cString: strerror(errno))); check its permissions or choose another --repo")
+        }
     }
+
+    private init(checked path: String) { self.path = path }
 
     /// An existing repository (list, prune): a path that does not exist is an
     /// error, not an empty repository.
@@ -30,7 +35,7 @@ public struct Repository: Sendable {
             throw RepositoryError("repository '\(path)' does not exist; check the path (a backup with --repo creates it)")
         }
         try checkFolder(path)
-        return try Repository(path: path)
+        return Repository(checked: path)
     }
 
     static func checkFolder(_ path: String) throws {
