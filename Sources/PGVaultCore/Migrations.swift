@@ -44,7 +44,12 @@ public enum MigrationSource {
                 throw MigrationError("migration file '\(name)' does not start with '<version>_' (e.g. 20250101000000_create_users.up.sql)")
             }
             let rest = String(name[name.index(after: underscore)...])
-            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory + "/" + name)))
+            let bytes: [UInt8]
+            do {
+                bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory + "/" + name)))
+            } catch {
+                throw MigrationError("cannot read migration file '\(directory)/\(name)': \(Files.reason(error)); check its permissions")
+            }
             guard let sql = String(validating: bytes, as: UTF8.self) else {
                 throw MigrationError("migration file '\(name)' is not valid UTF-8")
             }

@@ -109,10 +109,17 @@ public enum Files {
     /// The system's reason for a Foundation file error ("No such file or
     /// directory"), without Foundation's dump of domain, code and user info.
     public static func reason(_ error: Error) -> String {
-        if let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+        let ns = error as NSError
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
             return String(cString: strerror(Int32(underlying.code)))
         }
-        return error.localizedDescription.trimmingCharacters(in: CharacterSet(charactersIn: ". "))
+        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+        switch ns.code {
+        case NSFileNoSuchFileError, NSFileReadNoSuchFileError: return String(cString: strerror(ENOENT))
+        case NSFileReadNoPermissionError, NSFileWriteNoPermissionError: return String(cString: strerror(EACCES))
+        case NSFileReadInapplicableStringEncodingError: return "it is not valid UTF-8"
+        default: return "it cannot be read"
+        }
     }
 
     /// Removes a file or a directory tree; errors are ignored (cleanup paths).
