@@ -32,7 +32,7 @@ extension PGVaultCommand {
 
         @OptionGroup var connection: ConnectionOptions
 
-        @Option(name: [.short, .long], help: ArgumentHelp("Archive path to create, or - for a tar on standard output.", valueName: "PATH"))
+        @Option(name: [.short, .long], help: ArgumentHelp("Archive path to create (a name ending in .tar makes a tar file), or - for a tar on standard output.", valueName: "PATH"))
         var output: String?
 
         @Option(help: ArgumentHelp(
