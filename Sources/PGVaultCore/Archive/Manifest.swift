@@ -203,7 +203,7 @@ public struct Manifest: Codable, Sendable, Equatable {
         } catch {
             // Foundation's text ("The given data was not valid JSON.") adds nothing.
             _ = error
-            throw ArchiveFormatError("'\(source)': its manifest.json is not valid JSON, so the archive is damaged; use another backup")
+            throw ArchiveFormatError("\(source): manifest.json is not valid JSON, so the archive is damaged; use another backup")
         }
         guard header.format == formatName else {
             throw ArchiveFormatError("\(source): manifest.json is not a pgvault manifest (format is \(header.format.map { "'\($0)'" } ?? "missing"))")
