@@ -25,10 +25,17 @@ public struct MigrationError: Error, CustomStringConvertible {
 public enum MigrationSource {
     public static func load(directory: String) throws -> [Migration] {
         let names: [String]
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) else {
+            throw MigrationError("the migrations folder '\(directory)' does not exist; pass --source DIR with the folder of <version>_<name>.up.sql files")
+        }
+        guard isDir.boolValue else {
+            throw MigrationError("the migrations folder '\(directory)' is not a folder; pass --source DIR with the folder of <version>_<name>.up.sql files")
+        }
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: directory)
         } catch {
-            throw MigrationError("cannot read the migrations folder '\(directory)': \(error.localizedDescription). Pass --source DIR.")
+            throw MigrationError("cannot read the migrations folder '\(directory)': \(Files.reason(error)); check its permissions or pass --source DIR")
         }
         var ups: [Int64: (name: String, description: String, sql: String, bytes: [UInt8])] = [:]
         var downs: [Int64: String] = [:]
@@ -37,7 +44,12 @@ public enum MigrationSource {
                 throw MigrationError("migration file '\(name)' does not start with '<version>_' (e.g. 20250101000000_create_users.up.sql)")
             }
             let rest = String(name[name.index(after: underscore)...])
-            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory + "/" + name)))
+            let bytes: [UInt8]
+            do {
+                bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory + "/" + name)))
+            } catch {
+                throw MigrationError("cannot read migration file '\(directory)/\(name)': \(Files.reason(error)); check its permissions")
+            }
             guard let sql = String(validating: bytes, as: UTF8.self) else {
                 throw MigrationError("migration file '\(name)' is not valid UTF-8")
             }

@@ -19,9 +19,9 @@ extension PGVaultCommand {
                 with every row. See docs/cold-storage.md and docs/runbooks/cold-storage.md.
 
                 Examples:
-                  pgvault archive-partitions -d "dbname=chat" --table messages --older-than 12months --repo /backups --dry-run
+                  pgvault archive-partitions -d "dbname=chat" --table messages --older-than 12months --repo /backups/chat --dry-run
                   pgvault archive-partitions -d "dbname=chat" --table messages --table audit_logs \\
-                      --older-than 12months --repo /backups --referencing-rows archive \\
+                      --older-than 12months --repo /backups/chat --referencing-rows archive \\
                       --json --metrics-file /var/lib/node_exporter/pgvault_cold.prom
 
                 Exit status: 0 when every selected partition was archived (or nothing was \
@@ -52,13 +52,13 @@ extension PGVaultCommand {
         @Flag(help: "Only list what would be archived (and what would be refused).")
         var dryRun = false
 
-        @Option(help: ArgumentHelp("At most this many partitions in this run (oldest first).", valueName: "N"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("At most this many partitions in this run (oldest first).", valueName: "N"))
         var limit: Int?
 
         @Option(help: ArgumentHelp("How long to wait for each table lock before failing, e.g. 30s.", valueName: "DURATION"))
         var lockWaitTimeout: String = "30s"
 
-        @Option(help: "zstd level (1-19).")
+        @Option(parsing: .unconditional, help: "zstd level (1-19).")
         var compressLevel: Int32 = 3
 
         @Option(help: ArgumentHelp("Write Prometheus metrics (last success, duration, bytes, rows) to this file.", valueName: "PATH"))
@@ -79,6 +79,7 @@ extension PGVaultCommand {
             let started = Date()
             var database = connection.databaseName
             do {
+                if let metricsFile, !dryRun { try OutputPath.checkWritableFile(metricsFile, what: "--metrics-file") }
                 let cutoff: ColdArchiveOptions.Cutoff = olderThan.map { .olderThan($0) } ?? .before(before ?? "")
                 var options = ColdArchiveOptions(conninfo: connection.dbname, repo: repo, tables: table, cutoff: cutoff)
                 options.referencingRows = ColdArchiveOptions.ReferencingRows(rawValue: referencingRows) ?? .refuse
@@ -88,12 +89,12 @@ extension PGVaultCommand {
                 options.lockWaitTimeout = lockWaitTimeout
                 options.compressionLevel = compressLevel
                 if isatty(2) != 0 { options.progress = { note($0) } }
-                let summary = try await cancellingOnSignals(leaving: "no partition was detached or dropped by the interrupted step, and its cold archive was not published") { [options] in
+                var summary = try await cancellingOnSignals(leaving: "no partition was detached or dropped by the interrupted step, and its cold archive was not published") { [options] in
                     try await PartitionArchiver.run(options)
                 }
                 database = summary.database
-                if let metricsFile, !dryRun {
-                    try MetricsFile.write(metricsFile, job: "archive-partitions", database: database, success: true, summary: summary.metrics)
+                if !dryRun {
+                    summary.warnings = writeSuccessMetrics(metricsFile, command: "archive-partitions", database: database, summary: summary.metrics)
                 }
                 if json || isatty(1) == 0 {
                     printJSON(summary)

@@ -17,10 +17,15 @@ extension PGVaultCommand {
 
                 Examples:
                   pgvault backup -d postgresql://backup@db1/chat --output /backups/chat-today
-                  pgvault backup -d "dbname=chat" --output chat.tar --format file --jobs 4
+                  pgvault backup -d "dbname=chat" --output chat.tar --jobs 4
                   pgvault backup -d "dbname=chat" --output - | ssh vault 'cat > chat.tar'
-                  pgvault backup -d "dbname=chat" --repo /backups --metrics-file /var/lib/node_exporter/pgvault.prom
+                  pgvault backup -d "dbname=chat" --repo /backups/chat --metrics-file /var/lib/node_exporter/pgvault.prom
                   pgvault backup -d "dbname=chat" --output msgs --table 'public.messages'
+
+                The metrics file's folder, the repository and the output's folder are checked \
+                before any work starts. If the metrics file still cannot be written at the end, \
+                the archive stays complete (exit 0, "status": "complete") and the JSON line says \
+                so under "warnings".
 
                 Exit status: 0 only when the archive is complete; 130/143 interrupted by \
                 SIGINT/SIGTERM (nothing published); 1 otherwise.
@@ -28,16 +33,22 @@ extension PGVaultCommand {
 
         @OptionGroup var connection: ConnectionOptions
 
-        @Option(name: [.short, .long], help: ArgumentHelp("Archive path to create, or - for a tar on standard output.", valueName: "PATH"))
+        @Option(name: [.short, .long], help: ArgumentHelp("Archive path to create (a name ending in .tar makes a tar file), or - for a tar on standard output.", valueName: "PATH"))
         var output: String?
 
-        @Option(help: ArgumentHelp("Repository folder: the backup is named <database>-<UTC time> inside it.", valueName: "DIR"))
+        @Option(help: ArgumentHelp(
+            "Repository folder: the backup is named <database>-<UTC time> inside it.",
+            discussion: "The time is to the millisecond; a name another backup has gets a -N suffix. One repository per database (docs/archive-format.md).",
+            valueName: "DIR"))
         var repo: String?
 
-        @Option(help: "Archive form: directory (default) or file (one tar file).")
-        var format: String = "directory"
+        @Option(help: ArgumentHelp(
+            "Archive form: directory or file (one tar file).",
+            discussion: "Default: file when --output ends in .tar, else directory.",
+            valueName: "directory|file"))
+        var format: String?
 
-        @Option(name: [.short, .long], help: "Parallel worker connections.")
+        @Option(name: [.short, .long], parsing: .unconditional, help: "Parallel worker connections (1-64).")
         var jobs: Int = 2
 
         @OptionGroup var selection: TableSelectionOptions
@@ -48,7 +59,7 @@ extension PGVaultCommand {
         @Flag(help: "Only the data, no schema.")
         var dataOnly = false
 
-        @Option(help: ArgumentHelp(
+        @Option(parsing: .unconditional, help: ArgumentHelp(
             "zstd level (1-19).",
             discussion: "Higher levels make smaller archives for more CPU; the default 2 is the measured best trade on a 2-core backup host (docs/benchmarks.md)."))
         var compressLevel: Int32 = 2
@@ -59,7 +70,7 @@ extension PGVaultCommand {
             valueName: "auto|text"))
         var copyFormat = "auto"
 
-        @Option(help: ArgumentHelp("Split tables and partitions larger than this many MiB into ctid ranges.", valueName: "MIB"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("Split tables and partitions larger than this many MiB into ctid ranges.", valueName: "MIB"))
         var splitSize: Int64 = 256
 
         @Option(help: ArgumentHelp("How long to wait for each table lock before failing, e.g. 30s, 2min.", valueName: "DURATION"))
@@ -77,11 +88,21 @@ extension PGVaultCommand {
         @Flag(help: "No progress display.")
         var quiet = false
 
+        /// --format, else file for an --output ending in .tar, else directory.
+        var form: BackupOptions.Form {
+            if let format { return format == "file" ? .file : .directory }
+            return output?.hasSuffix(".tar") == true ? .file : .directory
+        }
+
         func validate() throws {
             if (output == nil) == (repo == nil) { throw ValidationError("give exactly one of '--output PATH' and '--repo DIR'") }
             if schemaOnly && dataOnly { throw ValidationError("'--schema-only' and '--data-only' exclude each other") }
             if jobs < 1 || jobs > 64 { throw ValidationError("'--jobs' must be between 1 and 64") }
-            if !["directory", "file"].contains(format) { throw ValidationError("'--format' is directory or file") }
+            if let format, !["directory", "file"].contains(format) { throw ValidationError("'--format' is directory or file") }
+            if format == "directory", let output, output.hasSuffix(".tar") {
+                throw ValidationError("'--output \(output)' ends in .tar but '--format directory' asks for a folder; drop '--format' for a tar file, or choose a name without .tar")
+            }
+            if !(1...1_048_576).contains(splitSize) { throw ValidationError("'--split-size' must be between 1 and 1048576 (MiB)") }
             if !(1...19).contains(compressLevel) { throw ValidationError("'--compress-level' must be between 1 and 19") }
             if !["auto", "text"].contains(copyFormat) { throw ValidationError("'--copy-format' is auto or text") }
             if output == "-" && isatty(1) != 0 { throw ValidationError("'--output -' writes a tar to standard output; redirect it to a file or a pipe") }
@@ -91,14 +112,17 @@ extension PGVaultCommand {
             let started = Date()
             var database = connection.databaseName
             do {
+                // Every output path is checked before the work starts.
+                if let metricsFile { try OutputPath.checkWritableFile(metricsFile, what: "--metrics-file") }
                 var target = output ?? ""
                 if let repo {
                     let repository = try Repository(path: repo)
                     let probe = try connection.connect(application: "pgvault backup")
                     database = try probe.query("SELECT current_database()").scalar ?? "db"
-                    target = repository.newBackupPath(database: database)
+                    target = repository.newBackupPath(database: database, form: form)
                 }
-                var options = BackupOptions(conninfo: connection.dbname, output: target, form: format == "file" ? .file : .directory)
+                var options = BackupOptions(conninfo: connection.dbname, output: target, form: form)
+                options.uniqueName = repo != nil
                 options.jobs = jobs
                 options.tables = selection.table
                 options.excludeTables = selection.excludeTable
@@ -111,12 +135,10 @@ extension PGVaultCommand {
                 options.pgBin = pgBin
                 let showProgress = !quiet && isatty(2) != 0
                 if showProgress { options.progress = { ProgressLine.show($0) } }
-                let summary = try await cancellingOnSignals { [options] in try await BackupEngine.run(options) }
+                var summary = try await cancellingOnSignals { [options] in try await BackupEngine.run(options) }
                 if showProgress { ProgressLine.clear() }
                 database = summary.database
-                if let metricsFile {
-                    try MetricsFile.write(metricsFile, job: "backup", database: database, success: true, summary: summary)
-                }
+                summary.warnings = writeSuccessMetrics(metricsFile, command: "backup", database: database, summary: summary)
                 if json || output == "-" || isatty(1) == 0 {
                     if output != "-" { printJSON(summary) } else { noteJSON(summary) }
                 } else {

@@ -40,7 +40,7 @@ extension PGVaultCommand {
         @Flag(help: "Queue the request in data_export_requests for export-worker instead of exporting now.")
         var enqueue = false
 
-        @Option(help: ArgumentHelp("With --enqueue: attempts before the request is marked failed.", valueName: "N"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("With --enqueue: attempts before the request is marked failed.", valueName: "N"))
         var maxAttempts: Int = 3
 
         @OptionGroup var common: ExportCommonOptions
@@ -114,7 +114,7 @@ extension PGVaultCommand {
 
 /// Options export-user and export-worker share.
 struct ExportCommonOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Audit-log entries fetched per round trip (messages and reactions stream through COPY).", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Audit-log entries fetched per round trip (messages and reactions stream through COPY).", valueName: "N"))
     var batchSize: Int = 1000
 
     @Flag(help: "Print one JSON summary line on standard output (also the default when stdout is not a terminal).")

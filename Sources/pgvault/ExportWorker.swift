@@ -37,10 +37,10 @@ extension PGVaultCommand {
         @Flag(help: "Process requests until the queue is empty, then exit.")
         var once = false
 
-        @Option(help: ArgumentHelp("Seconds between looks at an empty queue.", valueName: "SECONDS"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("Seconds between looks at an empty queue.", valueName: "SECONDS"))
         var pollInterval: Double = 5
 
-        @Option(help: ArgumentHelp("Seconds a claim holds without renewal; a dead worker's request is taken back after this.", valueName: "SECONDS"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("Seconds a claim holds without renewal; a dead worker's request is taken back after this.", valueName: "SECONDS"))
         var lease: Double = 300
 
         @Option(help: ArgumentHelp("Name recorded in claimed_by (default host:pid).", valueName: "NAME"))

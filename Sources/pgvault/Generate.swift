@@ -33,16 +33,16 @@ extension PGVaultCommand {
         @Option(help: ArgumentHelp("Preset size: tiny, small or default.", valueName: "NAME"))
         var scale: String = "default"
 
-        @Option(help: ArgumentHelp("Number of users (overrides the scale).", valueName: "N"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("Number of users (overrides the scale).", valueName: "N"))
         var users: Int?
 
-        @Option(help: ArgumentHelp("Number of messages (overrides the scale).", valueName: "N"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("Number of messages (overrides the scale).", valueName: "N"))
         var messages: Int?
 
-        @Option(help: ArgumentHelp("Seed of the pseudo-random generator.", valueName: "N"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the pseudo-random generator.", valueName: "N"))
         var seed: UInt64 = 1
 
-        @Option(help: ArgumentHelp(
+        @Option(parsing: .unconditional, help: ArgumentHelp(
             "Connections loading messages. With more than 1, foreign keys are checked row by row instead of once at the end; worth it only on a server with many cores.",
             valueName: "N"))
         var jobs: Int = 1

@@ -9,12 +9,14 @@ extension PGVaultCommand {
             abstract: "List the backups in a repository: status, size, duration, rows.",
             discussion: """
                 A backup still running, or one that was interrupted, shows as incomplete and \
-                is never used by restore.
+                is never used by restore. A folder that is not a backup (cold/, a nested \
+                repository, anything else) is named below the table for what it is; prune \
+                never touches it.
 
                 Examples:
-                  pgvault list --repo /backups
-                  pgvault list --repo /backups --json | jq '.[0]'
-                  pgvault list --repo /backups --cold
+                  pgvault list --repo /backups/chat
+                  pgvault list --repo /backups/chat --json | jq '.[0]'
+                  pgvault list --repo /backups/chat --cold
                 """)
 
         @Option(help: ArgumentHelp("Repository folder.", valueName: "DIR"))
@@ -29,25 +31,38 @@ extension PGVaultCommand {
         func run() async throws {
             try await reportingErrors {
                 if cold { return try listCold() }
-                let entries = try Repository(path: repo).entries()
+                let (entries, others) = try Repository.existing(repo).scan()
                 if json {
                     printJSON(entries)
                     return
                 }
                 if entries.isEmpty {
                     print("no backups in \(repo)")
-                    return
+                } else {
+                    let rows = entries.map { e in
+                        [e.name, e.status, e.startedAt ?? "-", Format.bytes(e.bytes),
+                         e.seconds.map { String(format: "%.1fs", $0) } ?? "-", e.rows.map(String.init) ?? "-"]
+                    }
+                    printTable(header: ["BACKUP", "STATUS", "STARTED", "SIZE", "DURATION", "ROWS"], rows: rows)
                 }
-                let rows = entries.map { e in
-                    [e.name, e.status, e.startedAt ?? "-", Format.bytes(e.bytes),
-                     e.seconds.map { String(format: "%.1fs", $0) } ?? "-", e.rows.map(String.init) ?? "-"]
+                if !others.isEmpty {
+                    print("\nnot backups (prune never touches them):")
+                    for other in others { print("  " + describe(other)) }
                 }
-                printTable(header: ["BACKUP", "STATUS", "STARTED", "SIZE", "DURATION", "ROWS"], rows: rows)
+            }
+        }
+
+        func describe(_ other: Repository.Other) -> String {
+            let path = (repo as NSString).appendingPathComponent(other.name)
+            switch other.kind {
+            case .coldStorage: return "\(other.name)/  cold storage: pgvault list --repo \(repo) --cold"
+            case .nestedRepository: return "\(other.name)/  another repository: pgvault list --repo \(path)"
+            case .unknown: return "\(other.name)  not written by pgvault"
             }
         }
 
         func listCold() throws {
-            let entries = try ColdStore(repo: repo).entries()
+            let entries = try ColdStore(repo: try Repository.existing(repo).path).entries()
             if json {
                 printJSON(entries)
                 return

@@ -9,18 +9,20 @@ extension PGVaultCommand {
             discussion: """
                 Keeps the newest complete backup of each of the last N days, ISO weeks and \
                 months (UTC) that have one, and always the newest complete backup. Incomplete \
-                backups are left alone. Try it with --dry-run first.
+                backups are left alone, and so is anything that is not a backup pgvault wrote \
+                (a nested repository, cold/, someone else's folder): only backups whose \
+                manifest reads are ever deleted. Try it with --dry-run first.
 
                 Example:
-                  pgvault prune --repo /backups --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --dry-run
+                  pgvault prune --repo /backups/chat --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --dry-run
                 """)
 
         @Option(help: ArgumentHelp("Repository folder.", valueName: "DIR"))
         var repo: String
 
-        @Option(help: "Daily backups to keep.") var keepDaily: Int = 7
-        @Option(help: "Weekly backups to keep.") var keepWeekly: Int = 4
-        @Option(help: "Monthly backups to keep.") var keepMonthly: Int = 12
+        @Option(parsing: .unconditional, help: "Daily backups to keep.") var keepDaily: Int = 7
+        @Option(parsing: .unconditional, help: "Weekly backups to keep.") var keepWeekly: Int = 4
+        @Option(parsing: .unconditional, help: "Monthly backups to keep.") var keepMonthly: Int = 12
 
         @Flag(help: "Only show what would be deleted.")
         var dryRun = false
@@ -29,13 +31,15 @@ extension PGVaultCommand {
         var json = false
 
         func validate() throws {
-            if keepDaily < 0 || keepWeekly < 0 || keepMonthly < 0 { throw ValidationError("'--keep-*' values cannot be negative") }
+            for (name, value) in [("--keep-daily", keepDaily), ("--keep-weekly", keepWeekly), ("--keep-monthly", keepMonthly)] where value < 0 {
+                throw ValidationError("'\(name)' cannot be negative; give 0 or more (the newest complete backup is always kept)")
+            }
         }
 
         func run() async throws {
             try await reportingErrors {
                 let policy = Repository.Policy(daily: keepDaily, weekly: keepWeekly, monthly: keepMonthly)
-                let decisions = try Repository(path: repo).prune(policy: policy, dryRun: dryRun)
+                let decisions = try Repository.existing(repo).prune(policy: policy, dryRun: dryRun)
                 if json {
                     printJSON(decisions)
                     return

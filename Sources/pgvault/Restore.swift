@@ -66,7 +66,7 @@ extension PGVaultCommand {
 
         @OptionGroup var connection: ConnectionOptions
 
-        @Option(name: [.short, .long], help: "Parallel worker connections.")
+        @Option(name: [.short, .long], parsing: .unconditional, help: "Parallel worker connections.")
         var jobs: Int = 2
 
         @Flag(help: "Load into the existing tables of a prepared database; apply no schema.")
@@ -110,7 +110,7 @@ extension PGVaultCommand {
         @Option(help: ArgumentHelp("maintenance_work_mem for loads and index builds.", valueName: "SIZE"))
         var maintenanceWorkMem: String = "256MB"
 
-        @Option(help: ArgumentHelp(
+        @Option(parsing: .unconditional, help: ArgumentHelp(
             "Parallel workers per index build (max_parallel_maintenance_workers).",
             discussion: "0 by default: the --jobs connections already keep the server's cores busy. Raise it when --jobs is well below the server's cores.",
             valueName: "N"))

@@ -19,8 +19,8 @@ extension PGVaultCommand {
                 <repo>/cold/<schema>.<table>/restored/.
 
                 Examples:
-                  pgvault restore-partitions --repo /backups --table messages --since 2024-01 --until 2024-03 -d "dbname=chat"
-                  pgvault restore-partitions --repo /backups --table messages --since 2024-01 --until 2024-03 -d "dbname=chat" --dry-run
+                  pgvault restore-partitions --repo /backups/chat --table messages --since 2024-01 --until 2024-03 -d "dbname=chat"
+                  pgvault restore-partitions --repo /backups/chat --table messages --since 2024-01 --until 2024-03 -d "dbname=chat" --dry-run
                 """)
 
         @OptionGroup var connection: ConnectionOptions
@@ -57,14 +57,15 @@ extension PGVaultCommand {
             let started = Date()
             var database = connection.databaseName
             do {
+                if let metricsFile, !dryRun { try OutputPath.checkWritableFile(metricsFile, what: "--metrics-file") }
                 var options = ColdRestoreOptions(conninfo: connection.dbname, repo: repo, table: table, since: since, until: until)
                 options.dryRun = dryRun
                 options.lockWaitTimeout = lockWaitTimeout
                 if isatty(2) != 0 { options.progress = { note($0) } }
-                let summary = try await PartitionRestorer.run(options)
+                var summary = try await PartitionRestorer.run(options)
                 database = summary.database
-                if let metricsFile, !dryRun {
-                    try MetricsFile.write(metricsFile, job: "restore-partitions", database: database, success: true, summary: summary.metrics)
+                if !dryRun {
+                    summary.warnings = writeSuccessMetrics(metricsFile, command: "restore-partitions", database: database, summary: summary.metrics)
                 }
                 if json || isatty(1) == 0 {
                     printJSON(summary)

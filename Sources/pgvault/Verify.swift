@@ -56,7 +56,7 @@ extension PGVaultCommand {
 
         @OptionGroup var connection: ConnectionOptions
 
-        @Option(name: [.short, .long], help: "Parallel threads (offline) or connections (with --dbname).")
+        @Option(name: [.short, .long], parsing: .unconditional, help: "Parallel threads (offline) or connections (with --dbname).")
         var jobs: Int = 4
 
         @Option(help: ArgumentHelp("File of relations to check like foreign keys (format above).", valueName: "FILE"))

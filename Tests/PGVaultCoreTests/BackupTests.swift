@@ -230,6 +230,8 @@ struct BackupTests {
             _ = try await BackupEngine.run(BackupOptions(conninfo: db.conninfo, output: dir + "/a"))
         }
         #expect(busy?.description.contains("another pgvault backup") == true)
+        // The runbook's "at once" is 2 s: the message says how long it waited.
+        #expect(busy?.description.contains("waited 2 s for it") == true, "\(String(describing: busy))")
         try holder.query("SELECT pg_advisory_unlock_all()")
         try holder.execute("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
         let locked = await #expect(throws: BackupError.self) {

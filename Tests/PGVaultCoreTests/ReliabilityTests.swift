@@ -35,6 +35,8 @@ struct ReliabilityTests {
             ])
             #expect(result.status == 1, "\(format): exit \(result.status)")
             #expect(result.stderr.contains("No space left on device"), "\(format): \(result.stderr)")
+            // The internal staging name stays internal: the message names the archive being written.
+            #expect(!result.stderr.contains(".partial-") && result.stderr.contains("(being written)"), "\(format): \(result.stderr)")
             #expect(result.stdout.contains("\"status\":\"failed\""), "\(format): \(result.stdout)")
             #expect(!Files.exists(output), "\(format): something exists under the final name")
             // The partial folder is removed: the filesystem is empty again.

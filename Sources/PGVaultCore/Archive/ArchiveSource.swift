@@ -19,7 +19,7 @@ public enum Archive {
     public static func open(_ path: String) throws -> ArchiveSource {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw ArchiveFormatError("archive '\(path)' does not exist")
+            throw ArchiveFormatError("archive '\(path)' does not exist; check the path")
         }
         return isDir.boolValue ? DirectoryArchive(path) : TarArchive(path)
     }
@@ -34,8 +34,8 @@ public enum Archive {
                 }
                 bytes.append(contentsOf: chunk)
             }
-        } catch let error as MissingMemberError {
-            throw ArchiveFormatError("\(source.location) has no manifest.json: \(error.reason). It is not a complete pgvault archive (an interrupted backup never writes one).")
+        } catch is MissingMemberError {
+            throw ArchiveFormatError("'\(source.location)' is not a complete pgvault archive: it has no manifest.json (an interrupted backup never writes one); check the path, or use a complete backup (pgvault list --repo DIR)", wholeArchive: true)
         }
         return try Manifest.decode(bytes, source: source.location)
     }
@@ -139,25 +139,53 @@ final class TarArchive: ArchiveSource {
     init(_ path: String) { location = path }
 
     func readMember(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        let reader = try ArchiveReader(path: location)
-        while let entry = try reader.nextEntry() {
-            if entry.path == name && entry.type == .regularFile {
-                try reader.readData(into: body)
-                return
+        var entries = 0
+        do {
+            let reader = try ArchiveReader(path: location)
+            while let entry = try reader.nextEntry() {
+                entries += 1
+                if entry.path == name && entry.type == .regularFile {
+                    try reader.readData(into: body)
+                    return
+                }
+                try reader.skipData()
             }
-            try reader.skipData()
+        } catch let error as ArchiveError {
+            throw Self.explain(error, path: location, entriesRead: entries)
         }
         throw MissingMemberError(reason: "no entry \(name) in \(location)")
     }
 
     func listMembers() throws -> [(name: String, size: Int64)] {
-        let reader = try ArchiveReader(path: location)
         var out: [(String, Int64)] = []
-        while let entry = try reader.nextEntry() {
-            if entry.type == .regularFile { out.append((entry.path, entry.size ?? 0)) }
-            try reader.skipData()
+        do {
+            let reader = try ArchiveReader(path: location)
+            while let entry = try reader.nextEntry() {
+                if entry.type == .regularFile { out.append((entry.path, entry.size ?? 0)) }
+                try reader.skipData()
+            }
+        } catch let error as ArchiveError {
+            throw Self.explain(error, path: location, entriesRead: out.count)
         }
         return out
+    }
+
+    /// libarchive's failure in terms of the path the user gave: a file that is
+    /// no tar at all, or a tar that ends early. libarchive's own words are kept,
+    /// its errno (meaningless here: -1, or EILSEQ for a binary file) is not.
+    static func explain(_ error: ArchiveError, path: String, entriesRead: Int) -> Error {
+        switch error {
+        case let .library(_, message, _, _, _) where entriesRead == 0:
+            return ArchiveFormatError("'\(path)' is not a pgvault archive (not a tar file or archive directory): \(Self.sentence(message)); check the path", wholeArchive: true)
+        case let .library(_, message, _, _, _):
+            return ArchiveFormatError("'\(path)' is truncated or damaged after \(entriesRead) entries: \(Self.sentence(message)); copy it again from where it came from, or use another backup", wholeArchive: true)
+        default:
+            return error
+        }
+    }
+
+    private static func sentence(_ text: String) -> String {
+        text.trimmingCharacters(in: CharacterSet(charactersIn: ". \n"))
     }
 }
 

@@ -202,7 +202,9 @@ public struct Manifest: Codable, Sendable, Equatable {
         do {
             header = try JSONDecoder().decode(Header.self, from: Data(bytes))
         } catch {
-            throw ArchiveFormatError("\(source): manifest.json is not valid JSON (\(Self.describe(error))); the archive is damaged")
+            // Foundation's text ("The given data was not valid JSON.") adds nothing.
+            _ = error
+            throw ArchiveFormatError("\(source): manifest.json is not valid JSON, so the archive is damaged; use another backup")
         }
         guard header.format == formatName else {
             throw ArchiveFormatError("\(source): manifest.json is not a pgvault manifest (format is \(header.format.map { "'\($0)'" } ?? "missing"))")
@@ -227,7 +229,7 @@ public struct Manifest: Codable, Sendable, Equatable {
         case DecodingError.typeMismatch(_, let ctx), DecodingError.valueNotFound(_, let ctx):
             return "wrong type at '\(Self.path(ctx.codingPath))'"
         case DecodingError.dataCorrupted(let ctx):
-            return ctx.debugDescription
+            return "bad value at '\(Self.path(ctx.codingPath))'"
         default:
             return "\(error)"
         }
@@ -241,5 +243,11 @@ public struct Manifest: Codable, Sendable, Equatable {
 /// The archive is damaged, incomplete, or not one this version reads.
 public struct ArchiveFormatError: Error, CustomStringConvertible, Sendable {
     public let description: String
-    public init(_ description: String) { self.description = description }
+    /// The path itself is the trouble (no archive, a truncated tar, no
+    /// manifest), not one member of it.
+    public let wholeArchive: Bool
+    public init(_ description: String, wholeArchive: Bool = false) {
+        self.description = description
+        self.wholeArchive = wholeArchive
+    }
 }

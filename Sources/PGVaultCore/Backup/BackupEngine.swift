@@ -10,6 +10,9 @@ public struct BackupOptions: Sendable {
     /// Final path of the archive (a directory, or a file), or "-" for a tar on stdout.
     public var output: String
     public var form: Form
+    /// `output` is a wanted name in a repository (``Repository/newBackupPath``):
+    /// when another backup has it, this one takes the first free `-N` suffix.
+    public var uniqueName = false
     public var jobs: Int = 2
     /// Shell-style patterns (`*`, `?`) on `schema.table` or `table`; a partitioned
     /// parent selects its partitions.
@@ -63,9 +66,11 @@ public struct BackupSummary: Codable, Sendable {
     public var snapshotTime: String
     public var walLSN: String
     public var manifest: Manifest?
+    /// What went wrong after the archive was complete (a metrics file not written).
+    public var warnings: [String]?
 
     enum CodingKeys: String, CodingKey {
-        case status, archive, database, tables, units, rows, rawBytes, archiveBytes, seconds, snapshotTime, walLSN
+        case status, archive, database, tables, units, rows, rawBytes, archiveBytes, seconds, snapshotTime, walLSN, warnings
     }
 }
 
@@ -92,11 +97,14 @@ public struct BackupError: Error, CustomStringConvertible, Sendable {
 ///    tar made from it) is renamed into place. Until then nothing exists under
 ///    the final name.
 public enum BackupEngine {
-    public static func run(_ options: BackupOptions) async throws -> BackupSummary {
+    public static func run(_ requested: BackupOptions) async throws -> BackupSummary {
         let started = Date()
         // Where members go while the backup runs: for a directory archive, a
         // hidden sibling that is renamed at the end; for a file, a spool folder.
-        let staging = try await Blocking.run("pgvault-backup-setup") { try stagingFolder(for: options) }
+        let (staging, output) = try await Blocking.run("pgvault-backup-setup") { try stagingFolder(for: requested) }
+        var named = requested
+        named.output = output
+        let options = named
         var published = false
         PartialOutputs.register(staging)
         defer {
@@ -600,24 +608,31 @@ public enum BackupEngine {
 
     // MARK: - Output
 
-    static func stagingFolder(for options: BackupOptions) throws -> String {
-        let base: String
+    /// Creates the staging folder; returns it and the archive's final path
+    /// (in a repository, the name ``RepositoryNames/claim(_:)`` found free).
+    static func stagingFolder(for options: BackupOptions) throws -> (staging: String, output: String) {
+        var output = options.output
+        let path: String
         if options.output == "-" {
-            base = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/pgvault-spool"
+            path = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/pgvault-spool.partial-\(getpid())"
+            Files.removeTree(path)
+            try Files.makeDirectory(path)
         } else {
-            if Files.exists(options.output) {
-                throw BackupError("'\(options.output)' already exists; pgvault never overwrites an archive. Choose a new --output (or use --repo).")
+            if options.uniqueName {
+                try OutputPath.checkFolder(of: options.output, what: "--repo")
+                (output, path) = try RepositoryNames.claim(options.output)
+            } else {
+                try OutputPath.checkNew(options.output, what: "--output")
+                let dir = (options.output as NSString).deletingLastPathComponent
+                let name = (options.output as NSString).lastPathComponent
+                path = (dir.isEmpty ? "." : dir) + "/." + name + ".partial-\(getpid())"
+                Files.removeTree(path)
+                try Files.makeDirectory(path)
             }
-            let dir = (options.output as NSString).deletingLastPathComponent
-            let name = (options.output as NSString).lastPathComponent
-            base = (dir.isEmpty ? "." : dir) + "/." + name
         }
-        let path = "\(base).partial-\(getpid())"
-        Files.removeTree(path)
-        try Files.makeDirectory(path)
         try Files.makeDirectory(path + "/data")
         try Files.makeDirectory(path + "/schema")
-        return path
+        return (path, output)
     }
 
     /// Directory form: rename the staging folder. File form: write a tar of its

@@ -1,23 +1,57 @@
 import Foundation
 
-/// A folder of backups for the nightly job. Each backup is an archive directory
-/// named `<database>-<YYYYMMDDTHHMMSSZ>`; a backup still running (or one that
-/// died) is a hidden `.<name>.partial-<pid>` folder, which is never listed as
-/// complete and never used by a restore.
+/// A folder of backups of one database (docs/archive-format.md, "Repository
+/// layout"). A backup is an archive directory or a `.tar` file named
+/// `<database>-<UTC time>` (see RepositoryNames.swift); a backup still running
+/// (or one that died) is a hidden `.<name>.partial-<pid>` folder, which is never
+/// listed as complete and never used by a restore. `cold/` holds cold storage.
+/// Anything else (a nested repository, a folder of someone else's) is reported
+/// as what it is and never touched.
 public struct Repository: Sendable {
     public let path: String
 
+    /// The repository a backup writes into, created (owner-only) if missing.
     public init(path: String) throws {
         self.path = path
         if !Files.exists(path) {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            do {
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw RepositoryError("cannot create repository '\(path)': \(Files.reason(error)); create the folder or choose another --repo")
+            }
+        }
+        try Self.checkFolder(path)
+        guard access(path, W_OK) == 0 else {
+            throw RepositoryError("cannot write in repository '\(path)': \(String(cString: strerror(errno))); check its permissions or choose another --repo")
+        }
+    }
+
+    private init(checked path: String) { self.path = path }
+
+    /// An existing repository (list, prune): a path that does not exist is an
+    /// error, not an empty repository.
+    public static func existing(_ path: String) throws -> Repository {
+        guard Files.exists(path) else {
+            throw RepositoryError("repository '\(path)' does not exist; check the path (a backup with --repo creates it)")
+        }
+        try checkFolder(path)
+        return Repository(checked: path)
+    }
+
+    static func checkFolder(_ path: String) throws {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
+            throw RepositoryError("repository '\(path)' is not a folder (a file?); give the folder that holds the backups")
+        }
+        guard access(path, R_OK | X_OK) == 0 else {
+            throw RepositoryError("cannot read repository '\(path)': \(String(cString: strerror(errno))); check its permissions")
         }
     }
 
     public struct Entry: Codable, Sendable {
         public var name: String
         public var path: String
-        public var status: String  // complete | incomplete
+        public var status: String  // complete | incomplete | damaged
         public var database: String?
         public var startedAt: String?
         public var completedAt: String?
@@ -27,34 +61,62 @@ public struct Repository: Sendable {
         public var units: Int?
     }
 
-    /// A new backup's path: `<database>-<UTC time>`.
-    public func newBackupPath(database: String, at date: Date = Date()) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        let safe = database.map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" ? $0 : "_" }
-        return path + "/" + String(safe) + "-" + f.string(from: date)
+    /// Something in the repository that is not a backup: shown for what it is,
+    /// never pruned.
+    public struct Other: Sendable, Equatable {
+        public enum Kind: Sendable, Equatable {
+            /// `cold/`: cold storage of this repository (`list --cold`).
+            case coldStorage
+            /// A folder holding backups or cold storage itself: another repository.
+            case nestedRepository
+            /// Not pgvault's.
+            case unknown
+        }
+        public var name: String
+        public var kind: Kind
     }
 
     /// Every backup, newest first.
-    public func entries() throws -> [Entry] {
-        let names = try FileManager.default.contentsOfDirectory(atPath: path)
+    public func entries() throws -> [Entry] { try scan().backups }
+
+    /// Backups (newest first) and everything else, by name.
+    public func scan() throws -> (backups: [Entry], others: [Other]) {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: path)
+        } catch {
+            throw RepositoryError("cannot read repository '\(path)': \(Files.reason(error)); check the path and its permissions")
+        }
         var out: [Entry] = []
-        // <repo>/cold holds cold storage (archive-partitions), not a backup.
-        for name in names where name != ColdStore.folderName {
+        var others: [Other] = []
+        for name in names.sorted() {
             let full = path + "/" + name
             var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: full, isDirectory: &isDir), isDir.boolValue else { continue }
-            let bytes = Self.size(of: full)
+            guard FileManager.default.fileExists(atPath: full, isDirectory: &isDir) else { continue }
             if name.hasPrefix(".") {
-                if name.contains(".partial-") {
-                    out.append(Entry(name: name, path: full, status: "incomplete", bytes: bytes))
+                if RepositoryNames.partialPID(name) != nil {
+                    out.append(Entry(name: name, path: full, status: "incomplete", bytes: Self.size(of: full)))
                 }
                 continue
             }
+            if name == ColdStore.folderName && isDir.boolValue {
+                others.append(Other(name: name, kind: .coldStorage))
+                continue
+            }
+            // A backup is what holds a pgvault manifest, whatever its name (old
+            // `<db>-YYYYMMDDTHHMMSSZ` names and new ones alike).
+            let hasManifest = isDir.boolValue ? Files.exists(full + "/" + Manifest.memberName) : name.hasSuffix(".tar")
+            guard hasManifest else {
+                others.append(Other(name: name, kind: isDir.boolValue && Self.holdsBackups(full) ? .nestedRepository : .unknown))
+                continue
+            }
+            let bytes = isDir.boolValue ? Self.size(of: full) : Self.fileSize(full)
             guard let source = try? Archive.open(full), let m = try? Archive.manifest(of: source) else {
-                out.append(Entry(name: name, path: full, status: "incomplete", bytes: bytes))
+                if isDir.boolValue {
+                    out.append(Entry(name: name, path: full, status: "damaged", bytes: bytes))
+                } else {
+                    others.append(Other(name: name, kind: .unknown))
+                }
                 continue
             }
             let seconds = ISO8601.parse(m.completedAt).flatMap { end in ISO8601.parse(m.startedAt).map { end.timeIntervalSince($0) } }
@@ -63,7 +125,20 @@ public struct Repository: Sendable {
                 completedAt: m.completedAt, seconds: seconds, rows: m.units.reduce(0) { $0 + $1.rows }, bytes: bytes,
                 units: m.units.count))
         }
-        return out.sorted { ($0.startedAt ?? $0.name) > ($1.startedAt ?? $1.name) }
+        return (out.sorted { ($0.startedAt ?? $0.name) > ($1.startedAt ?? $1.name) }, others)
+    }
+
+    /// A folder that itself holds backups, partial backups or cold storage.
+    static func holdsBackups(_ dir: String) -> Bool {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        return names.contains { name in
+            name == ColdStore.folderName || RepositoryNames.partialPID(name) != nil || name.hasSuffix(".tar")
+                || Files.exists(dir + "/" + name + "/" + Manifest.memberName)
+        }
+    }
+
+    static func fileSize(_ path: String) -> Int64 {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
     }
 
     static func size(of dir: String) -> Int64 {
@@ -138,9 +213,10 @@ public struct Repository: Sendable {
         }
     }
 
-    /// Deletes what `plan` does not keep. A backup is first renamed to a hidden
-    /// name, so an interrupted prune never leaves a half-deleted backup that
-    /// looks complete.
+    /// Deletes what `plan` does not keep: only complete backups, whose manifest
+    /// reads, are ever planned, so nothing pgvault did not write is deleted. A
+    /// backup is first renamed to a hidden name, so an interrupted prune never
+    /// leaves a half-deleted backup that looks complete.
     public func prune(policy: Policy, dryRun: Bool) throws -> [PruneDecision] {
         let decisions = Self.plan(try entries(), policy: policy)
         guard !dryRun else { return decisions }
@@ -158,6 +234,12 @@ public struct Repository: Sendable {
 
 /// Prometheus text for node_exporter's textfile collector, written atomically
 /// (temporary file, fsync, rename) so the collector never reads half a file.
+/// A repository that does not exist, is not a folder, or cannot be read.
+public struct RepositoryError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
 public enum MetricsFile {
     public static func write(_ path: String, job: String, database: String, success: Bool, summary: BackupSummary?) throws {
         let now = Date().timeIntervalSince1970

@@ -77,6 +77,8 @@ public struct ColdArchiveSummary: Codable, Sendable {
     public var rows: Int64
     public var archiveBytes: Int64
     public var seconds: Double
+    /// What went wrong after the work was done (a metrics file not written).
+    public var warnings: [String]?
 
     /// The figures MetricsFile writes for a successful run.
     public var metrics: BackupSummary {

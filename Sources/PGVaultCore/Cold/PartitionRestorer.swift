@@ -44,6 +44,8 @@ public struct ColdRestoreSummary: Codable, Sendable {
     public var partitions: [ColdRestoredPartition]
     public var rows: Int64
     public var seconds: Double
+    /// What went wrong after the work was done (a metrics file not written).
+    public var warnings: [String]?
 
     public var metrics: BackupSummary {
         BackupSummary(

@@ -5,7 +5,9 @@ import PGClient
 /// apart, across machines (backup; archive-/restore-partitions). The lock is
 /// held by the connection and freed by the server when it closes. The server
 /// frees it as it notices the disconnect, a moment after a previous run ended,
-/// so acquiring retries for a short while before calling the lock busy.
+/// so acquiring retries for a short while (2 s) before calling the lock busy;
+/// the message says so, since a second run then fails after that wait, not
+/// at once.
 public struct AdvisoryLock: Sendable {
     public let key: String
 
@@ -14,7 +16,8 @@ public struct AdvisoryLock: Sendable {
     }
 
     /// Takes the lock, or throws `busy(holder)` where holder describes the
-    /// session that has it (backend pid, application, since when).
+    /// session that has it (backend pid, application, since when) and how long
+    /// this run waited for it.
     public func acquire(_ conn: PGConnection, patience: Duration = .seconds(2), busy: (String) -> Error) throws {
         let deadline = ContinuousClock.now + patience
         while true {
@@ -26,6 +29,7 @@ public struct AdvisoryLock: Sendable {
             SELECT a.pid, a.application_name, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
             WHERE l.locktype = 'advisory' AND l.objid = (hashtext($1)::bigint & 4294967295)::oid AND l.granted LIMIT 1
             """, [key]).rows.first
-        throw busy(holder.map { " (backend pid \($0[0] ?? "?"), \($0[1] ?? ""), since \($0[2] ?? "?"))" } ?? "")
+        let waited = "waited \(patience.components.seconds) s for it"
+        throw busy(holder.map { " (backend pid \($0[0] ?? "?"), \($0[1] ?? ""), since \($0[2] ?? "?"); \(waited))" } ?? " (\(waited))")
     }
 }

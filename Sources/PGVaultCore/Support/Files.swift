@@ -60,9 +60,24 @@ public struct FileError: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String {
-        var text = "cannot \(operation) \(path): \(String(cString: strerror(code)))"
+        var text = "cannot \(operation) \(Self.shown(path)): \(String(cString: strerror(code)))"
         if code == ENOSPC || code == EDQUOT { text += ". The output filesystem is full: free space or choose another --output; nothing incomplete was left under the final name" }
         return text
+    }
+}
+
+extension FileError {
+    /// The path as the user knows it: a hidden staging folder or file,
+    /// `.<name>.partial-<pid>[.tar]`, is named by the archive it becomes,
+    /// `<name> (being written)`. The pid-decorated name is internal.
+    static func shown(_ path: String) -> String {
+        var parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard let i = parts.firstIndex(where: { RepositoryNames.partialPID($0) != nil }),
+              let marker = parts[i].range(of: ".partial-", options: .backwards) else { return path }
+        parts[i] = String(parts[i][parts[i].index(after: parts[i].startIndex)..<marker.lowerBound])
+        let archive = parts[...i].joined(separator: "/")
+        let inside = parts[(i + 1)...].joined(separator: "/")
+        return archive + (inside.isEmpty ? "" : " (member \(inside))") + " (being written)"
     }
 }
 
@@ -89,6 +104,22 @@ public enum Files {
     public static func exists(_ path: String) -> Bool {
         var st = stat()
         return lstat(path, &st) == 0
+    }
+
+    /// The system's reason for a Foundation file error ("No such file or
+    /// directory"), without Foundation's dump of domain, code and user info.
+    public static func reason(_ error: Error) -> String {
+        let ns = error as NSError
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+        switch ns.code {
+        case NSFileNoSuchFileError, NSFileReadNoSuchFileError: return String(cString: strerror(ENOENT))
+        case NSFileReadNoPermissionError, NSFileWriteNoPermissionError: return String(cString: strerror(EACCES))
+        case NSFileReadInapplicableStringEncodingError: return "it is not valid UTF-8"
+        default: return "it cannot be read"
+        }
     }
 
     /// Removes a file or a directory tree; errors are ignored (cleanup paths).

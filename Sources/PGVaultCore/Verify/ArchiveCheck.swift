@@ -40,7 +40,10 @@ enum ArchiveCheck {
             do {
                 opening.manifest = try Archive.manifest(of: source)
             } catch {
-                opening.findings.append(.failed("archive", Manifest.memberName, "\(error)"))
+                // A file that is no archive, or a truncated tar, is not the manifest's
+                // fault: the finding names the path the user gave.
+                let whole = (error as? ArchiveFormatError)?.wholeArchive ?? false
+                opening.findings.append(.failed("archive", whole ? path : Manifest.memberName, "\(error)"))
                 return opening
             }
             do {
@@ -129,7 +132,11 @@ enum ArchiveCheck {
             }
         } catch {
             // A damaged tar: members not reached are reported by the caller.
-            if worker == 0 { queue.note(.failed("archive", path, "the tar file is damaged after \(n) entries: \(error)")) }
+            if worker == 0 {
+                let detail = (error as? ArchiveError).map { "\(TarArchive.explain($0, path: path, entriesRead: max(n, 1)))" }
+                    ?? "the tar file is damaged after \(n) entries: \(error)"
+                queue.note(.failed("archive", path, detail))
+            }
         }
     }
 

@@ -85,7 +85,7 @@ public struct DeclaredRelation: Codable, Sendable, Equatable, CustomStringConver
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw RelationsFileError("cannot read the relations file '\(path)': \(error.localizedDescription)")
+            throw RelationsFileError("cannot read the relations file '\(path)': \(Files.reason(error)); check the path")
         }
         return try parse(text, source: path)
     }
