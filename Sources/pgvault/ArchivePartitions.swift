@@ -19,9 +19,9 @@ extension PGVaultCommand {
                 with every row. See docs/cold-storage.md and docs/runbooks/cold-storage.md.
 
                 Examples:
-                  pgvault archive-partitions -d "dbname=chat" --table messages --older-than 12months --repo /backups --dry-run
+                  pgvault archive-partitions -d "dbname=chat" --table messages --older-than 12months --repo /backups/chat --dry-run
                   pgvault archive-partitions -d "dbname=chat" --table messages --table audit_logs \\
-                      --older-than 12months --repo /backups --referencing-rows archive \\
+                      --older-than 12months --repo /backups/chat --referencing-rows archive \\
                       --json --metrics-file /var/lib/node_exporter/pgvault_cold.prom
 
                 Exit status: 0 when every selected partition was archived (or nothing was \

@@ -16,10 +16,10 @@ extension PGVaultCommand {
                 pg_dump. Nothing exists under the final name until the archive is complete.
 
                 Examples:
-                  pgvault backup -d postgresql://backup@db1/chat --output /backups/chat-today
+                  pgvault backup -d postgresql://backup@db1/chat --output /backups/chat/chat-today
                   pgvault backup -d "dbname=chat" --output chat.tar --format file --jobs 4
                   pgvault backup -d "dbname=chat" --output - | ssh vault 'cat > chat.tar'
-                  pgvault backup -d "dbname=chat" --repo /backups --metrics-file /var/lib/node_exporter/pgvault.prom
+                  pgvault backup -d "dbname=chat" --repo /backups/chat --metrics-file /var/lib/node_exporter/pgvault.prom
                   pgvault backup -d "dbname=chat" --output msgs --table 'public.messages'
 
                 Exit status: 0 only when the archive is complete; 1 otherwise.
