@@ -105,6 +105,50 @@ public struct Runbook: Sendable {
 
     public func count(_ mode: Mode) -> Int { blocks.filter { $0.mode == mode }.count }
 
+    /// Every command of the `sh run` blocks: continuation lines joined, runs of
+    /// spaces made one.
+    public var runCommands: Set<String> {
+        var out: Set<String> = []
+        for block in blocks where block.mode == .run && block.language == "sh" {
+            var pending = ""
+            for (_, text) in block.body {
+                if text.hasSuffix("\\") {
+                    pending += text.dropLast() + " "
+                    continue
+                }
+                out.insert(Self.collapsed(pending + text))
+                pending = ""
+            }
+        }
+        return out
+    }
+
+    /// Lines of `cron` blocks whose command is not, word for word, a command of
+    /// a `sh run` block (so the command cron runs is the one the test ran). The
+    /// schedule (five fields or an @word) and, in an /etc/cron.d file, the user
+    /// are not part of the command.
+    public var cronProblems: [String] {
+        let commands = runCommands
+        var problems: [String] = []
+        for block in blocks where block.language == "cron" {
+            for (number, text) in block.body {
+                let words = text.split(separator: " ", omittingEmptySubsequences: true)
+                guard let first = words.first, !first.hasPrefix("#"), !(words.count == 1 && first.contains("=")) else { continue }
+                let schedule = first.hasPrefix("@") ? 1 : 5
+                let command = Self.collapsed(words.dropFirst(schedule).joined(separator: " "))
+                let withoutUser = Self.collapsed(words.dropFirst(schedule + 1).joined(separator: " "))
+                if !commands.contains(command) && !commands.contains(withoutUser) {
+                    problems.append("\(name):\(number): the command of this cron line is not one of a `sh run` block: run the same command, word for word, in one")
+                }
+            }
+        }
+        return problems
+    }
+
+    static func collapsed(_ text: String) -> String {
+        text.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ")
+    }
+
     /// Markers the script prints (on standard output, where standard error goes too).
     public enum Marker {
         public static let block = "PGVAULT-RUNBOOK-BLOCK"
