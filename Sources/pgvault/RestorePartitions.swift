@@ -7,20 +7,21 @@ extension PGVaultCommand {
     struct RestorePartitions: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "restore-partitions",
-            abstract: "Bring ranges of a partitioned table back from cold storage and re-attach them.",
+            abstract: "Bring ranges of partitioned tables back from cold storage and re-attach them.",
             discussion: """
-                Takes the cold archives of --table whose range overlaps [--since, --until) \
+                Takes the cold archives of each --table whose range overlaps [--since, --until) \
                 (a month YYYY-MM given to --until includes that month), verifies them, and \
-                refuses as a whole if a range overlaps a partition already attached, a table \
-                of the partition's name exists, or the DEFAULT partition holds rows in the \
-                range. Then in one transaction it re-creates each partition with its archived \
+                refuses as a whole if a table has no such archive, a range overlaps a partition \
+                already attached, a table of the partition's name exists, or the DEFAULT \
+                partition holds rows in the range. Then in one transaction for every table it \
+                re-creates each partition with its archived \
                 bounds, loads its rows and the referencing rows archived with it, compares \
                 counts and digests with the archive, and commits. Restored archives move to \
                 <repo>/cold/<schema>.<table>/restored/.
 
                 Examples:
                   pgvault restore-partitions --repo /backups/chat --table messages --since 2024-01 --until 2024-03 -d "dbname=chat"
-                  pgvault restore-partitions --repo /backups/chat --table messages --since 2024-01 --until 2024-03 -d "dbname=chat" --dry-run
+                  pgvault restore-partitions --repo /backups/chat --table messages --table audit_logs --since 2024-01 --until 2024-03 -d "dbname=chat" --dry-run
                 """)
 
         @OptionGroup var connection: ConnectionOptions
@@ -28,8 +29,8 @@ extension PGVaultCommand {
         @Option(help: ArgumentHelp("Repository folder (cold archives are under DIR/cold/).", valueName: "DIR"))
         var repo: String
 
-        @Option(name: [.short, .long], help: ArgumentHelp("The partitioned table (table or schema.table).", valueName: "TABLE"))
-        var table: String
+        @Option(name: [.short, .long], parsing: .singleValue, help: ArgumentHelp("A partitioned table (table or schema.table). Repeatable: every table comes back, or none.", valueName: "TABLE"))
+        var table: [String] = []
 
         @Option(help: ArgumentHelp("Start of the window: YYYY-MM, a date or a time.", valueName: "WHEN"))
         var since: String?
@@ -50,6 +51,7 @@ extension PGVaultCommand {
         var json = false
 
         func validate() throws {
+            if table.isEmpty { throw ValidationError("give at least one '--table TABLE'") }
             if since == nil && until == nil { throw ValidationError("give '--since' and/or '--until' (e.g. --since 2024-01 --until 2024-03)") }
         }
 
@@ -58,7 +60,7 @@ extension PGVaultCommand {
             var database = connection.databaseName
             do {
                 if let metricsFile, !dryRun { try OutputPath.checkWritableFile(metricsFile, what: "--metrics-file") }
-                var options = ColdRestoreOptions(conninfo: connection.dbname, repo: repo, table: table, since: since, until: until)
+                var options = ColdRestoreOptions(conninfo: connection.dbname, repo: repo, tables: table, since: since, until: until)
                 options.dryRun = dryRun
                 options.lockWaitTimeout = lockWaitTimeout
                 if isatty(2) != 0 { options.progress = { note($0) } }
@@ -70,7 +72,7 @@ extension PGVaultCommand {
                 if json || isatty(1) == 0 {
                     printJSON(summary)
                 } else {
-                    print("\(dryRun ? "dry run (nothing changed): would restore" : "restored") \(summary.partitions.count) partition(s) of \(summary.table) in \(summary.database)")
+                    print("\(dryRun ? "dry run (nothing changed): would restore" : "restored") \(summary.partitions.count) partition(s) of \(summary.tables.joined(separator: ", ")) in \(summary.database)")
                     let rows = summary.partitions.map { p in
                         [p.partition, p.from, p.to, String(p.rows),
                          p.referencingRows.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ").ifEmpty("-")]

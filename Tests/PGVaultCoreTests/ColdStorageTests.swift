@@ -109,7 +109,7 @@ struct ColdStorageTests {
         #expect(again.status == "nothing-to-do" && again.partitions.isEmpty)
 
         // Bring the months back: the database equals the one before, table by table.
-        let restored = try await PartitionRestorer.run(ColdRestoreOptions(conninfo: db.conninfo, repo: repo, table: "messages", since: "2024-01", until: "2024-03"))
+        let restored = try await PartitionRestorer.run(ColdRestoreOptions(conninfo: db.conninfo, repo: repo, tables: ["messages"], since: "2024-01", until: "2024-03"))
         #expect(restored.partitions.map(\.partition) == old.map { "public.\($0)" })
         let back = try Self.state(conn)
         #expect(back == before)
@@ -186,7 +186,7 @@ struct ColdStorageTests {
         #expect(try Self.count(conn, "SELECT count(*) FROM pg_inherits WHERE inhrelid = 'audit_logs_2024_01'::regclass") == 0)
         #expect(try Self.count(conn, "SELECT count(*) FROM audit_logs_2024_01") == a.partitions[0].rows)
         // Its name is taken: bringing it back is refused until it is dropped.
-        let restore = ColdRestoreOptions(conninfo: db.conninfo, repo: repo, table: "audit_logs", since: "2024-01", until: "2024-01")
+        let restore = ColdRestoreOptions(conninfo: db.conninfo, repo: repo, tables: ["audit_logs"], since: "2024-01", until: "2024-01")
         await #expect(throws: ColdStorageError.self) { _ = try await PartitionRestorer.run(restore) }
         try conn.execute("DROP TABLE audit_logs_2024_01")
         let r = try await PartitionRestorer.run(restore)
@@ -195,12 +195,55 @@ struct ColdStorageTests {
         // An attached partition overlapping a cold range makes the restore refuse.
         try conn.execute("CREATE TABLE audit_logs_feb_part PARTITION OF audit_logs FOR VALUES FROM ('2024-02-10 00:00:00+00') TO ('2024-02-20 00:00:00+00')")
         do {
-            _ = try await PartitionRestorer.run(ColdRestoreOptions(conninfo: db.conninfo, repo: repo, table: "audit_logs", since: "2024-02", until: "2024-02"))
+            _ = try await PartitionRestorer.run(ColdRestoreOptions(conninfo: db.conninfo, repo: repo, tables: ["audit_logs"], since: "2024-02", until: "2024-02"))
             Issue.record("restoring over an attached partition succeeded")
         } catch let error as ColdStorageError {
             #expect(error.description.contains("overlaps public.audit_logs_feb_part"))
         }
         #expect(try ColdStore(repo: repo).entries().map(\.partition) == ["public.audit_logs_2024_02"])
+    }
+
+    @Test("restore-partitions --table messages --table audit_logs brings back the months of both tables, or of neither")
+    func restoreSeveralTables() async throws {
+        let db = try Self.generated(TestServers.newest)
+        let conn = try db.connect()
+        let folder = try ColdScratch()
+        defer { folder.remove() }
+        let repo = folder.path + "/repo"
+        let binary = try #require(Shell.pgvaultBinary, "build the pgvault executable first")
+        let before = try Self.state(conn)
+        var both = ColdArchiveOptions(conninfo: db.conninfo, repo: repo, tables: ["messages", "audit_logs"], cutoff: .before("2024-03-01"))
+        both.referencingRows = .archive
+        let archived = try await PartitionArchiver.run(both)
+        #expect(Set(archived.partitions.map(\.partition)) == [
+            "public.messages_2024_01", "public.messages_2024_02", "public.audit_logs_2024_01", "public.audit_logs_2024_02",
+        ])
+
+        let run = try Shell.capture([
+            binary, "restore-partitions", "--repo", repo, "--table", "messages", "--table", "audit_logs",
+            "--since", "2024-01", "--until", "2024-02", "-d", db.conninfo, "--json",
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        let summary = try JSONDecoder().decode(ColdRestoreSummary.self, from: Data(run.stdout.utf8))
+        #expect(summary.tables == ["public.messages", "public.audit_logs"])
+        #expect(summary.partitions.map(\.partition) == [
+            "public.messages_2024_01", "public.messages_2024_02", "public.audit_logs_2024_01", "public.audit_logs_2024_02",
+        ])
+        #expect(try Self.state(conn) == before)
+        #expect(try ColdStore(repo: repo).entries().isEmpty)
+
+        // A table with nothing in the window: refused as a whole, the other one stays cold.
+        var messages = Self.options(db, repo: repo, before: "2024-02-01")
+        messages.tables = ["messages"]
+        _ = try await PartitionArchiver.run(messages)
+        let refused = try Shell.capture([
+            binary, "restore-partitions", "--repo", repo, "--table", "messages", "--table", "audit_logs",
+            "--since", "2024-01", "--until", "2024-01", "-d", db.conninfo,
+        ])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("no cold range of public.audit_logs"), "\(refused.stderr)")
+        #expect(try Self.count(conn, "SELECT count(*) FROM pg_class WHERE relname = 'messages_2024_01'") == 0)
+        #expect(try ColdStore(repo: repo).entries().map(\.partition) == ["public.messages_2024_01"])
     }
 
     @Test("a second run waits for nobody: the advisory lock refuses it")
@@ -230,11 +273,11 @@ struct ColdStorageTests {
         #expect(try ColdCatalog.interval("8 weeks") == "8 weeks")
         #expect(throws: ColdStorageError.self) { try ColdCatalog.interval("soon") }
         #expect(throws: ColdStorageError.self) { try ColdCatalog.interval("0days") }
-        let w = try PartitionRestorer.window(ColdRestoreOptions(conninfo: "", repo: "", table: "t", since: "2024-01", until: "2024-03"))
+        let w = try PartitionRestorer.window(ColdRestoreOptions(conninfo: "", repo: "", tables: ["t"], since: "2024-01", until: "2024-03"))
         #expect(w.overlaps(from: ["2024-03-01 00:00:00+00"], to: ["2024-04-01 00:00:00+00"]) == true)
         #expect(w.overlaps(from: ["2024-04-01 00:00:00+00"], to: ["2024-05-01 00:00:00+00"]) == false)
         #expect(w.overlaps(from: ["2023-12-01 00:00:00+00"], to: ["2024-01-01 00:00:00+00"]) == false)
-        let d = try PartitionRestorer.window(ColdRestoreOptions(conninfo: "", repo: "", table: "t", since: nil, until: "2024-12"))
+        let d = try PartitionRestorer.window(ColdRestoreOptions(conninfo: "", repo: "", tables: ["t"], since: nil, until: "2024-12"))
         #expect(d.until == TimePoint.parse("2025-01-01"))
         #expect(ColdStore.safe(".x/y") == "_x_y")
     }

@@ -267,14 +267,16 @@ struct WalStatusTests {
         var s = Self.healthySettings
         s["archive_mode"] = "off"
         var detail = try #require(Self.judge(Self.facts(settings: s)).check("settings"))
-        #expect(detail.status == .critical && detail.detail.contains("set archive_mode = on and archive_command = '") && detail.detail.contains("restart"))
+        #expect(detail.status == .critical && detail.detail.contains("ALTER SYSTEM SET archive_mode = on; ALTER SYSTEM SET archive_command = '") && detail.detail.contains("restart"))
+        #expect(detail.detail.contains("overrides postgresql.conf"))
         s["wal_level"] = "minimal"
         detail = try #require(Self.judge(Self.facts(settings: s)).check("settings"))
-        #expect(detail.detail.contains("set wal_level = replica, archive_mode = on"))
+        #expect(detail.detail.contains("ALTER SYSTEM SET wal_level = replica; ALTER SYSTEM SET archive_mode = on"))
         for command in ["", "  ", "true", "/bin/true"] {
             var t = Self.healthySettings
             t["archive_command"] = command
             #expect(Self.judge(Self.facts(settings: t)).check("settings")?.status == .critical, "\(command)")
+            #expect(Self.judge(Self.facts(settings: t)).check("settings")?.detail.contains("ALTER SYSTEM SET archive_command = '") == true, "\(command)")
         }
         var lib = Self.healthySettings
         (lib["archive_command"], lib["archive_library"]) = ("", "basic_archive")
@@ -818,7 +820,7 @@ struct WalStatusTests {
         #expect(report.exitCode == 2)
         let settings = try #require(report.check("settings"))
         #expect(settings.status == .critical)
-        #expect(settings.detail.contains("set archive_mode = on and archive_command = '"))
+        #expect(settings.detail.contains("ALTER SYSTEM SET archive_mode = on; ALTER SYSTEM SET archive_command = '"))
         #expect(settings.detail.contains("restart"))
         #expect(report.check("switch")?.detail.contains("archive_mode is off") == true)
     }

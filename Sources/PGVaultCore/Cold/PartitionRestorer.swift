@@ -4,8 +4,9 @@ import PGClient
 public struct ColdRestoreOptions: Sendable {
     public var conninfo: String
     public var repo: String
-    /// The partitioned table, `messages` or `public.messages`.
-    public var table: String
+    /// The partitioned tables, `messages` or `public.messages`: every one of
+    /// them comes back in one transaction, or none does.
+    public var tables: [String]
     /// `2024-01` (the month's start), a date or a time; nil = unbounded.
     public var since: String?
     /// `2024-03` means through the end of March (the month is included); a date
@@ -17,16 +18,18 @@ public struct ColdRestoreOptions: Sendable {
     public var faultInjection: (@Sendable (String) throws -> Void)?
     public var progress: (@Sendable (String) -> Void)?
 
-    public init(conninfo: String, repo: String, table: String, since: String?, until: String?) {
+    public init(conninfo: String, repo: String, tables: [String], since: String?, until: String?) {
         self.conninfo = conninfo
         self.repo = repo
-        self.table = table
+        self.tables = tables
         self.since = since
         self.until = until
     }
 }
 
 public struct ColdRestoredPartition: Codable, Sendable {
+    /// The partitioned table it belongs to.
+    public var table: String
     public var partition: String
     public var from: String
     public var to: String
@@ -40,7 +43,7 @@ public struct ColdRestoreSummary: Codable, Sendable {
     /// `complete` or `dry-run`.
     public var status: String
     public var database: String
-    public var table: String
+    public var tables: [String]
     public var partitions: [ColdRestoredPartition]
     public var rows: Int64
     public var seconds: Double
@@ -54,12 +57,13 @@ public struct ColdRestoreSummary: Codable, Sendable {
     }
 }
 
-/// `pgvault restore-partitions`: brings cold ranges of one table back.
+/// `pgvault restore-partitions`: brings cold ranges of one or more tables back.
 ///
-/// The archives whose range overlaps [--since, --until) are checked (members,
-/// checksums), then refused as a whole if any range overlaps a partition that
-/// is attached, if a table of the partition's name exists, or if the DEFAULT
-/// partition holds rows in the range. Then in ONE transaction, per archive:
+/// The archives of every table whose range overlaps [--since, --until) are
+/// checked (members, checksums), then refused as a whole if any range overlaps
+/// a partition that is attached, if a table of the partition's name exists, or
+/// if the DEFAULT partition holds rows in the range, or if a table has no such
+/// archive. Then in ONE transaction for all the tables, per archive:
 /// `CREATE TABLE <partition> PARTITION OF <parent> FOR VALUES <archived bounds>`,
 /// COPY the partition's rows, then the referencing rows; compare row counts and
 /// digests of what is now in the database with the manifest; COMMIT. Finally each
@@ -68,58 +72,71 @@ public enum PartitionRestorer {
     public static func run(_ options: ColdRestoreOptions) async throws -> ColdRestoreSummary {
         let started = Date()
         let window = try window(options)
+        guard !options.tables.isEmpty else { throw ColdStorageError("give at least one table to restore (--table)") }
         let conn = try PGConnection(conninfo: options.conninfo, applicationName: "pgvault restore-partitions")
         let prepared = try await Blocking.run("pgvault-cold-restore-plan", on: conn) { conn in
             try CopySession.apply(conn)
             let database = try conn.query("SELECT current_database()").scalar ?? "postgres"
             try ColdCatalog.acquireLock(conn, database: database)
-            let parent = try ColdCatalog.parent(conn, options.table, relations: try Catalog.relations(conn))
-            return (database, parent)
+            let relations = try Catalog.relations(conn)
+            var parents: [ColdCatalog.Parent] = []
+            for name in options.tables {
+                let parent = try ColdCatalog.parent(conn, name, relations: relations)
+                if !parents.contains(where: { $0.oid == parent.oid }) { parents.append(parent) }
+            }
+            return (database, parents)
         }
-        let (database, parent) = prepared
+        let (database, parents) = prepared
         let store = ColdStore(repo: options.repo)
-        let folder = store.tableFolder(schema: parent.schema, table: parent.name)
-        let candidates = try store.entries().filter { $0.status == "cold" && $0.table == parent.qualified }
-        var selected: [(ColdStore.Entry, Manifest, ColdArchiveInfo)] = []
-        for entry in candidates {
-            let manifest = try Archive.manifest(of: try Archive.open(entry.path))
-            guard let info = ColdArchiveInfo(manifest: manifest) else { continue }
-            if window.overlaps(from: info.bound.rangeFrom ?? [], to: info.bound.rangeTo ?? []) ?? false {
-                selected.append((entry, manifest, info))
-            }
+        let entries = try store.entries()
+        var plans: [TablePlan] = []
+        var nothing: [String] = []
+        for parent in parents {
+            let items = try selectItems(entries.filter { $0.table == parent.qualified }, window: window)
+            if items.isEmpty { nothing.append(parent.qualified) } else { plans.append(TablePlan(parent: parent, items: items)) }
         }
-        selected.sort { (TimePoint.parse(ColdCatalog.boundValue($0.2.bound.rangeFrom?.first ?? "")) ?? 0) < (TimePoint.parse(ColdCatalog.boundValue($1.2.bound.rangeFrom?.first ?? "")) ?? 0) }
-        guard !selected.isEmpty else {
-            throw ColdStorageError("no cold range of \(parent.qualified) in \(folder) overlaps --since \(options.since ?? "-") --until \(options.until ?? "-"); `pgvault list --repo \(options.repo) --cold` shows what is there")
+        guard nothing.isEmpty else {
+            throw ColdStorageError("no cold range of \(nothing.joined(separator: ", ")) in \(store.root) overlaps --since \(options.since ?? "-") --until \(options.until ?? "-"); nothing was restored. `pgvault list --repo \(options.repo) --cold` shows what is there")
         }
-        for (entry, _, _) in selected {
-            options.progress?("verifying \(entry.path)")
-            let report = try await Verifier.checkArchive(path: entry.path, jobs: 2, progress: nil)
+        for item in plans.flatMap(\.items) {
+            options.progress?("verifying \(item.path)")
+            let report = try await Verifier.checkArchive(path: item.path, jobs: 2, progress: nil)
             guard report.ok else {
-                throw ColdStorageError("cold archive \(entry.path) does not verify (\(report.failures.map { "\($0.object): \($0.detail)" }.joined(separator: "; "))); nothing was restored")
+                throw ColdStorageError("cold archive \(item.path) does not verify (\(report.failures.map { "\($0.object): \($0.detail)" }.joined(separator: "; "))); nothing was restored")
             }
         }
-        let items = selected.map { Item(path: $0.0.path, manifest: $0.1, info: $0.2) }
-        let results = try await Blocking.run("pgvault-cold-restore", on: conn) { conn in
-            try check(conn, parent: parent, items: items, options: options)
-            if options.dryRun {
-                return items.map { ColdRestoredPartition(partition: $0.info.partition.qualifiedName, from: $0.info.from, to: $0.info.to, rows: $0.info.partitionUnit.rows, referencingRows: Dictionary($0.info.referencingUnits.map { ($0.qualifiedTable, $0.rows) }, uniquingKeysWith: +), archive: $0.path) }
+        let results = try await Blocking.run("pgvault-cold-restore", on: conn) { [plans] conn in
+            let problems = try plans.flatMap { try check(conn, parent: $0.parent, items: $0.items) }
+            if !problems.isEmpty {
+                throw ColdStorageError("refusing to restore; nothing was changed:\n" + problems.map { "  " + $0 }.joined(separator: "\n"))
             }
-            return try load(conn, parent: parent, items: items, options: options)
+            if options.dryRun {
+                return plans.flatMap { plan in
+                    plan.items.map {
+                        ColdRestoredPartition(
+                            table: plan.parent.qualified, partition: $0.info.partition.qualifiedName, from: $0.info.from, to: $0.info.to,
+                            rows: $0.info.partitionUnit.rows,
+                            referencingRows: Dictionary($0.info.referencingUnits.map { ($0.qualifiedTable, $0.rows) }, uniquingKeysWith: +),
+                            archive: $0.path)
+                    }
+                }
+            }
+            return try load(conn, plans: plans, options: options)
         }
         var moved = results
         if !options.dryRun {
-            let restored = folder + "/" + ColdStore.restoredFolder
-            if !Files.exists(restored) { try Files.makeDirectory(restored) }
             let stamp = Self.stamp()
             for i in moved.indices {
-                let target = restored + "/" + (moved[i].archive as NSString).lastPathComponent + "." + stamp
+                let archive = moved[i].archive as NSString
+                let restored = archive.deletingLastPathComponent + "/" + ColdStore.restoredFolder
+                if !Files.exists(restored) { try Files.makeDirectory(restored) }
+                let target = restored + "/" + archive.lastPathComponent + "." + stamp
                 try Files.publish(moved[i].archive, as: target)
                 moved[i].archive = target
             }
         }
         return ColdRestoreSummary(
-            status: options.dryRun ? "dry-run" : "complete", database: database, table: parent.qualified, partitions: moved,
+            status: options.dryRun ? "dry-run" : "complete", database: database, tables: parents.map(\.qualified), partitions: moved,
             rows: moved.reduce(0) { $0 + $1.rows + $1.referencingRows.values.reduce(0, +) }, seconds: Date().timeIntervalSince(started))
     }
 
@@ -127,6 +144,26 @@ public enum PartitionRestorer {
         var path: String
         var manifest: Manifest
         var info: ColdArchiveInfo
+    }
+
+    /// One table to bring back and its archives, oldest range first.
+    struct TablePlan {
+        var parent: ColdCatalog.Parent
+        var items: [Item]
+    }
+
+    /// The cold archives (of one table) whose range overlaps the window, oldest first.
+    static func selectItems(_ entries: [ColdStore.Entry], window: TimeWindow) throws -> [Item] {
+        var selected: [Item] = []
+        for entry in entries where entry.status == "cold" {
+            let manifest = try Archive.manifest(of: try Archive.open(entry.path))
+            guard let info = ColdArchiveInfo(manifest: manifest) else { continue }
+            if window.overlaps(from: info.bound.rangeFrom ?? [], to: info.bound.rangeTo ?? []) ?? false {
+                selected.append(Item(path: entry.path, manifest: manifest, info: info))
+            }
+        }
+        func start(_ item: Item) -> Double { TimePoint.parse(ColdCatalog.boundValue(item.info.bound.rangeFrom?.first ?? "")) ?? 0 }
+        return selected.sorted { start($0) < start($1) }
     }
 
     /// `--since 2024-01 --until 2024-03` → [2024-01-01, 2024-04-01): a month
@@ -154,8 +191,8 @@ public enum PartitionRestorer {
         return f.string(from: Date())
     }
 
-    /// Everything that makes a restore refuse, collected before anything changes.
-    static func check(_ conn: PGConnection, parent: ColdCatalog.Parent, items: [Item], options: ColdRestoreOptions) throws {
+    /// Everything that makes the restore of one table refuse, collected before anything changes.
+    static func check(_ conn: PGConnection, parent: ColdCatalog.Parent, items: [Item]) throws -> [String] {
         var problems: [String] = []
         let parentColumns = Set(parent.relation.table.columns.filter { !$0.generated }.map(\.name))
         let attached = parent.partitions.filter { $0.table.bound?.isDefault == false }
@@ -197,52 +234,20 @@ public enum PartitionRestorer {
                 }
             }
         }
-        if !problems.isEmpty {
-            throw ColdStorageError("refusing to restore; nothing was changed:\n" + problems.map { "  " + $0 }.joined(separator: "\n"))
-        }
+        return problems
     }
 
-    /// One transaction: create, load, compare, commit.
-    static func load(_ conn: PGConnection, parent: ColdCatalog.Parent, items: [Item], options: ColdRestoreOptions) throws -> [ColdRestoredPartition] {
+    /// One transaction for every table: create, load, compare, commit.
+    static func load(_ conn: PGConnection, plans: [TablePlan], options: ColdRestoreOptions) throws -> [ColdRestoredPartition] {
         try conn.execute("BEGIN")
         do {
             try conn.execute("SET LOCAL lock_timeout = \(SQL.literal(options.lockWaitTimeout))")
-            try PartitionArchiver.lockOrExplain(conn, "LOCK TABLE ONLY \(parent.sql) IN ACCESS EXCLUSIVE MODE", parent.qualified, options.lockWaitTimeout)
-            let refs = try ColdCatalog.references(conn, parent: parent.oid)
+            for plan in plans {
+                try PartitionArchiver.lockOrExplain(conn, "LOCK TABLE ONLY \(plan.parent.sql) IN ACCESS EXCLUSIVE MODE", plan.parent.qualified, options.lockWaitTimeout)
+            }
             var out: [ColdRestoredPartition] = []
-            for item in items {
-                let p = item.info.partition
-                let partitionSQL = SQL.qualified(p.schema, p.name)
-                options.progress?("restoring \(p.qualifiedName) [\(item.info.from), \(item.info.to))")
-                try conn.execute("CREATE TABLE \(partitionSQL) PARTITION OF \(parent.sql) \(item.info.bound.expression)")
-                let source = try Archive.open(item.path)
-                for unit in [item.info.partitionUnit] + item.info.referencingUnits {
-                    let cols = unit.columns.map(SQL.ident).joined(separator: ", ")
-                    try conn.copyIn("COPY \(SQL.qualified(unit.schema, unit.table)) (\(cols)) FROM STDIN\(unit.format.options())") { writer in
-                        try Archive.streamUnit(unit, from: source) { try writer.write($0) }
-                    }
-                }
-                // What is in the database now equals the archive.
-                let own = item.info.partitionUnit
-                let live = try ColdCatalog.digest(conn, "COPY (SELECT \(own.columns.map(SQL.ident).joined(separator: ", ")) FROM ONLY \(partitionSQL)) TO STDOUT")
-                guard live.rows == own.rows, live.hex == own.rowDigest else {
-                    throw ColdStorageError("\(p.qualifiedName) after loading has \(live.rows) rows, digest \(live.hex); the archive has \(own.rows), \(own.rowDigest). Rolled back.")
-                }
-                var referencing: [String: Int64] = [:]
-                for unit in item.info.referencingUnits {
-                    let tableRefs = refs.filter { $0.schema == unit.schema && $0.table == unit.table }
-                    guard !tableRefs.isEmpty else {
-                        throw ColdStorageError("\(unit.qualifiedTable) no longer references \(parent.qualified); its archived rows were loaded but cannot be checked. Rolled back.")
-                    }
-                    let cond = ColdCatalog.referencingCondition(tableRefs, alias: "r", partition: partitionSQL)
-                    let sql = "COPY (SELECT \(unit.columns.map { "r.\(SQL.ident($0))" }.joined(separator: ", ")) FROM \(SQL.qualified(unit.schema, unit.table)) r WHERE \(cond)) TO STDOUT"
-                    let got = try ColdCatalog.digest(conn, sql)
-                    guard got.rows == unit.rows, got.hex == unit.rowDigest else {
-                        throw ColdStorageError("rows of \(unit.qualifiedTable) referencing \(p.qualifiedName) after loading: \(got.rows), digest \(got.hex); the archive has \(unit.rows), \(unit.rowDigest). Rolled back.")
-                    }
-                    referencing[unit.qualifiedTable, default: 0] += unit.rows
-                }
-                out.append(ColdRestoredPartition(partition: p.qualifiedName, from: item.info.from, to: item.info.to, rows: own.rows, referencingRows: referencing, archive: item.path))
+            for plan in plans {
+                out += try loadTable(conn, parent: plan.parent, items: plan.items, options: options)
             }
             try options.faultInjection?("before-commit")
             try conn.execute("COMMIT")
@@ -251,5 +256,46 @@ public enum PartitionRestorer {
             if conn.isHealthy { try? conn.execute("ROLLBACK") }
             throw error
         }
+    }
+
+    /// Creates, loads and compares the partitions of one table, inside `load`'s transaction.
+    static func loadTable(_ conn: PGConnection, parent: ColdCatalog.Parent, items: [Item], options: ColdRestoreOptions) throws -> [ColdRestoredPartition] {
+        let refs = try ColdCatalog.references(conn, parent: parent.oid)
+        var out: [ColdRestoredPartition] = []
+        for item in items {
+            let p = item.info.partition
+            let partitionSQL = SQL.qualified(p.schema, p.name)
+            options.progress?("restoring \(p.qualifiedName) [\(item.info.from), \(item.info.to))")
+            try conn.execute("CREATE TABLE \(partitionSQL) PARTITION OF \(parent.sql) \(item.info.bound.expression)")
+            let source = try Archive.open(item.path)
+            for unit in [item.info.partitionUnit] + item.info.referencingUnits {
+                let cols = unit.columns.map(SQL.ident).joined(separator: ", ")
+                try conn.copyIn("COPY \(SQL.qualified(unit.schema, unit.table)) (\(cols)) FROM STDIN\(unit.format.options())") { writer in
+                    try Archive.streamUnit(unit, from: source) { try writer.write($0) }
+                }
+            }
+            // What is in the database now equals the archive.
+            let own = item.info.partitionUnit
+            let live = try ColdCatalog.digest(conn, "COPY (SELECT \(own.columns.map(SQL.ident).joined(separator: ", ")) FROM ONLY \(partitionSQL)) TO STDOUT")
+            guard live.rows == own.rows, live.hex == own.rowDigest else {
+                throw ColdStorageError("\(p.qualifiedName) after loading has \(live.rows) rows, digest \(live.hex); the archive has \(own.rows), \(own.rowDigest). Rolled back.")
+            }
+            var referencing: [String: Int64] = [:]
+            for unit in item.info.referencingUnits {
+                let tableRefs = refs.filter { $0.schema == unit.schema && $0.table == unit.table }
+                guard !tableRefs.isEmpty else {
+                    throw ColdStorageError("\(unit.qualifiedTable) no longer references \(parent.qualified); its archived rows were loaded but cannot be checked. Rolled back.")
+                }
+                let cond = ColdCatalog.referencingCondition(tableRefs, alias: "r", partition: partitionSQL)
+                let sql = "COPY (SELECT \(unit.columns.map { "r.\(SQL.ident($0))" }.joined(separator: ", ")) FROM \(SQL.qualified(unit.schema, unit.table)) r WHERE \(cond)) TO STDOUT"
+                let got = try ColdCatalog.digest(conn, sql)
+                guard got.rows == unit.rows, got.hex == unit.rowDigest else {
+                    throw ColdStorageError("rows of \(unit.qualifiedTable) referencing \(p.qualifiedName) after loading: \(got.rows), digest \(got.hex); the archive has \(unit.rows), \(unit.rowDigest). Rolled back.")
+                }
+                referencing[unit.qualifiedTable, default: 0] += unit.rows
+            }
+            out.append(ColdRestoredPartition(table: parent.qualified, partition: p.qualifiedName, from: item.info.from, to: item.info.to, rows: own.rows, referencingRows: referencing, archive: item.path))
+        }
+        return out
     }
 }

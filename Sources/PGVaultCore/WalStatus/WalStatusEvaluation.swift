@@ -127,6 +127,10 @@ public enum WalStatusEvaluator {
         return "'test ! -f \(d)/%f && cp %p \(d)/%f'"
     }
 
+    /// Why the fix says ALTER SYSTEM: a value set that way (postgresql.auto.conf)
+    /// overrides postgresql.conf, so an edit there may change nothing.
+    static let alterSystemNote = "(ALTER SYSTEM writes postgresql.auto.conf, which overrides postgresql.conf)"
+
     static func settingsCheck(_ f: WalServerFacts, archiveDir: String?) -> WalCheck {
         let s = f.settings
         var shown: [String] = []
@@ -159,17 +163,17 @@ public enum WalStatusEvaluator {
             problem = minimal
                 ? "wal_level is minimal and archive_mode is \(mode ?? "?"), so WAL cannot be archived and point-in-time recovery is not possible"
                 : "archive_mode is off, so no WAL is archived and point-in-time recovery is not possible"
-            fix = "set \(minimal ? "wal_level = replica, " : "")archive_mode = on and archive_command = "
-                + "\(suggestedCommand(archiveDir)) in postgresql.conf and restart PostgreSQL"
+            fix = "\(minimal ? "ALTER SYSTEM SET wal_level = replica; " : "")ALTER SYSTEM SET archive_mode = on; "
+                + "ALTER SYSTEM SET archive_command = \(suggestedCommand(archiveDir)); then restart PostgreSQL \(alterSystemNote)"
         } else if mode == "on" || mode == "always" {
             let noLibrary = library?.isEmpty ?? (f.versionNumber < 150000)
             let trimmed = command.map { WalText.trim($0) }
             if noLibrary, trimmed == "" {
                 problem = "archive_mode is \(mode!) but archive_command is empty: WAL piles up in pg_wal and nothing is archived"
-                fix = "set archive_command = \(suggestedCommand(archiveDir)) in postgresql.conf and reload (SELECT pg_reload_conf())"
+                fix = "ALTER SYSTEM SET archive_command = \(suggestedCommand(archiveDir)); SELECT pg_reload_conf(); \(alterSystemNote)"
             } else if noLibrary, let trimmed, ["true", "/bin/true", "/usr/bin/true", ":", "exit 0"].contains(trimmed) {
                 problem = "archive_command '\(trimmed)' reports success without keeping the WAL: nothing can be recovered from it"
-                fix = "set archive_command = \(suggestedCommand(archiveDir)) in postgresql.conf and reload (SELECT pg_reload_conf())"
+                fix = "ALTER SYSTEM SET archive_command = \(suggestedCommand(archiveDir)); SELECT pg_reload_conf(); \(alterSystemNote)"
             }
         } else if mode == nil {
             return WalCheck("settings", .unknown, "archive_mode is not visible: \(settings)", data: data)
