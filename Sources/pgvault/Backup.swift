@@ -19,10 +19,12 @@ extension PGVaultCommand {
                   pgvault backup -d postgresql://backup@db1/chat --output /backups/chat-today
                   pgvault backup -d "dbname=chat" --output chat.tar --format file --jobs 4
                   pgvault backup -d "dbname=chat" --output - | ssh vault 'cat > chat.tar'
-                  pgvault backup -d "dbname=chat" --repo /backups --metrics-file /var/lib/node_exporter/pgvault.prom
+                  pgvault backup -d "dbname=chat" --repo /backups/chat \\
+                      --metrics-file /var/lib/node_exporter/pgvault.prom
                   pgvault backup -d "dbname=chat" --output msgs --table 'public.messages'
 
-                Exit status: 0 only when the archive is complete; 1 otherwise.
+                Exit status: 0 only when the archive is complete; 2 otherwise (nothing is \
+                published); 130 or 143 when interrupted by SIGINT or SIGTERM.
                 """)
 
         @OptionGroup var connection: ConnectionOptions

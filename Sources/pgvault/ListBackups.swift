@@ -12,9 +12,11 @@ extension PGVaultCommand {
                 is never used by restore.
 
                 Examples:
-                  pgvault list --repo /backups
-                  pgvault list --repo /backups --json | jq '.[0]'
-                  pgvault list --repo /backups --cold
+                  pgvault list --repo /backups/chat
+                  pgvault list --repo /backups/chat --json | jq '.backups[0]'
+                  pgvault list --repo /backups/chat --cold
+
+                Exit status: 0 listed; 2 the repository cannot be read.
                 """)
 
         @Option(help: ArgumentHelp("Repository folder.", valueName: "DIR"))

@@ -11,8 +11,13 @@ extension PGVaultCommand {
                 months (UTC) that have one, and always the newest complete backup. Incomplete \
                 backups are left alone. Try it with --dry-run first.
 
-                Example:
-                  pgvault prune --repo /backups --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --dry-run
+                Examples:
+                  pgvault prune --repo /backups/chat --keep-daily 7 --keep-weekly 4 \\
+                      --keep-monthly 12 --dry-run
+                  pgvault prune --repo /backups/chat --keep-daily 7 --json
+
+                Exit status: 0 pruned (or nothing to prune); 2 the repository cannot be \
+                read or a backup could not be deleted.
                 """)
 
         @Option(help: ArgumentHelp("Repository folder.", valueName: "DIR"))

@@ -39,13 +39,17 @@ extension PGVaultCommand {
                 and content digests, foreign keys) unless --no-verify.
 
                 Examples:
-                  pgvault restore /backups/chat-20250101T000000Z -d "dbname=chat_restored" --jobs 8
-                  pgvault restore chat.tar -d postgresql://app@db2/chat --data-only --since 2025-06-01
-                  pgvault restore chat.tar -d "dbname=chat" --data-only --table 'messages' --order newest-first
+                  pgvault restore /backups/chat/chat-20250101T000000Z \\
+                      -d "dbname=chat_restored" --jobs 8
+                  pgvault restore chat.tar -d postgresql://app@db2/chat --data-only \\
+                      --since 2025-06-01
+                  pgvault restore chat.tar -d "dbname=chat" --data-only --table 'messages' \\
+                      --order newest-first
                   pgvault restore chat.tar -d "dbname=chat_restored" --jobs 8 --resume
 
-                Exit status: 0 restored and verified; 1 the restore failed (what is loaded \
-                is journaled: --resume finishes it); 2 restored, but verification failed; \
+                Exit status: 0 restored and verified; 1 restored, but verification failed; \
+                2 the restore failed (what is loaded is journaled: --resume finishes it); \
+                130 or 143 interrupted by SIGINT or SIGTERM (--resume finishes it); \
                 64 usage error.
                 """)
 
