@@ -110,7 +110,6 @@ struct CLIConventionTests {
         #expect(object["status"] as? String == "failed", "\(command): \(lines[0])")
         #expect(object["command"] as? String == command, "\(command): \(lines[0])")
         #expect(object["error"] is String, "\(command): \(lines[0])")
-        #expect(object["kind"] is String, "\(command): \(lines[0])")
         #expect(object["seconds"] is NSNumber, "\(command): seconds is not a number: \(lines[0])")
         if let database { #expect(object["database"] as? String == database, "\(command): \(lines[0])") }
         for key in object.keys { #expect(!key.contains("_"), "\(command): key \(key) is not camelCase") }
