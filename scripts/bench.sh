@@ -136,7 +136,7 @@ mkdir -p "$WORK" "$LOGS" "$STATS" "$PROF"
 step "pgvault migrate + generate --scale $SCALE"
 "$PGVAULT" migrate -d "$(conn chat)" --source migrations >"$LOGS/migrate.log" 2>&1
 GEN_START=$(date +%s.%N)
-"$PGVAULT" generate -d "$(conn chat)" --scale "$SCALE" >"$LOGS/generate.log" 2>&1
+"$PGVAULT" generate -d "$(conn chat)" --scale "$SCALE" --jobs 1 >"$LOGS/generate.log" 2>&1
 GEN_SECS=$(python3 -c "print($(date +%s.%N) - $GEN_START)")
 "${PSQL[@]}" -d chat -c "VACUUM ANALYZE" >/dev/null
 DB_BYTES=$("${PSQL[@]}" -At -d chat -c "SELECT pg_database_size('chat')")

@@ -19,14 +19,16 @@ extension PGVaultCommand {
                 with every row. See docs/cold-storage.md and docs/runbooks/cold-storage.md.
 
                 Examples:
-                  pgvault archive-partitions -d "dbname=chat" --table messages --older-than 12months --repo /backups/chat --dry-run
-                  pgvault archive-partitions -d "dbname=chat" --table messages --table audit_logs \\
+                  pgvault archive-partitions -d "dbname=chat" --table messages \\
+                      --older-than 12months --repo /backups/chat --dry-run
+                  pgvault archive-partitions -d "dbname=chat" \\
+                      --table messages --table audit_logs \\
                       --older-than 12months --repo /backups/chat --referencing-rows archive \\
                       --json --metrics-file /var/lib/node_exporter/pgvault_cold.prom
 
                 Exit status: 0 when every selected partition was archived (or nothing was \
-                selected); 130/143 interrupted by SIGINT/SIGTERM (the partition in progress stays \
-                attached); 1 otherwise.
+                selected); 2 otherwise (a partition not archived stays attached with every \
+                row); 130 or 143 when interrupted.
                 """)
 
         @OptionGroup var connection: ConnectionOptions
@@ -58,8 +60,8 @@ extension PGVaultCommand {
         @Option(help: ArgumentHelp("How long to wait for each table lock before failing, e.g. 30s.", valueName: "DURATION"))
         var lockWaitTimeout: String = "30s"
 
-        @Option(parsing: .unconditional, help: "zstd level (1-19).")
-        var compressLevel: Int32 = 3
+        @Option(parsing: .unconditional, help: ArgumentHelp("zstd level (1-19).", discussion: "The same default as backup's (docs/cli.md)."))
+        var compressLevel: Int32 = 2
 
         @Option(help: ArgumentHelp("Write Prometheus metrics (last success, duration, bytes, rows) to this file.", valueName: "PATH"))
         var metricsFile: String?

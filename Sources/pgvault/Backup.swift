@@ -19,7 +19,8 @@ extension PGVaultCommand {
                   pgvault backup -d postgresql://backup@db1/chat --output /backups/chat/chat-today
                   pgvault backup -d "dbname=chat" --output chat.tar --jobs 4
                   pgvault backup -d "dbname=chat" --output - | ssh vault 'cat > chat.tar'
-                  pgvault backup -d "dbname=chat" --repo /backups/chat --metrics-file /var/lib/node_exporter/pgvault.prom
+                  pgvault backup -d "dbname=chat" --repo /backups/chat \\
+                      --metrics-file /var/lib/node_exporter/pgvault.prom
                   pgvault backup -d "dbname=chat" --output msgs --table 'public.messages'
 
                 The metrics file's folder, the repository and the output's folder are checked \
@@ -27,8 +28,8 @@ extension PGVaultCommand {
                 the archive stays complete (exit 0, "status": "complete") and the JSON line says \
                 so under "warnings".
 
-                Exit status: 0 only when the archive is complete; 130/143 interrupted by \
-                SIGINT/SIGTERM (nothing published); 1 otherwise.
+                Exit status: 0 only when the archive is complete; 2 otherwise (nothing is \
+                published); 130 or 143 when interrupted by SIGINT or SIGTERM.
                 """)
 
         @OptionGroup var connection: ConnectionOptions

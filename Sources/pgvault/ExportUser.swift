@@ -21,12 +21,14 @@ extension PGVaultCommand {
                 With --enqueue the request goes to data_export_requests for export-worker instead.
 
                 Examples:
-                  pgvault export-user -d postgresql://app@db1/chat --user alice#0001 --output alice.zip
-                  pgvault export-user -d "dbname=chat" --user 1001 --output /exports/1001.zip --json
+                  pgvault export-user -d postgresql://app@db1/chat --user alice#0001 \\
+                      --output alice.zip
+                  pgvault export-user -d "dbname=chat" --user 1001 \\
+                      --output /exports/1001.zip --json
                   pgvault export-user -d "dbname=chat" --user alice@example.com --enqueue
 
-                Exit status: 0 when the package is complete (or the request queued); 130/143 \
-                interrupted by SIGINT/SIGTERM (nothing published); 1 otherwise.
+                Exit status: 0 when the package is complete (or the request queued); 2 \
+                otherwise, and no package is left; 130 or 143 when interrupted.
                 """)
 
         @OptionGroup var connection: ConnectionOptions

@@ -25,8 +25,13 @@ extension PGVaultCommand {
                 and it exits 130 (SIGINT) or 143 (SIGTERM).
 
                 Examples:
-                  pgvault export-worker -d postgresql://exporter@db1/chat --output-dir /srv/exports
+                  pgvault export-worker -d postgresql://exporter@db1/chat \\
+                      --output-dir /srv/exports
                   pgvault export-worker -d "dbname=chat" --output-dir exports --once --json
+
+                Exit status: 0 stopped cleanly (--once: the queue is empty); 2 the worker \
+                could not run (a failed request is recorded in its row, not here); 130 or \
+                143 stopped by SIGINT or SIGTERM.
                 """)
 
         @OptionGroup var connection: ConnectionOptions

@@ -15,8 +15,10 @@ extension PGVaultCommand {
 
                 Examples:
                   pgvault list --repo /backups/chat
-                  pgvault list --repo /backups/chat --json | jq '.[0]'
+                  pgvault list --repo /backups/chat --json | jq '.backups[0]'
                   pgvault list --repo /backups/chat --cold
+
+                Exit status: 0 listed; 2 the repository cannot be read.
                 """)
 
         @Option(help: ArgumentHelp("Repository folder.", valueName: "DIR"))

@@ -17,6 +17,9 @@ extension PGVaultCommand {
                   pgvault migrate -d postgresql://app@db1/chat
                   pgvault migrate -d "dbname=chat" --status
                   pgvault migrate -d "dbname=chat" --down
+
+                Exit status: 0 the database is at the wanted version; 2 a migration failed \
+                (it is rolled back) or the database cannot be reached.
                 """)
 
         @OptionGroup var connection: ConnectionOptions

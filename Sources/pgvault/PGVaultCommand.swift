@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import PGVaultCore
 
 @main
@@ -11,6 +12,8 @@ struct PGVaultCommand: AsyncParsableCommand {
             string ("host=db1 dbname=chat user=backup") or a URI \
             (postgresql://backup@db1/chat). Anything not given comes from the PG* \
             environment variables and ~/.pgpass; pgvault never prints a password.
+
+            Conventions shared by every command (output, JSON, exit status): docs/cli.md.
             """,
         version: PGVault.version,
         subcommands: [
@@ -21,4 +24,30 @@ struct PGVaultCommand: AsyncParsableCommand {
             Migrate.self, Generate.self,
         ]
     )
+
+    /// ArgumentParser's own entry point, except that a usage error carries the
+    /// same prefix as every other error (`pgvault <command>: error: ...`, docs/cli.md).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            guard code == .validationFailure else { exit(withError: error) }
+            let text = fullMessage(for: error)
+            let body = text.hasPrefix("Error: ") ? String(text.dropFirst("Error: ".count)) : text
+            note("pgvault\(invokedSubcommand.map { " " + $0 } ?? ""): error: " + body)
+            exit(withError: ExitCode(code.rawValue))
+        }
+    }
+
+    /// The subcommand named on the command line, for messages.
+    private static var invokedSubcommand: String? {
+        let names = Set(configuration.subcommands.map { $0._commandName })
+        return CommandLine.arguments.dropFirst().first { names.contains($0) }
+    }
 }

@@ -13,8 +13,13 @@ extension PGVaultCommand {
                 (a nested repository, cold/, someone else's folder): only backups whose \
                 manifest reads are ever deleted. Try it with --dry-run first.
 
-                Example:
-                  pgvault prune --repo /backups/chat --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --dry-run
+                Examples:
+                  pgvault prune --repo /backups/chat --keep-daily 7 --keep-weekly 4 \\
+                      --keep-monthly 12 --dry-run
+                  pgvault prune --repo /backups/chat --keep-daily 7 --json
+
+                Exit status: 0 pruned (or nothing to prune); 2 the repository cannot be \
+                read or a backup could not be deleted.
                 """)
 
         @Option(help: ArgumentHelp("Repository folder.", valueName: "DIR"))

@@ -50,15 +50,19 @@ extension PGVaultCommand {
                 and content digests, foreign keys) unless --no-verify.
 
                 Examples:
-                  pgvault restore /backups/chat-20250101T000000Z -d "dbname=chat_restored" --jobs 8
-                  pgvault restore chat.tar -d postgresql://app@db2/chat --data-only --since 2025-06-01
-                  pgvault restore chat.tar -d "dbname=chat" --data-only --table 'messages' --order newest-first
+                  pgvault restore /backups/chat/chat-20250101T000000Z \\
+                      -d "dbname=chat_restored" --jobs 8
+                  pgvault restore chat.tar -d postgresql://app@db2/chat --data-only \\
+                      --since 2025-06-01
+                  pgvault restore chat.tar -d "dbname=chat" --data-only --table 'messages' \\
+                      --order newest-first
                   pgvault restore chat.tar -d "dbname=chat_restored" --jobs 8 --resume
                   pgvault backup -d chat -o - | ssh db2 pgvault restore - -d "dbname=chat_restored"
 
-                Exit status: 0 restored and verified; 1 the restore failed (what is loaded \
-                is journaled: --resume finishes it); 2 restored, but verification failed; \
-                130/143 interrupted by SIGINT/SIGTERM (--resume finishes it); 64 usage error.
+                Exit status: 0 restored and verified; 1 restored, but verification failed; \
+                2 the restore failed (what is loaded is journaled: --resume finishes it); \
+                130 or 143 interrupted by SIGINT or SIGTERM (--resume finishes it); \
+                64 usage error.
                 """)
 
         @Argument(help: ArgumentHelp("The archive: a directory or a tar file written by pgvault backup, or - for a tar on standard input.", valueName: "ARCHIVE"))

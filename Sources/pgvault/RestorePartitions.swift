@@ -20,8 +20,14 @@ extension PGVaultCommand {
                 <repo>/cold/<schema>.<table>/restored/.
 
                 Examples:
-                  pgvault restore-partitions --repo /backups/chat --table messages --since 2024-01 --until 2024-03 -d "dbname=chat"
-                  pgvault restore-partitions --repo /backups/chat --table messages --table audit_logs --since 2024-01 --until 2024-03 -d "dbname=chat" --dry-run
+                  pgvault restore-partitions -d "dbname=chat" --repo /backups/chat \\
+                      --table messages --since 2024-01 --until 2024-03
+                  pgvault restore-partitions -d "dbname=chat" --repo /backups/chat \\
+                      --table messages --table audit_logs --since 2024-01 --until 2024-03 \\
+                      --dry-run
+
+                Exit status: 0 when every selected range is back (or nothing was selected); \
+                2 otherwise, and nothing was changed; 130 or 143 when interrupted.
                 """)
 
         @OptionGroup var connection: ConnectionOptions

@@ -42,7 +42,7 @@ extension PGVaultCommand {
 
                 Exit status: 0 all checks passed; 1 a check failed; 2 verification
                 could not run (no such archive, no connection, unreadable relations
-                file); 130/143 interrupted by SIGINT/SIGTERM; 64 usage error.
+                file); 130 or 143 interrupted; 64 usage error.
 
                 Examples:
                   pgvault verify /backups/chat-20250101T000000Z
@@ -57,7 +57,7 @@ extension PGVaultCommand {
         @OptionGroup var connection: ConnectionOptions
 
         @Option(name: [.short, .long], parsing: .unconditional, help: "Parallel threads (offline) or connections (with --dbname).")
-        var jobs: Int = 4
+        var jobs: Int = 2
 
         @Option(help: ArgumentHelp("File of relations to check like foreign keys (format above).", valueName: "FILE"))
         var relations: String?

@@ -31,7 +31,7 @@ public struct ColdArchiveOptions: Sendable {
     public var dryRun = false
     /// How long to wait for each lock, e.g. "30s".
     public var lockWaitTimeout = "30s"
-    public var compressionLevel: Int32 = 3
+    public var compressionLevel: Int32 = 2
     /// At most this many partitions per run (oldest first); nil = all selected.
     public var limit: Int?
     /// Test hook, called at named points: `after-dump` (archive written, not yet

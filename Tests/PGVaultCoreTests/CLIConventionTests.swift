@@ -1,0 +1,213 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The conventions of docs/cli.md, checked over every subcommand in one table:
+/// help examples that copy and paste, one JSON line on failure with the same
+/// keys everywhere, one error prefix, one exit-code scheme, one range message
+/// for numbers, the same defaults for `--jobs` and `--compress-level`.
+@Suite("CLI: one convention across every subcommand (docs/cli.md)")
+struct CLIConventionTests {
+    static let subcommands = [
+        "backup", "list", "prune", "restore", "verify", "archive-partitions", "restore-partitions",
+        "wal-status", "export-user", "export-worker", "migrate", "generate",
+    ]
+
+    // MARK: - Help
+
+    @Test("every example in --help is one command line of its own, with options the command has", arguments: subcommands)
+    func helpExamples(command: String) throws {
+        let tool = try Self.dumpedHelp()
+        let info = try #require(tool.subcommands[command], "no subcommand \(command) in --experimental-dump-help")
+        let examples = Self.examples(in: info.discussion)
+        #expect(!examples.isEmpty, "\(command) --help has no Examples section")
+        let rendered = try Self.pgvault([command, "--help"]).stdout
+        let renderedLines = Set(rendered.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
+        for example in examples {
+            // The help generator must not have wrapped any of the example's lines.
+            for line in example.lines {
+                #expect(renderedLines.contains(line), "\(command): example line wrapped by the help layout: \(line)")
+            }
+            let words = Self.shellWords(example.command)
+            #expect(words.first == "pgvault", "\(command): example does not start with pgvault: \(example.command)")
+            #expect(words.dropFirst().first == command, "\(command): example runs another command: \(example.command)")
+            for word in words.dropFirst(2) where word.hasPrefix("--") {
+                let name = String(word.dropFirst(2).prefix { $0 != "=" })
+                #expect(info.options.contains(name), "\(command): example uses '--\(name)', which \(command) does not have: \(example.command)")
+            }
+        }
+        #expect(info.discussion.contains("Exit status:"), "\(command) --help does not say its exit status")
+    }
+
+    @Test("--jobs defaults to 2 (1 to 64) and --compress-level to 2 (1 to 19) wherever they exist")
+    func sharedDefaults() throws {
+        let tool = try Self.dumpedHelp()
+        for (command, info) in tool.subcommands {
+            if info.options.contains("jobs") {
+                #expect(info.defaults["jobs"] == "2", "\(command) --jobs default \(info.defaults["jobs"] ?? "none")")
+            }
+            if info.options.contains("compress-level") {
+                #expect(info.defaults["compress-level"] == "2", "\(command) --compress-level default \(info.defaults["compress-level"] ?? "none")")
+            }
+        }
+    }
+
+    // MARK: - Numbers
+
+    static let numberCases: [(command: [String], option: String, range: String)] = [
+        (["backup", "-d", "dbname=x", "-o", "/tmp/unused", "--jobs", "-1"], "--jobs", "between 1 and 64"),
+        (["backup", "-d", "dbname=x", "-o", "/tmp/unused", "--compress-level", "-3"], "--compress-level", "between 1 and 19"),
+        (["restore", "/tmp/unused", "-d", "dbname=x", "--jobs", "-1"], "--jobs", "between 1 and 64"),
+        (["verify", "/tmp/unused", "--jobs", "-2"], "--jobs", "between 1 and 64"),
+        (["generate", "-d", "dbname=x", "--jobs", "-1"], "--jobs", "between 1 and 64"),
+        (["prune", "--repo", "/tmp/unused", "--keep-daily", "-1"], "--keep-daily", "0 or more"),
+        (["archive-partitions", "-d", "dbname=x", "--table", "m", "--older-than", "1year", "--repo", "/tmp/unused", "--compress-level", "-1"], "--compress-level", "between 1 and 19"),
+    ]
+
+    @Test("a negative or out-of-range number names the option and its range, exit 64", arguments: numberCases)
+    func negativeNumbers(command: [String], option: String, range: String) throws {
+        let result = try Self.pgvault(command)
+        #expect(result.status == 64, "\(command.joined(separator: " ")): exit \(result.status)")
+        #expect(result.stderr.contains("'\(option)' must be \(range)"), "\(command.joined(separator: " ")): \(result.stderr)")
+        #expect(result.stderr.hasPrefix("pgvault \(command[0]): error: "), "\(result.stderr)")
+    }
+
+    // MARK: - Failures
+
+    /// A server that is not there: the command fails before any work.
+    static let absent = "host=/nonexistent-pgvault-socket-dir dbname=chat connect_timeout=2"
+
+    static let failureCases: [(args: [String], database: String?)] = [
+        (["backup", "-d", absent, "--output", "/tmp/pgvault-never-written"], "chat"),
+        (["restore", "/nonexistent/archive", "-d", absent], "chat"),
+        (["verify", "/nonexistent/archive"], nil),
+        (["verify", "-d", absent], "chat"),
+        (["list", "--repo", "/nonexistent/repo"], nil),
+        (["prune", "--repo", "/nonexistent/repo", "--keep-daily", "3"], nil),
+        (["archive-partitions", "-d", absent, "--table", "messages", "--older-than", "12months", "--repo", "/tmp/pgvault-never-written"], "chat"),
+        (["restore-partitions", "-d", absent, "--repo", "/nonexistent/repo", "--table", "messages"], "chat"),
+        (["export-user", "-d", absent, "--user", "1", "--output", "/tmp/pgvault-never-written.zip"], "chat"),
+        (["export-worker", "-d", absent, "--output-dir", "/tmp/pgvault-never-written", "--once"], "chat"),
+        (["migrate", "-d", absent], "chat"),
+        (["generate", "-d", absent, "--scale", "tiny"], "chat"),
+    ]
+
+    @Test("a failure: one error line with the command's prefix, exit 2, and with --json one object on one line", arguments: failureCases)
+    func failure(args: [String], database: String?) throws {
+        let command = args[0]
+        let text = try Self.pgvault(args)
+        #expect(text.status == 2, "\(command): exit \(text.status)\n\(text.stderr)")
+        #expect(text.stdout.isEmpty, "\(command): a failure printed a result: \(text.stdout)")
+        let errorLines = text.stderr.split(separator: "\n").filter { $0.contains("error:") }
+        #expect(errorLines.count == 1 && errorLines[0].hasPrefix("pgvault \(command): error: "), "\(command): \(text.stderr)")
+
+        let json = try Self.pgvault(args + ["--json"])
+        #expect(json.status == 2, "\(command) --json: exit \(json.status)")
+        let lines = json.stdout.split(separator: "\n")
+        try #require(lines.count == 1, "\(command) --json: \(lines.count) lines on stdout: \(json.stdout)")
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any], "\(command): not an object")
+        #expect(object["status"] as? String == "failed", "\(command): \(lines[0])")
+        #expect(object["command"] as? String == command, "\(command): \(lines[0])")
+        #expect(object["error"] is String, "\(command): \(lines[0])")
+        #expect(object["seconds"] is NSNumber, "\(command): seconds is not a number: \(lines[0])")
+        if let database { #expect(object["database"] as? String == database, "\(command): \(lines[0])") }
+        for key in object.keys { #expect(!key.contains("_"), "\(command): key \(key) is not camelCase") }
+    }
+
+    // MARK: - Helpers
+
+    struct CommandInfo {
+        var discussion: String
+        var options: Set<String>
+        var defaults: [String: String]
+    }
+
+    struct ToolInfo { var subcommands: [String: CommandInfo] }
+
+    static func pgvault(_ args: [String]) throws -> Shell.Output {
+        let binary = try #require(Shell.pgvaultBinary, "build the pgvault executable first (swift build)")
+        return try Shell.capture([binary] + args)
+    }
+
+    /// ArgumentParser's own description of every command and option.
+    static func dumpedHelp() throws -> ToolInfo {
+        let output = try pgvault(["--experimental-dump-help"])
+        let root = try #require(try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any])
+        let command = try #require(root["command"] as? [String: Any])
+        var tool = ToolInfo(subcommands: [:])
+        for sub in command["subcommands"] as? [[String: Any]] ?? [] {
+            guard let name = sub["commandName"] as? String, name != "help" else { continue }
+            var info = CommandInfo(discussion: sub["discussion"] as? String ?? "", options: [], defaults: [:])
+            for argument in sub["arguments"] as? [[String: Any]] ?? [] {
+                for n in argument["names"] as? [[String: Any]] ?? [] where n["kind"] as? String == "long" {
+                    if let long = n["name"] as? String {
+                        info.options.insert(long)
+                        if let value = argument["defaultValue"] as? String { info.defaults[long] = value }
+                    }
+                }
+            }
+            tool.subcommands[name] = info
+        }
+        return tool
+    }
+
+    struct Example {
+        var lines: [String]
+        var command: String
+    }
+
+    /// The commands under "Examples:": indented lines, a trailing backslash
+    /// continuing a command on the next line.
+    static func examples(in discussion: String) -> [Example] {
+        let lines = discussion.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard let start = lines.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces) == "Examples:" }) else { return [] }
+        var out: [Example] = []
+        var current: Example?
+        for line in lines[(start + 1)...] {
+            if line.trimmingCharacters(in: .whitespaces).isEmpty { break }
+            guard line.hasPrefix("  ") else { break }
+            let body = line.trimmingCharacters(in: .whitespaces)
+            let continued = body.hasSuffix("\\")
+            let text = continued ? String(body.dropLast()).trimmingCharacters(in: .whitespaces) : body
+            if var c = current {
+                c.lines.append(line)
+                c.command += " " + text
+                current = c
+            } else {
+                current = Example(lines: [line], command: text)
+            }
+            if !continued, let c = current {
+                out.append(c)
+                current = nil
+            }
+        }
+        return out
+    }
+
+    /// The words of a shell command up to its first pipe, redirection or list
+    /// operator, with quotes removed.
+    static func shellWords(_ text: String) -> [String] {
+        var words: [String] = []
+        var word = ""
+        var inWord = false
+        var quote: Character?
+        for c in text {
+            if let q = quote {
+                if c == q { quote = nil } else { word.append(c) }
+                continue
+            }
+            switch c {
+            case "'", "\"": quote = c; inWord = true
+            case " ", "\t":
+                if inWord { words.append(word); word = ""; inWord = false }
+            case "|", ";", "&", ">", "<":
+                if inWord { words.append(word) }
+                return words
+            default: word.append(c); inWord = true
+            }
+        }
+        if inWord { words.append(word) }
+        return words
+    }
+}
