@@ -78,9 +78,13 @@ extension PGVaultCommand {
         }
 
         func run() async throws {
-            let started = Date()
-            var database = connection.databaseName
-            do {
+            var report = CommandReport("archive-partitions", json: json, database: connection.databaseName)
+            report.onFailure = { [metricsFile, dryRun, connection] in
+                if let metricsFile, !dryRun {
+                    try? MetricsFile.write(metricsFile, job: "archive-partitions", database: connection.databaseName, success: false, summary: nil)
+                }
+            }
+            try await report.run {
                 if let metricsFile, !dryRun { try OutputPath.checkWritableFile(metricsFile, what: "--metrics-file") }
                 let cutoff: ColdArchiveOptions.Cutoff = olderThan.map { .olderThan($0) } ?? .before(before ?? "")
                 var options = ColdArchiveOptions(conninfo: connection.dbname, repo: repo, tables: table, cutoff: cutoff)
@@ -94,44 +98,25 @@ extension PGVaultCommand {
                 var summary = try await cancellingOnSignals(leaving: "no partition was detached or dropped by the interrupted step, and its cold archive was not published") { [options] in
                     try await PartitionArchiver.run(options)
                 }
-                database = summary.database
                 if !dryRun {
-                    summary.warnings = writeSuccessMetrics(metricsFile, command: "archive-partitions", database: database, summary: summary.metrics)
+                    summary.warnings = writeSuccessMetrics(metricsFile, command: "archive-partitions", database: summary.database, summary: summary.metrics)
                 }
-                if json || isatty(1) == 0 {
-                    printJSON(summary)
-                } else {
-                    Self.printHuman(summary)
-                }
-            } catch let error as ValidationError {
-                throw error
-            } catch {
-                let failed = CommandFailure(command: "archive-partitions", error: error)
-                note(failed.line)
-                if let metricsFile, !dryRun {
-                    try? MetricsFile.write(metricsFile, job: "archive-partitions", database: database, success: false, summary: nil)
-                }
-                if json || isatty(1) == 0 {
-                    printJSON([
-                        "status": failed.status, "error": "\(error)", "database": database,
-                        "seconds": String(format: "%.3f", Date().timeIntervalSince(started)),
-                    ])
-                }
-                throw failed.exitCode
+                report.result(summary) { Self.human(summary) }
             }
         }
 
-        static func printHuman(_ s: ColdArchiveSummary) {
+        static func human(_ s: ColdArchiveSummary) -> String {
             let verb = s.dryRun ? "dry run (nothing changed)" : (s.partitions.isEmpty ? "nothing to archive" : "archived")
-            print("\(verb): database \(s.database), cutoff \(s.cutoff)")
-            guard !s.partitions.isEmpty else { return }
+            var lines = ["\(verb): database \(s.database), cutoff \(s.cutoff)"]
+            guard !s.partitions.isEmpty else { return lines[0] }
             let rows = s.partitions.map { p in
                 [p.partition, p.from, p.to, p.rows.map(String.init) ?? "-",
                  p.referencingRows.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ").ifEmpty("-"),
                  p.action, p.archiveBytes > 0 ? Format.bytes(p.archiveBytes) : "-"]
             }
-            printTable(header: ["PARTITION", "FROM", "TO", "ROWS", "REFERENCING ROWS", "ACTION", "SIZE"], rows: rows)
-            for p in s.partitions where p.reason != nil { print("  \(p.partition) refused: \(p.reason!)") }
+            lines.append(textTable(header: ["PARTITION", "FROM", "TO", "ROWS", "REFERENCING ROWS", "ACTION", "SIZE"], rows: rows))
+            for p in s.partitions { if let reason = p.reason { lines.append("  \(p.partition) refused: \(reason)") } }
+            return lines.joined(separator: "\n")
         }
     }
 }

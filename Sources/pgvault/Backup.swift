@@ -16,7 +16,7 @@ extension PGVaultCommand {
                 pg_dump. Nothing exists under the final name until the archive is complete.
 
                 Examples:
-                  pgvault backup -d postgresql://backup@db1/chat --output /backups/chat/chat-today
+                  pgvault backup -d postgresql://backup@db1/chat --output /srv/chat-today
                   pgvault backup -d "dbname=chat" --output chat.tar --jobs 4
                   pgvault backup -d "dbname=chat" --output - | ssh vault 'cat > chat.tar'
                   pgvault backup -d "dbname=chat" --repo /backups/chat \\
@@ -83,7 +83,7 @@ extension PGVaultCommand {
         @Option(help: ArgumentHelp("Write Prometheus metrics (last success, duration, bytes, rows) to this file.", valueName: "PATH"))
         var metricsFile: String?
 
-        @Flag(help: "Print one JSON summary line on standard output (also the default when stdout is not a terminal).")
+        @Flag(help: "Print the summary as one JSON object on one line (docs/cli.md).")
         var json = false
 
         @Flag(help: "No progress display.")
@@ -110,16 +110,21 @@ extension PGVaultCommand {
         }
 
         func run() async throws {
-            let started = Date()
-            var database = connection.databaseName
-            do {
+            var report = CommandReport("backup", json: json, database: connection.databaseName)
+            report.resultOnStandardError = output == "-"
+            report.onFailure = { [metricsFile, connection] in
+                if let metricsFile {
+                    try? MetricsFile.write(metricsFile, job: "backup", database: connection.databaseName, success: false, summary: nil)
+                }
+            }
+            try await report.run {
                 // Every output path is checked before the work starts.
                 if let metricsFile { try OutputPath.checkWritableFile(metricsFile, what: "--metrics-file") }
                 var target = output ?? ""
                 if let repo {
                     let repository = try Repository(path: repo)
                     let probe = try connection.connect(application: "pgvault backup")
-                    database = try probe.query("SELECT current_database()").scalar ?? "db"
+                    let database = try probe.query("SELECT current_database()").scalar ?? "db"
                     target = repository.newBackupPath(database: database, form: form)
                 }
                 var options = BackupOptions(conninfo: connection.dbname, output: target, form: form)
@@ -138,35 +143,15 @@ extension PGVaultCommand {
                 if showProgress { options.progress = { ProgressLine.show($0) } }
                 var summary = try await cancellingOnSignals { [options] in try await BackupEngine.run(options) }
                 if showProgress { ProgressLine.clear() }
-                database = summary.database
-                summary.warnings = writeSuccessMetrics(metricsFile, command: "backup", database: database, summary: summary)
-                if json || output == "-" || isatty(1) == 0 {
-                    if output != "-" { printJSON(summary) } else { noteJSON(summary) }
-                } else {
-                    print("""
-                        backup complete: \(summary.archive)
-                          database \(summary.database), snapshot \(summary.snapshotTime) at WAL \(summary.walLSN)
-                          \(summary.tables) tables, \(summary.units) units, \(summary.rows) rows
-                          \(Format.bytes(summary.rawBytes)) of COPY data in \(Format.bytes(summary.archiveBytes)) (\(String(format: "%.1f", summary.seconds)) s)
-                        """)
+                summary.warnings = writeSuccessMetrics(metricsFile, command: "backup", database: summary.database, summary: summary)
+                report.result(summary) {
+                    """
+                    backup complete: \(summary.archive)
+                      database \(summary.database), snapshot \(summary.snapshotTime) at WAL \(summary.walLSN)
+                      \(summary.tables) tables, \(summary.units) units, \(summary.rows) rows
+                      \(Format.bytes(summary.rawBytes)) of COPY data in \(Format.bytes(summary.archiveBytes)) (\(String(format: "%.1f", summary.seconds)) s)
+                    """
                 }
-            } catch let error as ValidationError {
-                throw error
-            } catch {
-                if !quiet && isatty(2) != 0 { ProgressLine.clear() }
-                let failed = CommandFailure(command: "backup", error: error)
-                note(failed.line)
-                if let metricsFile {
-                    try? MetricsFile.write(metricsFile, job: "backup", database: database, success: false, summary: nil)
-                }
-                if json || isatty(1) == 0 {
-                    let failure: [String: String] = [
-                        "status": failed.status, "error": "\(error)", "database": database,
-                        "seconds": String(format: "%.3f", Date().timeIntervalSince(started)),
-                    ]
-                    printJSON(failure)
-                }
-                throw failed.exitCode
             }
         }
     }

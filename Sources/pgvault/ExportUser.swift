@@ -54,8 +54,9 @@ extension PGVaultCommand {
         }
 
         func run() async throws {
-            let jsonOut = common.jsonOutput, quiet = common.quiet
-            do {
+            let quiet = common.quiet
+            let report = CommandReport("export-user", json: common.json, database: connection.databaseName)
+            try await report.run {
                 let conn = try connection.connect(application: "pgvault export-user")
                 if enqueue {
                     let input = user, attempts = maxAttempts
@@ -63,10 +64,8 @@ extension PGVaultCommand {
                         let userID = try conn.transaction { try UserSelector(parsing: input).resolveID($0, input: input) }
                         return (userID, try ExportQueue.enqueue(conn, userID: userID, maxAttempts: attempts))
                     }
-                    if jsonOut {
-                        printExportJSON(["status": "queued", "user_id": String(userID), "request_id": String(requestID)])
-                    } else {
-                        print("queued export request \(requestID) for user \(userID); pgvault export-worker will write it")
+                    report.result(["status": "queued", "userID": String(userID), "requestID": String(requestID)]) {
+                        "queued export request \(requestID) for user \(userID); pgvault export-worker will write it"
                     }
                     return
                 }
@@ -88,27 +87,16 @@ extension PGVaultCommand {
                 }
                 if showProgress { ExportProgressLine.clear() }
                 let r = summary.result
-                if jsonOut {
-                    printExportJSON(ExportUserJSON(summary))
-                } else {
+                report.result(ExportUserJSON(summary)) {
                     let c = r.counts
-                    print("""
+                    return """
                         export complete: \(summary.path)
                           user \(r.tag) (id \(r.userID)), data as of \(r.snapshotAt)
                           \(c.messages) messages (\(c.deletedMessages) deleted) in \(c.channels) channels, \(c.attachments) attachments, \(c.reactions) reactions, \(c.invites) invites, \(c.auditLogEntries) audit-log entries
                           \(c.serverMemberships) server memberships (\(c.roleAssignments) roles), \(c.ownedServers) owned servers
                           \(r.files) files, \(summary.bytes) bytes, sha256 \(summary.sha256) (\(String(format: "%.2f", summary.elapsedSeconds)) s)
-                        """)
+                        """
                 }
-            } catch let error as ValidationError {
-                throw error
-            } catch {
-                if !quiet && isatty(2) != 0 { ExportProgressLine.clear() }
-                let failed = CommandFailure(
-                    command: "export-user", error: Interrupted.explaining(error, leaving: Interrupted.nothingPublished))
-                note(failed.line)
-                if jsonOut { printExportJSON(["status": failed.status, "error": "\(failed.error)", "database": connection.databaseName]) }
-                throw failed.exitCode
             }
         }
     }
@@ -119,7 +107,7 @@ struct ExportCommonOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp("Audit-log entries fetched per round trip (messages and reactions stream through COPY).", valueName: "N"))
     var batchSize: Int = 1000
 
-    @Flag(help: "Print one JSON summary line on standard output (also the default when stdout is not a terminal).")
+    @Flag(help: "Print the summary as one JSON object on one line (docs/cli.md).")
     var json = false
 
     @Flag(help: "No progress display (export-worker: no per-request lines either).")
@@ -128,8 +116,6 @@ struct ExportCommonOptions: ParsableArguments {
     func validate() throws {
         if batchSize < 1 || batchSize > 100_000 { throw ValidationError("'--batch-size' must be between 1 and 100000") }
     }
-
-    var jsonOutput: Bool { json || isatty(1) == 0 }
 }
 
 /// The JSON summary of export-user.
@@ -161,17 +147,6 @@ struct ExportUserJSON: Encodable {
         seconds = (s.elapsedSeconds * 1000).rounded() / 1000
     }
 
-    enum CodingKeys: String, CodingKey {
-        case status, userID = "user_id", publicID = "public_id", tag, output, bytes, sha256, files, counts
-        case generatedAt = "generated_at", snapshotAt = "snapshot_at", seconds
-    }
-}
-
-/// One JSON object on one line of standard output.
-func printExportJSON<T: Encodable>(_ value: T) {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    if let data = try? encoder.encode(value) { print(String(decoding: data, as: UTF8.self)) }
 }
 
 /// The export's progress on a terminal's standard error, redrawn in place.

@@ -60,7 +60,7 @@ extension PGVaultCommand {
         }
 
         func run() async throws {
-            let jsonOut = common.jsonOutput, quiet = common.quiet
+            let quiet = common.quiet
             var config = ExportWorkerConfiguration(conninfo: connection.dbname, outputDirectory: outputDir, workerID: workerID)
             config.leaseSeconds = lease
             config.pollSeconds = pollInterval
@@ -74,21 +74,17 @@ extension PGVaultCommand {
             defer { signals.forEach { $0.cancel() } }
 
             if !quiet { note("pgvault export-worker \(config.workerID): \(connection.display), output \(outputDir)") }
-            do {
+            var report = CommandReport("export-worker", json: common.json, database: connection.databaseName)
+            report.interruptedLeaves = Self.interruptedLeaves
+            try await report.run {
                 let outcomes = try await ExportQueueWorker(config).run(stop: stop) { event in
                     Self.log(event, quiet: quiet, progress: showProgress)
                 }
-                if jsonOut { printExportJSON(ExportWorkerJSON(workerID: config.workerID, outcomes: outcomes, stopped: stop.requested)) }
                 if !quiet {
                     let done = outcomes.filter { $0.status == .done }.count
                     note("pgvault export-worker \(config.workerID): stopped\(stop.requested.map { " (\($0))" } ?? ""); \(outcomes.count) request(s) handled, \(done) done")
                 }
-            } catch {
-                if showProgress { ExportProgressLine.clear() }
-                let failed = CommandFailure(command: "export-worker", error: Interrupted.explaining(error, leaving: Self.interruptedLeaves))
-                note(failed.line)
-                if jsonOut { printExportJSON(["status": failed.status, "error": "\(failed.error)", "database": connection.databaseName]) }
-                throw failed.exitCode
+                if common.json { report.result(ExportWorkerJSON(workerID: config.workerID, outcomes: outcomes, stopped: stop.requested)) { "" } }
             }
             // Stopped by a signal: say so in the exit status (128 + signal), as every command does.
             if let signal = ReceivedSignal.number {
@@ -174,10 +170,6 @@ struct ExportWorkerJSON: Encodable {
         let sha256: String?
         let error: String?
         let seconds: Double
-
-        enum CodingKeys: String, CodingKey {
-            case id, userID = "user_id", attempt, status, path, bytes, sha256, error, seconds
-        }
     }
 
     let status = "stopped"
@@ -198,9 +190,5 @@ struct ExportWorkerJSON: Encodable {
         }
         done = outcomes.filter { $0.status == .done }.count
         failed = outcomes.filter { $0.status == .failed || $0.status == .retry }.count
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case status, workerID = "worker_id", stoppedBy = "stopped_by", requests, done, failed
     }
 }

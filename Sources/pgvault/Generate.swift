@@ -67,7 +67,8 @@ extension PGVaultCommand {
         }
 
         func run() async throws {
-            try await reportingErrors {
+            let report = CommandReport("generate", json: json, database: connection.databaseName)
+            try await report.run {
                 var config = try GeneratorConfig.scale(scale, seed: seed)
                 if users != nil || messages != nil {
                     config = GeneratorConfig(seed: seed, users: users ?? config.users, messages: messages ?? config.messages)
@@ -80,13 +81,7 @@ extension PGVaultCommand {
                 let summary = try await Blocking.run("pgvault-generate") {
                     try generator.run(conninfo: conninfo) { note("  " + $0) }
                 }
-                if json {
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.sortedKeys]
-                    print(String(decoding: try encoder.encode(summary), as: UTF8.self))
-                } else {
-                    print(Self.table(summary))
-                }
+                report.result(WithStatus(value: summary)) { Self.table(summary) }
             }
         }
 

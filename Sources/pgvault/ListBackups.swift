@@ -31,25 +31,26 @@ extension PGVaultCommand {
         var cold = false
 
         func run() async throws {
-            try await reportingErrors {
-                if cold { return try listCold() }
+            let report = CommandReport("list", json: json)
+            try await report.run {
+                if cold { return try listCold(report) }
                 let (entries, others) = try Repository.existing(repo).scan()
-                if json {
-                    printJSON(entries)
-                    return
-                }
-                if entries.isEmpty {
-                    print("no backups in \(repo)")
-                } else {
-                    let rows = entries.map { e in
-                        [e.name, e.status, e.startedAt ?? "-", Format.bytes(e.bytes),
-                         e.seconds.map { String(format: "%.1fs", $0) } ?? "-", e.rows.map(String.init) ?? "-"]
+                report.result(ListResult(repository: repo, items: entries, key: "backups")) {
+                    var lines: [String] = []
+                    if entries.isEmpty {
+                        lines.append("no backups in \(repo)")
+                    } else {
+                        let rows = entries.map { e in
+                            [e.name, e.status, e.startedAt ?? "-", Format.bytes(e.bytes),
+                             e.seconds.map { String(format: "%.1fs", $0) } ?? "-", e.rows.map(String.init) ?? "-"]
+                        }
+                        lines.append(textTable(header: ["BACKUP", "STATUS", "STARTED", "SIZE", "DURATION", "ROWS"], rows: rows))
                     }
-                    printTable(header: ["BACKUP", "STATUS", "STARTED", "SIZE", "DURATION", "ROWS"], rows: rows)
-                }
-                if !others.isEmpty {
-                    print("\nnot backups (prune never touches them):")
-                    for other in others { print("  " + describe(other)) }
+                    if !others.isEmpty {
+                        lines.append("\nnot backups (prune never touches them):")
+                        lines += others.map { "  " + describe($0) }
+                    }
+                    return lines.joined(separator: "\n")
                 }
             }
         }
@@ -63,33 +64,17 @@ extension PGVaultCommand {
             }
         }
 
-        func listCold() throws {
+        func listCold(_ report: CommandReport) throws {
             let entries = try ColdStore(repo: try Repository.existing(repo).path).entries()
-            if json {
-                printJSON(entries)
-                return
+            report.result(ListResult(repository: repo, items: entries, key: "cold")) {
+                guard !entries.isEmpty else { return "nothing in cold storage in \(repo)" }
+                let rows = entries.map { e in
+                    [e.table, e.from, e.to, e.partition, e.status, String(e.rows),
+                     e.referencingRows.values.reduce(0, +) > 0 ? e.referencingRows.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") : "-",
+                     Format.bytes(e.bytes), e.archivedAt ?? "-"]
+                }
+                return textTable(header: ["TABLE", "FROM", "TO", "PARTITION", "STATUS", "ROWS", "REFERENCING ROWS", "SIZE", "ARCHIVED"], rows: rows)
             }
-            if entries.isEmpty {
-                print("nothing in cold storage in \(repo)")
-                return
-            }
-            let rows = entries.map { e in
-                [e.table, e.from, e.to, e.partition, e.status, String(e.rows),
-                 e.referencingRows.values.reduce(0, +) > 0 ? e.referencingRows.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") : "-",
-                 Format.bytes(e.bytes), e.archivedAt ?? "-"]
-            }
-            printTable(header: ["TABLE", "FROM", "TO", "PARTITION", "STATUS", "ROWS", "REFERENCING ROWS", "SIZE", "ARCHIVED"], rows: rows)
         }
     }
-}
-
-func printTable(header: [String], rows: [[String]]) {
-    var widths = header.map(\.count)
-    for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
-    func line(_ cells: [String]) -> String {
-        cells.enumerated().map { i, c in c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-            .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
-    }
-    print(line(header))
-    for r in rows { print(line(r)) }
 }

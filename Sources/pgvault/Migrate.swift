@@ -37,39 +37,41 @@ extension PGVaultCommand {
         var json = false
 
         func run() async throws {
-            try await reportingErrors {
+            let report = CommandReport("migrate", json: json, database: connection.databaseName)
+            try await report.run {
                 let migrator = try Migrator(directory: source)
                 let conn = try connection.connect(application: "pgvault migrate")
-                let result: [String: [String]]
+                var result = MigrateResult()
+                var lines: [String] = []
                 if status {
                     let applied = Set(try Migrator.applied(conn).map(\.version))
-                    for m in migrator.migrations where !json {
-                        print("\(applied.contains(m.version) ? "applied" : "pending") \(m.version) \(m.description)")
+                    for m in migrator.migrations {
+                        lines.append("\(applied.contains(m.version) ? "applied" : "pending") \(m.version) \(m.description)")
                     }
-                    result = [
-                        "applied": migrator.migrations.filter { applied.contains($0.version) }.map { String($0.version) },
-                        "pending": migrator.migrations.filter { !applied.contains($0.version) }.map { String($0.version) },
-                    ]
+                    result.applied = migrator.migrations.filter { applied.contains($0.version) }.map { String($0.version) }
+                    result.pending = migrator.migrations.filter { !applied.contains($0.version) }.map { String($0.version) }
                 } else if down {
                     let reverted = try migrator.revertLast(conn)
-                    if !json {
-                        print(reverted.map { "reverted \($0.version) \($0.description)" } ?? "nothing to revert")
-                    }
-                    result = ["reverted": reverted.map { [String($0.version)] } ?? []]
+                    lines.append(reverted.map { "reverted \($0.version) \($0.description)" } ?? "nothing to revert")
+                    result.reverted = reverted.map { [String($0.version)] } ?? []
                 } else {
                     let ran = try migrator.run(conn) { m in
                         if !json { print("applying \(m.version) \(m.description)") }
                     }
-                    if !json {
-                        print(ran.isEmpty ? "database is up to date" : "applied \(ran.count) migration(s)")
-                    }
-                    result = ["applied": ran.map { String($0.version) }]
+                    lines.append(ran.isEmpty ? "database is up to date" : "applied \(ran.count) migration(s)")
+                    result.applied = ran.map { String($0.version) }
                 }
-                if json {
-                    let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
-                    print(String(decoding: data, as: UTF8.self))
-                }
+                report.result(result) { lines.joined(separator: "\n") }
             }
         }
+    }
+
+    /// migrate's JSON: the versions it found applied and pending (--status),
+    /// applied, or reverted.
+    struct MigrateResult: Encodable {
+        var status = "ok"
+        var applied: [String]?
+        var pending: [String]?
+        var reverted: [String]?
     }
 }

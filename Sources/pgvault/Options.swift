@@ -49,21 +49,6 @@ func note(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
 
-/// Runs a command body and turns pgvault's errors into a clear message and exit
-/// status 1 (usage errors exit 64 through ArgumentParser).
-func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
-    do {
-        return try await body()
-    } catch let error as ValidationError {
-        throw error
-    } catch let error as ExitCode {
-        throw error
-    } catch {
-        note("pgvault: error: \(error)")
-        throw ExitCode.failure
-    }
-}
-
 /// A password given in `--dbname` (a URI or `password=`) would show in `ps` and
 /// /proc/<pid>/cmdline for as long as pgvault runs: overwrite that argument in
 /// place (arguments were already parsed) with its redacted form, padded with spaces.

@@ -42,16 +42,16 @@ extension PGVaultCommand {
         }
 
         func run() async throws {
-            try await reportingErrors {
+            let report = CommandReport("prune", json: json)
+            try await report.run {
                 let policy = Repository.Policy(daily: keepDaily, weekly: keepWeekly, monthly: keepMonthly)
                 let decisions = try Repository.existing(repo).prune(policy: policy, dryRun: dryRun)
-                if json {
-                    printJSON(decisions)
-                    return
-                }
-                for d in decisions {
-                    let verb = d.keep ? "keep  " : (dryRun ? "would delete" : "deleted")
-                    print("\(verb) \(d.name)\(d.reasons.isEmpty ? "" : " (" + d.reasons.joined(separator: ", ") + ")")")
+                report.result(ListResult(repository: repo, items: decisions, key: "decisions")) {
+                    guard !decisions.isEmpty else { return "no complete backups in \(repo)" }
+                    return decisions.map { d in
+                        let verb = d.keep ? "keep  " : (dryRun ? "would delete" : "deleted")
+                        return "\(verb) \(d.name)\(d.reasons.isEmpty ? "" : " (" + d.reasons.joined(separator: ", ") + ")")"
+                    }.joined(separator: "\n")
                 }
             }
         }

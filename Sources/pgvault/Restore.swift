@@ -57,7 +57,8 @@ extension PGVaultCommand {
                   pgvault restore chat.tar -d "dbname=chat" --data-only --table 'messages' \\
                       --order newest-first
                   pgvault restore chat.tar -d "dbname=chat_restored" --jobs 8 --resume
-                  pgvault backup -d chat -o - | ssh db2 pgvault restore - -d "dbname=chat_restored"
+                  pgvault backup -d "dbname=chat" -o - \\
+                      | ssh db2 pgvault restore - -d "dbname=chat_restored"
 
                 Exit status: 0 restored and verified; 1 restored, but verification failed; \
                 2 the restore failed (what is loaded is journaled: --resume finishes it); \
@@ -120,7 +121,7 @@ extension PGVaultCommand {
             valueName: "N"))
         var maintenanceWorkers = 0
 
-        @Flag(help: "Print one JSON summary line on standard output (also the default when stdout is not a terminal).")
+        @Flag(help: "Print the summary as one JSON object on one line (docs/cli.md).")
         var json = false
 
         @Flag(help: "No progress display or messages.")
@@ -145,9 +146,7 @@ extension PGVaultCommand {
         }
 
         func run() async throws {
-            let started = Date()
             let showProgress = !quiet && isatty(2) != 0
-            let asJSON = json || isatty(1) == 0
             var options = RestoreOptions(archive: archive, conninfo: connection.dbname)
             options.jobs = jobs
             options.dataOnly = dataOnly
@@ -172,34 +171,18 @@ extension PGVaultCommand {
                     note("pgvault restore: \(message)")
                 }
             }
-            do {
+            var report = CommandReport("restore", json: json, database: connection.databaseName)
+            report.failureFields = ["archive": archive]
+            try await report.run {
                 let summary = try await cancellingOnSignals(
                     leaving: "the target database is left as the interrupted run made it: run the same restore with --resume to finish"
                 ) { [options] in try await RestoreEngine.run(options) }
                 if showProgress { ProgressLine.clear() }
-                if asJSON {
-                    printJSON(summary)
-                } else {
-                    print(Self.text(summary))
-                }
+                report.result(summary) { Self.text(summary) }
                 if summary.verifyOK == false {
                     note("pgvault restore: verification FAILED:\n" + summary.verifyFailures.prefix(20).map { "  - \($0)" }.joined(separator: "\n"))
-                    throw ExitCode(2)
+                    throw ExitCode(1)
                 }
-            } catch let error as ExitCode {
-                throw error
-            } catch {
-                if showProgress { ProgressLine.clear() }
-                let failed = CommandFailure(command: "restore", error: error)
-                note(failed.line)
-                if asJSON {
-                    let failure: [String: String] = [
-                        "status": failed.status, "error": "\(error)", "archive": archive, "database": connection.databaseName,
-                        "seconds": String(format: "%.3f", Date().timeIntervalSince(started)),
-                    ]
-                    printJSON(failure)
-                }
-                throw failed.exitCode
             }
         }
 

@@ -62,43 +62,32 @@ extension PGVaultCommand {
         }
 
         func run() async throws {
-            let started = Date()
-            var database = connection.databaseName
-            do {
+            var report = CommandReport("restore-partitions", json: json, database: connection.databaseName)
+            report.onFailure = { [metricsFile, dryRun, connection] in
+                if let metricsFile, !dryRun {
+                    try? MetricsFile.write(metricsFile, job: "restore-partitions", database: connection.databaseName, success: false, summary: nil)
+                }
+            }
+            try await report.run {
                 if let metricsFile, !dryRun { try OutputPath.checkWritableFile(metricsFile, what: "--metrics-file") }
                 var options = ColdRestoreOptions(conninfo: connection.dbname, repo: repo, tables: table, since: since, until: until)
                 options.dryRun = dryRun
                 options.lockWaitTimeout = lockWaitTimeout
                 if isatty(2) != 0 { options.progress = { note($0) } }
-                var summary = try await PartitionRestorer.run(options)
-                database = summary.database
-                if !dryRun {
-                    summary.warnings = writeSuccessMetrics(metricsFile, command: "restore-partitions", database: database, summary: summary.metrics)
+                var summary = try await cancellingOnSignals(leaving: "nothing was restored: the transaction was rolled back") { [options] in
+                    try await PartitionRestorer.run(options)
                 }
-                if json || isatty(1) == 0 {
-                    printJSON(summary)
-                } else {
-                    print("\(dryRun ? "dry run (nothing changed): would restore" : "restored") \(summary.partitions.count) partition(s) of \(summary.tables.joined(separator: ", ")) in \(summary.database)")
+                if !dryRun {
+                    summary.warnings = writeSuccessMetrics(metricsFile, command: "restore-partitions", database: summary.database, summary: summary.metrics)
+                }
+                report.result(summary) {
                     let rows = summary.partitions.map { p in
                         [p.partition, p.from, p.to, String(p.rows),
                          p.referencingRows.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ").ifEmpty("-")]
                     }
-                    printTable(header: ["PARTITION", "FROM", "TO", "ROWS", "REFERENCING ROWS"], rows: rows)
+                    return "\(dryRun ? "dry run (nothing changed): would restore" : "restored") \(summary.partitions.count) partition(s) of \(summary.tables.joined(separator: ", ")) in \(summary.database)\n"
+                        + textTable(header: ["PARTITION", "FROM", "TO", "ROWS", "REFERENCING ROWS"], rows: rows)
                 }
-            } catch let error as ValidationError {
-                throw error
-            } catch {
-                note("pgvault restore-partitions: error: \(error)")
-                if let metricsFile, !dryRun {
-                    try? MetricsFile.write(metricsFile, job: "restore-partitions", database: database, success: false, summary: nil)
-                }
-                if json || isatty(1) == 0 {
-                    printJSON([
-                        "status": "failed", "error": "\(error)", "database": database,
-                        "seconds": String(format: "%.3f", Date().timeIntervalSince(started)),
-                    ])
-                }
-                throw ExitCode.failure
             }
         }
     }

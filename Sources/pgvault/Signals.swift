@@ -93,14 +93,3 @@ struct Interrupted: Error, CustomStringConvertible {
         return Interrupted(signal: signal, leaving: leaving)
     }
 }
-
-/// How a command that failed with `error` reports it: the line on standard
-/// error, the JSON status, the exit status (128 + signal when interrupted).
-struct CommandFailure {
-    let command: String
-    let error: any Error
-
-    var line: String { error is Interrupted ? "pgvault \(command): \(error)" : "pgvault \(command): error: \(error)" }
-    var status: String { error is Interrupted ? "interrupted" : "failed" }
-    var exitCode: ExitCode { (error as? Interrupted).map { ExitCode(128 + $0.signal) } ?? .failure }
-}

@@ -90,13 +90,13 @@ extension PGVaultCommand {
 
         func run() async throws {
             let progress: (@Sendable (String) -> Void)? = isatty(2) == 1 ? Self.showProgress : nil
-            let report: VerifyReport
-            do {
+            let report = CommandReport("verify", json: json, database: connection.dbname.isEmpty ? nil : connection.databaseName)
+            try await report.run {
                 let extra = try relations.map(DeclaredRelation.load(path:)) ?? []
                 let spool = archive == "-" ? try await ArchiveSpool.standardInput() : nil
                 defer { withExtendedLifetime(spool) {} }
                 let archive = spool?.path ?? archive, conninfo = connection.dbname, jobs = jobs, units = units
-                report = try await cancellingOnSignals(leaving: "the verification did not finish; nothing was judged") {
+                let verified = try await cancellingOnSignals(leaving: "the verification did not finish; nothing was judged") {
                     switch (archive, conninfo.isEmpty) {
                     case (let archive?, true):
                         return try await Verifier.checkArchive(path: archive, jobs: jobs, progress: progress)
@@ -109,22 +109,14 @@ extension PGVaultCommand {
                             conninfo: conninfo, jobs: jobs, extraRelations: extra, progress: progress)
                     }
                 }
-            } catch {
                 if progress != nil { Self.clearProgress() }
-                if let interrupted = error as? Interrupted {
-                    note("pgvault verify: \(interrupted)")
-                    throw ExitCode(128 + interrupted.signal)
+                if json {
+                    print(try verified.json(), terminator: "")
+                } else {
+                    print(verified.table(verbose: verbose, width: Self.terminalWidth), terminator: "")
                 }
-                note("pgvault: verify could not run: \(error)")
-                throw ExitCode(2)
+                if !verified.ok { throw ExitCode(1) }
             }
-            if progress != nil { Self.clearProgress() }
-            if json {
-                print(try report.json(), terminator: "")
-            } else {
-                print(report.table(verbose: verbose, width: Self.terminalWidth), terminator: "")
-            }
-            if !report.ok { throw ExitCode(1) }
         }
 
         /// The terminal's width when standard output is one (details are cut to

@@ -20,7 +20,7 @@ extension PGVaultCommand {
                 archived one (every gap named), timeline history files present, no segment \
                 of the wrong size (a short one is damage).
 
-                Exit status, as monitoring plugins report it: 0 OK, 1 WARNING, 2 CRITICAL, \
+                Exit status: as monitoring plugins report it, 0 OK, 1 WARNING, 2 CRITICAL, \
                 3 UNKNOWN (could not connect, or a query failed). The worst check \
                 wins, in the order OK < UNKNOWN < WARNING < CRITICAL. Usage errors exit 64.
 
@@ -85,10 +85,10 @@ extension PGVaultCommand {
             valueName: "DURATION"))
         var maxAge: String?
 
-        @Option(help: ArgumentHelp("WARNING when more than N files wait to be archived; CRITICAL above 2N.", valueName: "N"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("WARNING when more than N files wait to be archived; CRITICAL above 2N.", valueName: "N"))
         var maxBacklog: Int?
 
-        @Flag(help: "Print one JSON object: status, exitCode, summary, checks, metrics.")
+        @Flag(help: "Print one JSON object on one line: status, exitCode, summary, checks, metrics.")
         var json = false
 
         @Flag(help: "Print Prometheus text exposition format (for node_exporter's textfile collector).")
@@ -117,7 +117,7 @@ extension PGVaultCommand {
             if offline && forceSwitch { throw ValidationError("--switch needs a connection, not --offline") }
             if DurationText.seconds(timeout) == nil { throw ValidationError("--timeout: '\(timeout)' is not a duration like 30s or 2m") }
             if let maxAge, DurationText.seconds(maxAge) == nil { throw ValidationError("--max-age: '\(maxAge)' is not a duration like 15m or 1h") }
-            if let maxBacklog, maxBacklog < 0 { throw ValidationError("--max-backlog must be 0 or more") }
+            if let maxBacklog, maxBacklog < 0 { throw ValidationError("'--max-backlog' must be 0 or more") }
             _ = try parsedLabels()
         }
 

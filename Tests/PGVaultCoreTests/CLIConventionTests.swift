@@ -28,10 +28,14 @@ struct CLIConventionTests {
             for line in example.lines {
                 #expect(renderedLines.contains(line), "\(command): example line wrapped by the help layout: \(line)")
             }
-            let words = Self.shellWords(example.command)
-            #expect(words.first == "pgvault", "\(command): example does not start with pgvault: \(example.command)")
-            #expect(words.dropFirst().first == command, "\(command): example runs another command: \(example.command)")
-            for word in words.dropFirst(2) where word.hasPrefix("--") {
+            // The pipeline's command that runs this subcommand (an example may
+            // pipe a backup into it, or run it over ssh).
+            let words = Self.shellWords(example.command).first { words in
+                words.indices.contains { words[$0] == "pgvault" && $0 + 1 < words.count && words[$0 + 1] == command }
+            }
+            let run = try #require(words, "\(command): example does not run pgvault \(command): \(example.command)")
+            let start = try #require(run.firstIndex(of: "pgvault")) + 2
+            for word in run[start...] where word.hasPrefix("--") {
                 let name = String(word.dropFirst(2).prefix { $0 != "=" })
                 #expect(info.options.contains(name), "\(command): example uses '--\(name)', which \(command) does not have: \(example.command)")
             }
@@ -60,7 +64,7 @@ struct CLIConventionTests {
         (["restore", "/tmp/unused", "-d", "dbname=x", "--jobs", "-1"], "--jobs", "between 1 and 64"),
         (["verify", "/tmp/unused", "--jobs", "-2"], "--jobs", "between 1 and 64"),
         (["generate", "-d", "dbname=x", "--jobs", "-1"], "--jobs", "between 1 and 64"),
-        (["prune", "--repo", "/tmp/unused", "--keep-daily", "-1"], "--keep-daily", "0 or more"),
+        (["prune", "--repo", "/tmp/unused", "--keep-daily", "-1"], "--keep-daily", "cannot be negative; give 0 or more"),
         (["archive-partitions", "-d", "dbname=x", "--table", "m", "--older-than", "1year", "--repo", "/tmp/unused", "--compress-level", "-1"], "--compress-level", "between 1 and 19"),
     ]
 
@@ -68,7 +72,8 @@ struct CLIConventionTests {
     func negativeNumbers(command: [String], option: String, range: String) throws {
         let result = try Self.pgvault(command)
         #expect(result.status == 64, "\(command.joined(separator: " ")): exit \(result.status)")
-        #expect(result.stderr.contains("'\(option)' must be \(range)"), "\(command.joined(separator: " ")): \(result.stderr)")
+        #expect(result.stderr.contains("'\(option)' must be \(range)") || result.stderr.contains("'\(option)' \(range)"),
+                "\(command.joined(separator: " ")): \(result.stderr)")
         #expect(result.stderr.hasPrefix("pgvault \(command[0]): error: "), "\(result.stderr)")
     }
 
@@ -85,7 +90,7 @@ struct CLIConventionTests {
         (["list", "--repo", "/nonexistent/repo"], nil),
         (["prune", "--repo", "/nonexistent/repo", "--keep-daily", "3"], nil),
         (["archive-partitions", "-d", absent, "--table", "messages", "--older-than", "12months", "--repo", "/tmp/pgvault-never-written"], "chat"),
-        (["restore-partitions", "-d", absent, "--repo", "/nonexistent/repo", "--table", "messages"], "chat"),
+        (["restore-partitions", "-d", absent, "--repo", "/tmp", "--table", "messages", "--since", "2024-01"], "chat"),
         (["export-user", "-d", absent, "--user", "1", "--output", "/tmp/pgvault-never-written.zip"], "chat"),
         (["export-worker", "-d", absent, "--output-dir", "/tmp/pgvault-never-written", "--once"], "chat"),
         (["migrate", "-d", absent], "chat"),
@@ -113,6 +118,65 @@ struct CLIConventionTests {
         #expect(object["seconds"] is NSNumber, "\(command): seconds is not a number: \(lines[0])")
         if let database { #expect(object["database"] as? String == database, "\(command): \(lines[0])") }
         for key in object.keys { #expect(!key.contains("_"), "\(command): key \(key) is not camelCase") }
+    }
+
+    // MARK: - Successes
+
+    @Test("a success: text unless --json; with --json one object on one line, camelCase keys, a status, seconds as numbers")
+    func successes() throws {
+        let db = try TestServers.database()
+        let scratch = try TestScratch.directory("cli-conventions")
+        let repo = scratch + "/repo", restored = try db.sibling()
+        try FileManager.default.createDirectory(atPath: repo, withIntermediateDirectories: true)
+        let migrated = try Self.pgvault(["migrate", "-d", db.conninfo, "--source", RepoPaths.migrations, "--json"])
+        Self.expectOneObject(migrated.stdout, command: "migrate")
+        let generated = try Self.pgvault(["generate", "-d", db.conninfo, "--scale", "tiny", "--jobs", "1", "--json"])
+        Self.expectOneObject(generated.stdout, command: "generate")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(generated.stdout.utf8)) as? [String: Any])
+        let user = try #require(summary["heaviestUserID"] as? NSNumber, "generate --json: \(generated.stdout)")
+        let runs: [[String]] = [
+            ["backup", "-d", db.conninfo, "--repo", repo, "--quiet"],
+            ["list", "--repo", repo],
+            ["prune", "--repo", repo, "--keep-daily", "1", "--dry-run"],
+            ["export-user", "-d", db.conninfo, "--user", user.stringValue, "--output", scratch + "/user.zip", "--quiet"],
+        ]
+        for args in runs {
+            let command = args[0]
+            let json = try Self.pgvault(args + ["--json"])
+            #expect(json.status == 0, "\(command) --json: exit \(json.status): \(json.stderr)")
+            Self.expectOneObject(json.stdout, command: command)
+            if command == "export-user" { try FileManager.default.removeItem(atPath: scratch + "/user.zip") }
+            if command == "backup" { continue }  // one is enough
+            let text = try Self.pgvault(args)
+            #expect(text.status == 0, "\(command): exit \(text.status): \(text.stderr)")
+            #expect(!text.stdout.hasPrefix("{"), "\(command) without --json printed JSON into a pipe: \(text.stdout)")
+        }
+        let backups = try Self.pgvault(["list", "--repo", repo, "--json"]).stdout
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(backups.utf8)) as? [String: Any])
+        let entries = object["backups"] as? [[String: Any]] ?? []
+        let first = try #require(entries.first?["path"] as? String, "list --json: \(backups)")
+        let checks: [[String]] = [["verify", first], ["restore", first, "-d", restored.conninfo, "--quiet"]]
+        for args in checks {
+            let result = try Self.pgvault(args + ["--json"])
+            #expect(result.status == 0, "\(args[0]) --json: exit \(result.status): \(result.stderr)")
+            Self.expectOneObject(result.stdout, command: args[0])
+        }
+    }
+
+    static func expectOneObject(_ stdout: String, command: String) {
+        let lines = stdout.split(separator: "\n")
+        #expect(lines.count == 1, "\(command) --json: \(lines.count) lines: \(stdout.prefix(300))")
+        guard let line = lines.first,
+              let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+        else {
+            Issue.record("\(command) --json: not one JSON object: \(stdout.prefix(300))")
+            return
+        }
+        #expect(object["status"] is String, "\(command): no status: \(line.prefix(300))")
+        for (key, value) in object {
+            #expect(!key.contains("_"), "\(command): key \(key) is not camelCase")
+            if key.lowercased().hasSuffix("seconds") { #expect(value is NSNumber, "\(command): \(key) is not a number") }
+        }
     }
 
     // MARK: - Helpers
@@ -185,13 +249,20 @@ struct CLIConventionTests {
         return out
     }
 
-    /// The words of a shell command up to its first pipe, redirection or list
-    /// operator, with quotes removed.
-    static func shellWords(_ text: String) -> [String] {
+    /// The words of each command of a shell pipeline or list, with quotes
+    /// removed; a redirection ends its command's words.
+    static func shellWords(_ text: String) -> [[String]] {
+        var commands: [[String]] = []
         var words: [String] = []
         var word = ""
         var inWord = false
         var quote: Character?
+        var redirected = false
+        func endWord() {
+            if inWord && !redirected { words.append(word) }
+            word = ""
+            inWord = false
+        }
         for c in text {
             if let q = quote {
                 if c == q { quote = nil } else { word.append(c) }
@@ -199,15 +270,20 @@ struct CLIConventionTests {
             }
             switch c {
             case "'", "\"": quote = c; inWord = true
-            case " ", "\t":
-                if inWord { words.append(word); word = ""; inWord = false }
-            case "|", ";", "&", ">", "<":
-                if inWord { words.append(word) }
-                return words
+            case " ", "\t": endWord()
+            case "|", ";", "&":
+                endWord()
+                if !words.isEmpty { commands.append(words) }
+                words = []
+                redirected = false
+            case ">", "<":
+                endWord()
+                redirected = true
             default: word.append(c); inWord = true
             }
         }
-        if inWord { words.append(word) }
-        return words
+        endWord()
+        if !words.isEmpty { commands.append(words) }
+        return commands
     }
 }

@@ -39,13 +39,34 @@ public struct VerifyFinding: Codable, Sendable, Equatable {
     public var isFailure: Bool { status == "failed" }
 }
 
-/// Everything a verification found. `ok` is true when no finding failed.
+/// Everything a verification found. `ok` is true when no finding failed;
+/// `status` says the same in the word every command's JSON has (docs/cli.md).
 public struct VerifyReport: Codable, Sendable {
     public var ok: Bool
+    public var status: String { ok ? "ok" : "failed" }
     public var findings: [VerifyFinding]
     public var durationSeconds: Double
 
     public var failures: [VerifyFinding] { findings.filter(\.isFailure) }
+
+    enum CodingKeys: String, CodingKey {
+        case ok, findings, durationSeconds, status
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(ok, forKey: .ok)
+        try container.encode(status, forKey: .status)
+        try container.encode(findings, forKey: .findings)
+        try container.encode(durationSeconds, forKey: .durationSeconds)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        ok = try container.decode(Bool.self, forKey: .ok)
+        findings = try container.decode([VerifyFinding].self, forKey: .findings)
+        durationSeconds = try container.decode(Double.self, forKey: .durationSeconds)
+    }
 
     public init(findings: [VerifyFinding], durationSeconds: Double) {
         self.findings = findings

@@ -166,7 +166,7 @@ public struct WalStatusReport: Sendable {
             }),
             "metrics": .object(metricsObject),
         ])
-        return object.encoded(pretty: true)
+        return object.encoded()
     }
 
     /// The Prometheus text exposition format, for node_exporter's textfile collector.
