@@ -66,7 +66,7 @@ extension PGVaultCommand {
         @Option(help: ArgumentHelp("Write Prometheus metrics (last success, duration, bytes, rows) to this file.", valueName: "PATH"))
         var metricsFile: String?
 
-        @Flag(help: "Print one JSON summary line on standard output (also the default when stdout is not a terminal).")
+        @Flag(help: "Print the summary as one JSON object on one line (docs/cli.md).")
         var json = false
 
         func validate() throws {
@@ -79,11 +79,7 @@ extension PGVaultCommand {
 
         func run() async throws {
             var report = CommandReport("archive-partitions", json: json, database: connection.databaseName)
-            report.onFailure = { [metricsFile, dryRun, connection] in
-                if let metricsFile, !dryRun {
-                    try? MetricsFile.write(metricsFile, job: "archive-partitions", database: connection.databaseName, success: false, summary: nil)
-                }
-            }
+            report.onFailure = failureMetrics(dryRun ? nil : metricsFile, command: "archive-partitions", database: connection.databaseName)
             try await report.run {
                 if let metricsFile, !dryRun { try OutputPath.checkWritableFile(metricsFile, what: "--metrics-file") }
                 let cutoff: ColdArchiveOptions.Cutoff = olderThan.map { .olderThan($0) } ?? .before(before ?? "")

@@ -112,11 +112,7 @@ extension PGVaultCommand {
         func run() async throws {
             var report = CommandReport("backup", json: json, database: connection.databaseName)
             report.resultOnStandardError = output == "-"
-            report.onFailure = { [metricsFile, connection] in
-                if let metricsFile {
-                    try? MetricsFile.write(metricsFile, job: "backup", database: connection.databaseName, success: false, summary: nil)
-                }
-            }
+            report.onFailure = failureMetrics(metricsFile, command: "backup", database: connection.databaseName)
             try await report.run {
                 // Every output path is checked before the work starts.
                 if let metricsFile { try OutputPath.checkWritableFile(metricsFile, what: "--metrics-file") }

@@ -54,7 +54,7 @@ extension PGVaultCommand {
         @Flag(help: "Run ANALYZE on the generated tables at the end (about a minute at the default scale).")
         var analyze = false
 
-        @Flag(help: "Print the summary as one JSON object on standard output.")
+        @Flag(help: "Print the summary as one JSON object on one line (docs/cli.md).")
         var json = false
 
         func validate() throws {

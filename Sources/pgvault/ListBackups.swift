@@ -24,7 +24,7 @@ extension PGVaultCommand {
         @Option(help: ArgumentHelp("Repository folder.", valueName: "DIR"))
         var repo: String
 
-        @Flag(help: "Print a JSON array.")
+        @Flag(help: "Print one JSON object on one line: the repository and its backups (or cold archives).")
         var json = false
 
         @Flag(help: "List the ranges of partitioned tables in cold storage (archive-partitions) instead of backups.")

@@ -33,7 +33,7 @@ extension PGVaultCommand {
         @Flag(help: "Only list the migrations and whether each is applied.")
         var status = false
 
-        @Flag(help: "Print the result as JSON on standard output.")
+        @Flag(help: "Print the result as one JSON object on one line (docs/cli.md).")
         var json = false
 
         func run() async throws {

@@ -32,7 +32,7 @@ extension PGVaultCommand {
         @Flag(help: "Only show what would be deleted.")
         var dryRun = false
 
-        @Flag(help: "Print the decisions as JSON.")
+        @Flag(help: "Print one JSON object on one line: the repository and each decision.")
         var json = false
 
         func validate() throws {

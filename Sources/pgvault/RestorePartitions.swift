@@ -53,7 +53,7 @@ extension PGVaultCommand {
         @Option(help: ArgumentHelp("Write Prometheus metrics to this file.", valueName: "PATH"))
         var metricsFile: String?
 
-        @Flag(help: "Print one JSON summary line on standard output (also the default when stdout is not a terminal).")
+        @Flag(help: "Print the summary as one JSON object on one line (docs/cli.md).")
         var json = false
 
         func validate() throws {
@@ -63,11 +63,7 @@ extension PGVaultCommand {
 
         func run() async throws {
             var report = CommandReport("restore-partitions", json: json, database: connection.databaseName)
-            report.onFailure = { [metricsFile, dryRun, connection] in
-                if let metricsFile, !dryRun {
-                    try? MetricsFile.write(metricsFile, job: "restore-partitions", database: connection.databaseName, success: false, summary: nil)
-                }
-            }
+            report.onFailure = failureMetrics(dryRun ? nil : metricsFile, command: "restore-partitions", database: connection.databaseName)
             try await report.run {
                 if let metricsFile, !dryRun { try OutputPath.checkWritableFile(metricsFile, what: "--metrics-file") }
                 var options = ColdRestoreOptions(conninfo: connection.dbname, repo: repo, tables: table, since: since, until: until)

@@ -18,3 +18,10 @@ func writeSuccessMetrics(_ path: String?, command: String, database: String, sum
         return [warning]
     }
 }
+
+/// What a failed run writes to its metrics file (success 0), for
+/// ``CommandReport/onFailure``; nil without a metrics file.
+func failureMetrics(_ path: String?, command: String, database: String) -> (() -> Void)? {
+    guard let path else { return nil }
+    return { try? MetricsFile.write(path, job: command, database: database, success: false, summary: nil) }
+}

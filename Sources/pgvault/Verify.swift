@@ -66,7 +66,7 @@ extension PGVaultCommand {
             "With ARCHIVE and --dbname: compare only the tables holding this unit id (repeatable).", valueName: "ID"))
         var units: [String] = []
 
-        @Flag(help: "Print the report as JSON on standard output.")
+        @Flag(help: "Print the report as one JSON object on one line (docs/cli.md).")
         var json = false
 
         @Flag(name: .shortAndLong, help: "List the passing checks too.")

@@ -240,7 +240,7 @@ struct ColdStorageTests {
             binary, "restore-partitions", "--repo", repo, "--table", "messages", "--table", "audit_logs",
             "--since", "2024-01", "--until", "2024-01", "-d", db.conninfo,
         ])
-        #expect(refused.status == 1)
+        #expect(refused.status == 2)
         #expect(refused.stderr.contains("no cold range of public.audit_logs"), "\(refused.stderr)")
         #expect(try Self.count(conn, "SELECT count(*) FROM pg_class WHERE relname = 'messages_2024_01'") == 0)
         #expect(try ColdStore(repo: repo).entries().map(\.partition) == ["public.messages_2024_01"])

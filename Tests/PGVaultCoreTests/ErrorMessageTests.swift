@@ -17,7 +17,8 @@ struct ErrorMessageTests {
         var arguments: @Sendable (String) -> [String]
         /// Words saying what is wrong and what to do.
         var says: [String]
-        var status: Int32 = 1
+        /// docs/cli.md: 2 the command could not do its work; 1 a check found damage.
+        var status: Int32 = 2
     }
 
     static let noServer = "dbname=nosuch host=/nonexistent-pgvault-socket-dir"
@@ -55,24 +56,24 @@ struct ErrorMessageTests {
         Case(testDescription: "prune --repo TYPO", setup: missing("typo"), arguments: { ["prune", "--repo", $0] },
              says: ["does not exist", "check the path"]),
         Case(testDescription: "verify random.bin", setup: file("random.bin", (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 7) }),
-             arguments: { ["verify", $0] }, says: ["is not a pgvault archive (not a tar file or archive directory)", "check the path"]),
+             arguments: { ["verify", $0] }, says: ["is not a pgvault archive (not a tar file or archive directory)", "check the path"], status: 1),
         Case(testDescription: "verify a truncated tar", setup: truncatedTar, arguments: { ["verify", $0] },
-             says: ["is truncated", "copy it again"]),
+             says: ["is truncated", "copy it again"], status: 1),
         Case(testDescription: "verify an invalid manifest", setup: { dir in
                  try FileManager.default.createDirectory(atPath: dir + "/archive", withIntermediateDirectories: false)
                  try Data("{\"format\": \"pgvault-archive\", ".utf8).write(to: URL(fileURLWithPath: dir + "/archive/manifest.json"))
                  return dir + "/archive"
-             }, arguments: { ["verify", $0] }, says: ["manifest.json is not valid JSON", "use another backup"]),
+             }, arguments: { ["verify", $0] }, says: ["manifest.json is not valid JSON", "use another backup"], status: 1),
         Case(testDescription: "verify a folder without manifest", setup: { dir in
                  try FileManager.default.createDirectory(atPath: dir + "/archive", withIntermediateDirectories: false)
                  return dir + "/archive"
-             }, arguments: { ["verify", $0] }, says: ["has no manifest.json", "check the path"]),
+             }, arguments: { ["verify", $0] }, says: ["has no manifest.json", "check the path"], status: 1),
         Case(testDescription: "verify TYPO", setup: missing("typo"), arguments: { ["verify", $0] },
-             says: ["does not exist", "check the path"], status: 2),
+             says: ["does not exist", "check the path"]),
         Case(testDescription: "migrate --source MISSING", setup: missing("migrations"), arguments: { ["migrate", "--source", $0] },
              says: ["does not exist", "pass --source DIR"]),
         Case(testDescription: "verify --relations MISSING", setup: missing("relations.txt"),
-             arguments: { ["verify", "-d", noServer, "--relations", $0] }, says: ["No such file or directory", "check the path"], status: 2),
+             arguments: { ["verify", "-d", noServer, "--relations", $0] }, says: ["No such file or directory", "check the path"]),
         Case(testDescription: "migrate --source FILE", setup: file("migrations"), arguments: { ["migrate", "--source", $0] },
              says: ["is not a folder", "pass --source DIR"]),
         Case(testDescription: "backup --output in a missing folder", setup: missing("nosuch/chat"),
@@ -131,7 +132,7 @@ struct ErrorMessageTests {
         Usage(arguments: ["prune", "--repo", "x", "--keep-weekly", "-1"], says: "'--keep-weekly' cannot be negative"),
         Usage(arguments: ["prune", "--repo", "x", "--keep-monthly", "-1"], says: "'--keep-monthly' cannot be negative"),
         Usage(arguments: ["verify", "x", "--jobs", "-1"], says: "'--jobs' must be between 1 and 64"),
-        Usage(arguments: ["generate", "-d", "dbname=x", "--jobs", "-1"], says: "--jobs must be between 1 and 16"),
+        Usage(arguments: ["generate", "-d", "dbname=x", "--jobs", "-1"], says: "'--jobs' must be between 1 and 64"),
         Usage(arguments: ["generate", "-d", "dbname=x", "--users", "-5"], says: "--users must be at least 10"),
         Usage(arguments: ["export-user", "-d", "dbname=x", "--user", "id:1", "--output", "x.zip", "--batch-size", "-1"], says: "'--batch-size' must be between 1 and 100000"),
     ]

@@ -535,7 +535,7 @@ struct ExportTests {
         #expect(folder.names == ["taken.zip"])
     }
 
-    @Test("CLI: export-user prints one JSON summary; an unknown user exits 1 with a clear message")
+    @Test("CLI: export-user prints one JSON summary; an unknown user exits 2 with a clear message")
     func commandLine() throws {
         let db = try ExportFixture.shared()
         let folder = try ExportScratch()
@@ -545,7 +545,7 @@ struct ExportTests {
                                     "--output", folder.path + "/a.zip", "--json"])
         #expect(ok.status == 0, "\(ok.stderr)")
         let summary = try #require(try jsonObject(Array(ok.stdout.utf8)) as? [String: Any])
-        #expect(summary["status"] as? String == "done" && summary["user_id"] as? String == "1001")
+        #expect(summary["status"] as? String == "done" && summary["userID"] as? String == "1001")
         #expect(summary["output"] as? String == folder.path + "/a.zip")
         #expect((summary["counts"] as? [String: Int])?["messages"] == 961)
         #expect(summary["sha256"] as? String == (try ExportFiles.sizeAndDigest(of: folder.path + "/a.zip")).sha256)
@@ -553,7 +553,7 @@ struct ExportTests {
 
         let unknown = try Shell.capture([binary, "export-user", "--dbname", db.conninfo, "--user", "nobody#0001",
                                          "--output", folder.path + "/b.zip"])
-        #expect(unknown.status == 1)
+        #expect(unknown.status == 2)
         #expect(unknown.stderr.contains("no user matches --user 'nobody#0001' (looked up as username#discriminator)"), "\(unknown.stderr)")
         let malformed = try Shell.capture([binary, "export-user", "--dbname", db.conninfo, "--user", "nobody",
                                            "--output", folder.path + "/b.zip"])

@@ -16,7 +16,7 @@ import Glibc
 struct ReliabilityTests {
     // MARK: - Output filesystem full
 
-    @Test("a full output filesystem (2 MiB tmpfs): clear ENOSPC error, exit 1, nothing under the final name")
+    @Test("a full output filesystem (2 MiB tmpfs): clear ENOSPC error, exit 2, nothing under the final name")
     func fullDisk() async throws {
         let fixture = try await Fault.bigDatabase()
         let binary = try #require(RestoreFixtures.pgvaultBinary(), "build the pgvault executable first")
@@ -33,7 +33,7 @@ struct ReliabilityTests {
                 binary, "backup", "-d", fixture.conninfo, "--output", output, "--format", format,
                 "--jobs", "2", "--compress-level", "1", "--table", "public.big", "--json", "--quiet",
             ])
-            #expect(result.status == 1, "\(format): exit \(result.status)")
+            #expect(result.status == 2, "\(format): exit \(result.status)")
             #expect(result.stderr.contains("No space left on device"), "\(format): \(result.stderr)")
             // The internal staging name stays internal: the message names the archive being written.
             #expect(!result.stderr.contains(".partial-") && result.stderr.contains("(being written)"), "\(format): \(result.stderr)")
@@ -114,7 +114,7 @@ struct ReliabilityTests {
         let exited = await Fault.waitExit(process, seconds: 30)
         #expect(exited)
         if !exited { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
-        #expect(process.terminationStatus == 1)
+        #expect(process.terminationStatus == 2)
         let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
         #expect(stderr.contains("error: COPY of public.") && (stderr.contains("terminat") || stderr.contains("closed the connection")), "\(stderr)")
         #expect(!Files.exists(output))
@@ -200,7 +200,7 @@ struct ReliabilityTests {
         let exited = await Fault.waitExit(process, seconds: 30)
         #expect(exited)
         if !exited { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
-        #expect(process.terminationStatus == 1)
+        #expect(process.terminationStatus == 2)
         let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
         #expect(stderr.contains("error:") && (stderr.contains("terminat") || stderr.contains("closed") || stderr.contains("connection")), "\(stderr)")
         #expect(!Files.exists(output))
@@ -233,7 +233,7 @@ struct ReliabilityTests {
         let restoreExited = await Fault.waitExit(restore, seconds: 30)
         #expect(restoreExited)
         if !restoreExited { kill(restore.processIdentifier, SIGKILL); restore.waitUntilExit() }
-        #expect(restore.terminationStatus == 1)
+        #expect(restore.terminationStatus == 2)
         let restoreErr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
         #expect(restoreErr.contains("error"), "\(restoreErr)")
         try cluster.start()

@@ -15,7 +15,8 @@ struct RepositoryLayoutTests {
     static func listed(_ repo: String) throws -> [[String: Any]] {
         let out = try pgvault(["list", "--repo", repo, "--json"])
         #expect(out.status == 0, "\(out.stderr)")
-        return try #require(JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [[String: Any]], "\(out.stdout)")
+        let object = try #require(JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any], "\(out.stdout)")
+        return try #require(object["backups"] as? [[String: Any]], "\(out.stdout)")
     }
 
     @Test("two claims of one wanted name, the same millisecond, get two names; either form's name counts as taken")
@@ -95,13 +96,13 @@ struct RepositoryLayoutTests {
         #expect(try Self.listed(root + "/chat").count == 1)
     }
 
-    @Test("a metrics file in a missing folder fails before any work: no archive, exit 1")
+    @Test("a metrics file in a missing folder fails before any work: no archive, exit 2")
     func metricsCheckedFirst() throws {
         let db = try TestServers.database()
         try db.connect().execute("CREATE TABLE t AS SELECT g FROM generate_series(1, 10) g")
         let dir = try scratchDir("metrics")
         let out = try Self.pgvault(["backup", "-d", db.conninfo, "--repo", dir + "/repo", "--metrics-file", dir + "/nosuch/pgvault.prom", "--quiet", "--json"])
-        #expect(out.status == 1)
+        #expect(out.status == 2)
         #expect(out.stderr.contains("'--metrics-file \(dir)/nosuch/pgvault.prom': its folder \(dir)/nosuch does not exist"), "\(out.stderr)")
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: dir + "/repo")) ?? []).isEmpty)
     }

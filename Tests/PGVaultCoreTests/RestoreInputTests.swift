@@ -79,7 +79,7 @@ struct Input {
         }
         let (second, secondConn) = try RestoreFixtures.emptyTarget(fixture)
         let failed = try pipe(damaged, into: second)
-        #expect(failed.status == 1 && failed.stderr.contains(unit.member), "\(failed.stderr)")
+        #expect(failed.status == 2 && failed.stderr.contains(unit.member), "\(failed.stderr)")
         #expect(try secondConn.query("SELECT to_regnamespace('pgvault_restore') IS NOT NULL").scalar == "t")
         let resumed = try pipe(good, into: second, ["--resume"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
@@ -89,7 +89,7 @@ struct Input {
         // Nothing piped in: said so.
         let (third, _) = try RestoreFixtures.emptyTarget(fixture)
         let empty = try pipe("/dev/null", into: third)
-        #expect(empty.status == 1 && empty.stderr.contains("standard input held no data"), "\(empty.stderr)")
+        #expect(empty.status == 2 && empty.stderr.contains("standard input held no data"), "\(empty.stderr)")
     }
 
     @Test("verify - checks a tar piped in, and finds a damaged member in one")
