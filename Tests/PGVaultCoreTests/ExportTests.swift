@@ -2,6 +2,7 @@ import ArchiveIO
 import Foundation
 import PGClient
 @testable import PGVaultCore
+import PGVaultGenerator
 import TestSupport
 import Testing
 
