@@ -27,6 +27,7 @@ let package = Package(
         .target(name: "PGClient", dependencies: ["CLibPQ"], swiftSettings: strict),
         .target(name: "ZstdStream", dependencies: ["CZstd"], swiftSettings: strict),
         .target(name: "ArchiveIO", dependencies: ["CArchive"], swiftSettings: strict),
+        .target(name: "CryptoDigest", dependencies: ["CCrypto"], swiftSettings: strict),
 
         // SplitMix64's mixing function: the generator's random streams and the row digest use it.
         .target(name: "Mixing", swiftSettings: strict),
@@ -34,7 +35,7 @@ let package = Package(
         // pgvault's own logic: migrations, backup, restore, verify, export.
         .target(
             name: "PGVaultCore",
-            dependencies: ["PGClient", "ZstdStream", "ArchiveIO", "CCrypto", "Mixing"],
+            dependencies: ["PGClient", "ZstdStream", "ArchiveIO", "CryptoDigest", "Mixing"],
             swiftSettings: strict
         ),
         // The deterministic synthetic chat data generator, used only by `pgvault generate` and the tests.
@@ -54,7 +55,10 @@ let package = Package(
         .testTarget(name: "PGClientTests", dependencies: ["PGClient", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ZstdStreamTests", dependencies: ["ZstdStream", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ArchiveIOTests", dependencies: ["ArchiveIO", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "PGVaultCoreTests", dependencies: ["PGVaultCore", "PGVaultGenerator", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "CryptoDigestTests", dependencies: ["CryptoDigest", "CCrypto"], swiftSettings: strict),
+        .testTarget(
+            name: "PGVaultCoreTests", dependencies: ["PGVaultCore", "PGVaultGenerator", "CryptoDigest", "TestSupport"],
+            swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
