@@ -792,9 +792,9 @@ final class CompressedMember: @unchecked Sendable {
     private var spares: [[UInt8]] = []
 
     init(path: String, level: Int32) throws {
+        sha = try SHA2(.sha256)
         file = try OutputFile(creating: path)
         compressor = try ZstdCompressor(level: level, checksum: true)
-        sha = try SHA2(.sha256)
     }
 
     static func emptyBuffer(_ capacity: Int) -> [UInt8] {
