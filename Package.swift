@@ -27,28 +27,38 @@ let package = Package(
         .target(name: "PGClient", dependencies: ["CLibPQ"], swiftSettings: strict),
         .target(name: "ZstdStream", dependencies: ["CZstd"], swiftSettings: strict),
         .target(name: "ArchiveIO", dependencies: ["CArchive"], swiftSettings: strict),
+        .target(name: "CryptoDigest", dependencies: ["CCrypto"], swiftSettings: strict),
 
-        // pgvault's own logic: migrations, generator, backup, restore, verify, export.
+        // SplitMix64's mixing function: the generator's random streams and the row digest use it.
+        .target(name: "Mixing", swiftSettings: strict),
+
+        // pgvault's own logic: migrations, backup, restore, verify, export.
         .target(
             name: "PGVaultCore",
-            dependencies: ["PGClient", "ZstdStream", "ArchiveIO", "CCrypto"],
+            dependencies: ["PGClient", "ZstdStream", "ArchiveIO", "CryptoDigest", "Mixing"],
             swiftSettings: strict
         ),
+        // The deterministic synthetic chat data generator, used only by `pgvault generate` and the tests.
+        .target(name: "PGVaultGenerator", dependencies: ["PGClient", "Mixing"], swiftSettings: strict),
         .executableTarget(
             name: "pgvault",
             dependencies: [
                 "PGVaultCore",
+                "PGVaultGenerator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
 
         // Test support: throwaway PostgreSQL clusters, temporary folders.
-        .target(name: "TestSupport", dependencies: ["PGClient", "PGVaultCore"], path: "Tests/TestSupport", swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["PGClient", "PGVaultCore", "Mixing"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "PGClientTests", dependencies: ["PGClient", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ZstdStreamTests", dependencies: ["ZstdStream", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ArchiveIOTests", dependencies: ["ArchiveIO", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "PGVaultCoreTests", dependencies: ["PGVaultCore", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "CryptoDigestTests", dependencies: ["CryptoDigest", "CCrypto"], swiftSettings: strict),
+        .testTarget(
+            name: "PGVaultCoreTests", dependencies: ["PGVaultCore", "PGVaultGenerator", "CryptoDigest", "TestSupport"],
+            swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

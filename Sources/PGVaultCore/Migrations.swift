@@ -1,3 +1,4 @@
+import CryptoDigest
 import Foundation
 import PGClient
 
@@ -64,13 +65,13 @@ public enum MigrationSource {
             }
             ups[version] = (name, description, sql, bytes)
         }
-        return ups.keys.sorted().map { version in
+        return try ups.keys.sorted().map { version in
             let up = ups[version]!
-            let digest = SHA2(.sha384)
-            digest.update(up.bytes)
+            let digest = try SHA2(.sha384)
+            try digest.update(up.bytes)
             return Migration(
                 version: version, description: up.description, upSQL: up.sql, downSQL: downs[version],
-                checksum: digest.finalize(), noTransaction: up.sql.hasPrefix("-- no-transaction"),
+                checksum: try digest.finalize(), noTransaction: up.sql.hasPrefix("-- no-transaction"),
                 fileName: up.name)
         }
     }

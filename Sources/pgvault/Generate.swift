@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PGClient
 import PGVaultCore
+import PGVaultGenerator
 
 extension PGVaultCommand {
     struct Generate: AsyncParsableCommand {

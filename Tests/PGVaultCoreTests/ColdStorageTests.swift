@@ -1,6 +1,7 @@
 import Foundation
 import PGClient
 @testable import PGVaultCore
+import PGVaultGenerator
 import TestSupport
 import Testing
 

@@ -1,7 +1,9 @@
 import ArchiveIO
+import CryptoDigest
 import Foundation
 import PGClient
 @testable import PGVaultCore
+import PGVaultGenerator
 import TestSupport
 import Testing
 
@@ -454,7 +456,7 @@ struct ExportTests {
             let path = entry["path"] as? String ?? ""
             let bytes = byPath[path] ?? []
             #expect((entry["bytes"] as? NSNumber)?.intValue == bytes.count, "\(path) size")
-            #expect(entry["sha256"] as? String == SHA2.hex(.sha256, of: bytes), "\(path) sha256")
+            #expect(try entry["sha256"] as? String == SHA2.hex(.sha256, of: bytes), "\(path) sha256")
         }
 
         // Every count, and every file's contents, equal the database's.

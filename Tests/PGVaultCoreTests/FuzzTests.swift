@@ -1,5 +1,6 @@
 import ArchiveIO
 import CArchive
+import CryptoDigest
 import Foundation
 @testable import PGVaultCore
 import TestSupport
@@ -178,7 +179,7 @@ struct FuzzTests {
         let dir = box["base"]
         var m = try Manifest.decode(manifest, source: "base")
         try Data("outside\n".utf8).write(to: URL(fileURLWithPath: box["outside"]))
-        let outsideSHA = SHA2.hex(of: Array("outside\n".utf8))
+        let outsideSHA = try SHA2.hex(of: Array("outside\n".utf8))
         for name in ["../outside", "/etc/passwd", "data/../../outside", "data//u1.copy.zst", "./manifest.json"] {
             m.units[0].member = name
             m.units[0].sha256 = outsideSHA
@@ -210,7 +211,7 @@ struct FuzzTests {
         unlink(dir + "/" + member)
         try Data(bomb).write(to: URL(fileURLWithPath: dir + "/" + member))
         m.units[0].compressedBytes = Int64(bomb.count)
-        m.units[0].sha256 = SHA2.hex(of: bomb)
+        m.units[0].sha256 = try SHA2.hex(of: bomb)
         m.units[0].rawBytes = 4096
         unlink(dir + "/manifest.json")
         try Data(try m.encoded()).write(to: URL(fileURLWithPath: dir + "/manifest.json"))
@@ -284,7 +285,7 @@ enum FuzzFixture {
             m.units[i].rowDigest = digest.hex
             m.units[i].rawBytes = Int64(raw.count)
             m.units[i].compressedBytes = Int64(member.count)
-            m.units[i].sha256 = SHA2.hex(of: member)
+            m.units[i].sha256 = try SHA2.hex(of: member)
             try Data(member).write(to: URL(fileURLWithPath: dir + "/" + m.units[i].member))
         }
         for t in m.tables.indices { m.tables[t].rows = m.units(of: m.tables[t]).reduce(0) { $0 + $1.rows } }

@@ -1,3 +1,4 @@
+import CryptoDigest
 import Foundation
 import PGClient
 @testable import PGVaultCore
@@ -79,7 +80,7 @@ struct MigrationTests {
         let m = edited[1]
         edited[1] = Migration(
             version: m.version, description: m.description, upSQL: m.upSQL + "\n-- edited", downSQL: m.downSQL,
-            checksum: SHA2.hexBytes(m.upSQL + "\n-- edited"), noTransaction: false, fileName: m.fileName)
+            checksum: try SHA2.hexBytes(m.upSQL + "\n-- edited"), noTransaction: false, fileName: m.fileName)
         let changed = #expect(throws: MigrationError.self) { try Migrator(migrations: edited).run(conn) }
         #expect(changed?.description.contains("has changed") == true)
         try conn.execute("UPDATE _sqlx_migrations SET success = false WHERE version = \(m.version)")
@@ -92,7 +93,7 @@ struct MigrationTests {
         let conn = try TestServers.database().connect()
         let bad = Migration(
             version: 1, description: "bad", upSQL: "CREATE TABLE ok_one (id int); SELECT 1/0;", downSQL: nil,
-            checksum: SHA2.hexBytes("x"), noTransaction: false, fileName: "1_bad.up.sql")
+            checksum: try SHA2.hexBytes("x"), noTransaction: false, fileName: "1_bad.up.sql")
         let error = #expect(throws: MigrationError.self) { try Migrator(migrations: [bad]).run(conn) }
         #expect(error?.description.contains("1_bad.up.sql") == true)
         #expect(error?.description.contains("division by zero") == true)
@@ -102,9 +103,9 @@ struct MigrationTests {
 }
 
 extension SHA2 {
-    static func hexBytes(_ text: String) -> [UInt8] {
-        let d = SHA2(.sha384)
-        d.update(text)
-        return d.finalize()
+    static func hexBytes(_ text: String) throws -> [UInt8] {
+        let d = try SHA2(.sha384)
+        try d.update(text)
+        return try d.finalize()
     }
 }

@@ -1,4 +1,4 @@
-import PGVaultCore
+import Mixing
 
 /// A deterministic PRNG (SplitMix64) for test data and mutations: the same
 /// seed gives the same sequence, so a failure reproduces.

@@ -1,4 +1,5 @@
 import ArchiveIO
+import CryptoDigest
 import Foundation
 import ZstdStream
 
@@ -58,7 +59,7 @@ public enum Archive {
         _ member: String, expectedBytes: Int64, sha256: String, from source: ArchiveSource,
         maxOutput: UInt64?, onData: (UnsafeRawBufferPointer) throws -> Void
     ) throws {
-        let digest = SHA2(.sha256)
+        let digest = try SHA2(.sha256)
         let decompressor = try ZstdDecompressor(maxOutputBytes: maxOutput)
         var seen: Int64 = 0
         do {
@@ -67,13 +68,13 @@ public enum Archive {
                 if seen > expectedBytes {
                     throw ArchiveFormatError("member \(member) is larger than the manifest says (\(expectedBytes) bytes)")
                 }
-                digest.update(chunk)
+                try digest.update(chunk)
                 try decompressor.decompress(chunk, sink: onData)
             }
             guard seen == expectedBytes else {
                 throw ArchiveFormatError("member \(member) is truncated: \(seen) of \(expectedBytes) bytes")
             }
-            let actual = digest.hexDigest()
+            let actual = try digest.hexDigest()
             guard actual == sha256 else {
                 throw ArchiveFormatError("member \(member) is damaged: SHA-256 \(actual) differs from the manifest's \(sha256)")
             }

@@ -1,3 +1,5 @@
+import Mixing
+
 /// An order-independent digest of a multiset of rows.
 ///
 /// Each row (its COPY text without the newline, or its binary COPY tuple; see

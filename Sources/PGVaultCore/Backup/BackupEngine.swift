@@ -1,4 +1,5 @@
 import ArchiveIO
+import CryptoDigest
 import Foundation
 import PGClient
 import ZstdStream
@@ -542,7 +543,7 @@ public enum BackupEngine {
         }
         return Manifest.Unit(
             id: id, schema: schema, table: table, member: member, columns: columns, fromPage: nil, toPage: nil,
-            rows: digest.rows, rawBytes: raw, compressedBytes: stream.file.bytesWritten, sha256: stream.sha.hexDigest(),
+            rows: digest.rows, rawBytes: raw, compressedBytes: stream.file.bytesWritten, sha256: try stream.sha.hexDigest(),
             rowDigest: digest.hex, copyFormat: format)
     }
 
@@ -603,7 +604,7 @@ public enum BackupEngine {
             try chunk.withUnsafeBytes { try out.compress($0) }
         }
         try out.finish()
-        return Manifest.Member(member: member, bytes: out.file.bytesWritten, sha256: out.sha.hexDigest())
+        return Manifest.Member(member: member, bytes: out.file.bytesWritten, sha256: try out.sha.hexDigest())
     }
 
     // MARK: - Output
@@ -783,7 +784,7 @@ public enum Glob {
 /// the reader to fill again, so the reader does not allocate a new one each time.
 final class CompressedMember: @unchecked Sendable {
     let file: OutputFile
-    let sha = SHA2(.sha256)
+    let sha: SHA2
     private let compressor: ZstdCompressor
     private let lock = NSLock()
     // Guarded by `lock`.
@@ -791,6 +792,7 @@ final class CompressedMember: @unchecked Sendable {
     private var spares: [[UInt8]] = []
 
     init(path: String, level: Int32) throws {
+        sha = try SHA2(.sha256)
         file = try OutputFile(creating: path)
         compressor = try ZstdCompressor(level: level, checksum: true)
     }
@@ -807,7 +809,7 @@ final class CompressedMember: @unchecked Sendable {
 
     /// Compressed bytes: into the digest and the file.
     private func write(_ out: UnsafeRawBufferPointer) throws {
-        sha.update(out)
+        try sha.update(out)
         try file.write(out)
     }
 

@@ -1,3 +1,4 @@
+import CryptoDigest
 import Foundation
 
 #if canImport(Glibc)
@@ -99,7 +100,7 @@ public enum ExportFiles {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw Failure("open", path) }
         defer { close(fd) }
-        let digest = SHA2(.sha256)
+        let digest = try SHA2(.sha256)
         var total: Int64 = 0
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
@@ -109,10 +110,10 @@ public enum ExportFiles {
                 throw Failure("read", path)
             }
             if n == 0 { break }
-            buffer.withUnsafeBytes { digest.update(UnsafeRawBufferPointer(rebasing: $0.prefix(n))) }
+            try buffer.withUnsafeBytes { try digest.update(UnsafeRawBufferPointer(rebasing: $0.prefix(n))) }
             total += Int64(n)
         }
-        return (total, digest.hexDigest())
+        return (total, try digest.hexDigest())
     }
 
     /// Removes the temporary files in `folder` whose final name is

@@ -1,4 +1,5 @@
 import ArchiveIO
+import CryptoDigest
 
 /// Writes the files of an export package into a zip, recording each file's
 /// size and SHA-256 for the manifest. Large files (a channel's messages) are
@@ -43,7 +44,7 @@ final class ExportPackageWriter {
     /// A whole file at once.
     func add(_ path: String, bytes: [UInt8]) throws {
         try archive.enqueue(bytes: bytes.count) { [mtime] in try $0.addData(path: path, bytes: bytes, mode: 0o600, mtime: mtime) }
-        try record(FileRecord(path: path, bytes: Int64(bytes.count), sha256: SHA2.hex(.sha256, of: bytes)))
+        try record(FileRecord(path: path, bytes: Int64(bytes.count), sha256: try SHA2.hex(.sha256, of: bytes)))
     }
 
     func add(_ path: String, json: ExportJSON) throws {
@@ -64,7 +65,7 @@ final class ExportPackageWriter {
     func beginArray(_ path: String) throws -> ArrayStream {
         try archive.enqueue { [mtime] in try $0.beginEntry(path: path, size: nil, mode: 0o600, mtime: mtime) }
         buffer.removeAll()
-        return ArrayStream(writer: self, path: path)
+        return try ArrayStream(writer: self, path: path)
     }
 
     /// Writes the zip's trailer, fsyncs and closes the file.
@@ -82,7 +83,7 @@ final class ExportPackageWriter {
 
     private func flush(_ stream: inout ArrayStream) throws {
         guard buffer.count > 0 else { return }
-        stream.digest.update(buffer.bytes)
+        try stream.digest.update(buffer.bytes)
         let chunk = buffer.array
         try archive.enqueue(bytes: chunk.count) { try $0.write(chunk) }
         stream.bytes += Int64(buffer.count)
@@ -95,14 +96,15 @@ final class ExportPackageWriter {
     struct ArrayStream {
         fileprivate unowned let writer: ExportPackageWriter
         fileprivate let path: String
-        fileprivate let digest = SHA2(.sha256)
+        fileprivate let digest: SHA2
         fileprivate var array = JSONContainer.array(indent: 0)
         fileprivate(set) var count = 0
         fileprivate(set) var bytes: Int64 = 0
 
-        fileprivate init(writer: ExportPackageWriter, path: String) {
+        fileprivate init(writer: ExportPackageWriter, path: String) throws {
             self.writer = writer
             self.path = path
+            digest = try SHA2(.sha256)
         }
 
         /// Appends one element, which `write` serializes (at indent level 1).
@@ -123,7 +125,7 @@ final class ExportPackageWriter {
             writer.buffer.append(UInt8(ascii: "\n"))
             try writer.flush(&self)
             try writer.archive.enqueue { try $0.endEntry() }
-            try writer.record(FileRecord(path: path, bytes: bytes, sha256: digest.hexDigest()))
+            try writer.record(FileRecord(path: path, bytes: bytes, sha256: try digest.hexDigest()))
         }
     }
 }

@@ -1,3 +1,4 @@
+import CryptoDigest
 import Foundation
 import PGClient
 
@@ -27,7 +28,7 @@ public enum RestoreEngine {
         let (manifest, archiveID) = try await Blocking.run("pgvault-restore-manifest") {
             let source = try Archive.open(options.archivePath)
             let manifest = try Archive.manifest(of: source)
-            return (manifest, SHA2.hex(.sha256, of: try manifest.encoded()))
+            return (manifest, try SHA2.hex(.sha256, of: manifest.encoded()))
         }
         if !options.dataOnly && manifest.schema == nil {
             throw RestoreError("\(options.archiveName) holds no schema (it is a --data-only backup): restore it into a prepared database with --data-only")

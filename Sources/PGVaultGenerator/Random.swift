@@ -1,3 +1,5 @@
+import Mixing
+
 extension Synth {
     /// The generator's randomness: SplitMix64, seeded per (seed, stream, index), so
     /// any row can be regenerated on its own (a reaction pass recomputes the message
