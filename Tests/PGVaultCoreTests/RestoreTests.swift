@@ -242,9 +242,18 @@ struct Planning {
 extension RestoreTests {
 @Suite("restore: round trips and recovery on real servers", .serialized)
 struct OnServers {
-    @Test("a full restore equals its source table by table", arguments: [(15, 15), (17, 17), (15, 17)])
-    func roundTrip(source: Int, target: Int) async throws {
-        guard TestServers.versions.contains(source), TestServers.versions.contains(target) else { return }
+    @Test("a full restore equals its source table by table", arguments: TestServers.versions)
+    func roundTrip(major: Int) async throws {
+        try await roundTrip(source: major, target: major)
+    }
+
+    @Test("a full restore from 15 into 17 equals its source table by table",
+          .enabled(if: TestServers.testing(15, 17), "needs PostgreSQL 15 and 17 in PGVAULT_TEST_VERSIONS"))
+    func roundTripIntoNewer() async throws {
+        try await roundTrip(source: 15, target: 17)
+    }
+
+    private func roundTrip(source: Int, target: Int) async throws {
         let fixture = try await RestoreFixtures.source(source)
         let targetDB = source == target ? try fixture.db.sibling(prefix: "restore") : try TestServers.database(target, prefix: "restore")
         var options = RestoreOptions(archive: fixture.archive, conninfo: targetDB.conninfo)
