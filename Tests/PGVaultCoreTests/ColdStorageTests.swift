@@ -210,7 +210,7 @@ struct ColdStorageTests {
         let folder = try ColdScratch()
         defer { folder.remove() }
         let repo = folder.path + "/repo"
-        let binary = try #require(Shell.pgvaultBinary, "build the pgvault executable first")
+        let binary = try Shell.pgvault()
         let before = try Self.state(conn)
         var both = ColdArchiveOptions(conninfo: db.conninfo, repo: repo, tables: ["messages", "audit_logs"], cutoff: .before("2024-03-01"))
         both.referencingRows = .archive

@@ -540,7 +540,7 @@ struct ExportTests {
         let db = try ExportFixture.shared()
         let folder = try ExportScratch()
         defer { folder.remove() }
-        let binary = try Self.pgvaultBinary
+        let binary = try Shell.pgvault()
         let ok = try Shell.capture([binary, "export-user", "--dbname", db.conninfo, "--user", "alice@example.com",
                                     "--output", folder.path + "/a.zip", "--json"])
         #expect(ok.status == 0, "\(ok.stderr)")
@@ -755,16 +755,6 @@ struct ExportTests {
         #expect(folder.names.isEmpty)
     }
 
-    /// The pgvault executable next to the test bundle (swift test builds it too).
-    static var pgvaultBinary: String {
-        get throws {
-            guard let path = Shell.pgvaultBinary else {
-                throw HarnessError("pgvault binary not found near \(CommandLine.arguments[0]); run swift build first")
-            }
-            return path
-        }
-    }
-
     /// Starts a program with stdout and stderr going to files; returns its pid.
     static func spawn(_ argv: [String], environment: [String: String], stdout: String, stderr: String) throws -> pid_t {
         try Subprocess.spawn(argv, stdoutPath: stdout, stderrPath: stderr, extraEnvironment: environment)
@@ -782,7 +772,7 @@ struct ExportTests {
         }
         let finalName = "user-1001-request-\(id).zip"
         let pid = try Self.spawn(
-            [try Self.pgvaultBinary, "export-worker", "--dbname", db.conninfo, "--output-dir", folder.path,
+            [try Shell.pgvault(), "export-worker", "--dbname", db.conninfo, "--output-dir", folder.path,
              "--once", "--lease", "2", "--worker-id", "doomed"],
             environment: ["PGVAULT_TEST_EXPORT_PAUSE_AFTER_FILES": "4", "PGVAULT_TEST_EXPORT_PAUSE_SECONDS": "120"],
             stdout: logs.path + "/out", stderr: logs.path + "/err")

@@ -19,7 +19,7 @@ struct ReliabilityTests {
     @Test("a full output filesystem (2 MiB tmpfs): clear ENOSPC error, exit 1, nothing under the final name")
     func fullDisk() async throws {
         let fixture = try await Fault.bigDatabase()
-        let binary = try #require(RestoreFixtures.pgvaultBinary(), "build the pgvault executable first")
+        let binary = try Shell.pgvault()
         var template = Array("/tmp/pgvault-fault-tmpfs-XXXXXX".utf8CString)
         let mount = String(cString: try #require(mkdtemp(&template)))
         defer { rmdir(mount) }
@@ -49,7 +49,7 @@ struct ReliabilityTests {
     @Test("SIGKILL mid-backup leaves only a hidden .partial folder without manifest.json, listed as incomplete")
     func sigkillMidBackup() async throws {
         let fixture = try await Fault.bigDatabase()
-        let binary = try #require(RestoreFixtures.pgvaultBinary())
+        let binary = try Shell.pgvault()
         let repo = Fault.scratch + "/repo-kill-\(UUID().uuidString.prefix(6))"
         let process = try Fault.spawn(binary, ["backup", "-d", fixture.conninfo, "--repo", repo, "--jobs", "2", "--compress-level", "19", "--quiet", "--json"])
         try await Fault.waitForActiveCopy(fixture.conninfo, process: process)
@@ -70,7 +70,7 @@ struct ReliabilityTests {
     @Test("SIGINT mid-backup cancels the server-side COPY, removes the partial archive and exits 130")
     func sigintMidBackup() async throws {
         let fixture = try await Fault.bigDatabase()
-        let binary = try #require(RestoreFixtures.pgvaultBinary())
+        let binary = try Shell.pgvault()
         let output = Fault.scratch + "/sigint-\(UUID().uuidString.prefix(6))"
         let errPath = output + ".stderr"
         let process = try Fault.spawn(
@@ -98,7 +98,7 @@ struct ReliabilityTests {
     @Test("pg_terminate_backend of a backup worker fails the backup clearly; nothing is published")
     func terminateWorker() async throws {
         let fixture = try await Fault.bigDatabase()
-        let binary = try #require(RestoreFixtures.pgvaultBinary())
+        let binary = try Shell.pgvault()
         let output = Fault.scratch + "/terminated-\(UUID().uuidString.prefix(6))"
         let errPath = output + ".stderr"
         let process = try Fault.spawn(
@@ -179,7 +179,7 @@ struct ReliabilityTests {
 
     @Test("the server stops (immediate) mid-backup and mid-restore: clear errors; the restore resumes to exact counts")
     func serverStops() async throws {
-        let binary = try #require(RestoreFixtures.pgvaultBinary())
+        let binary = try Shell.pgvault()
         // The harness's clusters commit asynchronously (synchronous_commit = off):
         // an immediate stop could then lose the committed test data itself.
         let cluster = try TestCluster(major: TestServers.newest, settings: ["synchronous_commit": "on"], name: "pgvault-fault")

@@ -8,7 +8,7 @@ import TestSupport
 @Suite("repository layout")
 struct RepositoryLayoutTests {
     static func pgvault(_ arguments: [String]) throws -> Shell.Output {
-        let binary = try #require(Shell.pgvaultBinary, "build the pgvault executable first (swift build)")
+        let binary = try Shell.pgvault()
         return try Shell.capture([binary] + arguments)
     }
 
@@ -111,7 +111,7 @@ struct RepositoryLayoutTests {
         let db = try TestServers.database()
         let holder = try db.connect()
         try holder.execute("CREATE TABLE t AS SELECT g FROM generate_series(1, 10) g")
-        let binary = try #require(Shell.pgvaultBinary)
+        let binary = try Shell.pgvault()
         let dir = try scratchDir("metrics-end")
         try FileManager.default.createDirectory(atPath: dir + "/prom", withIntermediateDirectories: true)
         let repo = dir + "/repo"

@@ -47,7 +47,7 @@ struct Input {
     @Test("restore - reads a tar piped in (--jobs 3); an interrupted one resumes from the same archive piped in again")
     func standardInput() async throws {
         let fixture = try await RestoreFixtures.source(TestServers.newest)
-        let binary = try #require(RestoreFixtures.pgvaultBinary(), "build the pgvault executable first (swift build)")
+        let binary = try Shell.pgvault()
         let good = RestoreFixtures.scratch + "/piped-\(UUID().uuidString.prefix(8)).tar"
         try Self.tar(fixture, to: good) { _, bytes in bytes }
         let spool = RestoreFixtures.scratch + "/spool-\(UUID().uuidString.prefix(8))"
@@ -95,7 +95,7 @@ struct Input {
     @Test("verify - checks a tar piped in, and finds a damaged member in one")
     func verifyStandardInput() async throws {
         let fixture = try await RestoreFixtures.source(TestServers.newest)
-        let binary = try #require(RestoreFixtures.pgvaultBinary(), "build the pgvault executable first (swift build)")
+        let binary = try Shell.pgvault()
         let unit = try #require(fixture.manifest.units.first)
         let good = RestoreFixtures.scratch + "/verify-\(UUID().uuidString.prefix(8)).tar"
         let damaged = RestoreFixtures.scratch + "/verify-damaged-\(UUID().uuidString.prefix(8)).tar"

@@ -421,7 +421,7 @@ struct OnServers {
     @Test("a restore killed with SIGKILL and rerun with --resume ends with exact counts", arguments: [false, true])
     func killAndResume(dataOnly: Bool) async throws {
         let fixture = try await RestoreFixtures.source(TestServers.newest)
-        let binary = try #require(RestoreFixtures.pgvaultBinary(), "build the pgvault executable first (swift build)")
+        let binary = try Shell.pgvault()
         let (targetDB, conn) = dataOnly ? try RestoreFixtures.migratedTarget(fixture) : try RestoreFixtures.emptyTarget(fixture)
         let triggersBefore = try RestoreFixtures.triggerStates(conn)
         let units = fixture.manifest.units.filter { !dataOnly || $0.table != "_sqlx_migrations" }.count
@@ -654,9 +654,6 @@ enum RestoreFixtures {
     static func objectHeaders(_ dump: String) -> [String] {
         dump.split(separator: "\n").filter { $0.hasPrefix("-- Name: ") }.map(String.init).sorted()
     }
-
-    /// The pgvault executable built next to this test bundle.
-    static func pgvaultBinary() -> String? { Shell.pgvaultBinary }
 
     final class Lines: @unchecked Sendable {
         private let lock = NSLock()

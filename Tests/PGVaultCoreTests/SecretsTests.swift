@@ -19,7 +19,7 @@ struct SecretsTests {
 
     @Test("URI, PGPASSWORD and .pgpass: the password is nowhere in outputs, files, process titles or logs")
     func passwordsNeverLeak() async throws {
-        let binary = try #require(RestoreFixtures.pgvaultBinary(), "build the pgvault executable first")
+        let binary = try Shell.pgvault()
         let cluster = try TestCluster(major: TestServers.newest, name: "pgvault-fault")
         defer { cluster.destroy() }
         let admin = try PGConnection(conninfo: cluster.conninfo())

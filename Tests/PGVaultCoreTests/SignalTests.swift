@@ -57,7 +57,7 @@ struct SignalTests {
     @Test("restore: a signal during the load → exit 143, 'interrupted' with --resume advice; --resume then finishes")
     func restoreInterrupted() async throws {
         let fixture = try await Fault.bigDatabase()
-        let binary = try #require(RestoreFixtures.pgvaultBinary())
+        let binary = try Shell.pgvault()
         let archive = try Self.backup(fixture, binary: binary)
         let target = try TestServers.database(TestServers.newest, prefix: "sigrestore")
         let run = try Interrupting(["restore", archive, "-d", target.conninfo, "--jobs", "2", "--json"])
@@ -73,7 +73,7 @@ struct SignalTests {
     @Test("verify: a signal while the restored tables are read → exit 130, 'interrupted', no report")
     func verifyInterrupted() async throws {
         let fixture = try await Fault.bigDatabase()
-        let archive = try Self.backup(fixture, binary: try #require(RestoreFixtures.pgvaultBinary()))
+        let archive = try Self.backup(fixture, binary: try Shell.pgvault())
         let run = try Interrupting(["verify", archive, "-d", fixture.conninfo, "--jobs", "1", "--json"])
         try await Self.waitForActive(fixture.conninfo, application: "pgvault verify%", query: "COPY%", process: run.process)
         try await run.interrupt(SIGINT)
@@ -180,7 +180,7 @@ struct Interrupting {
     private let errPath: String
 
     init(_ arguments: [String], environment: [String: String] = [:]) throws {
-        let binary = try #require(RestoreFixtures.pgvaultBinary(), "build the pgvault executable first")
+        let binary = try Shell.pgvault()
         output = Fault.scratch + "/sig-\(UUID().uuidString.prefix(8))"
         outPath = output + ".stdout"
         errPath = output + ".stderr"

@@ -707,7 +707,7 @@ struct WalStatusTests {
         // A pgvault backup is logical: the CLI refuses it as a start for recovery.
         let backup = cluster.baseDir + "/chat.tar"
         _ = try await BackupEngine.run(BackupOptions(conninfo: cluster.conninfo(), output: backup, form: .file))
-        let binary = try #require(Shell.pgvaultBinary, "build pgvault first")
+        let binary = try Shell.pgvault()
         let refused = try await Self.blocking {
             try Shell.capture([binary, "wal-status", "--offline", "--archive-dir", archive, "--since-backup", backup])
         }

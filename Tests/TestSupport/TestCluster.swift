@@ -199,13 +199,14 @@ public enum Shell {
     }
 
     /// The pgvault executable built next to the test bundle (`swift build` makes it).
-    public static var pgvaultBinary: String? {
-        var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? "").deletingLastPathComponent()
+    public static func pgvault() throws -> String {
+        let bundle = CommandLine.arguments.first ?? ""
+        var dir = URL(fileURLWithPath: bundle).deletingLastPathComponent()
         for _ in 0..<4 {
             let candidate = dir.appendingPathComponent("pgvault").path
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
             dir.deleteLastPathComponent()
         }
-        return nil
+        throw HarnessError("no pgvault executable near \(bundle): build the pgvault executable first (swift build)")
     }
 }
