@@ -42,23 +42,13 @@ struct ColdStorageTests {
 
     struct Injected: Error {}
 
-    /// A folder under the temporary directory, removed by `remove()`.
-    struct ColdScratch {
-        let path: String
-        init() throws {
-            path = NSTemporaryDirectory() + "pgvault-cold-\(UUID().uuidString.prefix(8))"
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        }
-        func remove() { try? FileManager.default.removeItem(atPath: path) }
-    }
-
     // MARK: - Archive and bring back
 
     @Test("archiving the 3 oldest months removes exactly them with their reactions and attachments; bringing them back restores the database", arguments: TestServers.versions)
     func roundTrip(major: Int) async throws {
         let db = try Self.generated(major)
         let conn = try db.connect()
-        let folder = try ColdScratch()
+        let folder = try TestScratch.Folder("cold")
         defer { folder.remove() }
         let repo = folder.path + "/repo"
         let before = try Self.state(conn)
@@ -124,7 +114,7 @@ struct ColdStorageTests {
     func failureInjection(major: Int) async throws {
         let db = try Self.generated(major)
         let conn = try db.connect()
-        let folder = try ColdScratch()
+        let folder = try TestScratch.Folder("cold")
         defer { folder.remove() }
         let repo = folder.path + "/repo"
         let before = try Self.state(conn)
@@ -150,7 +140,7 @@ struct ColdStorageTests {
     func refusalsAndDryRun() async throws {
         let db = try Self.generated(TestServers.newest)
         let conn = try db.connect()
-        let folder = try ColdScratch()
+        let folder = try TestScratch.Folder("cold")
         defer { folder.remove() }
         let repo = folder.path + "/repo"
         let before = try Self.state(conn)
@@ -207,7 +197,7 @@ struct ColdStorageTests {
     func restoreSeveralTables() async throws {
         let db = try Self.generated(TestServers.newest)
         let conn = try db.connect()
-        let folder = try ColdScratch()
+        let folder = try TestScratch.Folder("cold")
         defer { folder.remove() }
         let repo = folder.path + "/repo"
         let binary = try Shell.pgvault()
@@ -253,7 +243,7 @@ struct ColdStorageTests {
         let holder = try db.connect()
         let database = try holder.query("SELECT current_database()").scalar!
         try holder.execute("SELECT pg_advisory_lock(hashtext('pgvault-cold:' || current_database()))")
-        let folder = try ColdScratch()
+        let folder = try TestScratch.Folder("cold")
         defer { folder.remove() }
         do {
             _ = try await PartitionArchiver.run(Self.options(db, repo: folder.path))

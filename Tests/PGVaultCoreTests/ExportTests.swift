@@ -195,20 +195,6 @@ private final class SharedDatabases: @unchecked Sendable {
 
 // MARK: - Helpers
 
-/// A folder under /tmp, removed by `remove()`.
-struct ExportScratch {
-    let path: String
-
-    init() throws {
-        path = NSTemporaryDirectory() + "pgvault-export-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
-
-    var names: [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
-}
-
 /// Every file of a zip, in order, read back with ArchiveIO's reader.
 private func readPackage(_ path: String) throws -> [(path: String, bytes: [UInt8])] {
     let reader = try ArchiveReader(path: path)
@@ -366,7 +352,7 @@ struct ExportTests {
 
     @Test("temporary names, and which leftovers a starting worker removes")
     func partialFiles() throws {
-        let folder = try ExportScratch()
+        let folder = try TestScratch.Folder("export")
         defer { folder.remove() }
         let host = ExportFiles.sanitized(ExportFiles.hostName)
         #expect(ExportFiles.partialPath(for: folder.path + "/u.zip", attempt: 2)
@@ -420,7 +406,7 @@ struct ExportTests {
     func package() throws {
         let db = try ExportFixture.shared()
         let conn = try db.connect()
-        let folder = try ExportScratch()
+        let folder = try TestScratch.Folder("export")
         defer { folder.remove() }
         let output = folder.path + "/alice.zip"
         let summary = try UserExporter.export(conn: conn, user: "alice#0001", output: output)
@@ -510,7 +496,7 @@ struct ExportTests {
             let id = try conn.transaction { try UserSelector(parsing: input).resolveID($0, input: input) }
             #expect(id == ExportFixture.alice, "\(input)")
         }
-        let folder = try ExportScratch()
+        let folder = try TestScratch.Folder("export")
         defer { folder.remove() }
         let unknown = [
             ("424242", "id"), ("99999999-9999-4999-8999-999999999999", "public_id"),
@@ -538,7 +524,7 @@ struct ExportTests {
     @Test("CLI: export-user prints one JSON summary; an unknown user exits 1 with a clear message")
     func commandLine() throws {
         let db = try ExportFixture.shared()
-        let folder = try ExportScratch()
+        let folder = try TestScratch.Folder("export")
         defer { folder.remove() }
         let binary = try Shell.pgvault()
         let ok = try Shell.capture([binary, "export-user", "--dbname", db.conninfo, "--user", "alice@example.com",
@@ -626,7 +612,7 @@ struct ExportTests {
         try Migrator(directory: RepoPaths.migrations).run(conn)
         let generated = try DataGenerator(config: try GeneratorConfig.scale("tiny")).run(conninfo: db.conninfo)
         let user = String(generated.heaviestUserID)
-        let folder = try ExportScratch()
+        let folder = try TestScratch.Folder("export")
         defer { folder.remove() }
         let summary = try UserExporter.export(conn: conn, user: user, output: folder.path + "/heavy.zip")
 
@@ -659,7 +645,7 @@ struct ExportTests {
     // MARK: Request queue
 
     static func worker(
-        _ db: TestDatabase, _ folder: ExportScratch, _ name: String, lease: Double = 60, pausePerFile: Bool = false
+        _ db: TestDatabase, _ folder: TestScratch.Folder, _ name: String, lease: Double = 60, pausePerFile: Bool = false
     ) -> ExportQueueWorker {
         var config = ExportWorkerConfiguration(conninfo: db.conninfo, outputDirectory: folder.path, workerID: name)
         config.once = true
@@ -675,7 +661,7 @@ struct ExportTests {
         let conn = try db.connect()
         let users: [Int64] = [1001, 1002, 1003] + (1100..<1117).map { Int64($0) }
         let ids = try users.map { try ExportQueue.enqueue(conn, userID: $0) }
-        let folder = try ExportScratch()
+        let folder = try TestScratch.Folder("export")
         defer { folder.remove() }
 
         async let first = Self.worker(db, folder, "worker-a", pausePerFile: true).run()
@@ -713,7 +699,7 @@ struct ExportTests {
         let db = try ExportFixture.make()
         let conn = try db.connect()
         let id = try ExportQueue.enqueue(conn, userID: 1003, maxAttempts: 3)
-        let folder = try ExportScratch()
+        let folder = try TestScratch.Folder("export")
         defer { folder.remove() }
         // A folder under the package's final name: every publish (rename) fails.
         let blocker = folder.path + "/user-1003-request-\(id).zip"
@@ -742,7 +728,7 @@ struct ExportTests {
         let db = try ExportFixture.make()
         let conn = try db.connect()
         let id = try ExportQueue.enqueue(conn, userID: 1001)
-        let folder = try ExportScratch()
+        let folder = try TestScratch.Folder("export")
         defer { folder.remove() }
         let stop = ExportStopSignal()
         var config = Self.worker(db, folder, "stopper").configuration
@@ -765,7 +751,7 @@ struct ExportTests {
         let db = try ExportFixture.make()
         let conn = try db.connect()
         let id = try ExportQueue.enqueue(conn, userID: 1001)
-        let folder = try ExportScratch(), logs = try ExportScratch()
+        let folder = try TestScratch.Folder("export"), logs = try TestScratch.Folder("export-logs")
         defer {
             folder.remove()
             logs.remove()

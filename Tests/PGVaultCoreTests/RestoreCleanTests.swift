@@ -49,7 +49,7 @@ struct Clean {
         let source = try db.connect()
         try source.execute(Self.quotedSchema)
         try source.execute(Self.quotedRows)
-        let archive = RestoreFixtures.scratch + "/quoted-\(major)-\(UUID().uuidString.prefix(8))"
+        let archive = try TestScratch.path("quoted-\(major)")
         _ = try await BackupEngine.run(BackupOptions(conninfo: db.conninfo, output: archive))
 
         // Into an empty target, then --clean over it once it holds everything.

@@ -394,7 +394,7 @@ struct OnServers {
     @Test("a damaged member aborts the restore, names the member and leaves no half-loaded unit")
     func damagedMember() async throws {
         let fixture = try await RestoreFixtures.source(TestServers.newest)
-        let copy = RestoreFixtures.scratch + "/damaged-\(UUID().uuidString.prefix(8))"
+        let copy = try TestScratch.path("damaged")
         try FileManager.default.copyItem(atPath: fixture.archive, toPath: copy)
         // The biggest unit loads first: flip one byte in the middle of its member.
         let unit = try #require(fixture.manifest.units.max { $0.rawBytes < $1.rawBytes })
@@ -543,13 +543,6 @@ enum RestoreFixtures {
         var manifest: Manifest
     }
 
-    static let scratch: String = {
-        let path = NSTemporaryDirectory() + "pgvault-restore-tests-\(getpid())"
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        atexit { try? FileManager.default.removeItem(atPath: RestoreFixtures.scratch) }
-        return path
-    }()
-
     private static let cache = SourceCache()
 
     /// A migrated database of `major` filled by the generator ("tiny"), with a
@@ -562,7 +555,7 @@ enum RestoreFixtures {
             try Migrator(directory: RepoPaths.migrations).run(conn)
             _ = try DataGenerator(config: try GeneratorConfig.scale("tiny")).run(conninfo: db.conninfo)
             try conn.execute("SELECT setval('public.snowflake_seq', 424242, true)")
-            var options = BackupOptions(conninfo: db.conninfo, output: scratch + "/archive-\(major)")
+            var options = BackupOptions(conninfo: db.conninfo, output: try TestScratch.path("archive-\(major)"))
             options.jobs = 2
             options.splitBytes = 24 << 10
             let summary = try await BackupEngine.run(options)

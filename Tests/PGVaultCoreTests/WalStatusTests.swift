@@ -376,7 +376,7 @@ struct WalStatusTests {
 
     @Test("a pgvault backup is refused as a start for PITR, with the reason; a base backup folder is read")
     func baseBackupFiles() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pgvault-wal-\(UUID().uuidString)").path
+        let dir = try TestScratch.directory("wal")
         try FileManager.default.createDirectory(atPath: dir + "/backup", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let manifest = dir + "/backup/manifest.json"

@@ -182,8 +182,7 @@ public enum Shell {
         _ argv: [String], workingDirectory: String? = nil, environment: [String: String]? = nil,
         input: String? = nil
     ) throws -> Output {
-        let scratch = "/tmp/pgvault-shell-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        let scratch = try TestScratch.directory("shell")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let inPath = scratch + "/in", outPath = scratch + "/out", errPath = scratch + "/err"
         try Data((input ?? "").utf8).write(to: URL(fileURLWithPath: inPath))

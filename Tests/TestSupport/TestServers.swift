@@ -95,6 +95,7 @@ private final class Registry: @unchecked Sendable {
             }
             if clusters.isEmpty {
                 TestCluster.reapOrphans()
+                _ = TestScratch.root  // its exit handler first, so it runs after ours (stopping uses Shell)
                 atexit { registry.stopAll() }
             }
             let cluster = try TestCluster(major: major)
