@@ -1,6 +1,7 @@
 import ArchiveIO
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("ArchiveIO")
 struct ArchiveIOTests {
@@ -67,14 +68,14 @@ struct ArchiveIOTests {
     }
 
     @Test func tarRoundTripWithLargeAndEmptyEntries() throws {
-        let box = try Sandbox()
+        let box = try TestScratch.Folder("archiveio")
         defer { box.remove() }
         try writeSample(ArchiveWriter(path: box["backup.tar"], format: .tarPax))
         try checkSample(ArchiveReader(path: box["backup.tar"]))
     }
 
     @Test func zipRoundTripIncludingUnknownSize() throws {
-        let box = try Sandbox()
+        let box = try TestScratch.Folder("archiveio")
         defer { box.remove() }
         try writeSample(ArchiveWriter(path: box["backup.zip"], format: .zip), bigSizeKnown: false)
         try checkSample(ArchiveReader(path: box["backup.zip"]), bigSizeKnown: false)
@@ -82,7 +83,7 @@ struct ArchiveIOTests {
 
     @Test(arguments: [ArchiveFormat.tarPax, .zip])
     func namesNeedingCareRoundTrip(format: ArchiveFormat) throws {
-        let box = try Sandbox()
+        let box = try TestScratch.Folder("archiveio")
         defer { box.remove() }
         let names = [
             "with space/file name.txt", "ünïcödé/日本語.txt", "emoji 🎉.bin",
@@ -102,7 +103,7 @@ struct ArchiveIOTests {
 
     @Test(arguments: ["../x", "/abs", "a/../../b", "x/..", "..", "", ".", "a\\..\\b", "C:/windows", "nul\0byte"])
     func writerRejectsUnsafeNames(name: String) throws {
-        let box = try Sandbox()
+        let box = try TestScratch.Folder("archiveio")
         defer { box.remove() }
         let writer = try ArchiveWriter(path: box["a.tar"], format: .tarPax)
         let error = #expect(throws: ArchiveError.self) { try writer.addData(path: name, bytes: [1]) }
@@ -118,7 +119,7 @@ struct ArchiveIOTests {
     }
 
     @Test func tarNeedsSizesUpFront() throws {
-        let box = try Sandbox()
+        let box = try TestScratch.Folder("archiveio")
         defer { box.remove() }
         let writer = try ArchiveWriter(path: box["a.tar"], format: .tarPax)
         let error = #expect(throws: ArchiveError.self) { try writer.beginEntry(path: "x", size: nil) }
@@ -127,7 +128,7 @@ struct ArchiveIOTests {
 
     @Test(arguments: [99, 101])
     func wrongSizeFailsAndLeavesNoCompleteArchive(actual: Int) throws {
-        let box = try Sandbox()
+        let box = try TestScratch.Folder("archiveio")
         defer { box.remove() }
         do {
             let writer = try ArchiveWriter(path: box["a.tar"], format: .tarPax)
@@ -145,7 +146,7 @@ struct ArchiveIOTests {
     }
 
     @Test func droppedWriterDoesNotCompleteTheArchive() throws {
-        let box = try Sandbox()
+        let box = try TestScratch.Folder("archiveio")
         defer { box.remove() }
         do {
             let writer = try ArchiveWriter(path: box["a.tar"], format: .tarPax)
@@ -157,7 +158,7 @@ struct ArchiveIOTests {
 
     @Test(arguments: [ArchiveFormat.tarPax, .zip])
     func archiveFilesAreOwnerOnlyAndNeverOverwritten(format: ArchiveFormat) throws {
-        let box = try Sandbox()
+        let box = try TestScratch.Folder("archiveio")
         defer { box.remove() }
         let writer = try ArchiveWriter(path: box["out"], format: format)
         try writer.addData(path: "x", bytes: [1])
@@ -170,7 +171,7 @@ struct ArchiveIOTests {
     }
 
     @Test func truncatedTarGivesAClearError() throws {
-        let box = try Sandbox()
+        let box = try TestScratch.Folder("archiveio")
         defer { box.remove() }
         let writer = try ArchiveWriter(path: box["a.tar"], format: .tarPax)
         try writer.addData(path: "a", bytes: Pattern.bytes(0..<300_000))
@@ -195,7 +196,7 @@ struct ArchiveIOTests {
     }
 
     @Test func garbageAndEmptyFilesAreNotArchives() throws {
-        let box = try Sandbox()
+        let box = try TestScratch.Folder("archiveio")
         defer { box.remove() }
         try Data("definitely not an archive, just some text".utf8).write(to: URL(fileURLWithPath: box["junk"]))
         try Data().write(to: URL(fileURLWithPath: box["empty"]))
@@ -264,7 +265,7 @@ struct ArchiveIOTests {
     /// refuse `entry` with `reason`, and extraction must write nothing outside
     /// the output folder.
     private func checkHostile(entry: CraftedEntry, reason: String, zip: Bool) throws {
-        let box = try Sandbox()
+        let box = try TestScratch.Folder("archiveio")
         defer { box.remove() }
         try FileManager.default.createDirectory(atPath: box["inner/out"], withIntermediateDirectories: true)
         let archive = box["hostile"]
@@ -289,7 +290,7 @@ struct ArchiveIOTests {
     }
 
     @Test func extractorWritesFilesOwnerOnly() throws {
-        let box = try Sandbox()
+        let box = try TestScratch.Folder("archiveio")
         defer { box.remove() }
         let writer = try ArchiveWriter(path: box["a.tar"], format: .tarPax)
         try writer.addDirectory(path: "./dir/")
@@ -319,7 +320,7 @@ struct ArchiveIOTests {
     }
 
     @Test func extractorDoesNotFollowSymlinksAlreadyInTheFolder() throws {
-        let box = try Sandbox()
+        let box = try TestScratch.Folder("archiveio")
         defer { box.remove() }
         try FileManager.default.createDirectory(atPath: box["out"], withIntermediateDirectories: false)
         try FileManager.default.createDirectory(atPath: box["elsewhere"], withIntermediateDirectories: false)
@@ -338,7 +339,7 @@ struct ArchiveIOTests {
     }
 
     @Test func apiMisuseIsReported() throws {
-        let box = try Sandbox()
+        let box = try TestScratch.Folder("archiveio")
         defer { box.remove() }
         let writer = try ArchiveWriter(path: box["a.zip"], format: .zip)
         #expect(throws: ArchiveError.self) { try writer.write([1]) }

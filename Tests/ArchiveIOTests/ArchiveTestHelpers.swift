@@ -1,21 +1,11 @@
 import ArchiveIO
 import CArchive
 import Foundation
+import TestSupport
 
-/// A fresh folder under the system temp dir, removed by `remove()`.
-struct Sandbox {
-    let path: String
-
-    init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("archiveio-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
-    }
-
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
-
-    subscript(_ name: String) -> String { path + "/" + name }
-
-    /// Every path below the sandbox, relative, sorted (symlinks not followed).
+/// What the extraction tests look at in their scratch folder.
+extension TestScratch.Folder {
+    /// Every path below the folder, relative, sorted (symlinks not followed).
     func listing() -> [String] {
         (FileManager.default.subpaths(atPath: path) ?? []).sorted()
     }

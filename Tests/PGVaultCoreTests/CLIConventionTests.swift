@@ -190,7 +190,7 @@ struct CLIConventionTests {
     struct ToolInfo { var subcommands: [String: CommandInfo] }
 
     static func pgvault(_ args: [String]) throws -> Shell.Output {
-        let binary = try #require(Shell.pgvaultBinary, "build the pgvault executable first (swift build)")
+        let binary = try Shell.pgvault()
         return try Shell.capture([binary] + args)
     }
 

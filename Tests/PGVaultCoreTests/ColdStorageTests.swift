@@ -43,23 +43,13 @@ struct ColdStorageTests {
 
     struct Injected: Error {}
 
-    /// A folder under the temporary directory, removed by `remove()`.
-    struct ColdScratch {
-        let path: String
-        init() throws {
-            path = NSTemporaryDirectory() + "pgvault-cold-\(UUID().uuidString.prefix(8))"
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        }
-        func remove() { try? FileManager.default.removeItem(atPath: path) }
-    }
-
     // MARK: - Archive and bring back
 
     @Test("archiving the 3 oldest months removes exactly them with their reactions and attachments; bringing them back restores the database", arguments: TestServers.versions)
     func roundTrip(major: Int) async throws {
         let db = try Self.generated(major)
         let conn = try db.connect()
-        let folder = try ColdScratch()
+        let folder = try TestScratch.Folder("cold")
         defer { folder.remove() }
         let repo = folder.path + "/repo"
         let before = try Self.state(conn)
@@ -125,7 +115,7 @@ struct ColdStorageTests {
     func failureInjection(major: Int) async throws {
         let db = try Self.generated(major)
         let conn = try db.connect()
-        let folder = try ColdScratch()
+        let folder = try TestScratch.Folder("cold")
         defer { folder.remove() }
         let repo = folder.path + "/repo"
         let before = try Self.state(conn)
@@ -151,7 +141,7 @@ struct ColdStorageTests {
     func refusalsAndDryRun() async throws {
         let db = try Self.generated(TestServers.newest)
         let conn = try db.connect()
-        let folder = try ColdScratch()
+        let folder = try TestScratch.Folder("cold")
         defer { folder.remove() }
         let repo = folder.path + "/repo"
         let before = try Self.state(conn)
@@ -208,10 +198,10 @@ struct ColdStorageTests {
     func restoreSeveralTables() async throws {
         let db = try Self.generated(TestServers.newest)
         let conn = try db.connect()
-        let folder = try ColdScratch()
+        let folder = try TestScratch.Folder("cold")
         defer { folder.remove() }
         let repo = folder.path + "/repo"
-        let binary = try #require(Shell.pgvaultBinary, "build the pgvault executable first")
+        let binary = try Shell.pgvault()
         let before = try Self.state(conn)
         var both = ColdArchiveOptions(conninfo: db.conninfo, repo: repo, tables: ["messages", "audit_logs"], cutoff: .before("2024-03-01"))
         both.referencingRows = .archive
@@ -254,7 +244,7 @@ struct ColdStorageTests {
         let holder = try db.connect()
         let database = try holder.query("SELECT current_database()").scalar!
         try holder.execute("SELECT pg_advisory_lock(hashtext('pgvault-cold:' || current_database()))")
-        let folder = try ColdScratch()
+        let folder = try TestScratch.Folder("cold")
         defer { folder.remove() }
         do {
             _ = try await PartitionArchiver.run(Self.options(db, repo: folder.path))

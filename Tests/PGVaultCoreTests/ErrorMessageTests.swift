@@ -89,7 +89,7 @@ struct ErrorMessageTests {
 
     @Test("a wrong path is named, with what is wrong and what to do", arguments: cases)
     func pathErrors(_ c: Case) throws {
-        let binary = try #require(Shell.pgvaultBinary, "build the pgvault executable first (swift build)")
+        let binary = try Shell.pgvault()
         let dir = try TestScratch.directory("errors")
         let path = try c.setup(dir)
         let out = try Shell.capture([binary] + c.arguments(path))
@@ -139,7 +139,7 @@ struct ErrorMessageTests {
 
     @Test("a negative or contradicting number is a usage error that names the option and its range", arguments: usage)
     func usageErrors(_ u: Usage) throws {
-        let binary = try #require(Shell.pgvaultBinary, "build the pgvault executable first (swift build)")
+        let binary = try Shell.pgvault()
         let out = try Shell.capture([binary] + u.arguments)
         #expect(out.status == 64, "\(out.stderr)")
         #expect(out.stderr.contains(u.says), "\(out.stderr)")

@@ -197,20 +197,6 @@ private final class SharedDatabases: @unchecked Sendable {
 
 // MARK: - Helpers
 
-/// A folder under /tmp, removed by `remove()`.
-struct ExportScratch {
-    let path: String
-
-    init() throws {
-        path = NSTemporaryDirectory() + "pgvault-export-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
-
-    var names: [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
-}
-
 /// Every file of a zip, in order, read back with ArchiveIO's reader.
 private func readPackage(_ path: String) throws -> [(path: String, bytes: [UInt8])] {
     let reader = try ArchiveReader(path: path)
@@ -368,7 +354,7 @@ struct ExportTests {
 
     @Test("temporary names, and which leftovers a starting worker removes")
     func partialFiles() throws {
-        let folder = try ExportScratch()
+        let folder = try TestScratch.Folder("export")
         defer { folder.remove() }
         let host = ExportFiles.sanitized(ExportFiles.hostName)
         #expect(ExportFiles.partialPath(for: folder.path + "/u.zip", attempt: 2)
@@ -422,7 +408,7 @@ struct ExportTests {
     func package() throws {
         let db = try ExportFixture.shared()
         let conn = try db.connect()
-        let folder = try ExportScratch()
+        let folder = try TestScratch.Folder("export")
         defer { folder.remove() }
         let output = folder.path + "/alice.zip"
         let summary = try UserExporter.export(conn: conn, user: "alice#0001", output: output)
@@ -512,7 +498,7 @@ struct ExportTests {
             let id = try conn.transaction { try UserSelector(parsing: input).resolveID($0, input: input) }
             #expect(id == ExportFixture.alice, "\(input)")
         }
-        let folder = try ExportScratch()
+        let folder = try TestScratch.Folder("export")
         defer { folder.remove() }
         let unknown = [
             ("424242", "id"), ("99999999-9999-4999-8999-999999999999", "public_id"),
@@ -540,9 +526,9 @@ struct ExportTests {
     @Test("CLI: export-user prints one JSON summary; an unknown user exits 2 with a clear message")
     func commandLine() throws {
         let db = try ExportFixture.shared()
-        let folder = try ExportScratch()
+        let folder = try TestScratch.Folder("export")
         defer { folder.remove() }
-        let binary = try Self.pgvaultBinary
+        let binary = try Shell.pgvault()
         let ok = try Shell.capture([binary, "export-user", "--dbname", db.conninfo, "--user", "alice@example.com",
                                     "--output", folder.path + "/a.zip", "--json"])
         #expect(ok.status == 0, "\(ok.stderr)")
@@ -628,7 +614,7 @@ struct ExportTests {
         try Migrator(directory: RepoPaths.migrations).run(conn)
         let generated = try DataGenerator(config: try GeneratorConfig.scale("tiny")).run(conninfo: db.conninfo)
         let user = String(generated.heaviestUserID)
-        let folder = try ExportScratch()
+        let folder = try TestScratch.Folder("export")
         defer { folder.remove() }
         let summary = try UserExporter.export(conn: conn, user: user, output: folder.path + "/heavy.zip")
 
@@ -661,7 +647,7 @@ struct ExportTests {
     // MARK: Request queue
 
     static func worker(
-        _ db: TestDatabase, _ folder: ExportScratch, _ name: String, lease: Double = 60, pausePerFile: Bool = false
+        _ db: TestDatabase, _ folder: TestScratch.Folder, _ name: String, lease: Double = 60, pausePerFile: Bool = false
     ) -> ExportQueueWorker {
         var config = ExportWorkerConfiguration(conninfo: db.conninfo, outputDirectory: folder.path, workerID: name)
         config.once = true
@@ -677,7 +663,7 @@ struct ExportTests {
         let conn = try db.connect()
         let users: [Int64] = [1001, 1002, 1003] + (1100..<1117).map { Int64($0) }
         let ids = try users.map { try ExportQueue.enqueue(conn, userID: $0) }
-        let folder = try ExportScratch()
+        let folder = try TestScratch.Folder("export")
         defer { folder.remove() }
 
         async let first = Self.worker(db, folder, "worker-a", pausePerFile: true).run()
@@ -715,7 +701,7 @@ struct ExportTests {
         let db = try ExportFixture.make()
         let conn = try db.connect()
         let id = try ExportQueue.enqueue(conn, userID: 1003, maxAttempts: 3)
-        let folder = try ExportScratch()
+        let folder = try TestScratch.Folder("export")
         defer { folder.remove() }
         // A folder under the package's final name: every publish (rename) fails.
         let blocker = folder.path + "/user-1003-request-\(id).zip"
@@ -744,7 +730,7 @@ struct ExportTests {
         let db = try ExportFixture.make()
         let conn = try db.connect()
         let id = try ExportQueue.enqueue(conn, userID: 1001)
-        let folder = try ExportScratch()
+        let folder = try TestScratch.Folder("export")
         defer { folder.remove() }
         let stop = ExportStopSignal()
         var config = Self.worker(db, folder, "stopper").configuration
@@ -757,16 +743,6 @@ struct ExportTests {
         #expect(folder.names.isEmpty)
     }
 
-    /// The pgvault executable next to the test bundle (swift test builds it too).
-    static var pgvaultBinary: String {
-        get throws {
-            guard let path = Shell.pgvaultBinary else {
-                throw HarnessError("pgvault binary not found near \(CommandLine.arguments[0]); run swift build first")
-            }
-            return path
-        }
-    }
-
     /// Starts a program with stdout and stderr going to files; returns its pid.
     static func spawn(_ argv: [String], environment: [String: String], stdout: String, stderr: String) throws -> pid_t {
         try Subprocess.spawn(argv, stdoutPath: stdout, stderrPath: stderr, extraEnvironment: environment)
@@ -777,14 +753,14 @@ struct ExportTests {
         let db = try ExportFixture.make()
         let conn = try db.connect()
         let id = try ExportQueue.enqueue(conn, userID: 1001)
-        let folder = try ExportScratch(), logs = try ExportScratch()
+        let folder = try TestScratch.Folder("export"), logs = try TestScratch.Folder("export-logs")
         defer {
             folder.remove()
             logs.remove()
         }
         let finalName = "user-1001-request-\(id).zip"
         let pid = try Self.spawn(
-            [try Self.pgvaultBinary, "export-worker", "--dbname", db.conninfo, "--output-dir", folder.path,
+            [try Shell.pgvault(), "export-worker", "--dbname", db.conninfo, "--output-dir", folder.path,
              "--once", "--lease", "2", "--worker-id", "doomed"],
             environment: ["PGVAULT_TEST_EXPORT_PAUSE_AFTER_FILES": "4", "PGVAULT_TEST_EXPORT_PAUSE_SECONDS": "120"],
             stdout: logs.path + "/out", stderr: logs.path + "/err")

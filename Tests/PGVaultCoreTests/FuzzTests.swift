@@ -21,7 +21,7 @@ struct FuzzTests {
 
     @Test("thousands of mutated manifests: the parser returns or throws, never crashes, hangs or grows memory")
     func manifestParser() throws {
-        let box = try FuzzBox()
+        let box = try TestScratch.Folder("fuzz")
         defer { box.remove() }
         let base = try FuzzFixture.makeDirectoryArchive(box["base"])
         let bytes = try base.encoded()
@@ -50,7 +50,7 @@ struct FuzzTests {
 
     @Test("mutated manifests in a real archive: reading, streaming units and verifying fail cleanly, never read outside")
     func manifestsInArchive() async throws {
-        let box = try FuzzBox()
+        let box = try TestScratch.Folder("fuzz")
         defer { box.remove() }
         let dir = box["archive"]
         let base = try FuzzFixture.makeDirectoryArchive(dir)
@@ -96,7 +96,7 @@ struct FuzzTests {
 
     @Test("thousands of mutated tar archives: reader, verifier and extractor never crash and never write outside the output folder")
     func mutatedTars() async throws {
-        let box = try FuzzBox()
+        let box = try TestScratch.Folder("fuzz")
         defer { box.remove() }
         _ = try FuzzFixture.makeDirectoryArchive(box["base"])
         try FuzzFixture.tar(directory: box["base"], to: box["base.tar"])
@@ -143,19 +143,20 @@ struct FuzzTests {
 
     @Test("hostile entries (.., absolute, links) are refused by reader, verifier and extractor; nothing is written outside")
     func hostileEntries() async throws {
-        let box = try FuzzBox()
+        let box = try TestScratch.Folder("fuzz")
         defer { box.remove() }
         _ = try FuzzFixture.makeDirectoryArchive(box["base"])
         let manifest = try [UInt8](Data(contentsOf: URL(fileURLWithPath: box["base/manifest.json"])))
         let member = try [UInt8](Data(contentsOf: URL(fileURLWithPath: box["base/data/u1.copy.zst"])))
-        let evil = "/tmp/pgvault-fuzz-evil-\(UUID().uuidString.prefix(8))"
+        // Outside the box: where an absolute name and a link out of the archive point.
+        let evil = try TestScratch.path("fuzz-evil"), outside = try TestScratch.directory("fuzz-outside")
         defer { unlink(evil) }
         let hostile: [(String, [RawEntry])] = [
             ("dot-dot", [.file("../x", member)]),
             ("nested dot-dot", [.file("data/../../x", member)]),
             ("absolute", [.file(evil, member)]),
             ("etc-passwd", [.file("/etc/passwd", Array("pwned\n".utf8))]),
-            ("symlink dir", [.symlink("data", "/tmp"), .file("data/pgvault-fuzz-through-link", member)]),
+            ("symlink dir", [.symlink("data", outside), .file("data/pgvault-fuzz-through-link", member)]),
             ("symlink member", [.symlink("data/u1.copy.zst", "/etc/passwd")]),
             ("hardlink", [.hardlink("data/u1.copy.zst", "/etc/passwd")]),
             ("manifest symlink", [.symlink("manifest.json", "/etc/passwd")]),
@@ -168,7 +169,7 @@ struct FuzzTests {
             try FileManager.default.createDirectory(atPath: parent + "/out", withIntermediateDirectories: true)
             #expect(throws: ArchiveError.self, "\(label)") { _ = try ArchiveExtractor.extract(archiveAt: tar, to: parent + "/out") }
             #expect(try FileManager.default.contentsOfDirectory(atPath: parent) == ["out"], "\(label)")
-            #expect(!Files.exists(evil) && !Files.exists("/tmp/pgvault-fuzz-through-link") && !Files.exists(box.path + "/x"), "\(label)")
+            #expect(!Files.exists(evil) && !Files.exists(outside + "/pgvault-fuzz-through-link") && !Files.exists(box.path + "/x"), "\(label)")
             // The reader refuses the archive at the hostile entry; verify reports it, exits with a failure.
             let report = try await Verifier.checkArchive(path: tar, jobs: 1, progress: nil)
             #expect(!report.ok, "\(label): a hostile tar verified")
@@ -196,7 +197,7 @@ struct FuzzTests {
 
     @Test("a zstd bomb (1 GiB of zeros in a small member) is stopped at the unit's rawBytes")
     func zstdBomb() async throws {
-        let box = try FuzzBox()
+        let box = try TestScratch.Folder("fuzz")
         defer { box.remove() }
         let dir = box["bomb"]
         var m = try FuzzFixture.makeDirectoryArchive(dir)
@@ -250,15 +251,6 @@ enum ProcessMemory {
 }
 
 /// A fresh folder removed by `remove()`.
-struct FuzzBox {
-    let path: String
-    init() throws {
-        path = try TestScratch.directory("fuzz")
-    }
-    func remove() { Files.removeTree(path) }
-    subscript(_ name: String) -> String { path + "/" + name }
-}
-
 /// An entry of a hand-made tar, written with the raw libarchive API (no name checks).
 enum RawEntry {
     case file(String, [UInt8])

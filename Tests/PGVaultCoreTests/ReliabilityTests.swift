@@ -19,9 +19,8 @@ struct ReliabilityTests {
     @Test("a full output filesystem (2 MiB tmpfs): clear ENOSPC error, exit 2, nothing under the final name")
     func fullDisk() async throws {
         let fixture = try await Fault.bigDatabase()
-        let binary = try #require(RestoreFixtures.pgvaultBinary(), "build the pgvault executable first")
-        var template = Array("/tmp/pgvault-fault-tmpfs-XXXXXX".utf8CString)
-        let mount = String(cString: try #require(mkdtemp(&template)))
+        let binary = try Shell.pgvault()
+        let mount = try TestScratch.directory("fault-tmpfs")
         defer { rmdir(mount) }
         let mounted = try Shell.capture(["/bin/mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", mount])
         try #require(mounted.status == 0, "cannot mount a tmpfs here: \(mounted.stderr)")
@@ -49,8 +48,8 @@ struct ReliabilityTests {
     @Test("SIGKILL mid-backup leaves only a hidden .partial folder without manifest.json, listed as incomplete")
     func sigkillMidBackup() async throws {
         let fixture = try await Fault.bigDatabase()
-        let binary = try #require(RestoreFixtures.pgvaultBinary())
-        let repo = Fault.scratch + "/repo-kill-\(UUID().uuidString.prefix(6))"
+        let binary = try Shell.pgvault()
+        let repo = try TestScratch.path("repo-kill")
         let process = try Fault.spawn(binary, ["backup", "-d", fixture.conninfo, "--repo", repo, "--jobs", "2", "--compress-level", "19", "--quiet", "--json"])
         try await Fault.waitForActiveCopy(fixture.conninfo, process: process)
         kill(process.processIdentifier, SIGKILL)
@@ -70,8 +69,8 @@ struct ReliabilityTests {
     @Test("SIGINT mid-backup cancels the server-side COPY, removes the partial archive and exits 130")
     func sigintMidBackup() async throws {
         let fixture = try await Fault.bigDatabase()
-        let binary = try #require(RestoreFixtures.pgvaultBinary())
-        let output = Fault.scratch + "/sigint-\(UUID().uuidString.prefix(6))"
+        let binary = try Shell.pgvault()
+        let output = try TestScratch.path("sigint")
         let errPath = output + ".stderr"
         let process = try Fault.spawn(
             binary, ["backup", "-d", fixture.conninfo, "--output", output, "--jobs", "2", "--compress-level", "19", "--quiet", "--json"],
@@ -89,7 +88,7 @@ struct ReliabilityTests {
         // No pgvault statement still runs on the server.
         try await Fault.waitNoPgvaultSessions(fixture.conninfo, active: true, seconds: 5)
         #expect(!Files.exists(output))
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: Fault.scratch).filter { $0.contains((output as NSString).lastPathComponent + ".partial") }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: (output as NSString).deletingLastPathComponent).filter { $0.contains((output as NSString).lastPathComponent + ".partial") }
         #expect(leftovers.isEmpty, "\(leftovers)")
     }
 
@@ -98,8 +97,8 @@ struct ReliabilityTests {
     @Test("pg_terminate_backend of a backup worker fails the backup clearly; nothing is published")
     func terminateWorker() async throws {
         let fixture = try await Fault.bigDatabase()
-        let binary = try #require(RestoreFixtures.pgvaultBinary())
-        let output = Fault.scratch + "/terminated-\(UUID().uuidString.prefix(6))"
+        let binary = try Shell.pgvault()
+        let output = try TestScratch.path("terminated")
         let errPath = output + ".stderr"
         let process = try Fault.spawn(
             binary, ["backup", "-d", fixture.conninfo, "--output", output, "--jobs", "2", "--compress-level", "19", "--quiet", "--json"],
@@ -126,7 +125,7 @@ struct ReliabilityTests {
     @Test("DDL during a backup: ADD COLUMN and DROP/DETACH PARTITION are blocked; a new partition never enters the archive")
     func concurrentDDL() async throws {
         let fixture = try await Fault.bigDatabase()
-        let output = Fault.scratch + "/ddl-\(UUID().uuidString.prefix(6))"
+        let output = try TestScratch.path("ddl")
         var options = BackupOptions(conninfo: fixture.conninfo, output: output)
         options.jobs = 1
         options.compressionLevel = 14
@@ -179,7 +178,7 @@ struct ReliabilityTests {
 
     @Test("the server stops (immediate) mid-backup and mid-restore: clear errors; the restore resumes to exact counts")
     func serverStops() async throws {
-        let binary = try #require(RestoreFixtures.pgvaultBinary())
+        let binary = try Shell.pgvault()
         // The harness's clusters commit asynchronously (synchronous_commit = off):
         // an immediate stop could then lose the committed test data itself.
         let cluster = try TestCluster(major: TestServers.newest, settings: ["synchronous_commit": "on"], name: "pgvault-fault")
@@ -190,7 +189,7 @@ struct ReliabilityTests {
         try Fault.populate(try PGConnection(conninfo: source), rows: 1_000_000)
 
         // Mid-backup.
-        let output = Fault.scratch + "/stopped-\(UUID().uuidString.prefix(6))"
+        let output = try TestScratch.path("stopped")
         let errPath = output + ".stderr"
         let process = try Fault.spawn(
             binary, ["backup", "-d", source, "--output", output, "--jobs", "2", "--compress-level", "19", "--table", "public.big", "--quiet", "--json"],
@@ -204,11 +203,11 @@ struct ReliabilityTests {
         let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
         #expect(stderr.contains("error:") && (stderr.contains("terminat") || stderr.contains("closed") || stderr.contains("connection")), "\(stderr)")
         #expect(!Files.exists(output))
-        #expect(try FileManager.default.contentsOfDirectory(atPath: Fault.scratch).filter { $0.hasPrefix("." + (output as NSString).lastPathComponent) }.isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: (output as NSString).deletingLastPathComponent).filter { $0.hasPrefix("." + (output as NSString).lastPathComponent) }.isEmpty)
         try cluster.start()
 
         // An archive with many units, then a restore stopped mid-load.
-        let archive = Fault.scratch + "/stop-archive-\(UUID().uuidString.prefix(6))"
+        let archive = try TestScratch.path("stop-archive")
         var options = BackupOptions(conninfo: source, output: archive)
         options.compressionLevel = 1
         options.splitBytes = 4 << 20
@@ -254,7 +253,7 @@ struct ReliabilityTests {
         try db.connect().execute("CREATE TABLE t AS SELECT i AS id, md5(i::text) AS v FROM generate_series(1, 1000) i")
         let old = umask(0o022)
         defer { umask(old) }
-        let repoPath = Fault.scratch + "/perm-repo-\(UUID().uuidString.prefix(6))"
+        let repoPath = try TestScratch.path("perm-repo")
         let repo = try Repository(path: repoPath)
         #expect(Fault.mode(repoPath) & 0o077 == 0, "repository \(String(Fault.mode(repoPath), radix: 8))")
 
@@ -278,13 +277,6 @@ struct ReliabilityTests {
 // MARK: - Fixtures and helpers
 
 enum Fault {
-    static let scratch: String = {
-        let path = NSTemporaryDirectory() + "pgvault-fault-tests-\(getpid())"
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        atexit { try? FileManager.default.removeItem(atPath: Fault.scratch) }
-        return path
-    }()
-
     struct BigDatabase: Sendable { var conninfo: String }
     private static let cache = BigCache()
 

@@ -8,7 +8,7 @@ import TestSupport
 @Suite("repository layout")
 struct RepositoryLayoutTests {
     static func pgvault(_ arguments: [String]) throws -> Shell.Output {
-        let binary = try #require(Shell.pgvaultBinary, "build the pgvault executable first (swift build)")
+        let binary = try Shell.pgvault()
         return try Shell.capture([binary] + arguments)
     }
 
@@ -21,7 +21,7 @@ struct RepositoryLayoutTests {
 
     @Test("two claims of one wanted name, the same millisecond, get two names; either form's name counts as taken")
     func claimsAreUnique() throws {
-        let repo = try Repository(path: try scratchDir("claim"))
+        let repo = try Repository(path: try TestScratch.directory("claim"))
         let at = Date(timeIntervalSince1970: 1_767_225_600.123)
         let wanted = repo.newBackupPath(database: "chat", at: at)
         #expect((wanted as NSString).lastPathComponent == "chat-20260101T000000.123Z")
@@ -48,7 +48,7 @@ struct RepositoryLayoutTests {
     func bothFormsListedAndPruned() throws {
         let db = try TestServers.database()
         try db.connect().execute("CREATE TABLE t AS SELECT g FROM generate_series(1, 10) g")
-        let repo = try scratchDir("forms") + "/chat"
+        let repo = try TestScratch.directory("forms") + "/chat"
         for args in [["--format", "file"], [], ["--format", "file"], []] {
             let out = try Self.pgvault(["backup", "-d", db.conninfo, "--repo", repo, "--quiet", "--json"] + args)
             #expect(out.status == 0, "\(out.stderr)")
@@ -72,7 +72,7 @@ struct RepositoryLayoutTests {
     func nestedLayout() throws {
         let db = try TestServers.database()
         try db.connect().execute("CREATE TABLE t AS SELECT g FROM generate_series(1, 10) g")
-        let root = try scratchDir("nested")
+        let root = try TestScratch.directory("nested")
         for repo in [root, root + "/chat"] {
             let out = try Self.pgvault(["backup", "-d", db.conninfo, "--repo", repo, "--quiet", "--json"])
             #expect(out.status == 0, "\(out.stderr)")
@@ -100,7 +100,7 @@ struct RepositoryLayoutTests {
     func metricsCheckedFirst() throws {
         let db = try TestServers.database()
         try db.connect().execute("CREATE TABLE t AS SELECT g FROM generate_series(1, 10) g")
-        let dir = try scratchDir("metrics")
+        let dir = try TestScratch.directory("metrics")
         let out = try Self.pgvault(["backup", "-d", db.conninfo, "--repo", dir + "/repo", "--metrics-file", dir + "/nosuch/pgvault.prom", "--quiet", "--json"])
         #expect(out.status == 2)
         #expect(out.stderr.contains("'--metrics-file \(dir)/nosuch/pgvault.prom': its folder \(dir)/nosuch does not exist"), "\(out.stderr)")
@@ -112,8 +112,8 @@ struct RepositoryLayoutTests {
         let db = try TestServers.database()
         let holder = try db.connect()
         try holder.execute("CREATE TABLE t AS SELECT g FROM generate_series(1, 10) g")
-        let binary = try #require(Shell.pgvaultBinary)
-        let dir = try scratchDir("metrics-end")
+        let binary = try Shell.pgvault()
+        let dir = try TestScratch.directory("metrics-end")
         try FileManager.default.createDirectory(atPath: dir + "/prom", withIntermediateDirectories: true)
         let repo = dir + "/repo"
         // The backup waits for its table lock while the metrics folder goes away.

@@ -7,9 +7,8 @@ import Testing
 extension RestoreTests {
 @Suite("restore: --clean over a target that holds all of the schema or part of it", .serialized)
 struct Clean {
-    @Test("--clean over the migrations schema with its data, and over the first two migrations only", arguments: [15, 17])
+    @Test("--clean over the migrations schema with its data, and over the first two migrations only", arguments: TestServers.versions)
     func migrations(major: Int) async throws {
-        guard TestServers.versions.contains(major) else { return }
         let fixture = try await RestoreFixtures.source(major)
         let source = try fixture.db.connect()
 
@@ -44,14 +43,13 @@ struct Clean {
                 == RestoreFixtures.objectHeaders(try RestoreFixtures.pgDump(part, section: nil)))
     }
 
-    @Test("--clean with quoted and mixed-case names, identity and serial columns, partitions, an enum, a function, a view, an event trigger and a publication", arguments: [15, 17])
+    @Test("--clean with quoted and mixed-case names, identity and serial columns, partitions, an enum, a function, a view, an event trigger and a publication", arguments: TestServers.versions)
     func quotedNames(major: Int) async throws {
-        guard TestServers.versions.contains(major) else { return }
         let db = try TestServers.database(major, prefix: "rclean")
         let source = try db.connect()
         try source.execute(Self.quotedSchema)
         try source.execute(Self.quotedRows)
-        let archive = RestoreFixtures.scratch + "/quoted-\(major)-\(UUID().uuidString.prefix(8))"
+        let archive = try TestScratch.path("quoted-\(major)")
         _ = try await BackupEngine.run(BackupOptions(conninfo: db.conninfo, output: archive))
 
         // Into an empty target, then --clean over it once it holds everything.

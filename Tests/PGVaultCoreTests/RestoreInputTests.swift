@@ -17,7 +17,7 @@ struct Input {
         let postData = try #require(fixture.manifest.schema?.postData.member)
         // A unit loaded last (the smallest), the post-data schema (read after the load).
         for (member, cut) in [(units[0].member, false), (postData, true), (units[1].member, true)] {
-            let path = RestoreFixtures.scratch + "/damaged-\(UUID().uuidString.prefix(8))" + (form == .tar ? ".tar" : "")
+            let path = try TestScratch.path("damaged") + (form == .tar ? ".tar" : "")
             switch form {
             case .directory:
                 try FileManager.default.copyItem(atPath: fixture.archive, toPath: path)
@@ -47,10 +47,10 @@ struct Input {
     @Test("restore - reads a tar piped in (--jobs 3); an interrupted one resumes from the same archive piped in again")
     func standardInput() async throws {
         let fixture = try await RestoreFixtures.source(TestServers.newest)
-        let binary = try #require(RestoreFixtures.pgvaultBinary(), "build the pgvault executable first (swift build)")
-        let good = RestoreFixtures.scratch + "/piped-\(UUID().uuidString.prefix(8)).tar"
+        let binary = try Shell.pgvault()
+        let good = try TestScratch.path("piped") + ".tar"
         try Self.tar(fixture, to: good) { _, bytes in bytes }
-        let spool = RestoreFixtures.scratch + "/spool-\(UUID().uuidString.prefix(8))"
+        let spool = try TestScratch.path("spool")
         try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
         func pipe(_ tar: String, into db: TestDatabase, _ extra: [String] = []) throws -> Shell.Output {
             var environment = ProcessInfo.processInfo.environment
@@ -70,7 +70,7 @@ struct Input {
 
         // The largest unit damaged (same size: the load starts, its checksum stops it).
         let unit = try #require(fixture.manifest.units.max { $0.rawBytes < $1.rawBytes })
-        let damaged = RestoreFixtures.scratch + "/piped-damaged-\(UUID().uuidString.prefix(8)).tar"
+        let damaged = try TestScratch.path("piped-damaged") + ".tar"
         try Self.tar(fixture, to: damaged) { name, bytes in
             guard name == unit.member else { return bytes }
             var b = bytes
@@ -95,10 +95,10 @@ struct Input {
     @Test("verify - checks a tar piped in, and finds a damaged member in one")
     func verifyStandardInput() async throws {
         let fixture = try await RestoreFixtures.source(TestServers.newest)
-        let binary = try #require(RestoreFixtures.pgvaultBinary(), "build the pgvault executable first (swift build)")
+        let binary = try Shell.pgvault()
         let unit = try #require(fixture.manifest.units.first)
-        let good = RestoreFixtures.scratch + "/verify-\(UUID().uuidString.prefix(8)).tar"
-        let damaged = RestoreFixtures.scratch + "/verify-damaged-\(UUID().uuidString.prefix(8)).tar"
+        let good = try TestScratch.path("verify") + ".tar"
+        let damaged = try TestScratch.path("verify-damaged") + ".tar"
         try Self.tar(fixture, to: good) { _, bytes in bytes }
         try Self.tar(fixture, to: damaged) { name, bytes in
             guard name == unit.member else { return bytes }

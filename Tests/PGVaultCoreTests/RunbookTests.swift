@@ -158,7 +158,7 @@ struct RunbookTests {
         let book = try Self.load(name)
         try #require(book.problems.isEmpty, "\(book.problems)")
         let want = try #require(Self.expected[name])
-        let pgvault = try #require(Shell.pgvaultBinary, "build the pgvault executable first (swift build)")
+        let pgvault = try Shell.pgvault()
         let world = try await Blocking.run("runbook-world", { try RunbookWorld(runbook: name, archiving: want.archiving, pgvault: pgvault) })
         defer { world.destroy() }
         let script = book.script(substitute: world.substitute, sqlConninfo: world.superuser(database: "postgres"))

@@ -19,7 +19,7 @@ struct SecretsTests {
 
     @Test("URI, PGPASSWORD and .pgpass: the password is nowhere in outputs, files, process titles or logs")
     func passwordsNeverLeak() async throws {
-        let binary = try #require(RestoreFixtures.pgvaultBinary(), "build the pgvault executable first")
+        let binary = try Shell.pgvault()
         let cluster = try TestCluster(major: TestServers.newest, name: "pgvault-fault")
         defer { cluster.destroy() }
         let admin = try PGConnection(conninfo: cluster.conninfo())
@@ -37,7 +37,7 @@ struct SecretsTests {
         try cluster.runAsServerUser(["\(cluster.binDir)/pg_ctl", "-D", cluster.dataDir, "reload"])
         try await Task.sleep(for: .milliseconds(500))
 
-        let work = NSTemporaryDirectory() + "pgvault-secrets-\(UUID().uuidString.prefix(8))"
+        let work = try TestScratch.directory("secrets")
         try FileManager.default.createDirectory(atPath: work + "/bin", withIntermediateDirectories: true)
         defer { Files.removeTree(work) }
         // A pg_dump wrapper records the command line pgvault gives it.

@@ -57,7 +57,7 @@ struct SignalTests {
     @Test("restore: a signal during the load → exit 143, 'interrupted' with --resume advice; --resume then finishes")
     func restoreInterrupted() async throws {
         let fixture = try await Fault.bigDatabase()
-        let binary = try #require(RestoreFixtures.pgvaultBinary())
+        let binary = try Shell.pgvault()
         let archive = try Self.backup(fixture, binary: binary)
         let target = try TestServers.database(TestServers.newest, prefix: "sigrestore")
         let run = try Interrupting(["restore", archive, "-d", target.conninfo, "--jobs", "2", "--json"])
@@ -73,7 +73,7 @@ struct SignalTests {
     @Test("verify: a signal while the restored tables are read → exit 130, 'interrupted', no report")
     func verifyInterrupted() async throws {
         let fixture = try await Fault.bigDatabase()
-        let archive = try Self.backup(fixture, binary: try #require(RestoreFixtures.pgvaultBinary()))
+        let archive = try Self.backup(fixture, binary: try Shell.pgvault())
         let run = try Interrupting(["verify", archive, "-d", fixture.conninfo, "--jobs", "1", "--json"])
         try await Self.waitForActive(fixture.conninfo, application: "pgvault verify%", query: "COPY%", process: run.process)
         try await run.interrupt(SIGINT)
@@ -101,7 +101,7 @@ struct SignalTests {
         let db = try ExportFixture.make()
         let conn = try db.connect()
         _ = try ExportQueue.enqueue(conn, userID: 1001)
-        let folder = Fault.scratch + "/worker-\(UUID().uuidString.prefix(6))"
+        let folder = try TestScratch.path("worker")
         let run = try Interrupting(
             ["export-worker", "--dbname", db.conninfo, "--output-dir", folder, "--once", "--lease", "2", "--worker-id", "stopped"],
             environment: ["PGVAULT_TEST_EXPORT_PAUSE_AFTER_FILES": "3", "PGVAULT_TEST_EXPORT_PAUSE_SECONDS": signals == 1 ? "2" : "60"])
@@ -124,7 +124,7 @@ struct SignalTests {
         let db = try ColdStorageTests.generated(TestServers.newest)
         let conn = try db.connect()
         let before = try ColdStorageTests.state(conn)
-        let repo = Fault.scratch + "/cold-\(UUID().uuidString.prefix(6))"
+        let repo = try TestScratch.path("cold")
         let run = try Interrupting(
             ["archive-partitions", "-d", db.conninfo, "--repo", repo, "--table", "messages", "--before", "2024-04-01",
              "--referencing-rows", "archive", "--json"],
@@ -150,7 +150,7 @@ struct SignalTests {
 
     /// A quick (zstd level 1) archive of the fault database.
     static func backup(_ fixture: Fault.BigDatabase, binary: String) throws -> String {
-        let archive = Fault.scratch + "/source-\(UUID().uuidString.prefix(6))"
+        let archive = try TestScratch.path("source")
         let made = try Shell.capture([binary, "backup", "-d", fixture.conninfo, "--output", archive, "--compress-level", "1", "--quiet"])
         try #require(made.status == 0, "\(made.stderr)")
         return archive
@@ -181,8 +181,8 @@ struct Interrupting {
     private let errPath: String
 
     init(_ arguments: [String], environment: [String: String] = [:]) throws {
-        let binary = try #require(RestoreFixtures.pgvaultBinary(), "build the pgvault executable first")
-        output = Fault.scratch + "/sig-\(UUID().uuidString.prefix(8))"
+        let binary = try Shell.pgvault()
+        output = try TestScratch.path("sig")
         outPath = output + ".stdout"
         errPath = output + ".stderr"
         process = Process()
@@ -242,7 +242,7 @@ struct Interrupting {
     func expectNothingLeft(sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(!Files.exists(output), "something was published at \(output)", sourceLocation: sourceLocation)
         let name = (output as NSString).lastPathComponent
-        let left = ((try? FileManager.default.contentsOfDirectory(atPath: Fault.scratch)) ?? []).filter { $0.hasPrefix("." + name) }
+        let left = ((try? FileManager.default.contentsOfDirectory(atPath: (output as NSString).deletingLastPathComponent)) ?? []).filter { $0.hasPrefix("." + name) }
         #expect(left.isEmpty, "left behind: \(left)", sourceLocation: sourceLocation)
     }
 }

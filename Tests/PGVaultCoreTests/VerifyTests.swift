@@ -31,10 +31,6 @@ enum VerifyFixture {
 
     private static let cache = Cache()
 
-    static func scratch(_ name: String) throws -> String {
-        try TestScratch.directory("verify-" + name)
-    }
-
     static func make(_ major: Int) async throws -> Source {
         let db = try TestServers.database(major, prefix: "vsrc")
         let conn = try db.connect()
@@ -58,11 +54,11 @@ enum VerifyFixture {
             SELECT 1001 + g % 5, 1 + g % 400, 1, '2024-01-01'::timestamptz + g * interval '1 day' FROM generate_series(1, 150) g;
             INSERT INTO invites (code, server_id, channel_id, inviter_id) SELECT 'inv' || g, 1001, 2001, g FROM generate_series(1, 20) g;
             """)
-        let archive = try scratch("src") + "/archive"
+        let archive = try TestScratch.directory("verify-src") + "/archive"
         var options = BackupOptions(conninfo: db.conninfo, output: archive)
         options.splitBytes = 24 << 10  // users (about 80 KiB) is split into ctid-range units
         _ = try await BackupEngine.run(options)
-        let tar = try scratch("tar") + "/chat.tar"
+        let tar = try TestScratch.directory("verify-tar") + "/chat.tar"
         _ = try await BackupEngine.run(BackupOptions(conninfo: db.conninfo, output: tar, form: .file))
         return Source(db: db, archive: archive, tar: tar)
     }
@@ -118,7 +114,7 @@ enum VerifyFixture {
     }
 
     static func copyArchive(_ source: Source) throws -> String {
-        let copy = try scratch("dmg") + "/archive"
+        let copy = try TestScratch.directory("verify-dmg") + "/archive"
         try FileManager.default.copyItem(atPath: source.archive, toPath: copy)
         return copy
     }
@@ -384,7 +380,7 @@ struct VerifyTests {
         let header = try #require((0..<(original.count - name.count)).first { original[$0..<($0 + name.count)].elementsEqual(name) })
         var flipped = original
         flipped[header + 512 + Int(unit.compressedBytes) / 2] ^= 0x01
-        let dir = try VerifyFixture.scratch("tardmg")
+        let dir = try TestScratch.directory("verify-tardmg")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Data(flipped).write(to: URL(fileURLWithPath: dir + "/flipped.tar"))
         let report = try await Verifier.checkArchive(path: dir + "/flipped.tar", jobs: 2, progress: nil)
@@ -512,7 +508,7 @@ struct VerifyTests {
             DELETE FROM server_members WHERE user_id = 300;
             DELETE FROM users WHERE id = 300;
             """)
-        let dir = try VerifyFixture.scratch("rel")
+        let dir = try TestScratch.directory("verify-rel")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let file = dir + "/relations.txt"
         try """

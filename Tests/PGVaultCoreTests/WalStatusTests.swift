@@ -236,74 +236,112 @@ struct WalStatusTests {
         WalStatusEvaluator.evaluate(WalStatusInput(server: .connected(f), thresholds: t))
     }
 
-    @Test("thresholds, failing archiver, settings fixes, skipped checks")
-    func judging() throws {
-        #expect(Self.judge(Self.facts()).exitCode == 0)
+    /// One rule of ``WalStatusEvaluator``: an input built by hand and what the
+    /// report must say about it.
+    struct RuleCase: Sendable, CustomTestStringConvertible {
+        let name: String
+        let input: WalStatusInput
+        var exitCode: Int32?
+        /// The check `status`, `says` and `data` are about.
+        var check: String?
+        var status: WalCheckStatus?
+        var says: [String] = []
+        var data: [String: WalJSON] = [:]
+        var summarySays: [String] = []
+        var backlogSegments: Int64?
+        var testDescription: String { name }
 
-        // --max-age: only while something waits.
-        let old = ArchiverStats(archivedCount: 5, lastArchivedWAL: "000000010000000000000005", lastArchivedAge: 1000)
-        #expect(Self.judge(Self.facts(archiver: old), WalThresholds(maxAge: 600)).exitCode == 0)
-        let waiting = WalGathered<ReadyStats>.value(ReadyStats(count: 3, oldest: "000000010000000000000006", oldestAge: 900))
-        #expect(Self.judge(Self.facts(archiver: old, ready: waiting), WalThresholds(maxAge: 600)).check("archive-age")?.status == .warning)
-        #expect(Self.judge(Self.facts(archiver: old, ready: waiting), WalThresholds(maxAge: 400)).check("archive-age")?.status == .critical)
-        #expect(Self.judge(Self.facts(archiver: old, ready: waiting), WalThresholds(maxAge: 1200)).exitCode == 0)
-
-        // --max-backlog: WARNING above N, CRITICAL above 2N.
-        #expect(Self.judge(Self.facts(ready: waiting), WalThresholds(maxBacklog: 3)).exitCode == 0)
-        #expect(Self.judge(Self.facts(ready: waiting), WalThresholds(maxBacklog: 2)).exitCode == 1)
-        #expect(Self.judge(Self.facts(ready: waiting), WalThresholds(maxBacklog: 1)).exitCode == 2)
-
-        // Failing now: CRITICAL, naming the segment; an old, recovered failure is OK.
-        var failing = old
-        (failing.failedCount, failing.lastFailedWAL, failing.lastFailedAge, failing.failing) = (4, "000000010000000000000006", 2, true)
-        let r = Self.judge(Self.facts(archiver: failing, ready: waiting))
-        #expect(r.exitCode == 2)
-        #expect(r.check("archiver")?.data["segment"] == .string("000000010000000000000006"))
-        #expect(r.summary.contains("000000010000000000000006"))
-        failing.failing = false
-        #expect(Self.judge(Self.facts(archiver: failing)).exitCode == 0)
-
-        // Settings: each broken one is CRITICAL with its fix.
-        var s = Self.healthySettings
-        s["archive_mode"] = "off"
-        var detail = try #require(Self.judge(Self.facts(settings: s)).check("settings"))
-        #expect(detail.status == .critical && detail.detail.contains("ALTER SYSTEM SET archive_mode = on; ALTER SYSTEM SET archive_command = '") && detail.detail.contains("restart"))
-        #expect(detail.detail.contains("overrides postgresql.conf"))
-        s["wal_level"] = "minimal"
-        detail = try #require(Self.judge(Self.facts(settings: s)).check("settings"))
-        #expect(detail.detail.contains("ALTER SYSTEM SET wal_level = replica; ALTER SYSTEM SET archive_mode = on"))
-        for command in ["", "  ", "true", "/bin/true"] {
-            var t = Self.healthySettings
-            t["archive_command"] = command
-            #expect(Self.judge(Self.facts(settings: t)).check("settings")?.status == .critical, "\(command)")
-            #expect(Self.judge(Self.facts(settings: t)).check("settings")?.detail.contains("ALTER SYSTEM SET archive_command = '") == true, "\(command)")
+        init(_ name: String, _ facts: WalServerFacts, _ thresholds: WalThresholds = WalThresholds(), exitCode: Int32? = nil,
+             check: String? = nil, status: WalCheckStatus? = nil, says: [String] = [], data: [String: WalJSON] = [:],
+             summarySays: [String] = [], backlogSegments: Int64? = nil) {
+            self.init(name, WalStatusInput(server: .connected(facts), thresholds: thresholds), exitCode: exitCode,
+                      check: check, status: status, says: says, data: data, summarySays: summarySays, backlogSegments: backlogSegments)
         }
-        var lib = Self.healthySettings
-        (lib["archive_command"], lib["archive_library"]) = ("", "basic_archive")
-        #expect(Self.judge(Self.facts(settings: lib)).exitCode == 0)
-        var hidden = Self.healthySettings
-        hidden["archive_command"] = nil
-        #expect(Self.judge(Self.facts(settings: hidden)).check("settings")?.detail.contains("not visible") == true)
 
+        init(_ name: String, _ input: WalStatusInput, exitCode: Int32? = nil, check: String? = nil, status: WalCheckStatus? = nil,
+             says: [String] = [], data: [String: WalJSON] = [:], summarySays: [String] = [], backlogSegments: Int64? = nil) {
+            (self.name, self.input, self.exitCode, self.check, self.status) = (name, input, exitCode, check, status)
+            (self.says, self.data, self.summarySays, self.backlogSegments) = (says, data, summarySays, backlogSegments)
+        }
+    }
+
+    static let oldArchive = ArchiverStats(archivedCount: 5, lastArchivedWAL: "000000010000000000000005", lastArchivedAge: 1000)
+    static let waiting = WalGathered<ReadyStats>.value(ReadyStats(count: 3, oldest: "000000010000000000000006", oldestAge: 900))
+
+    static func failingArchiver(now: Bool) -> ArchiverStats {
+        var a = oldArchive
+        (a.failedCount, a.lastFailedWAL, a.lastFailedAge, a.failing) = (4, "000000010000000000000006", 2, now)
+        return a
+    }
+
+    /// The healthy settings with `changes` (nil: the setting is not visible).
+    static func settings(_ changes: [String: String?]) -> [String: String] {
+        var s = healthySettings
+        for (key, value) in changes { s[key] = value }
+        return s
+    }
+
+    static func switched(_ result: WalGathered<SwitchResult>) -> WalServerFacts {
+        var f = facts()
+        f.switchResult = result
+        return f
+    }
+
+    static let archiveCommandCases: [RuleCase] = ["", "  ", "true", "/bin/true"].map { (command: String) -> RuleCase in
+        RuleCase("archive_command '\(command)': CRITICAL with the fix", facts(settings: settings(["archive_command": command])),
+                 check: "settings", status: .critical, says: ["ALTER SYSTEM SET archive_command = '"])
+    }
+
+    static let ruleCases: [RuleCase] = [
+        RuleCase("healthy", facts(), exitCode: 0),
+        // --max-age: only while something waits.
+        RuleCase("--max-age exceeded, nothing waits: OK", facts(archiver: oldArchive), WalThresholds(maxAge: 600), exitCode: 0),
+        RuleCase("--max-age exceeded while segments wait: WARNING", facts(archiver: oldArchive, ready: waiting), WalThresholds(maxAge: 600),
+                 check: "archive-age", status: .warning),
+        RuleCase("twice --max-age exceeded while segments wait: CRITICAL", facts(archiver: oldArchive, ready: waiting), WalThresholds(maxAge: 400),
+                 check: "archive-age", status: .critical),
+        RuleCase("within --max-age while segments wait: OK", facts(archiver: oldArchive, ready: waiting), WalThresholds(maxAge: 1200), exitCode: 0),
+        // --max-backlog: WARNING above N, CRITICAL above 2N.
+        RuleCase("backlog at --max-backlog: OK", facts(ready: waiting), WalThresholds(maxBacklog: 3), exitCode: 0),
+        RuleCase("backlog above --max-backlog: WARNING", facts(ready: waiting), WalThresholds(maxBacklog: 2), exitCode: 1),
+        RuleCase("backlog above twice --max-backlog: CRITICAL", facts(ready: waiting), WalThresholds(maxBacklog: 1), exitCode: 2),
+        // Failing now: CRITICAL, naming the segment; an old, recovered failure is OK.
+        RuleCase("archiver failing now: CRITICAL, naming the segment", facts(archiver: failingArchiver(now: true), ready: waiting), exitCode: 2,
+                 check: "archiver", data: ["segment": .string("000000010000000000000006")], summarySays: ["000000010000000000000006"]),
+        RuleCase("an old, recovered archiver failure: OK", facts(archiver: failingArchiver(now: false)), exitCode: 0),
+        // Settings: each broken one is CRITICAL with its fix.
+        RuleCase("archive_mode off: CRITICAL with the fix", facts(settings: settings(["archive_mode": "off"])), check: "settings", status: .critical,
+                 says: ["ALTER SYSTEM SET archive_mode = on; ALTER SYSTEM SET archive_command = '", "restart", "overrides postgresql.conf"]),
+        RuleCase("wal_level minimal and archive_mode off: both fixes", facts(settings: settings(["archive_mode": "off", "wal_level": "minimal"])),
+                 check: "settings", says: ["ALTER SYSTEM SET wal_level = replica; ALTER SYSTEM SET archive_mode = on"]),
+    ] + archiveCommandCases + [
+        RuleCase("archive_library instead of archive_command: OK", facts(settings: settings(["archive_command": "", "archive_library": "basic_archive"])),
+                 exitCode: 0),
+        RuleCase("archive_command not visible: said", facts(settings: settings(["archive_command": nil])), check: "settings", says: ["not visible"]),
         // Skipped because of the role: said, and not held against the status...
-        let denied = WalGathered<ReadyStats>.skipped("needs pg_monitor")
-        let limited = Self.judge(Self.facts(ready: denied))
-        #expect(limited.exitCode == 0)
-        #expect(limited.check("backlog")?.detail.contains("needs pg_monitor") == true)
-        #expect(limited.metrics.backlogSegments == 0)  // estimated from positions: 6 - 5 - 1
+        RuleCase("backlog not visible to the role: said, OK, estimated from positions", facts(ready: .skipped("needs pg_monitor")), exitCode: 0,
+                 check: "backlog", says: ["needs pg_monitor"], backlogSegments: 0),  // 6 - 5 - 1
         // ...unless asked for: --switch not allowed is a WARNING.
-        var f = Self.facts()
-        f.switchResult = .skipped("pg_switch_wal() needs superuser")
-        #expect(Self.judge(f).exitCode == 1)
-        f.switchResult = .value(SwitchResult(segment: "000000010000000000000006", archived: false, seconds: 30))
-        #expect(Self.judge(f).exitCode == 2)
+        RuleCase("--switch not allowed: WARNING", switched(.skipped("pg_switch_wal() needs superuser")), exitCode: 1),
+        RuleCase("--switch segment not archived: CRITICAL",
+                 switched(.value(SwitchResult(segment: "000000010000000000000006", archived: false, seconds: 30))), exitCode: 2),
+        RuleCase("could not connect: UNKNOWN", WalStatusInput(server: .unreachable("could not connect")), exitCode: 3),
+        RuleCase("a known problem outranks UNKNOWN", WalStatusInput(
+            server: .unreachable("could not connect"), archive: .unreadable(.missing("/nope")), archiveDir: "/nope"), exitCode: 2),
+    ]
 
-        // Could not connect: UNKNOWN.
-        #expect(WalStatusEvaluator.evaluate(WalStatusInput(server: .unreachable("could not connect"))).exitCode == 3)
-        // A known problem outranks UNKNOWN.
-        let both = WalStatusEvaluator.evaluate(WalStatusInput(
-            server: .unreachable("could not connect"), archive: .unreadable(.missing("/nope")), archiveDir: "/nope"))
-        #expect(both.exitCode == 2)
+    @Test("thresholds, failing archiver, settings fixes, skipped checks", arguments: ruleCases)
+    func judging(_ c: RuleCase) throws {
+        let report = WalStatusEvaluator.evaluate(c.input)
+        if let exitCode = c.exitCode { #expect(report.exitCode == exitCode, "\(report.summary)") }
+        for text in c.summarySays { #expect(report.summary.contains(text), "\(text) in \(report.summary)") }
+        if let backlog = c.backlogSegments { #expect(report.metrics.backlogSegments == backlog) }
+        if let name = c.check {
+            let check = try #require(report.check(name))
+            if let status = c.status { #expect(check.status == status, "\(check.detail)") }
+            for text in c.says { #expect(check.detail.contains(text), "\(text) in \(check.detail)") }
+            for (key, value) in c.data { #expect(check.data[key] == value, "\(key)") }
+        }
     }
 
     @Test("JSON and Prometheus output")
@@ -338,7 +376,7 @@ struct WalStatusTests {
 
     @Test("a pgvault backup is refused as a start for PITR, with the reason; a base backup folder is read")
     func baseBackupFiles() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pgvault-wal-\(UUID().uuidString)").path
+        let dir = try TestScratch.directory("wal")
         try FileManager.default.createDirectory(atPath: dir + "/backup", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let manifest = dir + "/backup/manifest.json"
@@ -669,7 +707,7 @@ struct WalStatusTests {
         // A pgvault backup is logical: the CLI refuses it as a start for recovery.
         let backup = cluster.baseDir + "/chat.tar"
         _ = try await BackupEngine.run(BackupOptions(conninfo: cluster.conninfo(), output: backup, form: .file))
-        let binary = try #require(Shell.pgvaultBinary, "build pgvault first")
+        let binary = try Shell.pgvault()
         let refused = try await Self.blocking {
             try Shell.capture([binary, "wal-status", "--offline", "--archive-dir", archive, "--since-backup", backup])
         }

@@ -182,8 +182,7 @@ public enum Shell {
         _ argv: [String], workingDirectory: String? = nil, environment: [String: String]? = nil,
         input: String? = nil
     ) throws -> Output {
-        let scratch = "/tmp/pgvault-shell-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        let scratch = try TestScratch.directory("shell")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let inPath = scratch + "/in", outPath = scratch + "/out", errPath = scratch + "/err"
         try Data((input ?? "").utf8).write(to: URL(fileURLWithPath: inPath))
@@ -199,13 +198,14 @@ public enum Shell {
     }
 
     /// The pgvault executable built next to the test bundle (`swift build` makes it).
-    public static var pgvaultBinary: String? {
-        var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? "").deletingLastPathComponent()
+    public static func pgvault() throws -> String {
+        let bundle = CommandLine.arguments.first ?? ""
+        var dir = URL(fileURLWithPath: bundle).deletingLastPathComponent()
         for _ in 0..<4 {
             let candidate = dir.appendingPathComponent("pgvault").path
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
             dir.deleteLastPathComponent()
         }
-        return nil
+        throw HarnessError("no pgvault executable near \(bundle): build the pgvault executable first (swift build)")
     }
 }

@@ -19,6 +19,10 @@ public enum TestServers {
         return text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
     }
 
+    /// Whether all of `majors` are under test: for `.enabled(if:)`, so a test
+    /// that needs a version left out of `PGVAULT_TEST_VERSIONS` shows as skipped.
+    public static func testing(_ majors: Int...) -> Bool { majors.allSatisfy(versions.contains) }
+
     /// The newest major under test (the usual choice for tests not about versions).
     public static var newest: Int { versions.max() ?? 17 }
 
@@ -91,6 +95,7 @@ private final class Registry: @unchecked Sendable {
             }
             if clusters.isEmpty {
                 TestCluster.reapOrphans()
+                _ = TestScratch.root  // its exit handler first, so it runs after ours (stopping uses Shell)
                 atexit { registry.stopAll() }
             }
             let cluster = try TestCluster(major: major)
