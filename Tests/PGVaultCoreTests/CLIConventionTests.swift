@@ -83,16 +83,16 @@ struct CLIConventionTests {
     static let absent = "host=/nonexistent-pgvault-socket-dir dbname=chat connect_timeout=2"
 
     static let failureCases: [(args: [String], database: String?)] = [
-        (["backup", "-d", absent, "--output", "/tmp/pgvault-never-written"], "chat"),
+        (["backup", "-d", absent, "--output", "SCRATCH/out"], "chat"),
         (["restore", "/nonexistent/archive", "-d", absent], "chat"),
         (["verify", "/nonexistent/archive"], nil),
         (["verify", "-d", absent], "chat"),
         (["list", "--repo", "/nonexistent/repo"], nil),
         (["prune", "--repo", "/nonexistent/repo", "--keep-daily", "3"], nil),
-        (["archive-partitions", "-d", absent, "--table", "messages", "--older-than", "12months", "--repo", "/tmp/pgvault-never-written"], "chat"),
-        (["restore-partitions", "-d", absent, "--repo", "/tmp", "--table", "messages", "--since", "2024-01"], "chat"),
-        (["export-user", "-d", absent, "--user", "1", "--output", "/tmp/pgvault-never-written.zip"], "chat"),
-        (["export-worker", "-d", absent, "--output-dir", "/tmp/pgvault-never-written", "--once"], "chat"),
+        (["archive-partitions", "-d", absent, "--table", "messages", "--older-than", "12months", "--repo", "SCRATCH/out"], "chat"),
+        (["restore-partitions", "-d", absent, "--repo", "SCRATCH", "--table", "messages", "--since", "2024-01"], "chat"),
+        (["export-user", "-d", absent, "--user", "1", "--output", "SCRATCH/user.zip"], "chat"),
+        (["export-worker", "-d", absent, "--output-dir", "SCRATCH/out", "--once"], "chat"),
         (["migrate", "-d", absent], "chat"),
         (["generate", "-d", absent, "--scale", "tiny"], "chat"),
     ]
@@ -100,6 +100,9 @@ struct CLIConventionTests {
     @Test("a failure: one error line with the command's prefix, exit 2, and with --json one object on one line", arguments: failureCases)
     func failure(args: [String], database: String?) throws {
         let command = args[0]
+        // Paths the command would write to, in a folder of this test's own.
+        let scratch = try TestScratch.directory("cli-failure")
+        let args = args.map { $0.replacingOccurrences(of: "SCRATCH", with: scratch) }
         let text = try Self.pgvault(args)
         #expect(text.status == 2, "\(command): exit \(text.status)\n\(text.stderr)")
         #expect(text.stdout.isEmpty, "\(command): a failure printed a result: \(text.stdout)")
