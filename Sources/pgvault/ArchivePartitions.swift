@@ -46,7 +46,7 @@ extension PGVaultCommand {
         var repo: String
 
         @Option(help: ArgumentHelp("Rows of other tables that reference an archived partition: refuse (list them and stop) or archive (archive them with it and delete them in the detach's transaction).", valueName: "refuse|archive"))
-        var referencingRows: String = "refuse"
+        var referencingRows: ColdArchiveOptions.ReferencingRows = .refuse
 
         @Flag(help: "Keep each partition as a detached table instead of dropping it.")
         var keepDetached = false
@@ -58,7 +58,7 @@ extension PGVaultCommand {
         var limit: Int?
 
         @Option(help: ArgumentHelp("How long to wait for each table lock before failing, e.g. 30s.", valueName: "DURATION"))
-        var lockWaitTimeout: String = "30s"
+        var lockWaitTimeout = LockTimeout(argument: "30s")!
 
         @Option(parsing: .unconditional, help: ArgumentHelp("zstd level (1-19).", discussion: "The same default as backup's (docs/cli.md)."))
         var compressLevel: Int32 = 2
@@ -72,7 +72,9 @@ extension PGVaultCommand {
         func validate() throws {
             if table.isEmpty { throw ValidationError("give at least one '--table TABLE'") }
             if (olderThan == nil) == (before == nil) { throw ValidationError("give exactly one of '--older-than AGE' and '--before DATE'") }
-            if ColdArchiveOptions.ReferencingRows(rawValue: referencingRows) == nil { throw ValidationError("'--referencing-rows' is refuse or archive") }
+            if let olderThan, DurationText.calendarInterval(olderThan) == nil {
+                throw ValidationError("'--older-than \(olderThan)': write a count and a unit of days or longer, e.g. 12months, 90days, 1year, 8weeks")
+            }
             if let limit, limit < 1 { throw ValidationError("'--limit' must be at least 1") }
             if !(1...19).contains(compressLevel) { throw ValidationError("'--compress-level' must be between 1 and 19") }
         }
@@ -84,11 +86,11 @@ extension PGVaultCommand {
                 if let metricsFile, !dryRun { try OutputPath.checkWritableFile(metricsFile, what: "--metrics-file") }
                 let cutoff: ColdArchiveOptions.Cutoff = olderThan.map { .olderThan($0) } ?? .before(before ?? "")
                 var options = ColdArchiveOptions(conninfo: connection.dbname, repo: repo, tables: table, cutoff: cutoff)
-                options.referencingRows = ColdArchiveOptions.ReferencingRows(rawValue: referencingRows) ?? .refuse
+                options.referencingRows = referencingRows
                 options.keepDetached = keepDetached
                 options.dryRun = dryRun
                 options.limit = limit
-                options.lockWaitTimeout = lockWaitTimeout
+                options.lockWaitTimeout = lockWaitTimeout.postgres
                 options.compressionLevel = compressLevel
                 if isatty(2) != 0 { options.progress = { note($0) } }
                 var summary = try await cancellingOnSignals(leaving: "no partition was detached or dropped by the interrupted step, and its cold archive was not published") { [options] in

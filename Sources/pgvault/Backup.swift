@@ -47,7 +47,7 @@ extension PGVaultCommand {
             "Archive form: directory or file (one tar file).",
             discussion: "Default: file when --output ends in .tar, else directory.",
             valueName: "directory|file"))
-        var format: String?
+        var format: BackupOptions.Form?
 
         @Option(name: [.short, .long], parsing: .unconditional, help: "Parallel worker connections (1-64).")
         var jobs: Int = 2
@@ -69,13 +69,13 @@ extension PGVaultCommand {
             "COPY format of the data: auto (binary for every table whose column types allow it, else text) or text.",
             discussion: "Binary costs the server less on backup and restore and compresses better; text is the most portable (any PostgreSQL version, any target encoding). See docs/archive-format.md.",
             valueName: "auto|text"))
-        var copyFormat = "auto"
+        var copyFormat: CopyFormatChoice = .auto
 
         @Option(parsing: .unconditional, help: ArgumentHelp("Split tables and partitions larger than this many MiB into ctid ranges.", valueName: "MIB"))
         var splitSize: Int64 = 256
 
         @Option(help: ArgumentHelp("How long to wait for each table lock before failing, e.g. 30s, 2min.", valueName: "DURATION"))
-        var lockWaitTimeout: String = "30s"
+        var lockWaitTimeout = LockTimeout(argument: "30s")!
 
         @Option(help: ArgumentHelp("Folder with pg_dump and pg_restore (at least the server's version).", valueName: "DIR"))
         var pgBin: String?
@@ -91,7 +91,7 @@ extension PGVaultCommand {
 
         /// --format, else file for an --output ending in .tar, else directory.
         var form: BackupOptions.Form {
-            if let format { return format == "file" ? .file : .directory }
+            if let format { return format }
             return output?.hasSuffix(".tar") == true ? .file : .directory
         }
 
@@ -99,13 +99,11 @@ extension PGVaultCommand {
             if (output == nil) == (repo == nil) { throw ValidationError("give exactly one of '--output PATH' and '--repo DIR'") }
             if schemaOnly && dataOnly { throw ValidationError("'--schema-only' and '--data-only' exclude each other") }
             if jobs < 1 || jobs > 64 { throw ValidationError("'--jobs' must be between 1 and 64") }
-            if let format, !["directory", "file"].contains(format) { throw ValidationError("'--format' is directory or file") }
-            if format == "directory", let output, output.hasSuffix(".tar") {
+            if format == .directory, let output, output.hasSuffix(".tar") {
                 throw ValidationError("'--output \(output)' ends in .tar but '--format directory' asks for a folder; drop '--format' for a tar file, or choose a name without .tar")
             }
             if !(1...1_048_576).contains(splitSize) { throw ValidationError("'--split-size' must be between 1 and 1048576 (MiB)") }
             if !(1...19).contains(compressLevel) { throw ValidationError("'--compress-level' must be between 1 and 19") }
-            if !["auto", "text"].contains(copyFormat) { throw ValidationError("'--copy-format' is auto or text") }
             if output == "-" && isatty(1) != 0 { throw ValidationError("'--output -' writes a tar to standard output; redirect it to a file or a pipe") }
         }
 
@@ -116,24 +114,18 @@ extension PGVaultCommand {
             try await report.run {
                 // Every output path is checked before the work starts.
                 if let metricsFile { try OutputPath.checkWritableFile(metricsFile, what: "--metrics-file") }
-                var target = output ?? ""
-                if let repo {
-                    let repository = try Repository(path: repo)
-                    let probe = try connection.connect(application: "pgvault backup")
-                    let database = try probe.query("SELECT current_database()").scalar ?? "db"
-                    target = repository.newBackupPath(database: database, form: form)
-                }
-                var options = BackupOptions(conninfo: connection.dbname, output: target, form: form)
-                options.uniqueName = repo != nil
+                // With --repo, the engine names the backup after the database it reaches.
+                var options = BackupOptions(conninfo: connection.dbname, output: output ?? "", form: form)
+                options.repository = repo
                 options.jobs = jobs
                 options.tables = selection.table
                 options.excludeTables = selection.excludeTable
                 options.schemaOnly = schemaOnly
                 options.dataOnly = dataOnly
                 options.compressionLevel = compressLevel
-                options.binaryCopy = copyFormat == "auto"
+                options.binaryCopy = copyFormat == .auto
                 options.splitBytes = splitSize << 20
-                options.lockWaitTimeout = lockWaitTimeout
+                options.lockWaitTimeout = lockWaitTimeout.postgres
                 options.pgBin = pgBin
                 let showProgress = !quiet && isatty(2) != 0
                 if showProgress { options.progress = { ProgressLine.show($0) } }

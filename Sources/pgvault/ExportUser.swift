@@ -57,12 +57,13 @@ extension PGVaultCommand {
             let quiet = common.quiet
             let report = CommandReport("export-user", json: common.json, database: connection.databaseName)
             try await report.run {
-                let conn = try connection.connect(application: "pgvault export-user")
+                let conn = try await Blocking.run("pgvault-export-connect") { [connection] in
+                    try connection.connect(application: "pgvault export-user")
+                }
                 if enqueue {
                     let input = user, attempts = maxAttempts
-                    let (userID, requestID) = try await Blocking.run("pgvault-enqueue", on: conn) { conn in
-                        let userID = try conn.transaction { try UserSelector(parsing: input).resolveID($0, input: input) }
-                        return (userID, try ExportQueue.enqueue(conn, userID: userID, maxAttempts: attempts))
+                    let (userID, requestID) = try await Blocking.run("pgvault-enqueue", on: conn) {
+                        try ExportQueue.enqueue($0, user: input, maxAttempts: attempts)
                     }
                     report.result(["status": "queued", "userID": String(userID), "requestID": String(requestID)]) {
                         "queued export request \(requestID) for user \(userID); pgvault export-worker will write it"
@@ -71,7 +72,6 @@ extension PGVaultCommand {
                 }
                 var options = UserExportOptions()
                 options.batchSize = common.batchSize
-                options.afterFile = ExportWorker.testPause()
                 let conninfo = connection.dbname
                 options.connect = { try PGConnection(conninfo: conninfo, applicationName: "pgvault export-user (reactions, channels)") }
                 // Ctrl-C or SIGTERM: cancel, remove the unfinished file, exit 130 or 143.

@@ -20,7 +20,7 @@ extension PGVaultCommand {
                 taken back once its lease has expired.
 
                 --once works until the queue is empty, then exits; otherwise the worker polls \
-                every --poll-interval seconds. SIGINT or SIGTERM stops it cleanly: an export in \
+                every --poll-interval. SIGINT or SIGTERM stops it cleanly: an export in \
                 progress is cancelled and its request given back (the attempt is not counted), \
                 and it exits 130 (SIGINT) or 143 (SIGTERM).
 
@@ -42,11 +42,11 @@ extension PGVaultCommand {
         @Flag(help: "Process requests until the queue is empty, then exit.")
         var once = false
 
-        @Option(parsing: .unconditional, help: ArgumentHelp("Seconds between looks at an empty queue.", valueName: "SECONDS"))
-        var pollInterval: Double = 5
+        @Option(parsing: .unconditional, help: ArgumentHelp("Time between looks at an empty queue: seconds, or a duration like 500ms or 1m.", valueName: "DURATION"))
+        var pollInterval = Seconds(argument: "5")!
 
-        @Option(parsing: .unconditional, help: ArgumentHelp("Seconds a claim holds without renewal; a dead worker's request is taken back after this.", valueName: "SECONDS"))
-        var lease: Double = 300
+        @Option(parsing: .unconditional, help: ArgumentHelp("How long a claim holds without renewal (seconds, or a duration like 5m); a dead worker's request is taken back after this.", valueName: "DURATION"))
+        var lease = Seconds(argument: "300")!
 
         @Option(help: ArgumentHelp("Name recorded in claimed_by (default host:pid).", valueName: "NAME"))
         var workerID: String?
@@ -54,19 +54,18 @@ extension PGVaultCommand {
         @OptionGroup var common: ExportCommonOptions
 
         func validate() throws {
-            if pollInterval <= 0 { throw ValidationError("'--poll-interval' must be positive") }
-            if lease < 1 { throw ValidationError("'--lease' must be at least 1 second") }
+            if pollInterval.value <= 0 { throw ValidationError("'--poll-interval' must be positive") }
+            if lease.value < 1 { throw ValidationError("'--lease' must be at least 1 second") }
             if let workerID, workerID.isEmpty { throw ValidationError("'--worker-id' must not be empty") }
         }
 
         func run() async throws {
             let quiet = common.quiet
             var config = ExportWorkerConfiguration(conninfo: connection.dbname, outputDirectory: outputDir, workerID: workerID)
-            config.leaseSeconds = lease
-            config.pollSeconds = pollInterval
+            config.leaseSeconds = lease.value
+            config.pollSeconds = pollInterval.value
             config.once = once
             config.exportOptions.batchSize = common.batchSize
-            config.exportOptions.afterFile = Self.testPause()
             let showProgress = !quiet && isatty(2) != 0
 
             let stop = ExportStopSignal()
@@ -138,21 +137,6 @@ extension PGVaultCommand {
                 note("pgvault export-worker: \(message); retrying")
             case .progress, .idle:
                 break
-            }
-        }
-
-        /// TEST ONLY (docs/export-format.md, "Testing hooks"): with
-        /// PGVAULT_TEST_EXPORT_PAUSE_AFTER_FILES=N the worker stops for
-        /// PGVAULT_TEST_EXPORT_PAUSE_SECONDS (default 60) after the Nth file of each
-        /// package, so a test can kill it mid-export. Never set in production.
-        static func testPause() -> (@Sendable (String, Int) throws -> Void)? {
-            let env = ProcessInfo.processInfo.environment
-            guard let text = env["PGVAULT_TEST_EXPORT_PAUSE_AFTER_FILES"], let after = Int(text) else { return nil }
-            let seconds = env["PGVAULT_TEST_EXPORT_PAUSE_SECONDS"].flatMap(Double.init) ?? 60
-            return { path, files in
-                guard files == after else { return }
-                note("pgvault export-worker: test pause after \(files) files (last \(path)) for \(seconds) s")
-                Thread.sleep(forTimeInterval: seconds)
             }
         }
     }

@@ -35,7 +35,7 @@ extension PGVaultCommand {
         @OptionGroup var connection: ConnectionOptions
 
         @Option(help: ArgumentHelp("Preset size: tiny, small or default.", valueName: "NAME"))
-        var scale: String = "default"
+        var scale = ScaleName(argument: "default")!
 
         @Option(parsing: .unconditional, help: ArgumentHelp("Number of users (overrides the scale).", valueName: "N"))
         var users: Int?
@@ -59,9 +59,6 @@ extension PGVaultCommand {
         var json = false
 
         func validate() throws {
-            guard GeneratorConfig.scaleNames.contains(scale) else {
-                throw ValidationError("--scale must be one of \(GeneratorConfig.scaleNames.joined(separator: ", "))")
-            }
             if let users, users < 10 { throw ValidationError("--users must be at least 10") }
             if let messages, messages < 200 { throw ValidationError("--messages must be at least 200") }
             if jobs < 1 || jobs > 64 { throw ValidationError("'--jobs' must be between 1 and 64") }
@@ -70,7 +67,7 @@ extension PGVaultCommand {
         func run() async throws {
             let report = CommandReport("generate", json: json, database: connection.databaseName)
             try await report.run {
-                var config = try GeneratorConfig.scale(scale, seed: seed)
+                var config = try GeneratorConfig.scale(scale.name, seed: seed)
                 if users != nil || messages != nil {
                     config = GeneratorConfig(seed: seed, users: users ?? config.users, messages: messages ?? config.messages)
                 }

@@ -40,23 +40,28 @@ extension PGVaultCommand {
             let report = CommandReport("migrate", json: json, database: connection.databaseName)
             try await report.run {
                 let migrator = try Migrator(directory: source)
-                let conn = try connection.connect(application: "pgvault migrate")
+                let conn = try await Blocking.run("pgvault-migrate") { [connection] in
+                    try connection.connect(application: "pgvault migrate")
+                }
                 var result = MigrateResult()
                 var lines: [String] = []
                 if status {
-                    let applied = Set(try Migrator.applied(conn).map(\.version))
+                    let applied = Set(try await Blocking.run("pgvault-migrate", on: conn) { try Migrator.applied($0) }.map(\.version))
                     for m in migrator.migrations {
                         lines.append("\(applied.contains(m.version) ? "applied" : "pending") \(m.version) \(m.description)")
                     }
                     result.applied = migrator.migrations.filter { applied.contains($0.version) }.map { String($0.version) }
                     result.pending = migrator.migrations.filter { !applied.contains($0.version) }.map { String($0.version) }
                 } else if down {
-                    let reverted = try migrator.revertLast(conn)
+                    let reverted = try await Blocking.run("pgvault-migrate", on: conn) { try migrator.revertLast($0) }
                     lines.append(reverted.map { "reverted \($0.version) \($0.description)" } ?? "nothing to revert")
                     result.reverted = reverted.map { [String($0.version)] } ?? []
                 } else {
-                    let ran = try migrator.run(conn) { m in
-                        if !json { print("applying \(m.version) \(m.description)") }
+                    let quiet = json
+                    let ran = try await Blocking.run("pgvault-migrate", on: conn) {
+                        try migrator.run($0) { m in
+                            if !quiet { print("applying \(m.version) \(m.description)") }
+                        }
                     }
                     lines.append(ran.isEmpty ? "database is up to date" : "applied \(ran.count) migration(s)")
                     result.applied = ran.map { String($0.version) }

@@ -95,7 +95,7 @@ extension PGVaultCommand {
         var includeDefault = false
 
         @Option(help: ArgumentHelp("Load order: size (largest first) or newest-first (plain tables, then the most recent partitions).", valueName: "ORDER"))
-        var order: String = "size"
+        var order: RestoreOptions.Order = .size
 
         @Flag(inversion: .prefixedNo, help: "Create partitions the target lacks from the archive's bounds.")
         var createPartitions = true
@@ -134,9 +134,6 @@ extension PGVaultCommand {
             }
             if jobs < 1 || jobs > 64 { throw ValidationError("'--jobs' must be between 1 and 64") }
             if maintenanceWorkers < 0 || maintenanceWorkers > 64 { throw ValidationError("'--maintenance-workers' must be between 0 and 64") }
-            if RestoreOptions.Order(rawValue: order) == nil {
-                throw ValidationError("'--order' is one of: \(RestoreOptions.Order.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
             if includeDefault && since == nil && until == nil {
                 throw ValidationError("'--include-default' goes with '--since' or '--until'")
             }
@@ -156,7 +153,7 @@ extension PGVaultCommand {
             options.excludeTables = selection.excludeTable
             options.window = try TimeWindow(since: since, until: until)
             options.includeDefaultPartitions = includeDefault
-            options.order = RestoreOptions.Order(rawValue: order) ?? .size
+            options.order = order
             options.createPartitions = createPartitions
             options.verify = verify
             options.analyze = analyze

@@ -48,7 +48,7 @@ extension PGVaultCommand {
         var dryRun = false
 
         @Option(help: ArgumentHelp("How long to wait for each table lock before failing, e.g. 30s.", valueName: "DURATION"))
-        var lockWaitTimeout: String = "30s"
+        var lockWaitTimeout = LockTimeout(argument: "30s")!
 
         @Option(help: ArgumentHelp("Write Prometheus metrics to this file.", valueName: "PATH"))
         var metricsFile: String?
@@ -68,7 +68,7 @@ extension PGVaultCommand {
                 if let metricsFile, !dryRun { try OutputPath.checkWritableFile(metricsFile, what: "--metrics-file") }
                 var options = ColdRestoreOptions(conninfo: connection.dbname, repo: repo, tables: table, since: since, until: until)
                 options.dryRun = dryRun
-                options.lockWaitTimeout = lockWaitTimeout
+                options.lockWaitTimeout = lockWaitTimeout.postgres
                 if isatty(2) != 0 { options.progress = { note($0) } }
                 var summary = try await cancellingOnSignals(leaving: "nothing was restored: the transaction was rolled back") { [options] in
                     try await PartitionRestorer.run(options)

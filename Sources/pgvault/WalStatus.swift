@@ -94,9 +94,11 @@ extension PGVaultCommand {
         @Flag(help: "Print Prometheus text exposition format (for node_exporter's textfile collector).")
         var prometheus = false
 
+        // A bad label is a usage error (exit 64) before any work.
         @Option(name: .customLong("label"), help: ArgumentHelp(
-            "With --prometheus: a label added to every sample, e.g. cluster=main (repeatable).", valueName: "NAME=VALUE"))
-        var labels: [String] = []
+            "With --prometheus: a label added to every sample, e.g. cluster=main (repeatable).", valueName: "NAME=VALUE"),
+            transform: { try WalPrometheusLabel(parsing: $0) })
+        var labels: [WalPrometheusLabel] = []
 
         @Flag(help: "Do not connect: check only --archive-dir (timeline and segment size come from the files).")
         var offline = false
@@ -118,18 +120,6 @@ extension PGVaultCommand {
             if DurationText.seconds(timeout) == nil { throw ValidationError("--timeout: '\(timeout)' is not a duration like 30s or 2m") }
             if let maxAge, DurationText.seconds(maxAge) == nil { throw ValidationError("--max-age: '\(maxAge)' is not a duration like 15m or 1h") }
             if let maxBacklog, maxBacklog < 0 { throw ValidationError("'--max-backlog' must be 0 or more") }
-            _ = try parsedLabels()
-        }
-
-        func parsedLabels() throws -> [(String, String)] {
-            try labels.map { text in
-                guard let eq = text.firstIndex(of: "=") else { throw ValidationError("--label: '\(text)' is not NAME=VALUE") }
-                let name = String(text[..<eq])
-                let valid = name.first.map { $0.isLetter || $0 == "_" } == true
-                    && name.allSatisfy { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "_" } && !name.hasPrefix("__")
-                guard valid else { throw ValidationError("--label: '\(name)' is not a Prometheus label name") }
-                return (name, String(text[text.index(after: eq)...]))
-            }
         }
 
         func run() async throws {
@@ -149,7 +139,7 @@ extension PGVaultCommand {
             if json {
                 print(report.json())
             } else if prometheus {
-                print(report.prometheus(labels: try parsedLabels()), terminator: "")
+                print(report.prometheus(labels: labels.map { ($0.name, $0.value) }), terminator: "")
             } else {
                 print(report.table())
             }

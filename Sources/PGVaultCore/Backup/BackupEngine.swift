@@ -5,7 +5,7 @@ import PGClient
 import ZstdStream
 
 public struct BackupOptions: Sendable {
-    public enum Form: String, Sendable { case directory, file }
+    public enum Form: String, Sendable, CaseIterable { case directory, file }
 
     public var conninfo: String
     /// Final path of the archive (a directory, or a file), or "-" for a tar on stdout.
@@ -14,6 +14,10 @@ public struct BackupOptions: Sendable {
     /// `output` is a wanted name in a repository (``Repository/newBackupPath``):
     /// when another backup has it, this one takes the first free `-N` suffix.
     public var uniqueName = false
+    /// A repository folder to name the backup in (`--repo`), instead of
+    /// `output`: the name is `<database>-<start time>`, the database being the
+    /// one the leader connection reports, claimed as with `uniqueName`.
+    public var repository: String?
     public var jobs: Int = 2
     /// Shell-style patterns (`*`, `?`) on `schema.table` or `table`; a partitioned
     /// parent selects its partitions.
@@ -102,21 +106,41 @@ public enum BackupEngine {
         let started = Date()
         // Where members go while the backup runs: for a directory archive, a
         // hidden sibling that is renamed at the end; for a file, a spool folder.
-        let (staging, output) = try await Blocking.run("pgvault-backup-setup") { try stagingFolder(for: requested) }
-        var named = requested
-        named.output = output
-        let options = named
+        // Every path is checked before connecting. An --output gets its staging
+        // folder now; a repository's name needs the database's name, which the
+        // leader reports, so it is claimed once the leader is prepared.
+        var early: (staging: String, output: String)?
+        if let repository = requested.repository {
+            _ = try await Blocking.run("pgvault-backup-setup") { try Repository(path: repository) }
+        } else {
+            early = try await Blocking.run("pgvault-backup-setup") { try stagingFolder(for: requested) }
+        }
+        var stagingPath = early?.staging
         var published = false
-        PartialOutputs.register(staging)
+        if let stagingPath { PartialOutputs.register(stagingPath) }
         defer {
-            if !published { Files.removeTree(staging) }
-            PartialOutputs.forget(staging)
+            if let stagingPath {
+                if !published { Files.removeTree(stagingPath) }
+                PartialOutputs.forget(stagingPath)
+            }
         }
 
         let leader = try await Blocking.run("pgvault-backup-leader") {
-            try PGConnection(conninfo: options.conninfo, applicationName: "pgvault backup")
+            try PGConnection(conninfo: requested.conninfo, applicationName: "pgvault backup")
         }
-        let plan = try await Blocking.run("pgvault-backup-leader", on: leader) { try prepare($0, options) }
+        let plan = try await Blocking.run("pgvault-backup-leader", on: leader) { try prepare($0, requested) }
+        var named = requested
+        if let repository = requested.repository {
+            named.output = Repository(checked: repository).newBackupPath(database: plan.database, at: started, form: requested.form)
+            named.uniqueName = true
+            let claimed = named
+            early = try await Blocking.run("pgvault-backup-setup") { try stagingFolder(for: claimed) }
+            stagingPath = early?.staging
+            if let stagingPath { PartialOutputs.register(stagingPath) }
+        }
+        guard case let (staging, output)? = early else { throw BackupError("no staging folder was made") }
+        named.output = output
+        let options = named
 
         let units = options.schemaOnly ? [] : planUnits(plan.selected, splitBytes: options.splitBytes, binary: options.binaryCopy)
         let monitor = ProgressMonitor(total: units.count, estimatedBytes: units.reduce(0) { $0 + $1.estimatedBytes }, started: started)

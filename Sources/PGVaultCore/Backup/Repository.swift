@@ -26,7 +26,7 @@ public struct Repository: Sendable {
         }
     }
 
-    private init(checked path: String) { self.path = path }
+    init(checked path: String) { self.path = path }
 
     /// An existing repository (list, prune): a path that does not exist is an
     /// error, not an empty repository.

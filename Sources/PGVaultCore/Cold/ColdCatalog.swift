@@ -139,18 +139,9 @@ enum ColdCatalog {
 
     /// `12months`, `12 months`, `90days`, `1year`, `2weeks` → a PostgreSQL interval.
     static func interval(_ text: String) throws -> String {
-        let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
-        let digits = trimmed.prefix { $0.isNumber }
-        let unit = trimmed.dropFirst(digits.count).trimmingCharacters(in: .whitespaces)
-        let units: [String: String] = [
-            "d": "days", "day": "days", "days": "days",
-            "w": "weeks", "week": "weeks", "weeks": "weeks",
-            "mon": "months", "month": "months", "months": "months",
-            "y": "years", "year": "years", "years": "years",
-        ]
-        guard let n = Int(digits), n > 0, let u = units[unit] else {
-            throw ColdStorageError("--older-than '\(text)': write a count and a unit, e.g. 12months, 90days, 1year, 8weeks")
+        guard let interval = DurationText.calendarInterval(text) else {
+            throw ColdStorageError("--older-than '\(text)': write a count and a unit of days or longer, e.g. 12months, 90days, 1year, 8weeks")
         }
-        return "\(n) \(u)"
+        return interval
     }
 }

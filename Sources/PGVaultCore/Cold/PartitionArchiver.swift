@@ -12,7 +12,7 @@ public struct ColdArchiveOptions: Sendable {
     }
 
     /// What to do with rows of other tables that reference an archived partition.
-    public enum ReferencingRows: String, Sendable {
+    public enum ReferencingRows: String, Sendable, CaseIterable {
         /// Refuse, listing them (the default): nothing is archived.
         case refuse
         /// Archive them into the partition's cold archive and delete them in the

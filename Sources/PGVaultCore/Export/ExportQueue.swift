@@ -16,6 +16,14 @@ public struct ExportRequest: Sendable, Equatable {
 /// on the connection that holds an export's snapshot. All times are the
 /// database's clock, so workers on machines with different clocks agree.
 public enum ExportQueue {
+    /// Adds a request for the user `input` names (an id, a public_id, an email
+    /// or username#discriminator, as ``UserSelector`` reads it); returns the
+    /// user's id and the request's. A user who does not exist is an error.
+    public static func enqueue(_ conn: PGConnection, user input: String, maxAttempts: Int = 3) throws -> (userID: Int64, requestID: Int64) {
+        let userID = try conn.transaction { try UserSelector(parsing: input).resolveID($0, input: input) }
+        return (userID, try enqueue(conn, userID: userID, maxAttempts: maxAttempts))
+    }
+
     /// Adds a request; returns its id.
     @discardableResult
     public static func enqueue(_ conn: PGConnection, userID: Int64, maxAttempts: Int = 3) throws -> Int64 {

@@ -221,6 +221,7 @@ private final class Run {
             progress.filesWritten = writer.files.count
             try options.cancellation?.check()
             try options.afterFile?(file.path, writer.files.count)
+            TestPause.afterExportFile(writer.files.count, path: file.path)
         }
     }
 
