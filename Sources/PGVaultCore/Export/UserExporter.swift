@@ -614,7 +614,7 @@ final class ExportCursor {
     }
 
     /// The next page of rows; nil at the end.
-    func nextPage() throws -> [[String?]]? {
+    func nextPage() throws -> [QueryResult.Row]? {
         guard !exhausted else { return nil }
         let page = try conn.query("FETCH FORWARD \(batchSize) FROM \(SQL.ident(name))").rows
         if page.count < batchSize { exhausted = true }
