@@ -191,7 +191,7 @@ public enum RestoreEngine {
         /// constraints (data-only), creates partitions; returns the plan.
         func prepare() throws -> Prepared {
             try Session.prepare(leader, options)
-            let database = try leader.query("SELECT current_database()").scalar ?? "?"
+            let database = try leader.query("SELECT current_database()").firstRow().string(0)
             try checkEncoding(database)
             try lock(database)
             let state = try RestoreJournal.state(leader)
@@ -263,7 +263,7 @@ public enum RestoreEngine {
         /// does not convert it, so binary units need a target in the same one.
         func checkEncoding(_ database: String) throws {
             guard manifest.units.contains(where: { $0.format == .binary }) else { return }
-            let target = try leader.query("SELECT pg_catalog.pg_encoding_to_char(encoding) FROM pg_catalog.pg_database WHERE datname = current_database()").scalar ?? "?"
+            let target = try leader.query("SELECT pg_catalog.pg_encoding_to_char(encoding) FROM pg_catalog.pg_database WHERE datname = current_database()").firstRow().string(0)
             guard target == manifest.database.encoding else {
                 throw RestoreError("database \(database) has encoding \(target) but the archive's binary COPY units are in \(manifest.database.encoding), which binary COPY does not convert; nothing was changed. Restore into a database created WITH ENCODING '\(manifest.database.encoding)', or take the backup with --copy-format text.")
             }
@@ -362,8 +362,8 @@ public enum RestoreEngine {
                 }
                 if options.dataOnly {
                     // Only forward: a prepared target's sequence never moves back.
-                    let current = try leader.query("SELECT last_value::text, is_called FROM \(name)").rows[0]
-                    let have = (Int64(current[0] ?? "") ?? 0) + (current[1] == "t" ? 1 : 0)
+                    let current = try leader.query("SELECT last_value::text, is_called FROM \(name)").firstRow()
+                    let have = try current.int64(0) + (current.bool(1) ? 1 : 0)
                     let want = (Int64(s.lastValue) ?? 0) + (s.isCalled ? 1 : 0)
                     if want <= have { continue }
                 }
@@ -605,7 +605,7 @@ enum UnitLoader {
                 // Rows that fit no partition of the target: they are this
                 // transaction's rows in a DEFAULT partition.
                 for d in load.defaultPartitions {
-                    let n = Int64(try conn.query("SELECT count(*) FROM ONLY \(d.sql) WHERE xmin = pg_catalog.pg_current_xact_id()::xid").scalar ?? "0") ?? 0
+                    let n = try conn.query("SELECT count(*) FROM ONLY \(d.sql) WHERE xmin = pg_catalog.pg_current_xact_id()::xid").firstRow().int64(0)
                     if n > 0 { try RestoreJournal.recordInDefault(conn, load.unit, partition: d.qualified, rows: n) }
                 }
                 if delayMilliseconds > 0 { usleep(useconds_t(delayMilliseconds * 1000)) }
