@@ -239,11 +239,11 @@ public enum RestoreEngine {
                         }
                         created.append("\(c.schema).\(c.name)")
                         log("created partition \(c.schema).\(c.name) of \(c.parentSchema).\(c.parentName) \(c.bound)")
-                    } catch let error as PGError where error.sqlState == "42P17" {
+                    } catch let error as PGError where error.sqlState == PGError.invalidObjectDefinition {
                         // Overlaps the target's partitions without being identical: route instead.
                         failed.insert(c.archived)
                         log("not creating \(c.schema).\(c.name): \(error.message); its rows go through \(c.parentSchema).\(c.parentName)")
-                    } catch let error as PGError where error.sqlState == "23514" {
+                    } catch let error as PGError where error.sqlState == PGError.checkViolation {
                         throw RestoreError("cannot create partition \(c.schema).\(c.name) of \(c.parentSchema).\(c.parentName) \(c.bound): the target's DEFAULT partition already holds rows in that range (\(error.message)). Move those rows out of the DEFAULT partition, or restore with --no-create-partitions to route the archive's rows through the parent.")
                     }
                 }
@@ -300,7 +300,7 @@ public enum RestoreEngine {
                 for d in drops {
                     do {
                         try conn.execute(d.sql)
-                    } catch let error as PGError where error.sqlState == "2BP01" {
+                    } catch let error as PGError where error.sqlState == PGError.dependentObjectsStillExist {
                         // Part of an object the archive does not hold (an identity
                         // sequence of another table, an extension's function...).
                         throw RestoreError("--clean cannot drop \(d.object) in database \(database): \(error.message)\(error.detail.map { " (\($0))" } ?? ""); it belongs to an object the archive does not hold, and --clean drops only what the archive holds. Nothing was changed. Drop or rename that object yourself, or restore into an empty database.")
@@ -424,7 +424,7 @@ enum Session {
         for statement in statements {
             do {
                 try conn.execute(statement)
-            } catch let error as PGError where error.sqlState == "42704" && statement.hasPrefix("SET ") {
+            } catch let error as PGError where error.sqlState == PGError.undefinedObject && statement.hasPrefix("SET ") {
                 continue
             }
         }
@@ -495,7 +495,7 @@ enum Workers {
             do {
                 try conn.transaction { try body($0) }
                 return
-            } catch let error as PGError where error.sqlState == "40P01" && attempt < 5 {
+            } catch let error as PGError where error.sqlState == PGError.deadlockDetected && attempt < 5 {
                 attempt += 1
                 usleep(useconds_t(100_000 * attempt))
             }
@@ -616,7 +616,7 @@ enum UnitLoader {
             throw RestoreError("\(error.description); \(what) was rolled back, nothing of it was loaded")
         } catch let error as PGError where error.kind == .query {
             var hint = ""
-            if error.sqlState == "23514" && load.routed {
+            if error.sqlState == PGError.checkViolation && load.routed {
                 hint = " (a row fits no partition of \(load.destination): create the partition, or a DEFAULT partition)"
             }
             throw RestoreError("\(what) failed and was rolled back: \(error)\(hint)")

@@ -206,7 +206,7 @@ public enum WalServerProbe {
                 return .failed("pg_switch_wal() returned nothing")
             }
             segment = name
-        } catch let error as PGError where error.sqlState == "42501" {
+        } catch let error as PGError where error.sqlState == PGError.insufficientPrivilege {
             return .skipped(switchDenied(role: facts.role, monitor: facts.hasMonitor))
         } catch {
             return .failed(WalText.oneLine(error))
@@ -249,9 +249,9 @@ public enum WalServerProbe {
     ) -> WalGathered<T> {
         do {
             return .value(try body())
-        } catch let error as PGError where error.sqlState == "42501" && denied != nil {
+        } catch let error as PGError where error.sqlState == PGError.insufficientPrivilege && denied != nil {
             return .skipped(denied!)
-        } catch let error as PGError where error.sqlState == "42883" && missing != nil {
+        } catch let error as PGError where error.sqlState == PGError.undefinedFunction && missing != nil {
             return .skipped(missing!)
         } catch {
             return .failed(WalText.oneLine(error))
