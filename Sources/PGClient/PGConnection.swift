@@ -110,7 +110,7 @@ public final class PGConnection: @unchecked Sendable {
         }
         defer { PQclear(res) }
         try check(res, sql: sql, accepting: [PGRES_COMMAND_OK, PGRES_TUPLES_OK])
-        return QueryResult(copying: res!)
+        return QueryResult(copying: res!, context: Self.summarize(sql))
     }
 
     /// Runs `body` inside BEGIN ... COMMIT; rolls back if it throws.
@@ -334,36 +334,6 @@ public final class PGCanceller: @unchecked Sendable {
         var errbuf = [CChar](repeating: 0, count: 256)
         return PQcancel(handle, &errbuf, Int32(errbuf.count)) == 1
     }
-}
-
-/// The rows of a query, copied out of the `PGresult` (which is freed at once), with
-/// every value as text and SQL NULL as nil.
-public struct QueryResult: Sendable {
-    public let columns: [String]
-    public let rows: [[String?]]
-    /// `PQcmdTuples`: rows affected by INSERT/UPDATE/DELETE, 0 otherwise.
-    public let affectedRows: Int
-
-    init(copying res: OpaquePointer) {
-        let nFields = PQnfields(res)
-        let nTuples = PQntuples(res)
-        columns = (0..<nFields).map { String(cString: PQfname(res, $0)) }
-        var rows: [[String?]] = []
-        rows.reserveCapacity(Int(nTuples))
-        for r in 0..<nTuples {
-            rows.append((0..<nFields).map { c in
-                PQgetisnull(res, r, c) == 1 ? nil : String(cString: PQgetvalue(res, r, c))
-            })
-        }
-        self.rows = rows
-        affectedRows = Int(String(cString: PQcmdTuples(res))) ?? 0
-    }
-
-    /// The first column of the first row.
-    public var scalar: String? { rows.first?.first ?? nil }
-
-    /// Index of a column by name.
-    public func column(_ name: String) -> Int? { columns.firstIndex(of: name) }
 }
 
 private final class NoticeBox: @unchecked Sendable {

@@ -54,15 +54,26 @@ public struct PGError: Error, CustomStringConvertible, Sendable, Equatable {
     /// True for errors after which the connection cannot be used any more.
     public var isConnectionFailure: Bool {
         kind == .connection || kind == .connectionLost
-            || (sqlState?.hasPrefix("08") ?? false) || sqlState == "57P01"
+            || (sqlState?.hasPrefix(Self.connectionExceptionClass) ?? false) || sqlState == Self.adminShutdown
     }
 
-    // A few SQLSTATEs the rest of pgvault reacts to.
-    public static let undefinedTable = "42P01"
-    public static let lockNotAvailable = "55P03"
-    public static let queryCanceled = "57014"
+    // The SQLSTATEs the rest of pgvault reacts to, named as in PostgreSQL's
+    // errcodes appendix (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+    /// Class 08, Connection Exception: the first two characters of every code in it.
+    public static let connectionExceptionClass = "08"
+    public static let invalidTextRepresentation = "22P02"
     public static let foreignKeyViolation = "23503"
     public static let uniqueViolation = "23505"
+    public static let checkViolation = "23514"
     public static let invalidPassword = "28P01"
+    public static let dependentObjectsStillExist = "2BP01"
+    public static let deadlockDetected = "40P01"
+    public static let insufficientPrivilege = "42501"
+    public static let undefinedFunction = "42883"
+    public static let undefinedTable = "42P01"
+    public static let undefinedObject = "42704"
+    public static let invalidObjectDefinition = "42P17"
+    public static let lockNotAvailable = "55P03"
+    public static let queryCanceled = "57014"
     public static let adminShutdown = "57P01"
 }

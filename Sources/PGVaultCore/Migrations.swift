@@ -105,8 +105,8 @@ public struct Migrator: Sendable {
             "SELECT version, description, success, encode(checksum, 'hex') FROM public.\(SQL.ident(table)) ORDER BY version"
         ).rows.map {
             Applied(
-                version: Int64($0[0]!)!, description: $0[1] ?? "", success: $0[2] == "t",
-                checksum: Hex.decode($0[3] ?? "") ?? [])
+                version: try $0.int64(0), description: try $0.string(1), success: try $0.bool(2),
+                checksum: Hex.decode(try $0.string(3)) ?? [])
         }
     }
 
@@ -197,7 +197,7 @@ public struct Migrator: Sendable {
 
     /// sqlx's per-database advisory lock, so pgvault and sqlx never migrate at once.
     private func withLock<T>(_ conn: PGConnection, _ body: () throws -> T) throws -> T {
-        let database = try conn.query("SELECT current_database()").scalar ?? ""
+        let database = try conn.query("SELECT current_database()").firstRow().string(0)
         let id = String(Self.lockID(database: database))
         try conn.query("SELECT pg_advisory_lock($1::bigint)", [id])
         defer { _ = try? conn.query("SELECT pg_advisory_unlock($1::bigint)", [id]) }

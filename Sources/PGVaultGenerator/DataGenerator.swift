@@ -130,7 +130,7 @@ public struct DataGenerator: Sendable {
     }
 
     private func preflight(_ conn: PGConnection) throws {
-        let encoding = try conn.query("SELECT current_setting('server_encoding')").scalar ?? ""
+        let encoding = try conn.query("SELECT current_setting('server_encoding')").firstRow().string(0)
         guard encoding == "UTF8" else {
             throw GeneratorError("the database encoding is \(encoding); the generated text (Korean, emoji, ...) needs a UTF8 database")
         }
@@ -211,7 +211,7 @@ public struct DataGenerator: Sendable {
             SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
             WHERE conrelid = $1::regclass AND contype = 'f' AND conparentid = 0
             ORDER BY conname
-            """, [table]).rows.map { (name: $0[0]!, definition: $0[1]!) }
+            """, [table]).rows.map { (name: try $0.string(0), definition: try $0.string(1)) }
         for key in keys {
             try conn.execute("ALTER TABLE \(SQL.ident(table)) DROP CONSTRAINT \(SQL.ident(key.name))")
         }

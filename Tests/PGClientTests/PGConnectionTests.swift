@@ -108,7 +108,7 @@ struct PGConnectionTests {
         let badText = #expect(throws: PGError.self) {
             try conn.copyIn("COPY t FROM STDIN") { w in try w.write("x\n") }
         }
-        #expect(badText?.sqlState == "22P02")
+        #expect(badText?.sqlState == PGError.invalidTextRepresentation)
         #expect(try conn.query("SELECT count(*) FROM t").scalar == "0")
     }
 

@@ -77,23 +77,25 @@ public enum Catalog {
         let keys = try keyColumns(conn)
         var result: [Relation] = []
         for r in rows.rows {
-            let oid = UInt32(r[0]!)!
+            let oid = try r.uint32(0)
             let kind = r[3] == "p" ? "partitioned" : (r[4] == "t" ? "partition" : "table")
             var partitioning: Manifest.Partitioning?
             if r[3] == "p" {
-                let strategy = ["r": "range", "l": "list", "h": "hash"][r[9] ?? ""] ?? (r[9] ?? "")
+                let code = try r.string(9)
                 partitioning = Manifest.Partitioning(
-                    strategy: strategy, keyDefinition: r[8] ?? "",
-                    keyColumns: (r[10] ?? "").split(separator: ",").map(String.init))
+                    strategy: ["r": "range", "l": "list", "h": "hash"][code] ?? code, keyDefinition: try r.string(8),
+                    // NULL when the key is all expressions: no key columns then.
+                    keyColumns: (try r.optionalString(10) ?? "").split(separator: ",").map(String.init))
             }
             let bound = r[7].map(parseBound)
-            let blockSize = Int64(r[14] ?? "8192") ?? 8192
-            let bytes = Int64(r[11] ?? "0") ?? 0
+            let blockSize = try r.int64(14)
+            // pg_relation_size is NULL for a table dropped since our snapshot began: it has no bytes left to size.
+            let bytes = try r.optionalInt64(11) ?? 0
             let table = Manifest.Table(
-                schema: r[1]!, name: r[2]!, kind: kind, columns: columns[oid] ?? [],
+                schema: try r.string(1), name: try r.string(2), kind: kind, columns: columns[oid] ?? [],
                 partitioning: partitioning, parentSchema: r[5], parentName: r[6], bound: bound,
                 keyColumns: keys[oid], rows: 0)
-            result.append(Relation(oid: oid, table: table, bytes: bytes, pages: bytes / blockSize, relfilenode: r[13] ?? "",
+            result.append(Relation(oid: oid, table: table, bytes: bytes, pages: bytes / blockSize, relfilenode: try r.string(13),
                                    binaryCopy: binarySafe[oid] ?? true))
         }
         // Parents first: a partition after its parent (sub-partitions nest).
@@ -133,7 +135,7 @@ public enum Catalog {
     /// whatever the session's search_path: a backup's session and a restore's
     /// (pg_dump's empty search_path) name a type alike.
     static func columnsByTable(_ conn: PGConnection) throws -> (columns: [UInt32: [Manifest.Column]], binary: [UInt32: Bool]) {
-        let saved = try conn.query("SELECT pg_catalog.current_setting('search_path')").scalar ?? ""
+        let saved = try conn.query("SELECT pg_catalog.current_setting('search_path')").firstRow().string(0)
         try conn.execute("SET search_path = pg_catalog")
         defer { _ = try? conn.query("SELECT pg_catalog.set_config('search_path', $1, false)", [saved]) }
         let rows = try conn.query("""
@@ -152,10 +154,13 @@ public enum Catalog {
         var out: [UInt32: [Manifest.Column]] = [:]
         var binary: [UInt32: Bool] = [:]
         for r in rows.rows {
-            let oid = UInt32(r[0]!)!
-            let column = Manifest.Column(name: r[1]!, type: r[2]!, notNull: r[3] == "t", generated: r[4] == "t")
+            let oid = try r.uint32(0)
+            let column = Manifest.Column(name: try r.string(1), type: try r.string(2), notNull: try r.bool(3), generated: try r.bool(4))
             out[oid, default: []].append(column)
-            if !column.generated { binary[oid] = (binary[oid] ?? true) && r[5] == "t" }
+            if !column.generated {
+                let safe = try r.bool(5)
+                binary[oid] = (binary[oid] ?? true) && safe
+            }
         }
         return (out, binary)
     }
@@ -179,7 +184,7 @@ public enum Catalog {
             """)
         var out: [UInt32: [String]] = [:]
         for r in rows.rows {
-            out[UInt32(r[0]!)!] = (r[1] ?? "").split(separator: ",").map(String.init)
+            out[try r.uint32(0)] = try r.string(1).split(separator: ",").map(String.init)
         }
         return out
     }

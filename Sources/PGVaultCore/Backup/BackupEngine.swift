@@ -218,7 +218,7 @@ public enum BackupEngine {
     /// leader's transaction open (the snapshot lives as long as it does).
     static func prepare(_ leader: PGConnection, _ options: BackupOptions) throws -> Plan {
         try CopySession.apply(leader)
-        let database = try leader.query("SELECT current_database()").scalar ?? "postgres"
+        let database = try leader.query("SELECT current_database()").firstRow().string(0)
         try acquireBackupLock(leader, database: database)
         try leader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         // Reading sizes takes locks too: bound every wait by --lock-wait-timeout.
@@ -315,17 +315,18 @@ public enum BackupEngine {
                    pg_encoding_to_char(d.encoding), d.datcollate, d.datctype,
                    current_setting('wal_segment_size')
             FROM pg_database d WHERE d.datname = current_database()
-            """).rows[0]
+            """).firstRow()
         // pg_control_* need pg_monitor or superuser; leave them out rather than fail.
         let sysid = (try? conn.query("SELECT system_identifier::text FROM pg_control_system()").scalar) ?? nil
         let timeline = (try? conn.query("SELECT timeline_id FROM pg_control_checkpoint()").scalar).flatMap { $0.flatMap { Int($0) } }
-        let segBytes = parseSize(r[9] ?? "")
+        let segBytes = parseSize(try r.string(9))
         return SnapshotFacts(
-            snapshotID: r[0]!, time: r[1]!, walLSN: r[2] ?? "", walSegment: r[3],
+            // The replay LSN is NULL on a standby that has replayed nothing yet.
+            snapshotID: try r.string(0), time: try r.string(1), walLSN: try r.optionalString(2) ?? "", walSegment: try r.optionalString(3),
             server: Manifest.Server(
-                version: r[4]!, versionNumber: Int(r[5]!) ?? 0, systemIdentifier: sysid ?? "unknown",
+                version: try r.string(4), versionNumber: try r.int(5), systemIdentifier: sysid ?? "unknown",
                 timeline: timeline, walSegmentSize: segBytes),
-            encoding: r[6] ?? "UTF8", collate: r[7], ctype: r[8])
+            encoding: try r.string(6), collate: try r.optionalString(7), ctype: try r.optionalString(8))
     }
 
     static func parseSize(_ text: String) -> Int? {
@@ -347,9 +348,12 @@ public enum BackupEngine {
             WHERE c.relkind = 'S' ORDER BY 1, 2
             """)
         var out: [Manifest.SequenceValue] = []
-        for r in seqs.rows where schemas.contains(r[0]!) {
-            let v = try conn.query("SELECT last_value::text, is_called FROM \(SQL.qualified(r[0]!, r[1]!))").rows[0]
-            out.append(Manifest.SequenceValue(schema: r[0]!, name: r[1]!, lastValue: v[0]!, isCalled: v[1] == "t", ownedBy: r[2]))
+        for r in seqs.rows {
+            let schema = try r.string(0), name = try r.string(1)
+            guard schemas.contains(schema) else { continue }
+            let v = try conn.query("SELECT last_value::text, is_called FROM \(SQL.qualified(schema, name))").firstRow()
+            out.append(Manifest.SequenceValue(
+                schema: schema, name: name, lastValue: try v.string(0), isCalled: try v.bool(1), ownedBy: try r.optionalString(2)))
         }
         return out
     }

@@ -69,7 +69,7 @@ enum ColdCatalog {
             try JSONDecoder().decode([String].self, from: Data((text ?? "[]").utf8))
         }
         return try rows.rows.map { r in
-            Reference(name: r[0]!, schema: r[1]!, table: r[2]!, oid: UInt32(r[3]!) ?? 0,
+            Reference(name: try r.string(0), schema: try r.string(1), table: try r.string(2), oid: try r.uint32(3),
                       columns: try names(r[4]), referenced: try names(r[5]))
         }
     }

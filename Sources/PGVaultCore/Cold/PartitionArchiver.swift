@@ -109,7 +109,7 @@ public enum PartitionArchiver {
         let conn = try PGConnection(conninfo: options.conninfo, applicationName: "pgvault archive-partitions")
         let plan = try await Blocking.run("pgvault-cold-plan", on: conn) { conn in
             try CopySession.apply(conn)
-            let database = try conn.query("SELECT current_database()").scalar ?? "postgres"
+            let database = try conn.query("SELECT current_database()").firstRow().string(0)
             try ColdCatalog.acquireLock(conn, database: database)
             return try makePlan(conn, options: options, database: database)
         }
@@ -157,10 +157,10 @@ public enum PartitionArchiver {
         switch options.cutoff {
         case .olderThan(let text):
             let interval = try ColdCatalog.interval(text)
-            cutoff = try conn.query("SELECT (date_trunc('month', now()) - $1::interval)::timestamptz::text", [interval]).scalar ?? ""
+            cutoff = try conn.query("SELECT (date_trunc('month', now()) - $1::interval)::timestamptz::text", [interval]).firstRow().string(0)
         case .before(let text):
             do {
-                cutoff = try conn.query("SELECT $1::timestamptz::text", [text]).scalar ?? ""
+                cutoff = try conn.query("SELECT $1::timestamptz::text", [text]).firstRow().string(0)
             } catch let error as PGError {
                 throw ColdStorageError("--before '\(text)': not a date or time (\(error.message))")
             }
@@ -202,7 +202,7 @@ public enum PartitionArchiver {
                 if needCounts {
                     for g in ColdCatalog.grouped(refs) {
                         let cond = ColdCatalog.referencingCondition(g.refs, alias: "r", partition: SQL.qualified(p.table.schema, p.table.name))
-                        let n = Int64(try conn.query("SELECT count(*) FROM \(SQL.qualified(g.schema, g.table)) r WHERE \(cond)").scalar ?? "0") ?? 0
+                        let n = try conn.query("SELECT count(*) FROM \(SQL.qualified(g.schema, g.table)) r WHERE \(cond)").firstRow().int64(0)
                         if n > 0 { counts["\(g.schema).\(g.table)"] = n }
                     }
                 }
@@ -216,7 +216,7 @@ public enum PartitionArchiver {
                 }
                 var rows: Int64?
                 if options.dryRun {
-                    rows = Int64(try conn.query("SELECT count(*) FROM ONLY \(SQL.qualified(p.table.schema, p.table.name))").scalar ?? "0")
+                    rows = try conn.query("SELECT count(*) FROM ONLY \(SQL.qualified(p.table.schema, p.table.name))").firstRow().int64(0)
                 }
                 let store = ColdStore(repo: options.repo)
                 let result = ColdPartitionResult(

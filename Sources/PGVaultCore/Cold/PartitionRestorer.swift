@@ -76,7 +76,7 @@ public enum PartitionRestorer {
         let conn = try PGConnection(conninfo: options.conninfo, applicationName: "pgvault restore-partitions")
         let prepared = try await Blocking.run("pgvault-cold-restore-plan", on: conn) { conn in
             try CopySession.apply(conn)
-            let database = try conn.query("SELECT current_database()").scalar ?? "postgres"
+            let database = try conn.query("SELECT current_database()").firstRow().string(0)
             try ColdCatalog.acquireLock(conn, database: database)
             let relations = try Catalog.relations(conn)
             var parents: [ColdCatalog.Parent] = []
@@ -228,8 +228,8 @@ public enum PartitionRestorer {
                 let key = SQL.ident(parent.keyColumn)
                 let n = try conn.query(
                     "SELECT count(*) FROM ONLY \(SQL.qualified(d.table.schema, d.table.name)) WHERE \(key) >= $1::\(parent.keyType) AND \(key) < $2::\(parent.keyType)",
-                    [ColdCatalog.boundValue(from), ColdCatalog.boundValue(to)]).scalar ?? "0"
-                if n != "0" {
+                    [ColdCatalog.boundValue(from), ColdCatalog.boundValue(to)]).firstRow().int64(0)
+                if n != 0 {
                     problems.append("the DEFAULT partition \(d.table.qualifiedName) holds \(n) rows in [\(from), \(to)); move them out first")
                 }
             }

@@ -27,11 +27,10 @@ public enum ExportQueue {
     /// Adds a request; returns its id.
     @discardableResult
     public static func enqueue(_ conn: PGConnection, userID: Int64, maxAttempts: Int = 3) throws -> Int64 {
-        let id = try conn.query(
+        try conn.query(
             "INSERT INTO data_export_requests (user_id, max_attempts) VALUES ($1, $2) RETURNING id",
             [String(userID), String(maxAttempts)]
-        ).scalar
-        return Int64(id ?? "") ?? 0
+        ).firstRow().int64(0)
     }
 
     /// Takes back requests whose lease ran out (their worker stopped or
@@ -51,7 +50,7 @@ public enum ExportQueue {
                              WHERE status = 'running' AND lease_expires_at < now()
                              FOR UPDATE SKIP LOCKED)
             RETURNING d.id, d.status
-            """).rows.map { (Int64($0[0] ?? "") ?? 0, $0[1] ?? "") }
+            """).rows.map { (try $0.int64(0), try $0.string(1)) }
     }
 
     /// Claims the oldest pending request: FOR UPDATE SKIP LOCKED, so any
@@ -70,8 +69,8 @@ public enum ExportQueue {
             RETURNING id, user_id, attempts, max_attempts
             """, [workerID, String(leaseSeconds)]).rows.first else { return nil }
         return ExportRequest(
-            id: Int64(row[0] ?? "") ?? 0, userID: Int64(row[1] ?? "") ?? 0,
-            attempt: Int(row[2] ?? "") ?? 0, maxAttempts: Int(row[3] ?? "") ?? 0, workerID: workerID)
+            id: try row.int64(0), userID: try row.int64(1),
+            attempt: try row.int(2), maxAttempts: try row.int(3), workerID: workerID)
     }
 
     static let fence = "id = $1 AND claimed_by = $2 AND attempts = $3 AND status = 'running'"

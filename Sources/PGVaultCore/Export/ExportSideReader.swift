@@ -126,8 +126,9 @@ enum ChannelDescriptions {
         var described: [String: [ExportJSON.Field]] = [:]
         var dms: [String] = []
         for c in try conn.query(UserExportQueries.channels, [array]).rows {
-            let id = c[0] ?? ""
-            let type = Int(c[1] ?? "") ?? -1
+            let id = try c.string(0)
+            // A channel without a type gets no type_name (-1 names none).
+            let type = try c.optionalInt(1) ?? -1
             described[id] = [
                 .init("id", .id(c[0])), .init("type", .integer(c[1])),
                 .init("type_name", ExportNames.channelTypes[type].map { .string($0) } ?? .null),
@@ -141,7 +142,7 @@ enum ChannelDescriptions {
         guard !dms.isEmpty else { return described }
         var recipients: [String: [String]] = [:]
         for r in try conn.query(UserExportQueries.dmParticipants, ["{" + dms.joined(separator: ",") + "}", userID]).rows {
-            recipients[r[0] ?? "", default: []].append(r[1] ?? "")
+            recipients[try r.string(0), default: []].append(try r.string(1))
         }
         let names = try publicNames(conn, Array(Set(recipients.values.joined())))
         for id in dms {

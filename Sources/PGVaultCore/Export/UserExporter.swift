@@ -213,9 +213,9 @@ private final class Run {
         self.userID = userID
         uid = String(userID)
         self.options = options
-        let facts = try conn.query("SELECT now(), current_setting('server_version')")
-        snapshotAt = ExportTime.iso8601(facts.rows[0][0] ?? "")
-        serverVersion = facts.rows[0][1] ?? ""
+        let facts = try conn.query("SELECT now(), current_setting('server_version')").firstRow()
+        snapshotAt = ExportTime.iso8601(try facts.string(0))
+        serverVersion = try facts.string(1)
         writer = try ExportPackageWriter(path: path, mtime: Int64(Date().timeIntervalSince1970))
         writer.afterFile = { [unowned self] file in
             progress.filesWritten = writer.files.count
@@ -239,7 +239,7 @@ private final class Run {
                 ownChannels = Int64.min...(split - 1)
                 alongside = split...Int64.max
             }
-            let snapshot = try conn.query("SELECT pg_export_snapshot()").scalar ?? ""
+            let snapshot = try conn.query("SELECT pg_export_snapshot()").firstRow().string(0)
             side = ExportSideReader(
                 connect: connect, snapshot: snapshot, userID: userID, messages: alongside, cancellation: options.cancellation)
         }
@@ -272,7 +272,7 @@ private final class Run {
 
     func account() throws {
         report(.account, force: true)
-        let row = try conn.query(UserExportQueries.user, [uid]).rows[0]
+        let row = try conn.query(UserExportQueries.user, [uid]).firstRow()
         publicID = row[1] ?? ""
         tag = "\(row[2] ?? "")#\(row[3] ?? "")"
         ownEmail = row[4] ?? ""
@@ -408,7 +408,7 @@ private final class Run {
 
     /// How many messages the user wrote, soft-deleted ones included.
     func messageTotal() throws -> Int64 {
-        Int64(try conn.query(UserExportQueries.messageCount, [uid]).scalar ?? "0") ?? 0
+        try conn.query(UserExportQueries.messageCount, [uid]).firstRow().int64(0)
     }
 
     /// One element of messages.json (at indent level 1), from a row of
@@ -615,7 +615,7 @@ final class ExportCursor {
     }
 
     /// The next page of rows; nil at the end.
-    func nextPage() throws -> [[String?]]? {
+    func nextPage() throws -> [QueryResult.Row]? {
         guard !exhausted else { return nil }
         let page = try conn.query("FETCH FORWARD \(batchSize) FROM \(SQL.ident(name))").rows
         if page.count < batchSize { exhausted = true }

@@ -191,7 +191,7 @@ public enum RestoreEngine {
         /// constraints (data-only), creates partitions; returns the plan.
         func prepare() throws -> Prepared {
             try Session.prepare(leader, options)
-            let database = try leader.query("SELECT current_database()").scalar ?? "?"
+            let database = try leader.query("SELECT current_database()").firstRow().string(0)
             try checkEncoding(database)
             try lock(database)
             let state = try RestoreJournal.state(leader)
@@ -239,11 +239,11 @@ public enum RestoreEngine {
                         }
                         created.append("\(c.schema).\(c.name)")
                         log("created partition \(c.schema).\(c.name) of \(c.parentSchema).\(c.parentName) \(c.bound)")
-                    } catch let error as PGError where error.sqlState == "42P17" {
+                    } catch let error as PGError where error.sqlState == PGError.invalidObjectDefinition {
                         // Overlaps the target's partitions without being identical: route instead.
                         failed.insert(c.archived)
                         log("not creating \(c.schema).\(c.name): \(error.message); its rows go through \(c.parentSchema).\(c.parentName)")
-                    } catch let error as PGError where error.sqlState == "23514" {
+                    } catch let error as PGError where error.sqlState == PGError.checkViolation {
                         throw RestoreError("cannot create partition \(c.schema).\(c.name) of \(c.parentSchema).\(c.parentName) \(c.bound): the target's DEFAULT partition already holds rows in that range (\(error.message)). Move those rows out of the DEFAULT partition, or restore with --no-create-partitions to route the archive's rows through the parent.")
                     }
                 }
@@ -263,7 +263,7 @@ public enum RestoreEngine {
         /// does not convert it, so binary units need a target in the same one.
         func checkEncoding(_ database: String) throws {
             guard manifest.units.contains(where: { $0.format == .binary }) else { return }
-            let target = try leader.query("SELECT pg_catalog.pg_encoding_to_char(encoding) FROM pg_catalog.pg_database WHERE datname = current_database()").scalar ?? "?"
+            let target = try leader.query("SELECT pg_catalog.pg_encoding_to_char(encoding) FROM pg_catalog.pg_database WHERE datname = current_database()").firstRow().string(0)
             guard target == manifest.database.encoding else {
                 throw RestoreError("database \(database) has encoding \(target) but the archive's binary COPY units are in \(manifest.database.encoding), which binary COPY does not convert; nothing was changed. Restore into a database created WITH ENCODING '\(manifest.database.encoding)', or take the backup with --copy-format text.")
             }
@@ -300,7 +300,7 @@ public enum RestoreEngine {
                 for d in drops {
                     do {
                         try conn.execute(d.sql)
-                    } catch let error as PGError where error.sqlState == "2BP01" {
+                    } catch let error as PGError where error.sqlState == PGError.dependentObjectsStillExist {
                         // Part of an object the archive does not hold (an identity
                         // sequence of another table, an extension's function...).
                         throw RestoreError("--clean cannot drop \(d.object) in database \(database): \(error.message)\(error.detail.map { " (\($0))" } ?? ""); it belongs to an object the archive does not hold, and --clean drops only what the archive holds. Nothing was changed. Drop or rename that object yourself, or restore into an empty database.")
@@ -362,8 +362,8 @@ public enum RestoreEngine {
                 }
                 if options.dataOnly {
                     // Only forward: a prepared target's sequence never moves back.
-                    let current = try leader.query("SELECT last_value::text, is_called FROM \(name)").rows[0]
-                    let have = (Int64(current[0] ?? "") ?? 0) + (current[1] == "t" ? 1 : 0)
+                    let current = try leader.query("SELECT last_value::text, is_called FROM \(name)").firstRow()
+                    let have = try current.int64(0) + (current.bool(1) ? 1 : 0)
                     let want = (Int64(s.lastValue) ?? 0) + (s.isCalled ? 1 : 0)
                     if want <= have { continue }
                 }
@@ -424,7 +424,7 @@ enum Session {
         for statement in statements {
             do {
                 try conn.execute(statement)
-            } catch let error as PGError where error.sqlState == "42704" && statement.hasPrefix("SET ") {
+            } catch let error as PGError where error.sqlState == PGError.undefinedObject && statement.hasPrefix("SET ") {
                 continue
             }
         }
@@ -495,7 +495,7 @@ enum Workers {
             do {
                 try conn.transaction { try body($0) }
                 return
-            } catch let error as PGError where error.sqlState == "40P01" && attempt < 5 {
+            } catch let error as PGError where error.sqlState == PGError.deadlockDetected && attempt < 5 {
                 attempt += 1
                 usleep(useconds_t(100_000 * attempt))
             }
@@ -605,7 +605,7 @@ enum UnitLoader {
                 // Rows that fit no partition of the target: they are this
                 // transaction's rows in a DEFAULT partition.
                 for d in load.defaultPartitions {
-                    let n = Int64(try conn.query("SELECT count(*) FROM ONLY \(d.sql) WHERE xmin = pg_catalog.pg_current_xact_id()::xid").scalar ?? "0") ?? 0
+                    let n = try conn.query("SELECT count(*) FROM ONLY \(d.sql) WHERE xmin = pg_catalog.pg_current_xact_id()::xid").firstRow().int64(0)
                     if n > 0 { try RestoreJournal.recordInDefault(conn, load.unit, partition: d.qualified, rows: n) }
                 }
                 if delayMilliseconds > 0 { usleep(useconds_t(delayMilliseconds * 1000)) }
@@ -616,7 +616,7 @@ enum UnitLoader {
             throw RestoreError("\(error.description); \(what) was rolled back, nothing of it was loaded")
         } catch let error as PGError where error.kind == .query {
             var hint = ""
-            if error.sqlState == "23514" && load.routed {
+            if error.sqlState == PGError.checkViolation && load.routed {
                 hint = " (a row fits no partition of \(load.destination): create the partition, or a DEFAULT partition)"
             }
             throw RestoreError("\(what) failed and was rolled back: \(error)\(hint)")

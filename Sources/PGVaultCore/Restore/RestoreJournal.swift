@@ -95,14 +95,14 @@ public enum RestoreJournal {
     public static func state(_ conn: PGConnection) throws -> State? {
         guard try exists(conn) else { return nil }
         guard let r = try conn.query("SELECT archive_id, archive, fingerprint, started_at::text FROM \(q).state LIMIT 1").rows.first else { return nil }
-        return State(archiveID: r[0] ?? "", archive: r[1] ?? "", fingerprint: r[2] ?? "", startedAt: r[3] ?? "")
+        return State(archiveID: try r.string(0), archive: try r.string(1), fingerprint: try r.string(2), startedAt: try r.string(3))
     }
 
     /// Units loaded so far: id → rows.
     public static func finishedUnits(_ conn: PGConnection) throws -> [String: Int64] {
         var out: [String: Int64] = [:]
         for r in try conn.query("SELECT unit_id, rows FROM \(q).units").rows {
-            out[r[0]!] = Int64(r[1] ?? "0") ?? 0
+            out[try r.string(0)] = try r.int64(1)
         }
         return out
     }
@@ -126,7 +126,7 @@ public enum RestoreJournal {
     public static func rowsInDefault(_ conn: PGConnection) throws -> [String: Int64] {
         var out: [String: Int64] = [:]
         for r in try conn.query("SELECT partition, sum(rows)::bigint FROM \(q).in_default GROUP BY 1").rows {
-            out[r[0]!] = Int64(r[1] ?? "0") ?? 0
+            out[try r.string(0)] = try r.int64(1)
         }
         return out
     }
@@ -147,9 +147,13 @@ public enum RestoreJournal {
 
     public static func detached(_ conn: PGConnection) throws -> [Detached] {
         try conn.query("SELECT position, kind, schema_name, table_name, name, definition, inherited FROM \(q).detached ORDER BY position").rows.map {
-            Detached(
-                position: Int($0[0]!) ?? 0, kind: Detached.Kind(rawValue: $0[1]!) ?? .trigger, schema: $0[2]!, table: $0[3]!,
-                name: $0[4]!, definition: $0[5]!, inherited: $0[6] == "t")
+            let kind = try $0.string(1)
+            guard let known = Detached.Kind(rawValue: kind) else {
+                throw RestoreError("the restore journal \(schema).detached holds an unknown kind \"\(kind)\"; it was written by another pgvault version. Finish that restore with the version that started it, or drop the schema \(schema) and restore again.")
+            }
+            return Detached(
+                position: try $0.int(0), kind: known, schema: try $0.string(2), table: try $0.string(3),
+                name: try $0.string(4), definition: try $0.string(5), inherited: try $0.bool(6))
         }
     }
 
@@ -192,7 +196,8 @@ enum RestoreTarget {
             ORDER BY array_position(ARRAY['table', 'view', 'materialized view', 'sequence', 'foreign table', 'function', 'type', 'schema'], kind), name
             LIMIT \(limit)
             """, [RestoreJournal.schema])
-        return (result.rows.map { $0[0] ?? "" }, Int(result.rows.first?[1] ?? "0") ?? 0)
+        // No rows means no user objects: the count over them is 0.
+        return (try result.rows.map { try $0.string(0) }, try result.rows.first?.int(1) ?? 0)
     }
 
     /// The target's facts the planner needs.
@@ -205,7 +210,7 @@ enum RestoreTarget {
             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND (a.atthasdef OR a.attidentity <> '')
             """).rows {
-            defaults[r[0]!, default: []].insert(r[1]!)
+            defaults[try r.string(0), default: []].insert(try r.string(1))
         }
         let names = Set(try conn.query("""
             SELECT n.nspname || '.' || c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -264,10 +269,14 @@ enum RestoreTarget {
                 """, [names])
             var out: [RestoreJournal.Detached] = []
             for r in fks.rows {
-                out.append(.init(position: out.count, kind: .foreignKey, schema: r[0]!, table: r[1]!, name: r[2]!, definition: r[3]!, inherited: false))
+                out.append(.init(
+                    position: out.count, kind: .foreignKey, schema: try r.string(0), table: try r.string(1), name: try r.string(2),
+                    definition: try r.string(3), inherited: false))
             }
             for r in triggers.rows {
-                out.append(.init(position: out.count, kind: .trigger, schema: r[0]!, table: r[1]!, name: r[2]!, definition: r[3]!, inherited: r[4] == "t"))
+                out.append(.init(
+                    position: out.count, kind: .trigger, schema: try r.string(0), table: try r.string(1), name: try r.string(2),
+                    definition: try r.string(3), inherited: try r.bool(4)))
             }
             return out
         }

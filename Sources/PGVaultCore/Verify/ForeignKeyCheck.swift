@@ -96,11 +96,11 @@ enum ForeignKeys {
             """)
         return try rows.rows.map { r in
             OrphanCheck(
-                check: "foreign-key", constraint: r[0]!,
-                child: .init(schema: r[1]!, table: r[2]!, columns: try names(r[9])),
-                parent: .init(schema: r[4]!, table: r[5]!, columns: try names(r[10])),
-                childPartitioned: r[3] == "t", parentPartitioned: r[6] == "t",
-                matchFull: r[7] == "t", validated: r[8] == "t")
+                check: "foreign-key", constraint: try r.string(0),
+                child: .init(schema: try r.string(1), table: try r.string(2), columns: try names(r[9])),
+                parent: .init(schema: try r.string(4), table: try r.string(5), columns: try names(r[10])),
+                childPartitioned: try r.bool(3), parentPartitioned: try r.bool(6),
+                matchFull: try r.bool(7), validated: try r.bool(8))
         }
     }
 

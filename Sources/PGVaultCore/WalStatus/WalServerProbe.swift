@@ -138,11 +138,11 @@ public enum WalServerProbe {
                        extract(epoch FROM clock_timestamp() - min(modification))::float8
                 FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'
                 """)
-            let row = r.rows.first ?? []
+            let row = try r.firstRow()
             return ReadyStats(
-                count: Int64((row.first ?? nil) ?? "0") ?? 0,
-                oldest: row.count > 1 ? row[1].map { String($0.dropLast(".ready".count)) } : nil,
-                oldestAge: row.count > 2 ? row[2].flatMap(Double.init) : nil)
+                count: try row.int64(0),
+                oldest: try row.optionalString(1).map { String($0.dropLast(".ready".count)) },
+                oldestAge: try row.optionalDouble(2))
         }
         return facts
     }
@@ -165,10 +165,10 @@ public enum WalServerProbe {
             throw PGError(kind: .protocolViolation, message: "pg_stat_archiver returned no row")
         }
         return ArchiverStats(
-            archivedCount: Int64(row[0] ?? "0") ?? 0, lastArchivedWAL: row[1], lastArchivedTime: row[2],
-            lastArchivedAge: row[3].flatMap(Double.init), failedCount: Int64(row[4] ?? "0") ?? 0,
-            lastFailedWAL: row[5], lastFailedTime: row[6], lastFailedAge: row[7].flatMap(Double.init),
-            failing: row[8] == "t", statsReset: row[9])
+            archivedCount: try row.int64(0), lastArchivedWAL: row[1], lastArchivedTime: row[2],
+            lastArchivedAge: try row.optionalDouble(3), failedCount: try row.int64(4),
+            lastFailedWAL: row[5], lastFailedTime: row[6], lastFailedAge: try row.optionalDouble(7),
+            failing: try row.bool(8), statsReset: row[9])
     }
 
     static func position(_ conn: PGConnection, inRecovery: Bool) throws -> WalPosition {
@@ -206,7 +206,7 @@ public enum WalServerProbe {
                 return .failed("pg_switch_wal() returned nothing")
             }
             segment = name
-        } catch let error as PGError where error.sqlState == "42501" {
+        } catch let error as PGError where error.sqlState == PGError.insufficientPrivilege {
             return .skipped(switchDenied(role: facts.role, monitor: facts.hasMonitor))
         } catch {
             return .failed(WalText.oneLine(error))
@@ -249,9 +249,9 @@ public enum WalServerProbe {
     ) -> WalGathered<T> {
         do {
             return .value(try body())
-        } catch let error as PGError where error.sqlState == "42501" && denied != nil {
+        } catch let error as PGError where error.sqlState == PGError.insufficientPrivilege && denied != nil {
             return .skipped(denied!)
-        } catch let error as PGError where error.sqlState == "42883" && missing != nil {
+        } catch let error as PGError where error.sqlState == PGError.undefinedFunction && missing != nil {
             return .skipped(missing!)
         } catch {
             return .failed(WalText.oneLine(error))
