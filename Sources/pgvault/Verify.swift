@@ -93,11 +93,11 @@ extension PGVaultCommand {
             let report = CommandReport("verify", json: json, database: connection.dbname.isEmpty ? nil : connection.databaseName)
             try await report.run {
                 let extra = try relations.map(DeclaredRelation.load(path:)) ?? []
-                let spool = archive == "-" ? try await ArchiveSpool.standardInput() : nil
-                defer { withExtendedLifetime(spool) {} }
-                let archive = spool?.path ?? archive, conninfo = connection.dbname, jobs = jobs, units = units
+                let archive = archive, conninfo = connection.dbname, jobs = jobs, units = units
                 let verified = try await cancellingOnSignals(leaving: "the verification did not finish; nothing was judged") {
-                    switch (archive, conninfo.isEmpty) {
+                    let spool = archive == "-" ? try await ArchiveSpool.standardInput() : nil
+                    defer { withExtendedLifetime(spool) {} }
+                    switch (spool?.path ?? archive, conninfo.isEmpty) {
                     case (let archive?, true):
                         return try await Verifier.checkArchive(path: archive, jobs: jobs, progress: progress)
                     case (let archive?, false):

@@ -148,6 +148,27 @@ struct SignalTests {
         #expect(try ColdStorageTests.state(conn) == before)
     }
 
+    @Test("restore - and verify -: a signal while standard input is still being copied → exit 143, no copy left",
+          arguments: ["restore", "verify"])
+    func standardInputInterrupted(command: String) async throws {
+        let tmp = try TestScratch.directory("stdin-tmp")
+        let pipe = Pipe()
+        let target = command == "restore" ? ["-d", "host=/nonexistent-pgvault-socket-dir dbname=never"] : []
+        let run = try Interrupting([command, "-"] + target + ["--json"], environment: ["TMPDIR": tmp], input: pipe)
+        defer { try? pipe.fileHandleForWriting.close() }
+        // Some bytes, then a writer that stalls with the pipe still open.
+        pipe.fileHandleForWriting.write(Data(repeating: 0x41, count: 100_000))
+        let deadline = Date().addingTimeInterval(30)
+        func copying() -> Bool {
+            ((try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? []).contains { $0.hasPrefix("pgvault-restore-stdin-") }
+        }
+        while !copying() && Date() < deadline && run.process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        try #require(copying(), "\(command) - made no copy of standard input: \(run.stderr)")
+        try await run.interrupt(SIGTERM)
+        run.expectInterrupted(by: SIGTERM)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tmp).isEmpty, "the copy of standard input was left behind")
+    }
+
     /// A quick (zstd level 1) archive of the fault database.
     static func backup(_ fixture: Fault.BigDatabase, binary: String) throws -> String {
         let archive = try TestScratch.path("source")
@@ -180,7 +201,7 @@ struct Interrupting {
     private let outPath: String
     private let errPath: String
 
-    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    init(_ arguments: [String], environment: [String: String] = [:], input: Pipe? = nil) throws {
         let binary = try Shell.pgvault()
         output = try TestScratch.path("sig")
         outPath = output + ".stdout"
@@ -194,6 +215,7 @@ struct Interrupting {
         for path in [outPath, errPath] { _ = FileManager.default.createFile(atPath: path, contents: nil) }
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        if let input { process.standardInput = input }
         try process.run()
     }
 

@@ -27,6 +27,8 @@ public final class ArchiveSpool: Sendable {
         folder = directory + "/pgvault-restore-stdin-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         path = folder + "/archive.tar"
         try Files.makeDirectory(folder)
+        // A second SIGINT/SIGTERM quits at once: the copy goes with it.
+        PartialOutputs.register(folder)
         var total: Int64 = 0
         do {
             // Dropped without close(): a spool need not be durable, so no fsync.
@@ -34,6 +36,12 @@ public final class ArchiveSpool: Sendable {
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
             defer { buffer.deallocate() }
             while true {
+                // A writer that stalls must not keep a signal waiting: wait for
+                // data a quarter second at a time, checking for a cancel between.
+                try Cancellation.check()
+                var ready = pollfd(fd: fileDescriptor, events: Int16(POLLIN), revents: 0)
+                let polled = poll(&ready, 1, 250)
+                if polled == 0 || (polled < 0 && errno == EINTR) { continue }
                 let n = read(fileDescriptor, buffer.baseAddress, buffer.count)
                 if n == 0 { break }
                 if n < 0 {
@@ -48,17 +56,22 @@ public final class ArchiveSpool: Sendable {
                 total += Int64(n)
             }
         } catch {
-            Files.removeTree(folder)
+            Self.remove(folder)
             throw error
         }
         bytes = total
         guard total > 0 else {
-            Files.removeTree(folder)
+            Self.remove(folder)
             throw ArchiveFormatError("\(label) held no data: pipe in a tar written by pgvault backup --output - (or --format file)")
         }
     }
 
-    deinit { Files.removeTree(folder) }
+    deinit { Self.remove(folder) }
+
+    private static func remove(_ folder: String) {
+        Files.removeTree(folder)
+        PartialOutputs.forget(folder)
+    }
 
     /// Standard input copied under $TMPDIR (or /tmp), on a thread of its own.
     public static func standardInput() async throws -> ArchiveSpool {
