@@ -40,14 +40,15 @@ struct PGVaultCommand: AsyncParsableCommand {
             guard code == .validationFailure else { exit(withError: error) }
             let text = fullMessage(for: error)
             let body = text.hasPrefix("Error: ") ? String(text.dropFirst("Error: ".count)) : text
-            note("pgvault\(invokedSubcommand.map { " " + $0 } ?? ""): error: " + body)
+            note("\(prefix): error: " + body)
             exit(withError: ExitCode(code.rawValue))
         }
     }
 
-    /// The subcommand named on the command line, for messages.
-    private static var invokedSubcommand: String? {
+    /// What messages start with: `pgvault <command>` (docs/cli.md), the
+    /// subcommand as named on the command line.
+    static var prefix: String {
         let names = Set(configuration.subcommands.map { $0._commandName })
-        return CommandLine.arguments.dropFirst().first { names.contains($0) }
+        return "pgvault" + (CommandLine.arguments.dropFirst().first { names.contains($0) }.map { " " + $0 } ?? "")
     }
 }

@@ -19,7 +19,7 @@ func cancellingOnSignals<T: Sendable>(
 ) async throws -> T {
     let task = Task { try await body() }
     let sources = onTerminationSignals { name in
-        note("pgvault: \(name) received; stopping (again to quit at once)")
+        note("\(PGVaultCommand.prefix): \(name) received; stopping (again to quit at once)")
         task.cancel()
     }
     defer { sources.forEach { $0.cancel() } }

@@ -133,7 +133,7 @@ extension PGVaultCommand {
             options.thresholds = WalThresholds(
                 maxAge: maxAge.flatMap(DurationText.seconds), maxBacklog: maxBacklog.map(Int64.init))
             if forceSwitch && !json && !prometheus {
-                note("pgvault: switching WAL on \(connection.display) and waiting up to \(timeout) for the segment to be archived")
+                note("pgvault wal-status: switching WAL on \(connection.display) and waiting up to \(timeout) for the segment to be archived")
             }
             let report = await WalStatusRunner.run(options)
             if json {
