@@ -123,6 +123,14 @@ struct CLIConventionTests {
         for key in object.keys { #expect(!key.contains("_"), "\(command): key \(key) is not camelCase") }
     }
 
+    @Test("backup --output -: standard output is the archive, so a failure's JSON goes to standard error (issue 17, bug 7)")
+    func failureBesideTheArchiveStream() throws {
+        let result = try Self.pgvault(["backup", "-d", Self.absent, "--output", "-", "--json"])
+        #expect(result.status == 2, "exit \(result.status): \(result.stderr)")
+        #expect(result.stdout.isEmpty, "the failure went into the tar stream: \(result.stdout)")
+        #expect(result.stderr.contains(#""status":"failed""#), "\(result.stderr)")
+    }
+
     // MARK: - Successes
 
     @Test("a success: text unless --json; with --json one object on one line, camelCase keys, a status, seconds as numbers")
