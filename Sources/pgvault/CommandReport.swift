@@ -97,23 +97,24 @@ struct CommandReport {
         var extra: [String: String] = [:]
 
         func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: Key.self)
-            try container.encode(status, forKey: Key("status"))
-            try container.encode(command, forKey: Key("command"))
-            try container.encode(error, forKey: Key("error"))
-            try container.encodeIfPresent(database, forKey: Key("database"))
-            try container.encode(seconds, forKey: Key("seconds"))
-            for (key, value) in extra { try container.encode(value, forKey: Key(key)) }
-        }
-
-        struct Key: CodingKey {
-            var stringValue: String
-            var intValue: Int? { nil }
-            init(_ name: String) { stringValue = name }
-            init?(stringValue: String) { self.stringValue = stringValue }
-            init?(intValue: Int) { nil }
+            var container = encoder.container(keyedBy: JSONKey.self)
+            try container.encode(status, forKey: JSONKey("status"))
+            try container.encode(command, forKey: JSONKey("command"))
+            try container.encode(error, forKey: JSONKey("error"))
+            try container.encodeIfPresent(database, forKey: JSONKey("database"))
+            try container.encode(seconds, forKey: JSONKey("seconds"))
+            for (key, value) in extra { try container.encode(value, forKey: JSONKey(key)) }
         }
     }
+}
+
+/// A JSON key chosen at run time (the failure object's extra fields, a list's name).
+struct JSONKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(_ name: String) { stringValue = name }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
 }
 
 /// The JSON of commands whose result is a list: an object like every other (docs/cli.md).
@@ -124,7 +125,7 @@ struct ListResult<Item: Encodable>: Encodable {
     let key: String
 
     func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CommandReport.Failure.Key.self)
+        var container = encoder.container(keyedBy: JSONKey.self)
         try container.encode(status, forKey: .init("status"))
         try container.encode(repository, forKey: .init("repository"))
         try container.encode(items, forKey: .init(key))
@@ -137,7 +138,7 @@ struct WithStatus<Value: Encodable>: Encodable {
 
     func encode(to encoder: any Encoder) throws {
         try value.encode(to: encoder)
-        var container = encoder.container(keyedBy: CommandReport.Failure.Key.self)
+        var container = encoder.container(keyedBy: JSONKey.self)
         try container.encode("ok", forKey: .init("status"))
     }
 }

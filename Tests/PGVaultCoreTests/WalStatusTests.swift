@@ -571,6 +571,16 @@ struct WalStatusTests {
     }
 
     /// Writes something and completes the segment; returns its name.
+    /// A real `pg_basebackup` of `cluster` into its folder's `base`; returns that path.
+    static func baseBackup(_ cluster: TestCluster, label: String) throws -> String {
+        let base = cluster.baseDir + "/base"
+        try cluster.runAsServerUser([
+            "\(cluster.binDir)/pg_basebackup", "-h", cluster.socketDir, "-p", "\(cluster.port)", "-U", "postgres",
+            "-D", base, "-c", "fast", "-l", label, "--no-sync",
+        ])
+        return base
+    }
+
     @discardableResult
     static func switchSegment(_ conn: PGConnection) throws -> String {
         try conn.execute("CREATE TABLE IF NOT EXISTS wal_filler (n int); INSERT INTO wal_filler VALUES (1)")
@@ -724,11 +734,7 @@ struct WalStatusTests {
             do {
                 let conn = try PGConnection(conninfo: cluster.conninfo())
                 try Self.switchSegment(conn)
-                let base = cluster.baseDir + "/base"
-                try cluster.runAsServerUser([
-                    "\(cluster.binDir)/pg_basebackup", "-h", cluster.socketDir, "-p", "\(cluster.port)", "-U", "postgres",
-                    "-D", base, "-c", "fast", "-l", "pgvault nightly", "--no-sync",
-                ])
+                let base = try Self.baseBackup(cluster, label: "pgvault nightly")
                 var names: [String] = []
                 for _ in 0..<4 { names.append(try Self.switchSegment(conn)) }
                 let found = try Self.waitUntil(20) {
@@ -799,10 +805,7 @@ struct WalStatusTests {
             do {
                 var names: [String] = []
                 let conn = try PGConnection(conninfo: cluster.conninfo())
-                try cluster.runAsServerUser([
-                    "\(cluster.binDir)/pg_basebackup", "-h", cluster.socketDir, "-p", "\(cluster.port)", "-U", "postgres",
-                    "-D", cluster.baseDir + "/base", "-c", "fast", "-l", "before the promotion", "--no-sync",
-                ])
+                _ = try Self.baseBackup(cluster, label: "before the promotion")
                 for _ in 0..<2 { names.append(try Self.switchSegment(conn)) }
                 _ = try Self.waitUntil { names.allSatisfy { Self.archived(archive + "/" + $0) } }
                 // Restart as a standby replaying from the archive, then promote: timeline 2.
