@@ -29,17 +29,20 @@ let package = Package(
         .target(name: "ArchiveIO", dependencies: ["CArchive"], swiftSettings: strict),
         .target(name: "CryptoDigest", dependencies: ["CCrypto"], swiftSettings: strict),
 
+        // Concurrency primitives above the C layers: one worker pool, one lock.
+        .target(name: "Support", dependencies: ["PGClient"], swiftSettings: strict),
+
         // SplitMix64's mixing function: the generator's random streams and the row digest use it.
         .target(name: "Mixing", swiftSettings: strict),
 
         // pgvault's own logic: migrations, backup, restore, verify, export.
         .target(
             name: "PGVaultCore",
-            dependencies: ["PGClient", "ZstdStream", "ArchiveIO", "CryptoDigest", "Mixing"],
+            dependencies: ["PGClient", "Support", "ZstdStream", "ArchiveIO", "CryptoDigest", "Mixing"],
             swiftSettings: strict
         ),
         // The deterministic synthetic chat data generator, used only by `pgvault generate` and the tests.
-        .target(name: "PGVaultGenerator", dependencies: ["PGClient", "Mixing"], swiftSettings: strict),
+        .target(name: "PGVaultGenerator", dependencies: ["PGClient", "Support", "Mixing"], swiftSettings: strict),
         .executableTarget(
             name: "pgvault",
             dependencies: [
