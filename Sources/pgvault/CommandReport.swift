@@ -59,15 +59,17 @@ struct CommandReport {
         onFailure?()
         let error = Interrupted.explaining(error, leaving: interruptedLeaves)
         let interrupted = error as? Interrupted
-        note(interrupted != nil ? "pgvault \(command): \(error)" : "pgvault \(command): error: \(error)")
+        // The kind decides the exit status and the JSON status (docs/cli.md).
+        let failure = interrupted.map { PGVaultError(.interrupted, "\($0)") } ?? PGVaultError.classify(error)
+        note(interrupted != nil ? "pgvault \(command): \(error)" : "pgvault \(command): error: \(failure)")
         if json {
             var object = Failure(
-                status: interrupted != nil ? "interrupted" : "failed", command: command, error: "\(error)",
+                status: failure.status, kind: failure.kind.rawValue, command: command, error: "\(failure)",
                 database: database, seconds: Self.seconds(since: started))
             object.extra = failureFields
             write(Self.jsonLine(object))
         }
-        return interrupted.map { ExitCode(128 + $0.signal) } ?? ExitCode(2)
+        return ExitCode(interrupted.map { 128 + $0.signal } ?? failure.exitCode)
     }
 
     private func write(_ line: String) {
@@ -90,6 +92,8 @@ struct CommandReport {
     /// The failure object of docs/cli.md.
     struct Failure: Encodable {
         var status: String
+        /// The ``PGVaultError/Kind``: usage, connection, server, archive, io, interrupted or verification.
+        var kind: String
         var command: String
         var error: String
         var database: String?
@@ -99,6 +103,7 @@ struct CommandReport {
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: JSONKey.self)
             try container.encode(status, forKey: JSONKey("status"))
+            try container.encode(kind, forKey: JSONKey("kind"))
             try container.encode(command, forKey: JSONKey("command"))
             try container.encode(error, forKey: JSONKey("error"))
             try container.encodeIfPresent(database, forKey: JSONKey("database"))

@@ -118,6 +118,8 @@ struct CLIConventionTests {
         #expect(object["status"] as? String == "failed", "\(command): \(lines[0])")
         #expect(object["command"] as? String == command, "\(command): \(lines[0])")
         #expect(object["error"] is String, "\(command): \(lines[0])")
+        let kinds = ["usage", "connection", "server", "archive", "io", "interrupted", "verification"]
+        #expect(kinds.contains(object["kind"] as? String ?? ""), "\(command): no known kind: \(lines[0])")
         #expect(object["seconds"] is NSNumber, "\(command): seconds is not a number: \(lines[0])")
         if let database { #expect(object["database"] as? String == database, "\(command): \(lines[0])") }
         for key in object.keys { #expect(!key.contains("_"), "\(command): key \(key) is not camelCase") }
@@ -129,6 +131,7 @@ struct CLIConventionTests {
         #expect(result.status == 2, "exit \(result.status): \(result.stderr)")
         #expect(result.stdout.isEmpty, "the failure went into the tar stream: \(result.stdout)")
         #expect(result.stderr.contains(#""status":"failed""#), "\(result.stderr)")
+        #expect(result.stderr.contains(#""kind":"connection""#), "no server there is a connection error: \(result.stderr)")
     }
 
     // MARK: - Successes
