@@ -58,6 +58,7 @@ let package = Package(
         .testTarget(name: "PGClientTests", dependencies: ["PGClient", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ZstdStreamTests", dependencies: ["ZstdStream", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ArchiveIOTests", dependencies: ["ArchiveIO", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "SupportTests", dependencies: ["Support", "PGClient", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "CryptoDigestTests", dependencies: ["CryptoDigest", "CCrypto"], swiftSettings: strict),
         .testTarget(
             name: "PGVaultCoreTests", dependencies: ["PGVaultCore", "PGVaultGenerator", "CryptoDigest", "TestSupport"],

@@ -60,19 +60,25 @@ public enum WorkerPool {
                 let context = Context(number: number)
                 group.addTask {
                     try await Blocking.run("\(name)-\(number)", onCancel: { context.cancel() }) {
-                        var worker = try makeWorker(context)
-                        while let index = queue.next() {
+                        do {
+                            var worker = try makeWorker(context)
+                            while let index = queue.next() {
+                                try Cancellation.check()
+                                let result = try body(&worker, items[index])
+                                results.withLock { $0[index] = result }
+                            }
                             try Cancellation.check()
-                            let result = try body(&worker, items[index])
-                            results.withLock { $0[index] = result }
+                            try finish(&worker)
+                        } catch {
+                            queue.stop()  // at once: no worker takes another item
+                            throw error
                         }
-                        try Cancellation.check()
-                        try finish(&worker)
                     }
                 }
             }
             do {
-                try await group.waitForAll()
+                // Not `waitForAll()`: it waits for every task before throwing.
+                while try await group.next() != nil {}
             } catch {
                 queue.stop()
                 group.cancelAll()
