@@ -93,6 +93,33 @@ struct ChunkerTests {
         #expect(sizes.filter { $0 == p.maximumSize }.count < sizes.count / 20)
     }
 
+    @Test("the standard sizes are docs/chunking.md's choice, and hold on a stream of several chunks")
+    func standardParameters() throws {
+        let p = ChunkerParameters.standard
+        #expect([p.minimumSize, p.averageSize, p.maximumSize, p.normalization] == [256 << 10, 1 << 20, 4 << 20, 2])
+        #expect(p.gear == GearTable())
+        // Eight random bytes per draw: a debug build makes 12 MiB one byte at a time slowly.
+        var rng = SplitMix(seed: 3)
+        let data = (0..<(12 << 17)).map { _ in rng.next() }.withUnsafeBytes { Array($0) }
+        let sizes = Self.chunks(of: data, feedSize: 65536, parameters: p).map(\.bytes.count)
+        #expect(sizes.count >= 6 && sizes.count <= 14, "\(sizes)")
+        for size in sizes.dropLast() { #expect(size >= p.minimumSize && size < p.maximumSize, "\(sizes)") }
+    }
+
+    struct Refused: Error {}
+
+    @Test("an error thrown while a chunk is handed out reaches the caller of feed() and finish()")
+    func emitErrorPropagates() {
+        var chunker = Chunker(parameters: Self.small)
+        let data = Content.random.bytes(50_000)
+        #expect(throws: Refused.self) {
+            try data.withUnsafeBytes { try chunker.feed($0) { _ in throw Refused() } }
+        }
+        var tail = Chunker(parameters: Self.small)
+        data.prefix(500).withUnsafeBytes { tail.feed($0) { _ in Issue.record("no chunk is complete yet") } }
+        #expect(throws: Refused.self) { try tail.finish { _ in throw Refused() } }
+    }
+
     @Test("a stream without cut points is cut at the maximum size")
     func constantInputCutAtMaximum() {
         let sizes = Self.chunks(of: [UInt8](repeating: 0, count: 100_000), feedSize: 4096).map(\.bytes.count)
