@@ -5,9 +5,10 @@
 /// depend only on the content (and the parameters), never on how the stream
 /// was split into `feed` calls, so a row inserted or updated in a partition
 /// changes the chunks around it and none after: the stream re-synchronises at
-/// the next boundary. Memory is one chunk at most (`maximumSize`), held only
-/// while a chunk spans two `feed` calls; a chunk that lies within one input is
-/// handed out in place, without a copy.
+/// the next boundary. Memory is one buffer of `maximumSize`, allocated once
+/// the first chunk spans two `feed` calls (with COPY's pieces, nearly every
+/// chunk does) and reused; a chunk that lies within one input is handed out
+/// in place, without a copy.
 public struct Chunker: Sendable {
     /// One chunk: its place in the stream and its bytes, which are valid only
     /// during the call that receives them.
@@ -39,14 +40,14 @@ public struct Chunker: Sendable {
         while start < input.count {
             let rest = UnsafeRawBufferPointer(rebasing: input[start...])
             guard let length = findCut(rest) else {
-                pending.append(contentsOf: rest)
+                gather(rest)
                 return
             }
             let piece = UnsafeRawBufferPointer(rebasing: rest[..<length])
             if pending.isEmpty {
                 try emitChunk(piece, emit)
             } else {
-                pending.append(contentsOf: piece)
+                gather(piece)
                 try emitPending(emit)
             }
             start += length
@@ -60,6 +61,13 @@ public struct Chunker: Sendable {
         if !pending.isEmpty { try emitPending(emit) }
         chunkOffset = 0
         fingerprint = 0
+    }
+
+    /// Keeps bytes of a chunk that goes on past this input. The buffer is
+    /// reserved whole at once, so that it never grows (and doubles) past `maximumSize`.
+    private mutating func gather(_ bytes: UnsafeRawBufferPointer) {
+        if pending.capacity < parameters.maximumSize { pending.reserveCapacity(parameters.maximumSize) }
+        pending.append(contentsOf: bytes)
     }
 
     private mutating func emitChunk(_ bytes: UnsafeRawBufferPointer, _ emit: (Chunk) throws -> Void) rethrows {
