@@ -1,0 +1,66 @@
+import Foundation
+import PGClient
+
+enum UnitLoader {
+    /// Test hook, for tests only: milliseconds to wait inside each unit's
+    /// transaction after its COPY, so a test can kill a restore mid-way.
+    static let testDelayVariable = "PGVAULT_TEST_UNIT_DELAY_MS"
+
+    /// `encoding`: the archive's (its COPY text is in the source database's
+    /// encoding; the server converts if the target's differs).
+    static func load(_ loads: [LoadPlan.Load], options: RestoreOptions, encoding: String, monitor: LoadMonitor) async throws {
+        monitor.setTotalBytes(loads.reduce(0) { $0 + $1.unit.rawBytes })
+        let delay = Int(ProcessInfo.processInfo.environment[testDelayVariable] ?? "") ?? 0
+        let sources = SourcePool(path: options.archivePath)
+        try await Workers.run(loads, jobs: options.jobs, conninfo: options.conninfo, name: "load",
+                              setup: { conn in
+                                  try Session.prepare(conn, options)
+                                  try conn.execute("SET client_encoding = \(SQL.literal(encoding))")
+                              }) { conn, load in
+            let source = try sources.source()
+            let rows = try loadUnit(load, conn: conn, source: source, delayMilliseconds: delay, monitor: monitor)
+            monitor.finishUnit(rows: rows)
+        }
+    }
+
+    /// BEGIN; [TRUNCATE]; COPY ... FROM STDIN [FREEZE] fed from the member
+    /// (its SHA-256 checked as it streams); journal entry; COMMIT.
+    static func loadUnit(
+        _ load: LoadPlan.Load, conn: PGConnection, source: ArchiveSource, delayMilliseconds: Int, monitor: LoadMonitor
+    ) throws -> Int64 {
+        let table = SQL.qualified(load.schema, load.name)
+        let columns = load.unit.columns.map(SQL.ident).joined(separator: ", ")
+        let what = "unit \(load.unit.id) (\(load.unit.member), \(load.archived.qualifiedName) → \(load.destination))"
+        do {
+            return try conn.transaction { conn in
+                if load.freeze { try conn.execute("TRUNCATE ONLY \(table)") }
+                let rows = try conn.copyIn("COPY \(table) (\(columns)) FROM STDIN\(load.unit.format.options(load.freeze ? ["FREEZE"] : []))") { writer in
+                    try Archive.streamUnit(load.unit, from: source) { chunk in
+                        try writer.write(chunk)
+                        monitor.add(bytes: chunk.count)
+                    }
+                }
+                guard rows == load.unit.rows else {
+                    throw RestoreError("\(what): COPY loaded \(rows) rows but the manifest says \(load.unit.rows); rolled back")
+                }
+                // Rows that fit no partition of the target: they are this
+                // transaction's rows in a DEFAULT partition.
+                for d in load.defaultPartitions {
+                    let n = try conn.query("SELECT count(*) FROM ONLY \(d.sql) WHERE xmin = pg_catalog.pg_current_xact_id()::xid").firstRow().int64(0)
+                    if n > 0 { try RestoreJournal.recordInDefault(conn, load.unit, partition: d.qualified, rows: n) }
+                }
+                if delayMilliseconds > 0 { usleep(useconds_t(delayMilliseconds * 1000)) }
+                try RestoreJournal.recordUnit(conn, load.unit, destination: load.destination, rows: rows)
+                return rows
+            }
+        } catch let error as ArchiveFormatError {
+            throw RestoreError("\(error.description); \(what) was rolled back, nothing of it was loaded")
+        } catch let error as PGError where error.kind == .query {
+            var hint = ""
+            if error.sqlState == PGError.checkViolation && load.routed {
+                hint = " (a row fits no partition of \(load.destination): create the partition, or a DEFAULT partition)"
+            }
+            throw RestoreError("\(what) failed and was rolled back: \(error)\(hint)")
+        }
+    }
+}
