@@ -1,10 +1,12 @@
 import Foundation
 import PGClient
+import Support
 
+/// A full restore's schema after the data: keys, indexes, foreign keys, the rest.
 enum PostData {
     /// Applies the post-data schema in phases; returns the statements run.
     static func run(
-        schema: Manifest.Schema, manifest: Manifest, options: RestoreOptions, monitor: LoadMonitor, notes: Notes,
+        schema: Manifest.Schema, manifest: Manifest, options: RestoreOptions, monitor: Locked<LoadProgress>, notes: Locked<[String]>,
         log: @escaping @Sendable (String) -> Void
     ) async throws -> Int {
         let text = try await Blocking.run("pgvault-restore-post-data") {
@@ -25,15 +27,17 @@ enum PostData {
                 objects.sort { (sizes[SchemaScript.tableOf($0) ?? ""] ?? 0) > (sizes[SchemaScript.tableOf($1) ?? ""] ?? 0) }
             }
             let phaseStart = Date()
-            monitor.beginPhase("post-data: \(phase.label)", total: objects.count)
-            try await Workers.run(objects, jobs: phase.parallel ? options.jobs : 1, conninfo: options.conninfo, name: "post-data",
-                                  setup: { conn in
-                                      try Session.prepare(conn, options)
-                                      try Session.runPreamble(conn, script.preamble)
-                                  }) { conn, object in
+            monitor.withLock { $0.beginPhase("post-data: \(phase.label)", total: objects.count) }
+            _ = try await WorkerPool.overConnections(
+                objects, jobs: phase.parallel ? options.jobs : 1, conninfo: options.conninfo, name: "pgvault restore post-data",
+                setup: { conn in
+                    try Session.prepare(conn, options)
+                    try Session.runPreamble(conn, script.preamble)
+                }
+            ) { conn, object in
                 do {
                     do {
-                        try Workers.retryingDeadlocks(conn) { conn in
+                        try Session.retryingDeadlocks(conn) { conn in
                             try conn.execute(SchemaScript.sql(of: object))
                             try RestoreJournal.recordStep(conn, "post-data:\(object.index)")
                         }
@@ -44,15 +48,15 @@ enum PostData {
                         notValid = SchemaScript.sql(of: SchemaScript.Object(
                             index: object.index, name: object.name, type: object.type, schema: object.schema, sql: notValid,
                             tablespace: object.tablespace, accessMethod: object.accessMethod))
-                        try Workers.retryingDeadlocks(conn) { conn in
+                        try Session.retryingDeadlocks(conn) { conn in
                             try conn.execute(notValid)
                             try RestoreJournal.recordStep(conn, "post-data:\(object.index)")
                         }
                         let note = "foreign key \(object.name) (\(object.schema ?? "")) added NOT VALID: \(error.message); some rows reference rows that were not restored"
-                        notes.add(note)
+                        notes.withLock { $0.append(note) }
                         log(note)
                     }
-                    monitor.stepDone()
+                    monitor.withLock { $0.stepDone() }
                 } catch let error as PGError {
                     throw RestoreError("post-data \(object.type) \(object.schema.map { "\($0)." } ?? "")\(object.name) failed: \(error). The data is loaded; fix the cause and rerun with --resume to finish the schema.")
                 }

@@ -1,6 +1,7 @@
 import CryptoDigest
 import Foundation
 import PGClient
+import Support
 
 /// Restores an archive into a database.
 ///
@@ -56,15 +57,15 @@ public enum RestoreEngine {
         }
 
         // Data.
-        let monitor = LoadMonitor(
+        let monitor = Locked(LoadProgress(
             total: prepared.plan.loads.count, bytesTotal: prepared.plan.loads.reduce(0) { $0 + $1.unit.rawBytes },
-            skipped: prepared.finished)
+            skipped: prepared.finished))
         let reporter = options.progress.map { callback in
             Task.detached {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(1))
                     if Task.isCancelled { break }
-                    callback(monitor.snapshot())
+                    callback(monitor.value.snapshot)
                 }
             }
         }
@@ -77,12 +78,12 @@ public enum RestoreEngine {
         let loadStart = Date()
         try await UnitLoader.load(pending, options: options, encoding: manifest.database.encoding, monitor: monitor)
         let loadSeconds = Date().timeIntervalSince(loadStart)
-        options.progress?(monitor.snapshot())
+        options.progress?(monitor.value.snapshot)
 
         // Schema after data, or the target's own constraints back.
         let postStart = Date()
         var postDataStatements = 0
-        let constraintNotes = Notes()
+        let constraintNotes = Locked<[String]>([])
         if !options.dataOnly, let schema = manifest.schema {
             postDataStatements = try await PostData.run(
                 schema: schema, manifest: manifest, options: options, monitor: monitor, notes: constraintNotes, log: log)
@@ -98,18 +99,20 @@ public enum RestoreEngine {
         }
         if options.analyze {
             log("analyzing \(finish.analyzeTables.count) tables")
-            monitor.beginPhase("analyze", total: finish.analyzeTables.count)
-            try await Workers.run(finish.analyzeTables, jobs: options.jobs, conninfo: options.conninfo, name: "analyze",
-                                  setup: { try Session.prepare($0, options) }) { conn, table in
+            monitor.withLock { $0.beginPhase("analyze", total: finish.analyzeTables.count) }
+            _ = try await WorkerPool.overConnections(
+                finish.analyzeTables, jobs: options.jobs, conninfo: options.conninfo, name: "pgvault restore analyze",
+                setup: { try Session.prepare($0, options) }
+            ) { conn, table in
                 try conn.execute("ANALYZE \(table)")
-                monitor.stepDone()
+                monitor.withLock { $0.stepDone() }
             }
         }
 
         var verifyOK: Bool?
         var verifyFailures: [String] = []
         if options.verify {
-            monitor.beginPhase("verify")
+            monitor.withLock { $0.beginPhase("verify") }
             log("verifying the restored tables against the archive")
             let restored = Set(prepared.plan.loads.map(\.unit.id))
             let report = try await Verifier.checkRestored(
@@ -121,7 +124,7 @@ public enum RestoreEngine {
             log(report.summary)
         }
 
-        let totals = monitor.snapshot()
+        let totals = monitor.value.progress
         return RestoreSummary(
             status: verifyOK == false ? "verify-failed" : "complete", archive: options.archive, database: prepared.database,
             mode: options.dataOnly ? "data-only" : "full", resumed: options.resume,
@@ -131,6 +134,6 @@ public enum RestoreEngine {
             rowsInDefaultPartitions: finish.rowsInDefault, postDataStatements: postDataStatements,
             sequences: finish.sequences, dropped: prepared.dropped,
             verify: verifyOK.map { $0 ? "ok" : "failed" } ?? "skipped", verifyOK: verifyOK, verifyFailures: verifyFailures,
-            notes: prepared.plan.notes + constraintNotes.all + finish.notes)
+            notes: prepared.plan.notes + constraintNotes.value + finish.notes)
     }
 }

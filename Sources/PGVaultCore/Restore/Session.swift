@@ -1,6 +1,7 @@
 import Foundation
 import PGClient
 
+/// The restore's connections: their settings, pg_dump's preamble, deadlock retries.
 enum Session {
     /// Settings for restore connections: the backup's COPY settings, no
     /// timeouts, asynchronous commit (a unit's data and its journal entry
@@ -25,6 +26,21 @@ enum Session {
                 try conn.execute(statement)
             } catch let error as PGError where error.sqlState == PGError.undefinedObject && statement.hasPrefix("SET ") {
                 continue
+            }
+        }
+    }
+
+    /// Runs `body` in a transaction, again (up to 5 times) if the server broke
+    /// a deadlock by cancelling it; parallel DDL on related tables can deadlock.
+    static func retryingDeadlocks(_ conn: PGConnection, _ body: (PGConnection) throws -> Void) throws {
+        var attempt = 0
+        while true {
+            do {
+                try conn.transaction { try body($0) }
+                return
+            } catch let error as PGError where error.sqlState == PGError.deadlockDetected && attempt < 5 {
+                attempt += 1
+                usleep(useconds_t(100_000 * attempt))
             }
         }
     }

@@ -1,6 +1,8 @@
 import Foundation
 import PGClient
+import Support
 
+/// The load: every unit in a transaction of its own, over --jobs connections.
 enum UnitLoader {
     /// Test hook, for tests only: milliseconds to wait inside each unit's
     /// transaction after its COPY, so a test can kill a restore mid-way.
@@ -8,25 +10,32 @@ enum UnitLoader {
 
     /// `encoding`: the archive's (its COPY text is in the source database's
     /// encoding; the server converts if the target's differs).
-    static func load(_ loads: [LoadPlan.Load], options: RestoreOptions, encoding: String, monitor: LoadMonitor) async throws {
-        monitor.setTotalBytes(loads.reduce(0) { $0 + $1.unit.rawBytes })
+    static func load(
+        _ loads: [LoadPlan.Load], options: RestoreOptions, encoding: String, monitor: Locked<LoadProgress>
+    ) async throws {
+        monitor.withLock { $0.progress.bytesTotal = loads.reduce(0) { $0 + $1.unit.rawBytes } }
         let delay = Int(ProcessInfo.processInfo.environment[testDelayVariable] ?? "") ?? 0
-        let sources = SourcePool(path: options.archivePath)
-        try await Workers.run(loads, jobs: options.jobs, conninfo: options.conninfo, name: "load",
-                              setup: { conn in
-                                  try Session.prepare(conn, options)
-                                  try conn.execute("SET client_encoding = \(SQL.literal(encoding))")
-                              }) { conn, load in
-            let source = try sources.source()
-            let rows = try loadUnit(load, conn: conn, source: source, delayMilliseconds: delay, monitor: monitor)
-            monitor.finishUnit(rows: rows)
+        let name = "pgvault restore load"
+        _ = try await WorkerPool.run(
+            loads, jobs: options.jobs, name: name,
+            makeWorker: { context in
+                let conn = try PGConnection(conninfo: options.conninfo, applicationName: "\(name) \(context.number)")
+                context.cancels(conn)
+                try Session.prepare(conn, options)
+                try conn.execute("SET client_encoding = \(SQL.literal(encoding))")
+                // An archive reader of its own: a source is not shared between threads.
+                return (conn: conn, source: try Archive.open(options.archivePath))
+            }
+        ) { worker, load in
+            let rows = try loadUnit(load, conn: worker.conn, source: worker.source, delayMilliseconds: delay, monitor: monitor)
+            monitor.withLock { $0.finishUnit(rows: rows) }
         }
     }
 
     /// BEGIN; [TRUNCATE]; COPY ... FROM STDIN [FREEZE] fed from the member
     /// (its SHA-256 checked as it streams); journal entry; COMMIT.
     static func loadUnit(
-        _ load: LoadPlan.Load, conn: PGConnection, source: ArchiveSource, delayMilliseconds: Int, monitor: LoadMonitor
+        _ load: LoadPlan.Load, conn: PGConnection, source: ArchiveSource, delayMilliseconds: Int, monitor: Locked<LoadProgress>
     ) throws -> Int64 {
         let table = SQL.qualified(load.schema, load.name)
         let columns = load.unit.columns.map(SQL.ident).joined(separator: ", ")
@@ -37,7 +46,7 @@ enum UnitLoader {
                 let rows = try conn.copyIn("COPY \(table) (\(columns)) FROM STDIN\(load.unit.format.options(load.freeze ? ["FREEZE"] : []))") { writer in
                     try Archive.streamUnit(load.unit, from: source) { chunk in
                         try writer.write(chunk)
-                        monitor.add(bytes: chunk.count)
+                        monitor.withLock { $0.progress.bytes += Int64(chunk.count) }
                     }
                 }
                 guard rows == load.unit.rows else {
