@@ -164,7 +164,8 @@ struct VerifyTests {
         ("a.x -> b.y extra", "unexpected text"),
     ])
     func relationsFileErrors(line: String, message: String) throws {
-        let error = #expect(throws: RelationsFileError.self) { try DeclaredRelation.parse("# ok\n\(line)\n", source: "rel.txt") }
+        let error = #expect(throws: PGVaultError.self) { try DeclaredRelation.parse("# ok\n\(line)\n", source: "rel.txt") }
+        #expect(error?.kind == .usage)
         #expect(error?.description.hasPrefix("rel.txt, line 2: ") == true, "\(error?.description ?? "")")
         #expect(error?.description.contains(message) == true, "\(error?.description ?? "")")
     }

@@ -58,7 +58,7 @@ enum PostData {
                     }
                     monitor.withLock { $0.stepDone() }
                 } catch let error as PGError {
-                    throw RestoreError("post-data \(object.type) \(object.schema.map { "\($0)." } ?? "")\(object.name) failed: \(error). The data is loaded; fix the cause and rerun with --resume to finish the schema.")
+                    throw PGVaultError.server("post-data \(object.type) \(object.schema.map { "\($0)." } ?? "")\(object.name) failed: \(error). The data is loaded; fix the cause and rerun with --resume to finish the schema.", error)
                 }
             }
             count += objects.count

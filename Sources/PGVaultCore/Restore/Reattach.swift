@@ -42,7 +42,7 @@ enum Reattach {
                 }
                 monitor.withLock { $0.stepDone() }
             } catch let error as PGError {
-                throw RestoreError("adding back foreign key \(d.name) on \(d.schema).\(d.table) failed: \(error). The data is loaded; the constraint is recorded in \(RestoreJournal.schema).detached. Fix the rows and rerun with --resume.")
+                throw PGVaultError.server("adding back foreign key \(d.name) on \(d.schema).\(d.table) failed: \(error). The data is loaded; the constraint is recorded in \(RestoreJournal.schema).detached. Fix the rows and rerun with --resume.", error)
             }
         }
         try await Blocking.run("pgvault-restore-triggers", on: leader) { conn in

@@ -31,18 +31,18 @@ extension RestoreEngine {
             var createdBefore: [String] = []
             if options.resume {
                 guard let state else {
-                    throw RestoreError("--resume: database \(database) holds no journal of an interrupted restore (schema \(RestoreJournal.schema)); the restore finished, or never started. Run without --resume.")
+                    throw PGVaultError.usage("--resume: database \(database) holds no journal of an interrupted restore (schema \(RestoreJournal.schema)); the restore finished, or never started. Run without --resume.")
                 }
                 guard state.archiveID == archiveID else {
-                    throw RestoreError("--resume: the interrupted restore in \(database) was of another archive (\(state.archive), started \(state.startedAt)); resume it with that archive, or drop schema \(RestoreJournal.schema) to abandon it")
+                    throw PGVaultError.usage("--resume: the interrupted restore in \(database) was of another archive (\(state.archive), started \(state.startedAt)); resume it with that archive, or drop schema \(RestoreJournal.schema) to abandon it")
                 }
                 guard state.fingerprint == options.fingerprint else {
-                    throw RestoreError("--resume: the interrupted restore was started with other options (\(state.fingerprint)); resume with the same --data-only/--table/--exclude-table/--since/--until/--include-default/--no-create-partitions")
+                    throw PGVaultError.usage("--resume: the interrupted restore was started with other options (\(state.fingerprint)); resume with the same --data-only/--table/--exclude-table/--since/--until/--include-default/--no-create-partitions")
                 }
                 log("resuming the restore of \(state.archive) started \(state.startedAt)")
             } else if let state {
                 let done = try RestoreJournal.finishedUnits(leader).count
-                throw RestoreError("database \(database) holds the journal of an unfinished restore of \(state.archive) (started \(state.startedAt), \(done) units loaded). Run the same command with --resume to finish it, or drop schema \(RestoreJournal.schema) to abandon it (what was loaded stays).")
+                throw PGVaultError.usage("database \(database) holds the journal of an unfinished restore of \(state.archive) (started \(state.startedAt), \(done) units loaded). Run the same command with --resume to finish it, or drop schema \(RestoreJournal.schema) to abandon it (what was loaded stays).")
             } else if !options.dataOnly {
                 dropped = try applyPreData(database: database)
             }
@@ -58,7 +58,7 @@ extension RestoreEngine {
                     manifest: manifest, selected: selected, target: target, dataOnly: options.dataOnly,
                     createPartitions: options.createPartitions, failedCreations: failed, order: options.order)
                 if !plan.differences.isEmpty {
-                    throw RestoreError("the target does not match the archive; nothing was loaded. What differs:\n"
+                    throw PGVaultError(.server, "the target does not match the archive; nothing was loaded. What differs:\n"
                         + plan.differences.map { "  - \($0)" }.joined(separator: "\n"))
                 }
                 rounds += 1
@@ -76,7 +76,7 @@ extension RestoreEngine {
                         failed.insert(c.archived)
                         log("not creating \(c.schema).\(c.name): \(error.message); its rows go through \(c.parentSchema).\(c.parentName)")
                     } catch let error as PGError where error.sqlState == PGError.checkViolation {
-                        throw RestoreError("cannot create partition \(c.schema).\(c.name) of \(c.parentSchema).\(c.parentName) \(c.bound): the target's DEFAULT partition already holds rows in that range (\(error.message)). Move those rows out of the DEFAULT partition, or restore with --no-create-partitions to route the archive's rows through the parent.")
+                        throw PGVaultError.server("cannot create partition \(c.schema).\(c.name) of \(c.parentSchema).\(c.parentName) \(c.bound): the target's DEFAULT partition already holds rows in that range (\(error)). Move those rows out of the DEFAULT partition, or restore with --no-create-partitions to route the archive's rows through the parent.", error)
                     }
                 }
             }
@@ -97,15 +97,14 @@ extension RestoreEngine {
             guard manifest.units.contains(where: { $0.format == .binary }) else { return }
             let target = try leader.query("SELECT pg_catalog.pg_encoding_to_char(encoding) FROM pg_catalog.pg_database WHERE datname = current_database()").firstRow().string(0)
             guard target == manifest.database.encoding else {
-                throw RestoreError("database \(database) has encoding \(target) but the archive's binary COPY units are in \(manifest.database.encoding), which binary COPY does not convert; nothing was changed. Restore into a database created WITH ENCODING '\(manifest.database.encoding)', or take the backup with --copy-format text.")
+                throw PGVaultError(.server, "database \(database) has encoding \(target) but the archive's binary COPY units are in \(manifest.database.encoding), which binary COPY does not convert; nothing was changed. Restore into a database created WITH ENCODING '\(manifest.database.encoding)', or take the backup with --copy-format text.")
             }
         }
 
         /// One restore per database at a time (a session advisory lock held by the leader).
         func lock(_ database: String) throws {
-            let key = "pgvault-restore:" + database
-            guard try leader.query("SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtext($1))", [key]).scalar == "t" else {
-                throw RestoreError("another pgvault restore into database \(database) is running; wait for it to finish")
+            try AdvisoryLock(job: "restore", database: database).acquire(leader) { holder in
+                PGVaultError(.server, "another pgvault restore into database \(database) is running\(holder); wait for it to finish")
             }
         }
 

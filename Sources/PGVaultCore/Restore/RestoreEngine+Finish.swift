@@ -25,7 +25,10 @@ extension RestoreEngine.Context {
                 // Only forward: a prepared target's sequence never moves back.
                 let current = try leader.query("SELECT last_value::text, is_called FROM \(name)").firstRow()
                 let have = try current.int64(0) + (current.bool(1) ? 1 : 0)
-                let want = (Int64(s.lastValue) ?? 0) + (s.isCalled ? 1 : 0)
+                guard let last = Int64(s.lastValue) else {
+                    throw PGVaultError.archive("manifest.json gives sequence \(s.schema).\(s.name) the value '\(s.lastValue)', which is not a bigint; nothing was set. Use another backup.")
+                }
+                let want = last + (s.isCalled ? 1 : 0)
                 if want <= have { continue }
             }
             try leader.query("SELECT pg_catalog.setval($1::regclass, $2::bigint, $3::boolean)", [name, s.lastValue, s.isCalled ? "t" : "f"])

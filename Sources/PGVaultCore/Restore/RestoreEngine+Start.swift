@@ -16,7 +16,7 @@ extension RestoreEngine.Context {
         if !options.clean {
             let (objects, count) = try RestoreTarget.userObjects(leader)
             if count > 0 {
-                throw RestoreError("database \(database) is not empty: it holds \(count) object(s) (\(objects.joined(separator: ", "))\(count > objects.count ? ", ..." : "")). Restore into an empty database, pass --clean to drop what the archive holds first, or --data-only to load into the existing tables.")
+                throw PGVaultError(.server, "database \(database) is not empty: it holds \(count) object(s) (\(objects.joined(separator: ", "))\(count > objects.count ? ", ..." : "")). Restore into an empty database, pass --clean to drop what the archive holds first, or --data-only to load into the existing tables.")
             }
         }
         try Session.runPreamble(leader, script.preamble)
@@ -28,7 +28,7 @@ extension RestoreEngine.Context {
                 } catch let error as PGError where error.sqlState == PGError.dependentObjectsStillExist {
                     // Part of an object the archive does not hold (an identity
                     // sequence of another table, an extension's function...).
-                    throw RestoreError("--clean cannot drop \(d.object) in database \(database): \(error.message)\(error.detail.map { " (\($0))" } ?? ""); it belongs to an object the archive does not hold, and --clean drops only what the archive holds. Nothing was changed. Drop or rename that object yourself, or restore into an empty database.")
+                    throw PGVaultError.server("--clean cannot drop \(d.object) in database \(database): \(error); it belongs to an object the archive does not hold, and --clean drops only what the archive holds. Nothing was changed. Drop or rename that object yourself, or restore into an empty database.", error)
                 }
             }
             try RestoreJournal.create(conn, state: .init(archiveID: archiveID, archive: options.archive, fingerprint: options.fingerprint, startedAt: ""))
@@ -36,7 +36,7 @@ extension RestoreEngine.Context {
                 do {
                     try conn.execute(SchemaScript.sql(of: object))
                 } catch let error as PGError {
-                    throw RestoreError("the pre-data schema failed at \(object.type) \(object.schema.map { "\($0)." } ?? "")\(object.name): \(error.message)\(error.detail.map { " (\($0))" } ?? ""). Nothing was changed.")
+                    throw PGVaultError.server("the pre-data schema failed at \(object.type) \(object.schema.map { "\($0)." } ?? "")\(object.name): \(error). Nothing was changed.", error)
                 }
             }
             try RestoreJournal.recordStep(conn, "pre-data")
@@ -55,7 +55,7 @@ extension RestoreEngine.Context {
         if !options.clean {
             let full = try RestoreTarget.nonEmpty(leader, destinations)
             if !full.isEmpty {
-                throw RestoreError("\(full.count) target table(s) already hold rows (\(full.prefix(8).joined(separator: ", "))\(full.count > 8 ? ", ..." : "")); loading would duplicate them. Pass --clean to empty them first, or narrow the restore with --table/--exclude-table.")
+                throw PGVaultError(.server, "\(full.count) target table(s) already hold rows (\(full.prefix(8).joined(separator: ", "))\(full.count > 8 ? ", ..." : "")); loading would duplicate them. Pass --clean to empty them first, or narrow the restore with --table/--exclude-table.")
             }
         }
         let detach = destinations.isEmpty ? [] : try RestoreTarget.detachable(leader, destinations: destinations)

@@ -50,7 +50,7 @@ enum UnitLoader {
                     }
                 }
                 guard rows == load.unit.rows else {
-                    throw RestoreError("\(what): COPY loaded \(rows) rows but the manifest says \(load.unit.rows); rolled back")
+                    throw PGVaultError.archive("\(what): COPY loaded \(rows) rows but the manifest says \(load.unit.rows); rolled back")
                 }
                 // Rows that fit no partition of the target: they are this
                 // transaction's rows in a DEFAULT partition.
@@ -63,13 +63,13 @@ enum UnitLoader {
                 return rows
             }
         } catch let error as ArchiveFormatError {
-            throw RestoreError("\(error.description); \(what) was rolled back, nothing of it was loaded")
+            throw PGVaultError.archive("\(error.description); \(what) was rolled back, nothing of it was loaded", underlying: error)
         } catch let error as PGError where error.kind == .query {
             var hint = ""
             if error.sqlState == PGError.checkViolation && load.routed {
                 hint = " (a row fits no partition of \(load.destination): create the partition, or a DEFAULT partition)"
             }
-            throw RestoreError("\(what) failed and was rolled back: \(error)\(hint)")
+            throw PGVaultError.server("\(what) failed and was rolled back: \(error)\(hint)", error)
         }
     }
 }
