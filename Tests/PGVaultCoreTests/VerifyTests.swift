@@ -412,6 +412,17 @@ struct VerifyTests {
         #expect(fks.filter { $0.constraint == "messages_fk_author" }.count == 1)
     }
 
+    @Test("--unit naming no unit of the archive is a usage error, found before connecting")
+    func unknownUnit() async throws {
+        let source = try await VerifyFixture.source(TestServers.newest)
+        let error = await #expect(throws: PGVaultError.self) {
+            try await Verifier.checkRestored(
+                archivePath: source.archive, conninfo: "dbname=nosuch host=/nonexistent-pgvault-socket-dir", jobs: 1,
+                units: ["u99999"], extraRelations: [], progress: nil)
+        }
+        #expect(error?.kind == .usage && error?.message.contains("--unit 'u99999'") == true, "\(String(describing: error))")
+    }
+
     @Test("orphans left by a delete behind disabled triggers are named with table, constraint and keys")
     func orphanAfterReplicaDelete() async throws {
         let report = try await VerifyFixture.verifyRestored(damage: "DELETE FROM users WHERE id = 7; DELETE FROM messages WHERE id = 100004").report
