@@ -137,7 +137,7 @@ extension PGVaultCommand {
             if includeDefault && since == nil && until == nil {
                 throw ValidationError("'--include-default' goes with '--since' or '--until'")
             }
-            do { _ = try TimeWindow(since: since, until: until) } catch let error as RestoreError {
+            do { _ = try TimeWindow(since: since, until: until) } catch let error as PGVaultError {
                 throw ValidationError(error.description)
             }
         }

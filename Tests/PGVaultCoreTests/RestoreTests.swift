@@ -122,8 +122,10 @@ struct Planning {
         // Multi-column key: a row (2025-03-01, 1) may sort below the upper bound (2025-03-01, 5).
         #expect(w.overlaps(from: ["2025-02-01", "0"], to: ["2025-03-01", "5"]) == true)
         #expect(try TimeWindow(since: "2025-01-01", until: nil).overlaps(from: ["2024-12-01"], to: ["2025-01-01"]) == false)
-        #expect(throws: RestoreError.self) { try TimeWindow(since: "2025-06-01", until: "2025-01-01") }
-        #expect(throws: RestoreError.self) { try TimeWindow(since: "yesterday", until: nil) }
+        let empty = #expect(throws: PGVaultError.self) { try TimeWindow(since: "2025-06-01", until: "2025-01-01") }
+        #expect(empty?.kind == .usage && empty?.message.contains("the window is empty") == true, "\(String(describing: empty))")
+        let unreadable = #expect(throws: PGVaultError.self) { try TimeWindow(since: "yesterday", until: nil) }
+        #expect(unreadable?.kind == .usage && unreadable?.message.contains("--since 'yesterday'") == true)
     }
 
     @Test("--table, --exclude-table and the window select archived tables; DEFAULT partitions need --include-default")
@@ -140,7 +142,8 @@ struct Planning {
         let feb = try TimeWindow(since: "2025-02-10", until: "2025-03-01")
         #expect(try names([], [], feb) == ["ev_2025_02", "users"])
         #expect(try names([], [], feb, true) == ["ev_2025_02", "ev_default", "users"])
-        #expect(throws: RestoreError.self) { try names(["nosuch"]) }
+        let unknown = #expect(throws: PGVaultError.self) { try names(["nosuch"]) }
+        #expect(unknown?.kind == .usage && unknown?.message.contains("--table 'nosuch' matches no table") == true, "\(String(describing: unknown))")
     }
 
     @Test("partitions are matched by bounds, created when missing, routed when partitioned differently")
@@ -305,6 +308,28 @@ struct OnServers {
         #expect(summary.dropped.contains("table public.users"))
         #expect(try conn.query("SELECT to_regclass('public.keep_me') IS NOT NULL").scalar == "t")
         try RestoreFixtures.expectSameTables(try fixture.db.connect(), conn, except: ["public.keep_me"])
+    }
+
+    /// The restore takes Support's AdvisoryLock: it waits a moment for a
+    /// lock a previous run's leader is still letting go of, then names the holder.
+    @Test("a restore into a database another restore holds waits briefly, then is refused naming the holder; nothing changes")
+    func secondRestoreRefused() async throws {
+        let fixture = try await RestoreFixtures.source(TestServers.newest)
+        let (targetDB, conn) = try RestoreFixtures.emptyTarget(fixture)
+        // What the leader of a running restore holds.
+        try conn.execute("SET application_name = 'the other restore'")
+        try conn.execute("SELECT pg_catalog.pg_advisory_lock(pg_catalog.hashtext('pgvault-restore:' || current_database()))")
+        let started = ContinuousClock.now
+        let error = await #expect(throws: PGVaultError.self) {
+            try await RestoreEngine.run(RestoreOptions(archive: fixture.archive, conninfo: targetDB.conninfo))
+        }
+        #expect(ContinuousClock.now - started >= .seconds(2))
+        #expect(error?.kind == .server, "\(String(describing: error))")
+        let message = error?.message ?? "", database = try conn.query("SELECT current_database()").firstRow().string(0)
+        #expect(message.contains("another pgvault restore into database \(database) is running")
+                && message.contains("the other restore") && message.contains("wait for it to finish"), "\(message)")
+        #expect(try conn.query("SELECT count(*) FROM pg_catalog.pg_class WHERE relnamespace = 'public'::regnamespace").scalar == "0")
+        #expect(try conn.query("SELECT to_regnamespace('pgvault_restore') IS NULL").scalar == "t")
     }
 
     @Test("--data-only into a migrated target creates the partitions it lacks and detaches nothing for good")

@@ -164,7 +164,8 @@ struct VerifyTests {
         ("a.x -> b.y extra", "unexpected text"),
     ])
     func relationsFileErrors(line: String, message: String) throws {
-        let error = #expect(throws: RelationsFileError.self) { try DeclaredRelation.parse("# ok\n\(line)\n", source: "rel.txt") }
+        let error = #expect(throws: PGVaultError.self) { try DeclaredRelation.parse("# ok\n\(line)\n", source: "rel.txt") }
+        #expect(error?.kind == .usage)
         #expect(error?.description.hasPrefix("rel.txt, line 2: ") == true, "\(error?.description ?? "")")
         #expect(error?.description.contains(message) == true, "\(error?.description ?? "")")
     }
@@ -409,6 +410,17 @@ struct VerifyTests {
         #expect(fks.contains { $0.constraint == "message_reactions_fk_message" && $0.status == "ok" })
         // One constraint per foreign key: the clones on partitions are not listed.
         #expect(fks.filter { $0.constraint == "messages_fk_author" }.count == 1)
+    }
+
+    @Test("--unit naming no unit of the archive is a usage error, found before connecting")
+    func unknownUnit() async throws {
+        let source = try await VerifyFixture.source(TestServers.newest)
+        let error = await #expect(throws: PGVaultError.self) {
+            try await Verifier.checkRestored(
+                archivePath: source.archive, conninfo: "dbname=nosuch host=/nonexistent-pgvault-socket-dir", jobs: 1,
+                units: ["u99999"], extraRelations: [], progress: nil)
+        }
+        #expect(error?.kind == .usage && error?.message.contains("--unit 'u99999'") == true, "\(String(describing: error))")
     }
 
     @Test("orphans left by a delete behind disabled triggers are named with table, constraint and keys")

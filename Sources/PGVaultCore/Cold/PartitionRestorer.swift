@@ -178,7 +178,7 @@ public enum PartitionRestorer {
         }
         do {
             return try TimeWindow(since: month(options.since, end: false), until: month(options.until, end: true))
-        } catch let error as RestoreError {
+        } catch let error as PGVaultError {
             throw ColdStorageError(error.description)
         }
     }

@@ -149,7 +149,7 @@ public enum RestoreJournal {
         try conn.query("SELECT position, kind, schema_name, table_name, name, definition, inherited FROM \(q).detached ORDER BY position").rows.map {
             let kind = try $0.string(1)
             guard let known = Detached.Kind(rawValue: kind) else {
-                throw RestoreError("the restore journal \(schema).detached holds an unknown kind \"\(kind)\"; it was written by another pgvault version. Finish that restore with the version that started it, or drop the schema \(schema) and restore again.")
+                throw PGVaultError(.server, "the restore journal \(schema).detached holds an unknown kind \"\(kind)\"; it was written by another pgvault version. Finish that restore with the version that started it, or drop the schema \(schema) and restore again.")
             }
             return Detached(
                 position: try $0.int(0), kind: known, schema: try $0.string(2), table: try $0.string(3),

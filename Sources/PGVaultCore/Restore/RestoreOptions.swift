@@ -127,9 +127,3 @@ public struct RestoreSummary: Codable, Sendable {
     public var verifyFailures: [String]
     public var notes: [String]
 }
-
-/// A restore that cannot start or cannot go on; the message says what to do.
-public struct RestoreError: Error, CustomStringConvertible, Sendable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}

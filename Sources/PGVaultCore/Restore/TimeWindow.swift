@@ -23,14 +23,14 @@ public struct TimeWindow: Sendable, Equatable {
         func read(_ text: String?, _ flag: String) throws -> Double? {
             guard let text else { return nil }
             guard let value = TimePoint.parse(text), value.isFinite else {
-                throw RestoreError("\(flag) '\(text)': not a date or time; write e.g. 2025-01-01, 2025-01-01T12:00:00Z or '2025-01-01 12:00:00+02'")
+                throw PGVaultError.usage("\(flag) '\(text)': not a date or time; write e.g. 2025-01-01, 2025-01-01T12:00:00Z or '2025-01-01 12:00:00+02'")
             }
             return value
         }
         since = try read(sinceText, "--since")
         until = try read(untilText, "--until")
-        if let since, let until, since >= until {
-            throw RestoreError("--since \(sinceText!) is not before --until \(untilText!): the window is empty")
+        if let since, let until, let sinceText, let untilText, since >= until {
+            throw PGVaultError.usage("--since \(sinceText) is not before --until \(untilText): the window is empty")
         }
     }
 

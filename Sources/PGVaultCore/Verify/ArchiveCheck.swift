@@ -1,6 +1,7 @@
 import ArchiveIO
 import Foundation
 import PGClient
+import Support
 
 /// Offline verification of an archive: the manifest, the set of members, and
 /// every member's bytes, zstd stream, rows and row digest.
@@ -83,23 +84,19 @@ enum ArchiveCheck {
         // Stream every member that is there: size, SHA-256, zstd to its end, rows, digest.
         let schemaItems: [Item] = manifest.schema.map { [.schema($0.preData), .schema($0.postData)] } ?? []
         let items = (schemaItems + manifest.units.map { .unit($0) }).filter { !missing.contains($0.member) }
-        let schedule = items.indices.sorted { items[$0].bytes > items[$1].bytes }
-        let queue = WorkQueue(items, schedule: schedule, progress: progress, label: \.member)
-        let isTar = opening.isTar
-        findings += try await Parallel.run(queue, jobs: jobs) { w in
-            try await Blocking.run("pgvault-verify-archive-\(w)") {
-                if isTar {
-                    try readTar(path, items: items, worker: w, of: max(1, min(jobs, items.count)), queue: queue)
-                    return
-                }
-                let source = try Archive.open(path)
-                while let (index, item) = queue.take() {
-                    try Cancellation.check()
-                    queue.finish(index, check(item, source))
-                }
-            }
+        let count = CheckedCount(total: items.count, progress: progress)
+        if opening.isTar {
+            findings += try await readTar(path, items: items, jobs: jobs, count: count)
+        } else {
+            findings += try await WorkerPool.run(
+                items, jobs: jobs, name: "pgvault-verify-archive", size: { $0.bytes },
+                makeWorker: { _ in try Archive.open(path) }
+            ) { source, item in
+                let found = check(item, source)
+                count.checked(item.member)
+                return found
+            }.flatMap { $0 }
         }
-        findings += queue.unfinished.map { .failed("archive", $0.member, "member \($0.member) was not reached: the archive could not be read to its end") }
         return findings
     }
 
@@ -110,13 +107,38 @@ enum ArchiveCheck {
         }
     }
 
-    /// A tar is read front to back by each worker, which checks every
-    /// `workers`-th entry and skips the others' data: no search per member.
-    /// A member appearing twice is checked once, at its first entry.
-    static func readTar(_ path: String, items: [Item], worker: Int, of workers: Int, queue: WorkQueue<Item>) throws {
+    /// A tar is read front to back by each of `jobs` workers, which checks
+    /// every `workers`-th entry and skips the others' data: no search per
+    /// member. A member appearing twice is checked once, at its first entry.
+    /// Findings come in the items' order, then the damage that stopped the
+    /// reading, then the members it kept from being reached.
+    static func readTar(_ path: String, items: [Item], jobs: Int, count: CheckedCount) async throws -> [VerifyFinding] {
+        let workers = max(1, min(jobs, items.count))
+        let parts = try await WorkerPool.run(
+            Array(0..<workers), jobs: workers, name: "pgvault-verify-archive", makeWorker: { _ in }
+        ) { _, worker in
+            try readTar(path, items: items, worker: worker, of: workers, count: count)
+        }
+        var found: [Int: [VerifyFinding]] = [:]
+        for part in parts { found.merge(part.found) { a, _ in a } }
+        let damage = parts.compactMap(\.damage)
+        let unreached = items.indices.filter { found[$0] == nil }.map { items[$0] }
+        return items.indices.flatMap { found[$0] ?? [] } + damage
+            + unreached.map { .failed("archive", $0.member, "member \($0.member) was not reached: the archive could not be read to its end") }
+    }
+
+    /// What one worker found in a tar: findings by item, and the damage that
+    /// stopped it (told by worker 0 only, so it is told once).
+    struct TarPart: Sendable {
+        var found: [Int: [VerifyFinding]] = [:]
+        var damage: VerifyFinding?
+    }
+
+    static func readTar(_ path: String, items: [Item], worker: Int, of workers: Int, count: CheckedCount) throws -> TarPart {
         let indexOf = Dictionary(items.enumerated().map { ($1.member, $0) }, uniquingKeysWith: { a, _ in a })
         let reader = try ArchiveReader(path: path)
         let entry = TarEntry(location: path, reader: reader)
+        var part = TarPart()
         var seen = Set<String>()
         var n = 0
         do {
@@ -124,20 +146,25 @@ enum ArchiveCheck {
                 guard info.type == .regularFile else { try reader.skipData(); continue }
                 defer { n += 1 }
                 if seen.insert(info.path).inserted, n % workers == worker, let index = indexOf[info.path] {
+                    try Cancellation.check()
                     entry.current = info.path
-                    queue.finish(index, check(items[index], entry))
+                    part.found[index] = check(items[index], entry)
+                    count.checked(items[index].member)
                 } else {
                     try reader.skipData()
                 }
             }
+        } catch let error as CancellationError {
+            throw error
         } catch {
             // A damaged tar: members not reached are reported by the caller.
             if worker == 0 {
                 let detail = (error as? ArchiveError).map { "\(TarArchive.explain($0, path: path, entriesRead: max(n, 1)))" }
                     ?? "the tar file is damaged after \(n) entries: \(error)"
-                queue.note(.failed("archive", path, detail))
+                part.damage = .failed("archive", path, detail)
             }
         }
+        return part
     }
 
     /// The tar entry a reader is positioned at, as an ``ArchiveSource`` of one member.

@@ -36,9 +36,9 @@ public struct DeclaredRelation: Codable, Sendable, Equatable, CustomStringConver
     public func ends() throws -> (from: End, to: End) {
         var a = Scanner(from), b = Scanner(to)
         let ends = (try a.end(), try b.end())
-        guard a.atEnd, b.atEnd else { throw RelationsFileError("'\(a.atEnd ? to : from)': unexpected text after the column list") }
+        guard a.atEnd, b.atEnd else { throw PGVaultError.usage("'\(a.atEnd ? to : from)': unexpected text after the column list") }
         guard ends.0.columns.count == ends.1.columns.count else {
-            throw RelationsFileError("'\(self)': \(ends.0.columns.count) column(s) on the left, \(ends.1.columns.count) on the right")
+            throw PGVaultError.usage("'\(self)': \(ends.0.columns.count) column(s) on the left, \(ends.1.columns.count) on the right")
         }
         return ends
     }
@@ -64,16 +64,16 @@ public struct DeclaredRelation: Codable, Sendable, Equatable, CustomStringConver
             do {
                 let child = try scanner.end()
                 scanner.skipSpaces()
-                guard scanner.take("->") else { throw RelationsFileError("expected '->' after '\(child.text)'") }
+                guard scanner.take("->") else { throw PGVaultError.usage("expected '->' after '\(child.text)'") }
                 scanner.skipSpaces()
                 let parent = try scanner.end()
                 scanner.skipSpaces()
-                guard scanner.atEnd else { throw RelationsFileError("unexpected text after '\(parent.text)'") }
+                guard scanner.atEnd else { throw PGVaultError.usage("unexpected text after '\(parent.text)'") }
                 let relation = DeclaredRelation(from: child.text, to: parent.text)
                 _ = try relation.ends()
                 out.append(relation)
-            } catch let error as RelationsFileError {
-                throw RelationsFileError("\(source), line \(number + 1): \(error.description)")
+            } catch let error as PGVaultError where error.kind == .usage {
+                throw PGVaultError.usage("\(source), line \(number + 1): \(error.message)")
             }
         }
         return out
@@ -85,7 +85,7 @@ public struct DeclaredRelation: Codable, Sendable, Equatable, CustomStringConver
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw RelationsFileError("cannot read the relations file '\(path)': \(Files.reason(error)); check the path")
+            throw PGVaultError.io("cannot read the relations file '\(path)': \(Files.reason(error)); check the path")
         }
         return try parse(text, source: path)
     }
@@ -139,13 +139,13 @@ public struct DeclaredRelation: Codable, Sendable, Equatable, CustomStringConver
                 switch names.count {
                 case 1: return End(schema: "public", table: names[0], columns: list)
                 case 2: return End(schema: names[0], table: names[1], columns: list)
-                default: throw RelationsFileError("'\(names.joined(separator: "."))': expected table(columns) or schema.table(columns)")
+                default: throw PGVaultError.usage("'\(names.joined(separator: "."))': expected table(columns) or schema.table(columns)")
                 }
             }
             switch names.count {
             case 2: return End(schema: "public", table: names[0], columns: [names[1]])
             case 3: return End(schema: names[0], table: names[1], columns: [names[2]])
-            default: throw RelationsFileError("'\(names.joined(separator: "."))': expected table.column or schema.table.column")
+            default: throw PGVaultError.usage("'\(names.joined(separator: "."))': expected table.column or schema.table.column")
             }
         }
 
@@ -157,7 +157,7 @@ public struct DeclaredRelation: Codable, Sendable, Equatable, CustomStringConver
                 columns.append(try identifier())
                 skipSpaces()
                 if take(",") { continue }
-                guard take(")") else { throw RelationsFileError("expected ',' or ')' in a column list") }
+                guard take(")") else { throw PGVaultError.usage("expected ',' or ')' in a column list") }
                 return columns
             }
         }
@@ -174,13 +174,13 @@ public struct DeclaredRelation: Codable, Sendable, Equatable, CustomStringConver
                             continue
                         }
                         i += 1
-                        guard !name.isEmpty else { throw RelationsFileError("empty quoted name") }
+                        guard !name.isEmpty else { throw PGVaultError.usage("empty quoted name") }
                         return name
                     }
                     name.append(chars[i])
                     i += 1
                 }
-                throw RelationsFileError("unterminated quoted name")
+                throw PGVaultError.usage("unterminated quoted name")
             }
             var name = ""
             while i < chars.count, !" \t\r.,()#\"".contains(chars[i]), !(chars[i] == "-" && i + 1 < chars.count && chars[i + 1] == ">") {
@@ -188,15 +188,9 @@ public struct DeclaredRelation: Codable, Sendable, Equatable, CustomStringConver
                 i += 1
             }
             guard !name.isEmpty else {
-                throw RelationsFileError(i < chars.count ? "expected a name at '\(String(chars[i...]))'" : "expected a name at the end of the line")
+                throw PGVaultError.usage(i < chars.count ? "expected a name at '\(String(chars[i...]))'" : "expected a name at the end of the line")
             }
             return name.lowercased()
         }
     }
-}
-
-/// A malformed relations file or relation.
-public struct RelationsFileError: Error, CustomStringConvertible, Sendable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
 }

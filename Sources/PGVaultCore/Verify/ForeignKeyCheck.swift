@@ -61,9 +61,10 @@ struct OrphanCheck: Sendable, Equatable {
         guard let first = result.rows.first else {
             return .ok(check, child.qualifiedName, constraint: constraint, "no orphan rows: \(arrow)\(notValid)")
         }
-        let rows = first[0] ?? "?", keys = first[1] ?? "?"
-        let samples = result.rows.map { r in
-            KeyText.format(child.columns, Array(r.dropFirst(3))) + (r[2] == "1" ? "" : " (\(r[2] ?? "?") rows)")
+        let rows = try first.int64(0), keys = try first.int64(1)
+        let samples = try result.rows.map { r in
+            let count = try r.int64(2)
+            return KeyText.format(child.columns, Array(r.dropFirst(3))) + (count == 1 ? "" : " (\(count) rows)")
         }
         return .failed(
             check, child.qualifiedName, constraint: constraint,
@@ -97,15 +98,15 @@ enum ForeignKeys {
         return try rows.rows.map { r in
             OrphanCheck(
                 check: "foreign-key", constraint: try r.string(0),
-                child: .init(schema: try r.string(1), table: try r.string(2), columns: try names(r[9])),
-                parent: .init(schema: try r.string(4), table: try r.string(5), columns: try names(r[10])),
+                child: .init(schema: try r.string(1), table: try r.string(2), columns: try names(try r.string(9))),
+                parent: .init(schema: try r.string(4), table: try r.string(5), columns: try names(try r.string(10))),
                 childPartitioned: try r.bool(3), parentPartitioned: try r.bool(6),
                 matchFull: try r.bool(7), validated: try r.bool(8))
         }
     }
 
-    private static func names(_ json: String?) throws -> [String] {
-        try JSONDecoder().decode([String].self, from: Data((json ?? "[]").utf8))
+    private static func names(_ json: String) throws -> [String] {
+        try JSONDecoder().decode([String].self, from: Data(json.utf8))
     }
 
     /// Turns relations from a relations file into checks, looking their tables
@@ -121,7 +122,7 @@ enum ForeignKeys {
                 checks.append(OrphanCheck(
                     check: "relation", constraint: relation.description, child: child, parent: parent,
                     childPartitioned: childPartitioned, parentPartitioned: parentPartitioned))
-            } catch let error as RelationsFileError {
+            } catch let error as PGVaultError where error.kind == .usage {
                 problems.append(.failed("relation", child.qualifiedName, constraint: relation.description, error.description))
             }
         }
@@ -136,12 +137,12 @@ enum ForeignKeys {
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
             """, [end.schema, end.table])
-        guard let row = r.rows.first else { throw RelationsFileError("table \(end.qualifiedName) does not exist") }
-        let columns = Set(try names(row[1]))
+        guard let row = r.rows.first else { throw PGVaultError.usage("table \(end.qualifiedName) does not exist") }
+        let columns = Set(try names(try row.string(1)))
         if let missing = end.columns.first(where: { !columns.contains($0) }) {
-            throw RelationsFileError("column \(missing) of \(end.qualifiedName) does not exist")
+            throw PGVaultError.usage("column \(missing) of \(end.qualifiedName) does not exist")
         }
-        return row[0] == "t"
+        return try row.bool(0)
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import PGClient
+import Support
 
 /// `pgvault verify`: proves what an archive holds (offline) and what a restore
 /// produced (against the restored database), and finds orphan rows.
@@ -50,7 +51,7 @@ public enum Verifier {
             try Archive.manifest(of: try Archive.open(archivePath))
         }
         if let units, let unknown = units.subtracting(manifest.units.map(\.id)).sorted().first {
-            throw ArchiveFormatError("\(archivePath) has no unit '\(unknown)'")
+            throw PGVaultError.usage("--unit '\(unknown)': \(archivePath) has no such unit; give unit ids as its manifest.json lists them")
         }
         let catalog = try await CatalogFacts.read(conninfo, extraRelations, tables: true)
         let plan = RestorePlan.make(tables: manifest.tables, units: manifest.units, target: catalog.target, selected: units)
@@ -124,29 +125,45 @@ public enum Verifier {
         }
     }
 
+    /// Runs the items over `jobs` connections, the longest first. A query
+    /// error of one item (say, a permission denied) becomes a failed finding
+    /// for that item; a lost connection stops everything. Findings come back
+    /// in the items' order.
     static func run(
         _ items: [Item], jobs: Int, conninfo: String, archivePath: String?,
         progress: (@Sendable (String) -> Void)?
     ) async throws -> [VerifyFinding] {
-        guard !items.isEmpty else { return [] }
-        let schedule = items.indices.sorted { items[$0].weight > items[$1].weight }
-        let queue = WorkQueue(items, schedule: schedule, progress: progress, label: \.label)
-        return try await Parallel.overConnections(
-            queue, jobs: jobs, conninfo: conninfo,
-            onError: { item, error in
-                switch item {
-                case .digest(let d): return .failed("digest", d.object, "could not compare: \(error)")
-                case .orphans(let o): return .failed(o.check, o.child.qualifiedName, constraint: o.constraint, "could not check: \(error)")
-                }
-            },
-            body: { conn, item in
-                switch item {
-                case .digest(let d):
-                    let finding = try d.run(conn, archivePath: archivePath ?? "")
-                    return finding.isFailure ? [finding] + d.ifDifferent : [finding]
-                case .orphans(let o): return [try o.run(conn)]
-                }
-            })
+        let count = CheckedCount(total: items.count, progress: progress)
+        let findings = try await WorkerPool.overConnections(
+            items, jobs: jobs, conninfo: conninfo, name: "pgvault verify", size: { $0.weight }, setup: configure
+        ) { conn, item in
+            let findings: [VerifyFinding]
+            do {
+                findings = try check(item, conn, archivePath: archivePath)
+            } catch let error as PGError where error.kind == .query && conn.isHealthy {
+                findings = [failure(item, error)]
+            }
+            count.checked(item.label)
+            return findings
+        }
+        return findings.flatMap { $0 }
+    }
+
+    static func check(_ item: Item, _ conn: PGConnection, archivePath: String?) throws -> [VerifyFinding] {
+        switch item {
+        case .digest(let d):
+            let finding = try d.run(conn, archivePath: archivePath ?? "")
+            return finding.isFailure ? [finding] + d.ifDifferent : [finding]
+        case .orphans(let o): return [try o.run(conn)]
+        }
+    }
+
+    /// An item the server refused to check.
+    static func failure(_ item: Item, _ error: PGError) -> VerifyFinding {
+        switch item {
+        case .digest(let d): return .failed("digest", d.object, "could not compare: \(error)")
+        case .orphans(let o): return .failed(o.check, o.child.qualifiedName, constraint: o.constraint, "could not check: \(error)")
+        }
     }
 
     static func timed(_ body: () async throws -> [VerifyFinding]) async throws -> VerifyReport {

@@ -1,0 +1,31 @@
+import Foundation
+import PGClient
+
+extension RestoreEngine {
+    /// `-`: standard input copied to a temporary file (``ArchiveSpool`` says
+    /// why), which the returned spool keeps until the restore ends.
+    static func readingStandardInput(
+        _ options: RestoreOptions, log: @Sendable (String) -> Void
+    ) async throws -> (RestoreOptions, ArchiveSpool?) {
+        guard options.archive == "-" else { return (options, nil) }
+        let spool = try await ArchiveSpool.standardInput()
+        log("copied the archive from standard input to \(spool.path) (\(spool.bytes) bytes; removed at the end)")
+        var options = options
+        options.spooledArchive = spool.path
+        return (options, spool)
+    }
+
+    /// The schema members (unless --data-only) and the selected tables' units.
+    static func neededMembers(_ manifest: Manifest, selected: [Manifest.Table], dataOnly: Bool) -> [Archive.ExpectedMember] {
+        var out: [Archive.ExpectedMember] = []
+        if !dataOnly, let schema = manifest.schema {
+            out.append(.init(name: schema.preData.member, bytes: schema.preData.bytes, what: "the pre-data schema"))
+            out.append(.init(name: schema.postData.member, bytes: schema.postData.bytes, what: "the post-data schema"))
+        }
+        let tables = Set(selected.map(\.qualifiedName))
+        for u in manifest.units where tables.contains(u.qualifiedTable) {
+            out.append(.init(name: u.member, bytes: u.compressedBytes, what: "unit \(u.id) of table \(u.qualifiedTable)"))
+        }
+        return out
+    }
+}

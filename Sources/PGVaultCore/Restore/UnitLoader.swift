@@ -1,0 +1,75 @@
+import Foundation
+import PGClient
+import Support
+
+/// The load: every unit in a transaction of its own, over --jobs connections.
+enum UnitLoader {
+    /// Test hook, for tests only: milliseconds to wait inside each unit's
+    /// transaction after its COPY, so a test can kill a restore mid-way.
+    static let testDelayVariable = "PGVAULT_TEST_UNIT_DELAY_MS"
+
+    /// `encoding`: the archive's (its COPY text is in the source database's
+    /// encoding; the server converts if the target's differs).
+    static func load(
+        _ loads: [LoadPlan.Load], options: RestoreOptions, encoding: String, monitor: Locked<LoadProgress>
+    ) async throws {
+        monitor.withLock { $0.progress.bytesTotal = loads.reduce(0) { $0 + $1.unit.rawBytes } }
+        let delay = Int(ProcessInfo.processInfo.environment[testDelayVariable] ?? "") ?? 0
+        let name = "pgvault restore load"
+        _ = try await WorkerPool.run(
+            loads, jobs: options.jobs, name: name,
+            makeWorker: { context in
+                let conn = try PGConnection(conninfo: options.conninfo, applicationName: "\(name) \(context.number)")
+                context.cancels(conn)
+                try Session.prepare(conn, options)
+                try conn.execute("SET client_encoding = \(SQL.literal(encoding))")
+                // An archive reader of its own: a source is not shared between threads.
+                return (conn: conn, source: try Archive.open(options.archivePath))
+            }
+        ) { worker, load in
+            let rows = try loadUnit(load, conn: worker.conn, source: worker.source, delayMilliseconds: delay, monitor: monitor)
+            monitor.withLock { $0.finishUnit(rows: rows) }
+        }
+    }
+
+    /// BEGIN; [TRUNCATE]; COPY ... FROM STDIN [FREEZE] fed from the member
+    /// (its SHA-256 checked as it streams); journal entry; COMMIT.
+    static func loadUnit(
+        _ load: LoadPlan.Load, conn: PGConnection, source: ArchiveSource, delayMilliseconds: Int, monitor: Locked<LoadProgress>
+    ) throws -> Int64 {
+        let table = SQL.qualified(load.schema, load.name)
+        let columns = load.unit.columns.map(SQL.ident).joined(separator: ", ")
+        let what = "unit \(load.unit.id) (\(load.unit.member), \(load.archived.qualifiedName) → \(load.destination))"
+        do {
+            return try conn.transaction { conn in
+                if load.freeze { try conn.execute("TRUNCATE ONLY \(table)") }
+                let rows = try conn.copyIn("COPY \(table) (\(columns)) FROM STDIN\(load.unit.format.options(load.freeze ? ["FREEZE"] : []))") { writer in
+                    try Archive.streamUnit(load.unit, from: source) { chunk in
+                        try writer.write(chunk)
+                        monitor.withLock { $0.progress.bytes += Int64(chunk.count) }
+                    }
+                }
+                guard rows == load.unit.rows else {
+                    throw PGVaultError.archive("\(what): COPY loaded \(rows) rows but the manifest says \(load.unit.rows); rolled back")
+                }
+                // Rows that fit no partition of the target: they are this
+                // transaction's rows in a DEFAULT partition.
+                for d in load.defaultPartitions {
+                    let n = try conn.query("SELECT count(*) FROM ONLY \(d.sql) WHERE xmin = pg_catalog.pg_current_xact_id()::xid").firstRow().int64(0)
+                    if n > 0 { try RestoreJournal.recordInDefault(conn, load.unit, partition: d.qualified, rows: n) }
+                }
+                if delayMilliseconds > 0 { usleep(useconds_t(delayMilliseconds * 1000)) }
+                try RestoreJournal.recordUnit(conn, load.unit, destination: load.destination, rows: rows)
+                return rows
+            }
+        } catch let error as ArchiveFormatError {
+            throw PGVaultError.archive("\(error.description); \(what) was rolled back, nothing of it was loaded", underlying: error)
+        } catch let error as PGError where error.kind == .query {
+            var hint = ""
+            if error.sqlState == PGError.checkViolation && load.routed {
+                hint = " (a row fits no partition of \(load.destination): create the partition, or a DEFAULT partition)"
+            }
+            throw PGVaultError.server("\(what) failed and was rolled back: \(error)\(hint)", error)
+        }
+    }
+}
