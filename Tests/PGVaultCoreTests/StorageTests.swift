@@ -171,4 +171,35 @@ struct StorageTests {
         #expect(try store.list(prefix: "").isEmpty)
         #expect(Self.everything(mount).allSatisfy { !$0.contains(ObjectKey.temporaryMarker) }, "\(Self.everything(mount))")
     }
+
+    @Test("an archive directory is read through the store: members listed and streamed, a missing one named")
+    func archiveThroughStore() throws {
+        let (store, folder) = try Self.store("store-archive")
+        defer { folder.remove() }
+        try store.put("b/data/u00001.copy.zst", bytes: [1, 2, 3])
+        try store.put("b/schema/pre-data.sql.zst", bytes: [4])
+        let source = try Archive.open("b", in: store)
+        #expect(source.location == folder["b"])
+        #expect(try source.listMembers().map(\.name) == ["data/u00001.copy.zst", "schema/pre-data.sql.zst"])
+        var got: [UInt8] = []
+        try source.readMember("data/u00001.copy.zst") { got.append(contentsOf: $0) }
+        #expect(got == [1, 2, 3])
+        let error = #expect(throws: ArchiveFormatError.self) { _ = try Archive.manifest(of: source) }
+        #expect(error?.description.contains("has no manifest.json") == true, "\(String(describing: error))")
+        #expect(throws: ArchiveFormatError.self) { try source.readMember("../x") { _ in } }
+    }
+
+    @Test("a prefix of members without a manifest (an interrupted prune) is listed as incomplete, never complete")
+    func membersWithoutManifest() throws {
+        let folder = try TestScratch.Folder("store-repo")
+        defer { folder.remove() }
+        let repo = try Repository(path: folder.path)
+        try repo.store.put("chat-20260101T000000.000Z/data/u00001.copy.zst", bytes: [1])
+        try repo.store.put("notes/README", bytes: [1])
+        let (backups, others) = try repo.scan()
+        #expect(backups.map(\.status) == ["incomplete"] && backups.first?.bytes == 1, "\(backups)")
+        #expect(others == [Repository.Other(name: "notes", kind: .unknown)])
+        #expect(try repo.prune(policy: .init(daily: 0, weekly: 0, monthly: 0), dryRun: false).isEmpty)
+        #expect(try repo.store.list(prefix: "").count == 2)
+    }
 }
