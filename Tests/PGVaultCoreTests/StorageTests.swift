@@ -124,6 +124,42 @@ struct StorageTests {
         #expect(try store.head("b/manifest.json")?.size == 0)
     }
 
+    @Test("a writer handle: written across calls, visible at its commit only; dropped or aborted, it leaves nothing")
+    func writerHandle() throws {
+        let (store, folder) = try Self.store("store-writer")
+        defer { folder.remove() }
+        let writer = try store.writer(for: "b/data/u1", ifAbsent: false)
+        for part in [[UInt8](repeating: 1, count: 100), [2, 3]] { try part.withUnsafeBytes { try writer.write($0) } }
+        #expect(writer.bytesWritten == 102)
+        #expect(try store.head("b/data/u1") == nil)
+        #expect(try writer.commit() == 102)
+        #expect(try store.head("b/data/u1")?.size == 102)
+        #expect(throws: PGVaultError.self) { try [UInt8(1)].withUnsafeBytes { try writer.write($0) } }
+
+        let aborted = try store.writer(for: "b/data/u2", ifAbsent: false)
+        try [UInt8(1)].withUnsafeBytes { try aborted.write($0) }
+        aborted.abort()
+        do {
+            let dropped = try store.writer(for: "b/data/u3", ifAbsent: false)
+            try [UInt8(1)].withUnsafeBytes { try dropped.write($0) }
+        }
+        #expect(try store.list(prefix: "").map(\.key) == ["b/data/u1"])
+        #expect(Self.everything(folder.path) == ["b", "b/data", "b/data/u1"])
+    }
+
+    @Test("ifAbsent: a second write of a key fails, naming it, and the first object stays whole")
+    func ifAbsent() throws {
+        let (store, folder) = try Self.store("store-if-absent")
+        defer { folder.remove() }
+        try store.put("export.zip", bytes: [1, 2], ifAbsent: true)
+        let error = #expect(throws: PGVaultError.self) { try store.put("export.zip", bytes: [3], ifAbsent: true) }
+        #expect(error?.isExistingObject == true && error?.description.contains("'export.zip' already exists") == true, "\(String(describing: error))")
+        #expect(try Self.read(store, "export.zip") == [1, 2])
+        #expect(Self.everything(folder.path) == ["export.zip"])
+        try store.put("export.zip", bytes: [4])  // without ifAbsent: replaced
+        #expect(try Self.read(store, "export.zip") == [4])
+    }
+
     @Test("keys are relative names of plain segments", arguments: [
         "", "/abs", "a/../b", "..", "a//b", "a/", ".", "a/./b", "x\0y", "b/.manifest.json.put-tmp-1-2",
     ])

@@ -21,8 +21,7 @@ public struct LocalFolderStore: ObjectStore {
         (try? ObjectKey.validate(key)) == nil ? nil : root + "/" + key
     }
 
-    @discardableResult
-    public func put(_ key: String, _ body: (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> Int64 {
+    public func writer(for key: String, ifAbsent: Bool) throws -> any ObjectWriter {
         try ObjectKey.validate(key)
         let folder = ObjectKey.folder(of: key)
         let dir = folder.isEmpty ? root : root + "/" + folder
@@ -36,32 +35,7 @@ public struct LocalFolderStore: ObjectStore {
             if fd >= 0 || errno != ENOENT || attempt == 1 { break }
         }
         guard fd >= 0 else { throw failure("write", key, errno) }
-        var size: Int64 = 0
-        do {
-            try body { bytes in
-                var offset = 0
-                while offset < bytes.count {
-                    let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        throw failure("write", key, errno)
-                    }
-                    offset += n
-                }
-                size += Int64(bytes.count)
-            }
-            guard fsync(fd) == 0 else { throw failure("write", key, errno) }
-            let closed = close(fd)
-            fd = -1
-            guard closed == 0 else { throw failure("write", key, errno) }
-            guard rename(temp, root + "/" + key) == 0 else { throw failure("write", key, errno) }
-        } catch {
-            if fd >= 0 { close(fd) }
-            unlink(temp)
-            throw error
-        }
-        try syncFolder(dir, for: key)
-        return size
+        return LocalObjectWriter(store: self, key: key, fd: fd, temp: temp, folder: dir, ifAbsent: ifAbsent)
     }
 
     public func get(_ key: String, range: Range<Int64>?, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
@@ -124,7 +98,7 @@ public struct LocalFolderStore: ObjectStore {
 
     /// Makes the folders of `folder` under the root (0700), each made durable
     /// in its parent.
-    private func makeFolders(_ folder: String, for key: String) throws {
+    func makeFolders(_ folder: String, for key: String) throws {
         var path = root
         for segment in folder.split(separator: "/") {
             let parent = path

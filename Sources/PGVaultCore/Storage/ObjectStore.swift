@@ -5,8 +5,9 @@ import Foundation
 /// two implementations of one contract (docs/storage.md).
 ///
 /// - Keys are `/`-separated relative names (``ObjectKey``): `chat-X/data/u00001.copy.zst`.
-/// - ``put(_:_:)`` is atomic: the object appears whole or not at all, and
-///   replaces an older one of the same key whole. There is no append and no
+/// - A write (``writer(for:ifAbsent:)``, or ``put(_:ifAbsent:_:)`` around
+///   it) is atomic: the object appears whole or not at all, and replaces an
+///   older one of the same key whole (or, `ifAbsent`, fails). There is no append and no
 ///   rename: a set of objects that must appear together is written with its
 ///   last object as the commit (a backup exists once its `manifest.json` does).
 /// - A listing may lag behind writes and deletes (S3 lists a new object a
@@ -23,12 +24,13 @@ public protocol ObjectStore: Sendable {
     /// Where the store is, for messages: a folder, or `s3://bucket/prefix`.
     var location: String { get }
 
-    /// Writes the object `key` from the bytes `body` hands to its `write`
-    /// function, streamed (memory stays bounded by the caller's chunks). If
-    /// `body` or a write throws, nothing is left: no object, no temporary.
-    /// Returns the object's size.
-    @discardableResult
-    func put(_ key: String, _ body: (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> Int64
+    /// Starts writing the object `key`: bytes go in with the writer's
+    /// `write`, and the object appears, whole, at its `commit()`; until then
+    /// (and for ever if the writer is aborted or dropped) there is no object
+    /// and nothing is left behind. `ifAbsent`: the commit fails if an object
+    /// `key` exists (S3's `If-None-Match: *`), for names that must never be
+    /// overwritten; otherwise it replaces that object whole.
+    func writer(for key: String, ifAbsent: Bool) throws -> any ObjectWriter
 
     /// Streams the object `key`, or the bytes `range` of it, to `consume` in
     /// chunks. A missing object throws an error with ``PGVaultError/isMissingObject``;
@@ -55,6 +57,23 @@ public protocol ObjectStore: Sendable {
     /// the readers that need a file (libarchive's seeking tar reader). nil for
     /// a remote store.
     func localPath(of key: String) -> String?
+}
+
+/// An object being written, by one thread at a time (it may be handed from
+/// one thread to another, as a compression pipeline does). S3: a multipart
+/// upload; a local folder: a temporary file renamed at the commit.
+public protocol ObjectWriter: AnyObject {
+    var key: String { get }
+    /// Bytes written so far.
+    var bytesWritten: Int64 { get }
+    /// Appends `bytes` to the object being written (not to a visible object:
+    /// the store has no append).
+    func write(_ bytes: UnsafeRawBufferPointer) throws
+    /// Makes the object visible, whole and durable; returns its size.
+    @discardableResult
+    func commit() throws -> Int64
+    /// Discards what was written. Dropping a writer without a commit does the same.
+    func abort()
 }
 
 /// One object: its key and its size in bytes.
@@ -93,10 +112,27 @@ extension ObjectStore {
         try list(prefix: prefix, delimited: false).objects
     }
 
+    /// Writes the object `key` from the bytes `body` hands to its `write`
+    /// function, streamed, atomically (``writer(for:ifAbsent:)``). If `body`
+    /// or a write throws, nothing is left. Returns the object's size.
+    @discardableResult
+    public func put(
+        _ key: String, ifAbsent: Bool = false, _ body: (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void
+    ) throws -> Int64 {
+        let writer = try writer(for: key, ifAbsent: ifAbsent)
+        do {
+            try body { try writer.write($0) }
+            return try writer.commit()
+        } catch {
+            writer.abort()
+            throw error
+        }
+    }
+
     /// Writes a small object from memory.
     @discardableResult
-    public func put(_ key: String, bytes: [UInt8]) throws -> Int64 {
-        try put(key) { write in try bytes.withUnsafeBytes { try write($0) } }
+    public func put(_ key: String, bytes: [UInt8], ifAbsent: Bool = false) throws -> Int64 {
+        try put(key, ifAbsent: ifAbsent) { write in try bytes.withUnsafeBytes { try write($0) } }
     }
 
     /// Reads a small object into memory, refusing one larger than `limit`
@@ -124,7 +160,15 @@ public struct MissingObjectError: Error, CustomStringConvertible, Sendable {
     public var description: String { "no object '\(key)'" }
 }
 
+/// Underneath a ``PGVaultError`` for a write with `ifAbsent` whose key was taken.
+public struct ObjectExistsError: Error, CustomStringConvertible, Sendable {
+    public let key: String
+    public var description: String { "object '\(key)' already exists" }
+}
+
 extension PGVaultError {
     /// The store found no object under the key it was asked for.
     public var isMissingObject: Bool { underlying is MissingObjectError }
+    /// A write with `ifAbsent` found the key taken.
+    public var isExistingObject: Bool { underlying is ObjectExistsError }
 }
