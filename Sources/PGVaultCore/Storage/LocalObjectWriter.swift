@@ -7,7 +7,9 @@ import Glibc
 /// An object of a ``LocalFolderStore`` being written: a temporary file in the
 /// key's folder (0600), fsynced, closed and renamed over the key at the
 /// commit (linked, with `ifAbsent`, which fails if the key exists), then the
-/// folder fsynced. Dropped without a commit, the temporary file is removed.
+/// folder fsynced. Dropped without a commit, the temporary file is removed;
+/// it is listed in ``PartialOutputs`` meanwhile, so a quit-at-once removes it
+/// too, and a cancelled run commits nothing.
 final class LocalObjectWriter: ObjectWriter {
     let key: String
     private let store: LocalFolderStore
@@ -25,6 +27,7 @@ final class LocalObjectWriter: ObjectWriter {
         self.temp = temp
         self.folder = folder
         self.ifAbsent = ifAbsent
+        PartialOutputs.register(temp)
     }
 
     deinit { abort() }
@@ -51,7 +54,7 @@ final class LocalObjectWriter: ObjectWriter {
             let closed = close(fd)
             fd = -1
             guard closed == 0 else { throw store.failure("write", key, errno) }
-            try publish()
+            try PartialOutputs.publishing(temp) { try publish() }
         } catch {
             abort()
             throw error
@@ -91,5 +94,6 @@ final class LocalObjectWriter: ObjectWriter {
         if fd >= 0 { close(fd) }
         fd = -1
         unlink(temp)
+        PartialOutputs.forget(temp)
     }
 }
