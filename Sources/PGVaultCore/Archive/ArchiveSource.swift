@@ -25,6 +25,17 @@ public enum Archive {
         return isDir.boolValue ? DirectoryArchive(path) : TarArchive(path)
     }
 
+    /// Opens the archive `name` of a store: the objects under `name/`, or the
+    /// tar object `name` (a `.tar` key). A tar is read with libarchive, which
+    /// wants a file: from a local folder only, for now (docs/storage.md).
+    public static func open(_ name: String, in store: any ObjectStore) throws -> ArchiveSource {
+        guard name.hasSuffix(".tar") else { return DirectoryArchive(store: store, prefix: name + "/") }
+        guard let path = store.localPath(of: name) else {
+            throw PGVaultError.archive("'\(store.location)/\(name)' is a tar archive in a remote store; pgvault reads tar archives from a local folder only: copy it to one, or back up in the directory form")
+        }
+        return TarArchive(path)
+    }
+
     /// Reads and parses manifest.json.
     public static func manifest(of source: ArchiveSource) throws -> Manifest {
         var bytes: [UInt8] = []
@@ -91,46 +102,48 @@ struct MissingMemberError: Error {
     let reason: String
 }
 
-/// A directory archive: manifest.json, schema/, data/ under one folder.
+/// A directory archive: manifest.json, schema/, data/ under one prefix of a
+/// store (a folder: the store of that folder, prefix ""). Members are objects,
+/// read with the store's `get`.
 final class DirectoryArchive: ArchiveSource {
     let location: String
-    init(_ path: String) { location = path }
+    let store: any ObjectStore
+    /// "" or the archive's name followed by `/`.
+    let prefix: String
+
+    /// The archive that is the folder `path`.
+    convenience init(_ path: String) { self.init(store: LocalFolderStore(root: path), prefix: "") }
+
+    init(store: any ObjectStore, prefix: String) {
+        self.store = store
+        self.prefix = prefix
+        location = prefix.isEmpty ? store.location : store.location + "/" + String(prefix.dropLast())
+    }
 
     func readMember(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         try MemberPath.validate(name)
-        let path = location + "/" + name
-        let fd = Foundation.open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else {
-            let reason = String(cString: strerror(errno))
-            if errno == ENOENT { throw MissingMemberError(reason: "no file \(path)") }
-            throw ArchiveFormatError("cannot open \(path): \(reason)")
-        }
-        defer { close(fd) }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-        defer { buffer.deallocate() }
-        while true {
-            let n = read(fd, buffer.baseAddress, buffer.count)
-            if n == 0 { break }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ArchiveFormatError("reading \(path): \(String(cString: strerror(errno)))")
+        // The consumer's errors pass through; the store's own failure to read
+        // is the archive's, as it always was (a member that is a symlink, a
+        // folder that cannot be read).
+        var consumerError: (any Error)?
+        do {
+            try store.get(prefix + name) { chunk in
+                do { try body(chunk) } catch {
+                    consumerError = error
+                    throw error
+                }
             }
-            try body(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+        } catch {
+            if let consumerError { throw consumerError }
+            if let error = error as? PGVaultError, error.isMissingObject {
+                throw MissingMemberError(reason: "no file \(location)/\(name)")
+            }
+            throw ArchiveFormatError("\(error)")
         }
     }
 
     func listMembers() throws -> [(name: String, size: Int64)] {
-        var out: [(String, Int64)] = []
-        guard let walker = FileManager.default.enumerator(atPath: location) else {
-            throw ArchiveFormatError("cannot list \(location)")
-        }
-        while let rel = walker.nextObject() as? String {
-            let attrs = try FileManager.default.attributesOfItem(atPath: location + "/" + rel)
-            if attrs[.type] as? FileAttributeType == .typeRegular {
-                out.append((rel, (attrs[.size] as? NSNumber)?.int64Value ?? 0))
-            }
-        }
-        return out.sorted { $0.0 < $1.0 }
+        try store.list(prefix: prefix).map { (String($0.key.dropFirst(prefix.count)), $0.size) }
     }
 }
 

@@ -9,10 +9,14 @@ import Foundation
 /// as what it is and never touched.
 public struct Repository: Sendable {
     public let path: String
+    /// The backups, through the interface an object store implements too: a
+    /// local folder now (docs/storage.md).
+    public let store: any ObjectStore
 
     /// The repository a backup writes into, created (owner-only) if missing.
     public init(path: String) throws {
         self.path = path
+        store = LocalFolderStore(root: path)
         if !Files.exists(path) {
             do {
                 try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -26,7 +30,10 @@ public struct Repository: Sendable {
         }
     }
 
-    init(checked path: String) { self.path = path }
+    init(checked path: String) {
+        self.path = path
+        store = LocalFolderStore(root: path)
+    }
 
     /// An existing repository (list, prune): a path that does not exist is an
     /// error, not an empty repository.
@@ -79,79 +86,102 @@ public struct Repository: Sendable {
     /// Every backup, newest first.
     public func entries() throws -> [Entry] { try scan().backups }
 
-    /// Backups (newest first) and everything else, by name.
+    /// Backups (newest first) and everything else, by name. What is a backup
+    /// is decided by the object that commits it (a prefix holding
+    /// `manifest.json`, or a `.tar` object, whose manifest is read), never by
+    /// a listing alone: a store's listing may lag (docs/storage.md).
     public func scan() throws -> (backups: [Entry], others: [Other]) {
-        let names: [String]
+        let top: ObjectListing
         do {
-            names = try FileManager.default.contentsOfDirectory(atPath: path)
-        } catch {
-            throw RepositoryError("cannot read repository '\(path)': \(Files.reason(error)); check the path and its permissions")
+            top = try store.list(prefix: "", delimited: true)
+        } catch let error as PGVaultError {
+            let reason = (error.underlying as? SystemCallError)?.description ?? error.message
+            throw RepositoryError("cannot read repository '\(path)': \(reason); check the path and its permissions")
         }
         var out: [Entry] = []
         var others: [Other] = []
-        for name in names.sorted() {
-            let full = path + "/" + name
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: full, isDirectory: &isDir) else { continue }
+        for object in top.objects {
+            let name = object.key
+            let full = store.location + "/" + name
             if name.hasPrefix(".") {
                 if RepositoryNames.partialPID(name) != nil {
-                    out.append(Entry(name: name, path: full, status: "incomplete", bytes: Self.size(of: full)))
+                    out.append(Entry(name: name, path: full, status: "incomplete", bytes: object.size))
                 }
                 continue
             }
-            if name == ColdStore.folderName && isDir.boolValue {
+            guard name.hasSuffix(".tar"), let source = try? Archive.open(name, in: store), let m = try? Archive.manifest(of: source) else {
+                others.append(Other(name: name, kind: .unknown))
+                continue
+            }
+            out.append(Self.complete(m, name: name, path: full, bytes: object.size))
+        }
+        for prefix in top.prefixes {
+            let name = String(prefix.dropLast())
+            let full = store.location + "/" + name
+            if name.hasPrefix(".") {
+                if RepositoryNames.partialPID(name) != nil {
+                    out.append(Entry(name: name, path: full, status: "incomplete", bytes: try store.size(of: prefix)))
+                }
+                continue
+            }
+            if name == ColdStore.folderName {
                 others.append(Other(name: name, kind: .coldStorage))
                 continue
             }
             // A backup is what holds a pgvault manifest, whatever its name (old
             // `<db>-YYYYMMDDTHHMMSSZ` names and new ones alike).
-            let hasManifest = isDir.boolValue ? Files.exists(full + "/" + Manifest.memberName) : name.hasSuffix(".tar")
-            guard hasManifest else {
-                others.append(Other(name: name, kind: isDir.boolValue && Self.holdsBackups(full) ? .nestedRepository : .unknown))
-                continue
-            }
-            let bytes = isDir.boolValue ? Self.size(of: full) : Self.fileSize(full)
-            guard let source = try? Archive.open(full), let m = try? Archive.manifest(of: source) else {
-                if isDir.boolValue {
-                    out.append(Entry(name: name, path: full, status: "damaged", bytes: bytes))
+            let objects = try store.list(prefix: prefix)
+            let bytes = objects.reduce(0) { $0 + $1.size }
+            guard objects.contains(where: { $0.key == prefix + Manifest.memberName }) else {
+                if try holdsBackups(prefix) {
+                    others.append(Other(name: name, kind: .nestedRepository))
+                } else if Self.holdsOnlyMembers(objects, of: prefix) {
+                    // Members without their manifest: a prune that was
+                    // interrupted after deleting the manifest (or a write that
+                    // never committed).
+                    out.append(Entry(name: name, path: full, status: "incomplete", bytes: bytes))
                 } else {
                     others.append(Other(name: name, kind: .unknown))
                 }
                 continue
             }
-            let seconds = ISO8601.parse(m.completedAt).flatMap { end in ISO8601.parse(m.startedAt).map { end.timeIntervalSince($0) } }
-            out.append(Entry(
-                name: name, path: full, status: "complete", database: m.database.name, startedAt: m.startedAt,
-                completedAt: m.completedAt, seconds: seconds, rows: m.units.reduce(0) { $0 + $1.rows }, bytes: bytes,
-                units: m.units.count))
-        }
-        return (out.sorted { ($0.startedAt ?? $0.name) > ($1.startedAt ?? $1.name) }, others)
-    }
-
-    /// A folder that itself holds backups, partial backups or cold storage.
-    static func holdsBackups(_ dir: String) -> Bool {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
-        return names.contains { name in
-            name == ColdStore.folderName || RepositoryNames.partialPID(name) != nil || name.hasSuffix(".tar")
-                || Files.exists(dir + "/" + name + "/" + Manifest.memberName)
-        }
-    }
-
-    static func fileSize(_ path: String) -> Int64 {
-        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
-    }
-
-    static func size(of dir: String) -> Int64 {
-        var total: Int64 = 0
-        if let walker = FileManager.default.enumerator(atPath: dir) {
-            while let rel = walker.nextObject() as? String {
-                if let attrs = try? FileManager.default.attributesOfItem(atPath: dir + "/" + rel),
-                   attrs[.type] as? FileAttributeType == .typeRegular {
-                    total += (attrs[.size] as? NSNumber)?.int64Value ?? 0
-                }
+            guard let m = try? Archive.manifest(of: Archive.open(name, in: store)) else {
+                out.append(Entry(name: name, path: full, status: "damaged", bytes: bytes))
+                continue
             }
+            out.append(Self.complete(m, name: name, path: full, bytes: bytes))
         }
-        return total
+        return (out.sorted { ($0.startedAt ?? $0.name) > ($1.startedAt ?? $1.name) }, others.sorted { $0.name < $1.name })
+    }
+
+    static func complete(_ m: Manifest, name: String, path: String, bytes: Int64) -> Entry {
+        let seconds = ISO8601.parse(m.completedAt).flatMap { end in ISO8601.parse(m.startedAt).map { end.timeIntervalSince($0) } }
+        return Entry(
+            name: name, path: path, status: "complete", database: m.database.name, startedAt: m.startedAt,
+            completedAt: m.completedAt, seconds: seconds, rows: m.units.reduce(0) { $0 + $1.rows }, bytes: bytes,
+            units: m.units.count)
+    }
+
+    /// A prefix that itself holds backups, partial backups or cold storage.
+    func holdsBackups(_ prefix: String) throws -> Bool {
+        let inside = try store.list(prefix: prefix, delimited: true)
+        let names = inside.objects.map { String($0.key.dropFirst(prefix.count)) } + inside.prefixes.map { String($0.dropFirst(prefix.count).dropLast()) }
+        for name in names where name == ColdStore.folderName || RepositoryNames.partialPID(name) != nil || name.hasSuffix(".tar") {
+            return true
+        }
+        for sub in inside.prefixes where try store.head(sub + Manifest.memberName) != nil {
+            return true
+        }
+        return false
+    }
+
+    /// Every object is an archive member (`data/`, `schema/`): what a backup
+    /// leaves without its manifest.
+    static func holdsOnlyMembers(_ objects: [ObjectInfo], of prefix: String) -> Bool {
+        !objects.isEmpty && objects.allSatisfy { object in
+            let member = object.key.dropFirst(prefix.count)
+            return member.hasPrefix("data/") || member.hasPrefix("schema/")
+        }
     }
 
     public struct Policy: Sendable {
@@ -215,19 +245,21 @@ public struct Repository: Sendable {
 
     /// Deletes what `plan` does not keep: only complete backups, whose manifest
     /// reads, are ever planned, so nothing pgvault did not write is deleted. A
-    /// backup is first renamed to a hidden name, so an interrupted prune never
-    /// leaves a half-deleted backup that looks complete.
+    /// backup's manifest is deleted first: from then on it is no backup, so an
+    /// interrupted prune never leaves a half-deleted backup that looks
+    /// complete (what is left is listed as incomplete).
     public func prune(policy: Policy, dryRun: Bool) throws -> [PruneDecision] {
         let decisions = Self.plan(try entries(), policy: policy)
         guard !dryRun else { return decisions }
         for d in decisions where !d.keep {
-            let doomed = path + "/.\(d.name).deleting"
-            guard rename(path + "/" + d.name, doomed) == 0 else {
-                throw FileError(operation: "rename for deletion", path: path + "/" + d.name)
+            if d.name.hasSuffix(".tar") {
+                try store.delete(d.name)
+                continue
             }
-            try FileManager.default.removeItem(atPath: doomed)
+            let prefix = d.name + "/"
+            try store.delete(prefix + Manifest.memberName)
+            for object in try store.list(prefix: prefix) { try store.delete(object.key) }
         }
-        try Files.syncDirectory(path)
         return decisions
     }
 }

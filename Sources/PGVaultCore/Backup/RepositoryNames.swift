@@ -51,7 +51,10 @@ enum RepositoryNames {
     /// (flock) meanwhile, so two backups that start in the same millisecond,
     /// even from two hosts of one NFS export, still get two names; and the
     /// staging folder, visible to the next claim, keeps the name taken while
-    /// the backup runs.
+    /// the backup runs. This claim is the local folder's: an object store has
+    /// no lock and no folders, so a repository there will claim a name with a
+    /// conditional put of a claim object (or make names unique without
+    /// coordination); see docs/storage.md, "What still renames".
     static func claim(_ wanted: String) throws -> (output: String, staging: String) {
         let folder = (wanted as NSString).deletingLastPathComponent
         let leaf = (wanted as NSString).lastPathComponent

@@ -22,8 +22,15 @@ public struct ColdStore: Sendable {
 
     public let repo: String
     public var root: String { repo + "/" + Self.folderName }
+    /// The repository's store: cold archives are listed and read through it
+    /// (objects under `cold/`); they are still written in a staging folder and
+    /// renamed (docs/storage.md, "What still renames").
+    public let store: any ObjectStore
 
-    public init(repo: String) { self.repo = repo }
+    public init(repo: String) {
+        self.repo = repo
+        store = LocalFolderStore(root: repo)
+    }
 
     public func tableFolder(schema: String, table: String) -> String {
         root + "/" + Self.safe("\(schema).\(table)")
@@ -74,34 +81,36 @@ public struct ColdStore: Sendable {
 
     /// Every archive under `<repo>/cold`, by table then range.
     public func entries(includeRestored: Bool = false) throws -> [Entry] {
-        guard Files.exists(root) else { return [] }
         var out: [Entry] = []
-        for folder in try FileManager.default.contentsOfDirectory(atPath: root).sorted() where !folder.hasPrefix(".") {
-            let tablePath = root + "/" + folder
-            var paths: [(String, String)] = []
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: tablePath)) ?? [] {
-                if name == Self.restoredFolder {
+        for table in try folders(under: Self.folderName + "/") where !table.name.hasPrefix(".") {
+            var archives: [(String, String)] = []
+            for sub in try folders(under: table.prefix) {
+                if sub.name == Self.restoredFolder {
                     if includeRestored {
-                        for r in (try? FileManager.default.contentsOfDirectory(atPath: tablePath + "/" + name)) ?? [] where !r.hasPrefix(".") {
-                            paths.append((tablePath + "/" + name + "/" + r, "restored"))
-                        }
+                        for r in try folders(under: sub.prefix) where !r.name.hasPrefix(".") { archives.append((r.prefix, "restored")) }
                     }
-                } else if name.hasPrefix(".") {
-                    if name.contains(".partial-") { paths.append((tablePath + "/" + name, "incomplete")) }
+                } else if sub.name.hasPrefix(".") {
+                    if sub.name.contains(".partial-") { archives.append((sub.prefix, "incomplete")) }
                 } else {
-                    paths.append((tablePath + "/" + name, "cold"))
+                    archives.append((sub.prefix, "cold"))
                 }
             }
-            for (path, status) in paths {
-                out.append(Self.entry(path: path, status: status, folder: folder))
+            for (prefix, status) in archives {
+                out.append(try entry(prefix: prefix, status: status, folder: table.name))
             }
         }
         return out.sorted { ($0.table, $0.from, $0.status) < ($1.table, $1.from, $1.status) }
     }
 
-    static func entry(path: String, status: String, folder: String) -> Entry {
-        let bytes = Repository.size(of: path)
-        guard status != "incomplete", let source = try? Archive.open(path), let m = try? Archive.manifest(of: source),
+    /// The "folders" directly under `prefix`: each one's name and prefix.
+    private func folders(under prefix: String) throws -> [(name: String, prefix: String)] {
+        try store.list(prefix: prefix, delimited: true).prefixes.map { (String($0.dropFirst(prefix.count).dropLast()), $0) }
+    }
+
+    func entry(prefix: String, status: String, folder: String) throws -> Entry {
+        let bytes = try store.size(of: prefix)
+        let path = store.location + "/" + String(prefix.dropLast())
+        guard status != "incomplete", let m = try? Archive.manifest(of: DirectoryArchive(store: store, prefix: prefix)),
               let info = ColdArchiveInfo(manifest: m) else {
             return Entry(table: folder, partition: (path as NSString).lastPathComponent, from: "-", to: "-",
                          status: "incomplete", rows: 0, referencingRows: [:], bytes: bytes, archivedAt: nil, path: path)
@@ -110,6 +119,13 @@ public struct ColdStore: Sendable {
             table: info.parent, partition: info.partition.qualifiedName, from: info.from, to: info.to, status: status,
             rows: info.partitionUnit.rows, referencingRows: Dictionary(info.referencingUnits.map { ($0.qualifiedTable, $0.rows) }, uniquingKeysWith: +),
             bytes: bytes, archivedAt: m.completedAt, path: path)
+    }
+
+    /// The cold archive at `path` (an entry's), read through the store.
+    func open(_ path: String) throws -> ArchiveSource {
+        let base = store.location + "/"
+        guard path.hasPrefix(base) else { return try Archive.open(path) }
+        return DirectoryArchive(store: store, prefix: String(path.dropFirst(base.count)) + "/")
     }
 }
 

@@ -275,7 +275,7 @@ public enum PartitionArchiver {
             manifest.units.filter { !($0.schema == item.partition.table.schema && $0.table == item.partition.table.name) }.map { ($0.qualifiedTable, $0.rows) },
             uniquingKeysWith: +)
         result.archive = final
-        result.archiveBytes = Repository.size(of: final)
+        result.archiveBytes = try LocalFolderStore(root: final).size(of: "")
         return result
     }
 
@@ -329,11 +329,9 @@ public enum PartitionArchiver {
                 compression: Manifest.Compression(level: Int(options.compressionLevel)),
                 selection: Manifest.Selection(tables: [p.qualifiedName], excludeTables: [], schemaOnly: false, dataOnly: true),
                 schema: nil, sequences: [], tables: tables, units: units)
-            let file = try OutputFile(creating: staging + "/" + Manifest.memberName)
-            try file.write(try manifest.encoded())
-            try file.close()
             try Files.syncDirectory(staging + "/data")
-            try Files.syncDirectory(staging)
+            // Last, and durable with the staging folder's entries (the store's put fsyncs the folder).
+            try LocalFolderStore(root: staging).put(Manifest.memberName, bytes: try manifest.encoded())
             return manifest
         } catch {
             if conn.isHealthy { try? conn.execute("ROLLBACK") }

@@ -92,7 +92,7 @@ public enum PartitionRestorer {
         var plans: [TablePlan] = []
         var nothing: [String] = []
         for parent in parents {
-            let items = try selectItems(entries.filter { $0.table == parent.qualified }, window: window)
+            let items = try selectItems(entries.filter { $0.table == parent.qualified }, in: store, window: window)
             if items.isEmpty { nothing.append(parent.qualified) } else { plans.append(TablePlan(parent: parent, items: items)) }
         }
         guard nothing.isEmpty else {
@@ -153,10 +153,10 @@ public enum PartitionRestorer {
     }
 
     /// The cold archives (of one table) whose range overlaps the window, oldest first.
-    static func selectItems(_ entries: [ColdStore.Entry], window: TimeWindow) throws -> [Item] {
+    static func selectItems(_ entries: [ColdStore.Entry], in store: ColdStore, window: TimeWindow) throws -> [Item] {
         var selected: [Item] = []
         for entry in entries where entry.status == "cold" {
-            let manifest = try Archive.manifest(of: try Archive.open(entry.path))
+            let manifest = try Archive.manifest(of: try store.open(entry.path))
             guard let info = ColdArchiveInfo(manifest: manifest) else { continue }
             if window.overlaps(from: info.bound.rangeFrom ?? [], to: info.bound.rangeTo ?? []) ?? false {
                 selected.append(Item(path: entry.path, manifest: manifest, info: info))
@@ -267,7 +267,7 @@ public enum PartitionRestorer {
             let partitionSQL = SQL.qualified(p.schema, p.name)
             options.progress?("restoring \(p.qualifiedName) [\(item.info.from), \(item.info.to))")
             try conn.execute("CREATE TABLE \(partitionSQL) PARTITION OF \(parent.sql) \(item.info.bound.expression)")
-            let source = try Archive.open(item.path)
+            let source = try ColdStore(repo: options.repo).open(item.path)
             for unit in [item.info.partitionUnit] + item.info.referencingUnits {
                 let cols = unit.columns.map(SQL.ident).joined(separator: ", ")
                 try conn.copyIn("COPY \(SQL.qualified(unit.schema, unit.table)) (\(cols)) FROM STDIN\(unit.format.options())") { writer in
