@@ -12,7 +12,7 @@ struct AgeStanza: Sendable, Equatable {
 enum AgeHeader {
     static let versionLine = "age-encryption.org/v1"
     /// A cap on the header's size, so a hostile file cannot make the reader
-    /// buffer without bound. An X25519 stanza takes 99 bytes.
+    /// buffer without bound. An X25519 stanza takes 98 bytes.
     static let maximumSize = 1 << 20
 
     /// Everything the MAC covers: the header up to and including `---`.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Identity files as `age-keygen` writes them: `#` comments (the creation
 /// time and the public key), blank lines, and one `AGE-SECRET-KEY-1...` per
 /// line. Reading them is pure; the caller reads the file.
@@ -7,7 +9,7 @@ public enum AgeIdentityFile {
     public static func parse(_ text: String, source: String) throws(AgeError) -> [AgeIdentity] {
         var identities: [AgeIdentity] = []
         var number = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for line in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             number += 1
             let trimmed = String(line).trimmingASCIIWhitespace()
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
@@ -23,9 +25,12 @@ public enum AgeIdentityFile {
         return identities
     }
 
-    /// The text `age-keygen` writes for `identity`; `created` is the
-    /// timestamp to show (age-keygen's form: 2006-01-02T15:04:05Z).
-    public static func render(_ identity: AgeIdentity, created: String) -> String {
-        "# created: \(created)\n# public key: \(identity.recipient)\n\(identity.secretKeyText)\n"
+    /// The text `age-keygen` writes for `identity`: when it was created
+    /// (UTC, to the second), its public key, and the secret key.
+    public static func render(_ identity: AgeIdentity, created: Date = Date()) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return "# created: \(formatter.string(from: created))\n# public key: \(identity.recipient)\n\(identity.secretKeyText)\n"
     }
 }

@@ -81,7 +81,8 @@ private func decodeKeyText(
     case .success(let d): decoded = d
     case .failure(let why): throw AgeError(kind, "\(subject): \(why) (\(hint))")
     }
-    guard decoded.hrp + "1" == prefix.lowercased(), text.hasPrefix(prefix) else {
+    // Bech32 is case-insensitive: age takes `AGE1...` and `age-secret-key-1...` too.
+    guard decoded.hrp + "1" == prefix.lowercased() else {
         let given = String(text.prefix(decoded.hrp.count + 1))
         throw AgeError(kind, "\(subject): it starts with '\(given)', not '\(prefix)' (only X25519 keys are supported; \(hint))")
     }
