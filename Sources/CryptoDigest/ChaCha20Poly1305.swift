@@ -29,7 +29,7 @@ public final class ChaCha20Poly1305 {
     public func seal(_ plaintext: UnsafeRawBufferPointer, nonce: [UInt8], aad: [UInt8] = []) throws(DigestError) -> [UInt8] {
         try requireLength(nonce, Self.nonceLength, "a ChaCha20-Poly1305 nonce")
         guard plaintext.count <= Int(Int32.max) - Self.tagLength else {
-            throw DigestError(.invalidInput, context: "sealing \(plaintext.count) bytes at once (at most 2 GiB)")
+            throw DigestError(.invalidInput, context: "cannot seal \(plaintext.count) bytes at once (at most 2 GiB: split the input)")
         }
         try evpCheck(EVP_EncryptInit_ex(ctx, EVP_chacha20_poly1305(), nil, key, nonce), while: "sealing (EVP_EncryptInit_ex)")
         try feedAAD(aad, EVP_EncryptUpdate, "sealing")
@@ -65,7 +65,7 @@ public final class ChaCha20Poly1305 {
             throw DigestError(.authenticationFailed, context: "opening \(sealed.count) bytes: too short to hold a \(Self.tagLength)-byte tag")
         }
         guard sealed.count <= Int(Int32.max) else {
-            throw DigestError(.invalidInput, context: "opening \(sealed.count) bytes at once (at most 2 GiB)")
+            throw DigestError(.invalidInput, context: "cannot open \(sealed.count) bytes at once (at most 2 GiB)")
         }
         let bytes = sealed.bindMemory(to: UInt8.self)
         let length = sealed.count - Self.tagLength

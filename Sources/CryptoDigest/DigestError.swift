@@ -40,6 +40,8 @@ public struct DigestError: Error, CustomStringConvertible, Sendable, Equatable {
         case .authenticationFailed: what = "authentication failed (wrong key, or the data was altered)"
         case .invalidInput: what = "invalid input"
         }
+        // The caller's mistake is stated, not something we were doing.
+        if kind == .invalidInput { return "\(what): \(context)" }
         if let libraryMessage {
             return "\(what) while \(context): \(libraryMessage)"
         }

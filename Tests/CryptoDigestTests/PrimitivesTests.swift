@@ -43,7 +43,7 @@ struct PrimitivesTests {
         #expect(ERR_peek_error() == 0)
         let short = #expect(throws: DigestError.self) { _ = try X25519.publicKey(fromPrivateKey: [1, 2, 3]) }
         #expect(short?.kind == .invalidInput)
-        #expect(short?.description == "invalid input while an X25519 private key must be 32 bytes, not 3")
+        #expect(short?.description == "invalid input: an X25519 private key must be 32 bytes, not 3")
     }
 
     @Test("HKDF-SHA-256: RFC 5869 test cases 1 and 3 (empty salt and info)")
@@ -112,7 +112,7 @@ struct PrimitivesTests {
     @Test("ChaCha20-Poly1305 and random bytes: wrong lengths are refused by name")
     func lengths() throws {
         let badKey = #expect(throws: DigestError.self) { _ = try ChaCha20Poly1305(key: [UInt8](repeating: 0, count: 16)) }
-        #expect(badKey?.description == "invalid input while a ChaCha20-Poly1305 key must be 32 bytes, not 16")
+        #expect(badKey?.description == "invalid input: a ChaCha20-Poly1305 key must be 32 bytes, not 16")
         let aead = try ChaCha20Poly1305(key: Self.rfc8439Key)
         let badNonce = #expect(throws: DigestError.self) { _ = try aead.seal([1], nonce: [0]) }
         #expect(badNonce?.kind == .invalidInput)
