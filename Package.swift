@@ -22,12 +22,16 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // zlib, only for the tests: age's published test vectors are zlib-compressed.
+        .systemLibrary(name: "CZlib", path: "Tests/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // Thin, safe Swift layers: each owns its C handles; no C pointer escapes.
         .target(name: "PGClient", dependencies: ["CLibPQ"], swiftSettings: strict),
         .target(name: "ZstdStream", dependencies: ["CZstd"], swiftSettings: strict),
         .target(name: "ArchiveIO", dependencies: ["CArchive"], swiftSettings: strict),
         .target(name: "CryptoDigest", dependencies: ["CCrypto"], swiftSettings: strict),
+        // age v1 (X25519 recipients) over CryptoDigest's libcrypto primitives.
+        .target(name: "AgeFormat", dependencies: ["CryptoDigest"], swiftSettings: strict),
 
         // Concurrency primitives above the C layers: one worker pool, one lock.
         .target(name: "Support", dependencies: ["PGClient"], swiftSettings: strict),
@@ -60,6 +64,9 @@ let package = Package(
         .testTarget(name: "ArchiveIOTests", dependencies: ["ArchiveIO", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SupportTests", dependencies: ["Support", "PGClient", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "CryptoDigestTests", dependencies: ["CryptoDigest", "CCrypto"], swiftSettings: strict),
+        .testTarget(
+            name: "AgeFormatTests", dependencies: ["AgeFormat", "CryptoDigest", "CZlib", "TestSupport"], exclude: ["testkit"],
+            swiftSettings: strict),
         .testTarget(
             name: "PGVaultCoreTests", dependencies: ["PGVaultCore", "PGVaultGenerator", "CryptoDigest", "TestSupport"],
             swiftSettings: strict),

@@ -6,11 +6,16 @@ public struct DigestError: Error, CustomStringConvertible, Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
         /// An EVP call returned failure.
         case library
-        /// `EVP_MD_CTX_new` returned no context (memory is exhausted).
+        /// An `EVP_*_new` call returned no context or key (memory is exhausted).
         case allocationFailed
         /// The digest was fed or finalized after `finalize()`, or after an
         /// earlier error left its context in an unknown state.
         case unusable
+        /// ChaCha20-Poly1305 refused to open a message: its tag does not match,
+        /// so the key, the nonce or the bytes are wrong (tampered or truncated).
+        case authenticationFailed
+        /// The caller gave a key, nonce or length of the wrong size; `context` says which.
+        case invalidInput
     }
 
     public let kind: Kind
@@ -30,9 +35,13 @@ public struct DigestError: Error, CustomStringConvertible, Sendable, Equatable {
         let what: String
         switch kind {
         case .library: what = "libcrypto error"
-        case .allocationFailed: what = "libcrypto could not allocate a digest context (out of memory)"
+        case .allocationFailed: what = "libcrypto could not allocate a context (out of memory)"
         case .unusable: what = "SHA2 object unusable"
+        case .authenticationFailed: what = "authentication failed (wrong key, or the data was altered)"
+        case .invalidInput: what = "invalid input"
         }
+        // The caller's mistake is stated, not something we were doing.
+        if kind == .invalidInput { return "\(what): \(context)" }
         if let libraryMessage {
             return "\(what) while \(context): \(libraryMessage)"
         }
