@@ -313,6 +313,26 @@ struct ExportTests {
         }
     }
 
+    @Test("every statement's columns: positions in declaration order, one distinct SELECT expression each")
+    func selectColumns() {
+        func check<C: SelectColumns>(_: C.Type) {
+            #expect(C.allCases.map(\.rawValue) == Array(0..<C.count), "\(C.self)")
+            #expect(Set(C.allCases.map(\.sql)).count == C.count, "\(C.self)")
+        }
+        check(UserExportQueries.UserColumn.self)
+        check(UserExportQueries.MembershipColumn.self)
+        check(UserExportQueries.RoleColumn.self)
+        check(UserExportQueries.OwnedServerColumn.self)
+        check(UserExportQueries.MessageColumn.self)
+        check(UserExportQueries.ChannelColumn.self)
+        check(UserExportQueries.DMParticipantColumn.self)
+        check(UserExportQueries.PublicNameColumn.self)
+        check(UserExportQueries.ReactionColumn.self)
+        check(UserExportQueries.InviteColumn.self)
+        check(UserExportQueries.AuditLogColumn.self)
+        #expect(UserExportQueries.messages.contains("SELECT m.id, m.channel_id, m.created_at, m.type"))
+    }
+
     @Test("JSON: escaping, field order, numbers kept as text, round trip through the parser")
     func json() throws {
         let value = ExportJSON.object([

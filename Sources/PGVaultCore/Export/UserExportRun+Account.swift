@@ -4,19 +4,20 @@ import PGClient
 extension UserExportRun {
     func account() throws {
         report(.account, force: true)
+        typealias Column = UserExportQueries.UserColumn
         let row = try conn.query(UserExportQueries.user, [uid]).firstRow()
-        publicID = row[1] ?? ""
-        tag = "\(row[2] ?? "")#\(row[3] ?? "")"
-        ownEmail = row[4] ?? ""
+        publicID = try row.string(Column.publicID)
+        tag = "\(try row.string(Column.username))#\(try row.string(Column.discriminator))"
+        ownEmail = row[Column.email] ?? ""  // NULL for some bots
         try writer.add("README.txt", bytes: Array(ExportReadme.text(
             tag: tag, userID: uid, generatedAt: generatedAt, snapshotAt: snapshotAt).utf8))
         try writer.add("account/user.json", json: .object([
-            "id": .id(row[0]), "public_id": .id(row[1]), "username": .text(row[2]),
-            "discriminator": .text(row[3]), "tag": .string(tag), "email": .text(row[4]),
-            "avatar_url": .text(row[5]), "banner_url": .text(row[6]), "bio": .text(row[7]),
-            "is_verified": .boolean(row[8]), "is_bot": .boolean(row[9]), "is_system": .boolean(row[10]),
-            "premium_type": .integer(row[11]), "settings": try .json(row[12]),
-            "created_at": .time(row[13]), "updated_at": .time(row[14]), "deleted_at": .time(row[15]),
+            "id": .id(row[Column.id]), "public_id": .id(row[Column.publicID]), "username": .text(row[Column.username]),
+            "discriminator": .text(row[Column.discriminator]), "tag": .string(tag), "email": .text(row[Column.email]),
+            "avatar_url": .text(row[Column.avatarURL]), "banner_url": .text(row[Column.bannerURL]), "bio": .text(row[Column.bio]),
+            "is_verified": .boolean(row[Column.isVerified]), "is_bot": .boolean(row[Column.isBot]), "is_system": .boolean(row[Column.isSystem]),
+            "premium_type": .integer(row[Column.premiumType]), "settings": try .json(row[Column.settings]),
+            "created_at": .time(row[Column.createdAt]), "updated_at": .time(row[Column.updatedAt]), "deleted_at": .time(row[Column.deletedAt]),
         ]))
     }
 }

@@ -4,28 +4,29 @@ import PGClient
 extension UserExportRun {
     func auditLog() throws {
         report(.auditLog, force: true)
+        typealias Column = UserExportQueries.AuditLogColumn
         let rows = try ExportCursor(conn: conn, name: "pgvault_export_audit", sql: UserExportQueries.auditLog,
                                     parameters: [uid], batchSize: options.batchSize)
         try writer.addArray("audit_log/audit_log.json") { stream in
             while let page = try rows.nextPage() {
                 // Parse the page, find every address-like string, and ask the
                 // snapshot which of them belong to someone else.
-                let parsed = try page.map { r in (r, try ExportJSON.json(r[5]), try ExportJSON.json(r[6])) }
+                let parsed = try page.map { r in (r, try ExportJSON.json(r[Column.changes]), try ExportJSON.json(r[Column.options])) }
                 var strings: [String] = []
                 for (r, changes, opts) in parsed {
                     AuditRedaction.strings(in: changes, into: &strings)
                     AuditRedaction.strings(in: opts, into: &strings)
-                    if let reason = r[7] { strings.append(reason) }
+                    if let reason = r[Column.reason] { strings.append(reason) }
                 }
                 var redaction = AuditRedaction(userID: uid, ownEmail: ownEmail)
                 redaction.otherUsersEmails = try otherUsersEmails(among: strings)
                 for (r, changes, opts) in parsed {
                     try stream.append(.object([
-                        "id": .id(r[0]), "server_id": .id(r[1]), "action_type": .integer(r[2]),
-                        "target_id": .id(r[3]), "target_type": .text(r[4]),
+                        "id": .id(r[Column.id]), "server_id": .id(r[Column.serverID]), "action_type": .integer(r[Column.actionType]),
+                        "target_id": .id(r[Column.targetID]), "target_type": .text(r[Column.targetType]),
                         "changes": redaction.redact(changes), "options": redaction.redact(opts),
-                        "reason": r[7].map { .string(redaction.redactText($0)) } ?? .null,
-                        "created_at": .time(r[8]),
+                        "reason": r[Column.reason].map { .string(redaction.redactText($0)) } ?? .null,
+                        "created_at": .time(r[Column.createdAt]),
                     ]))
                     counts.auditLogEntries += 1
                 }
@@ -45,6 +46,6 @@ extension UserExportRun {
         guard !candidates.isEmpty else { return [] }
         let array = "{" + candidates.sorted().map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\")
             .replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ",") + "}"
-        return Set(try conn.query(UserExportQueries.otherUsersEmails, [array, uid]).rows.compactMap { $0[0] })
+        return Set(try conn.query(UserExportQueries.otherUsersEmails, [array, uid]).rows.map { try $0.string(0) })
     }
 }

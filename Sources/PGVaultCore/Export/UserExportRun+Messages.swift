@@ -22,17 +22,17 @@ extension UserExportRun {
             progress.channelsWritten += 1
             report(.messages)
         }
-        var row = CopyRow(columns: 19)
+        var row = CopyRow<UserExportQueries.MessageColumn>()
         func add(_ data: UnsafeRawBufferPointer) throws {
             try row.load(data)
-            guard let channel = row[1] else { throw ExportJSONError(description: "a message without a channel") }
+            guard let channel = row[.channelID] else { throw ExportJSONError(description: "a message without a channel") }
             if file.map({ !$0.channel.elementsEqual(channel) }) ?? true {
                 try finishChannel()
                 let path = "messages/c\(String(decoding: channel, as: UTF8.self))/messages.json"
                 file = (Array(channel), try writer.beginArray(path), 0)
             }
             try file!.stream.append { try writeMessage(row, into: &$0) }
-            if !row.isNull(7) { file!.deleted += 1 }
+            if !row.isNull(.deletedAt) { file!.deleted += 1 }
             progress.messagesWritten += 1
             if progress.messagesWritten % 256 == 0 {
                 try options.cancellation?.check()
@@ -77,52 +77,52 @@ extension UserExportRun {
 
     /// One element of messages.json (at indent level 1), from a row of
     /// `UserExportQueries.messages`.
-    func writeMessage(_ r: CopyRow, into out: inout JSONBuffer) throws {
+    func writeMessage(_ r: CopyRow<UserExportQueries.MessageColumn>, into out: inout JSONBuffer) throws {
         var message = JSONContainer.object(indent: 1)
-        message.key("id", &out); r.string(0, &out)
-        message.key("channel_id", &out); r.string(1, &out)
-        message.key("type", &out); r.integer(3, &out)
+        message.key("id", &out); r.string(.id, &out)
+        message.key("channel_id", &out); r.string(.channelID, &out)
+        message.key("type", &out); r.integer(.type, &out)
         message.key("type_name", &out)
-        if let type = r[3].flatMap({ Int(String(decoding: $0, as: UTF8.self)) }), let name = ExportNames.messageTypes[type] {
+        if let type = r[.type].flatMap({ Int(String(decoding: $0, as: UTF8.self)) }), let name = ExportNames.messageTypes[type] {
             out.appendString(name)
         } else {
             out.append("null")
         }
-        message.key("created_at", &out); r.time(2, &out)
-        message.key("edited_at", &out); r.time(6, &out)
-        message.key("deleted", &out); out.append(r.isNull(7) ? "false" : "true")
-        message.key("deleted_at", &out); r.time(7, &out)
-        message.key("content", &out); r.string(5, &out)
-        message.key("flags", &out); r.integer(4, &out)
+        message.key("created_at", &out); r.time(.createdAt, &out)
+        message.key("edited_at", &out); r.time(.editedAt, &out)
+        message.key("deleted", &out); out.append(r.isNull(.deletedAt) ? "false" : "true")
+        message.key("deleted_at", &out); r.time(.deletedAt, &out)
+        message.key("content", &out); r.string(.content, &out)
+        message.key("flags", &out); r.integer(.flags, &out)
         message.key("reply_to", &out)
-        if r.isNull(8) {
+        if r.isNull(.referenceMessageID) {
             out.append("null")
         } else {
             counts.replies += 1
             var reply = JSONContainer.object(indent: 2)
-            reply.key("message_id", &out); r.string(8, &out)
-            reply.key("channel_id", &out); r.string(9, &out)
-            reply.key("server_id", &out); r.string(10, &out)
+            reply.key("message_id", &out); r.string(.referenceMessageID, &out)
+            reply.key("channel_id", &out); r.string(.referenceChannelID, &out)
+            reply.key("server_id", &out); r.string(.referenceServerID, &out)
             reply.key("author", &out)
-            if r.isNull(11) {
+            if r.isNull(.referenceAuthorID) {
                 out.append("null")
             } else {
                 var author = JSONContainer.object(indent: 3)
-                author.key("id", &out); r.string(11, &out)
-                author.key("name", &out); out.appendString("\(r.text(12) ?? "")#\(r.text(13) ?? "")")
+                author.key("id", &out); r.string(.referenceAuthorID, &out)
+                author.key("name", &out); out.appendString("\(r.text(.referenceAuthorUsername) ?? "")#\(r.text(.referenceAuthorDiscriminator) ?? "")")
                 author.end(&out)
             }
             reply.end(&out)
         }
         message.key("mentions", &out)
         var mentions = JSONContainer.object(indent: 2)
-        mentions.key("users", &out); r.idArray(14, indent: 3, &out)
-        mentions.key("roles", &out); r.idArray(15, indent: 3, &out)
-        mentions.key("everyone", &out); r.boolean(16, &out)
+        mentions.key("users", &out); r.idArray(.mentions, indent: 3, &out)
+        mentions.key("roles", &out); r.idArray(.mentionRoles, indent: 3, &out)
+        mentions.key("everyone", &out); r.boolean(.mentionEveryone, &out)
         mentions.end(&out)
-        message.key("embeds", &out); try r.reformattedJSON(17, indent: 2, &out)
+        message.key("embeds", &out); try r.reformattedJSON(.embeds, indent: 2, &out)
         message.key("attachments", &out)
-        let attachments = try attachmentsJSON(r.json(18))
+        let attachments = try attachmentsJSON(r.json(.attachments))
         counts.attachments += attachments.count
         ExportJSON.array(attachments).write(into: &out, indent: 2)
         message.end(&out)

@@ -5,22 +5,22 @@ extension UserExportRun {
     func reactions() throws {
         report(.reactions, force: true)
         var stream = try writer.beginArray("reactions/reactions.json")
-        var row = CopyRow(columns: 8)
+        var row = CopyRow<UserExportQueries.ReactionColumn>()
         func add(_ data: UnsafeRawBufferPointer) throws {
             try row.load(data)
             try stream.append { out in
                 var reaction = JSONContainer.object(indent: 1)
-                reaction.key("id", &out); row.string(0, &out)
-                reaction.key("message_id", &out); row.string(1, &out)
-                reaction.key("message_created_at", &out); row.time(2, &out)
-                reaction.key("channel_id", &out); row.string(3, &out)
+                reaction.key("id", &out); row.string(.id, &out)
+                reaction.key("message_id", &out); row.string(.messageID, &out)
+                reaction.key("message_created_at", &out); row.time(.messageCreatedAt, &out)
+                reaction.key("channel_id", &out); row.string(.channelID, &out)
                 reaction.key("emoji", &out)
                 var emoji = JSONContainer.object(indent: 2)
-                emoji.key("id", &out); row.string(4, &out)
-                emoji.key("name", &out); row.string(5, &out)
-                emoji.key("animated", &out); row.boolean(6, &out)
+                emoji.key("id", &out); row.string(.emojiID, &out)
+                emoji.key("name", &out); row.string(.emojiName, &out)
+                emoji.key("animated", &out); row.boolean(.emojiAnimated, &out)
                 emoji.end(&out)
-                reaction.key("created_at", &out); row.time(7, &out)
+                reaction.key("created_at", &out); row.time(.createdAt, &out)
                 reaction.end(&out)
             }
             counts.reactions += 1

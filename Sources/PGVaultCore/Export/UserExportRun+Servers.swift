@@ -4,46 +4,49 @@ import PGClient
 extension UserExportRun {
     func servers() throws {
         report(.servers, force: true)
+        typealias Role = UserExportQueries.RoleColumn
+        typealias Membership = UserExportQueries.MembershipColumn
+        typealias Owned = UserExportQueries.OwnedServerColumn
         var rolesByServer: [String: [ExportJSON]] = [:]
         for r in try conn.query(UserExportQueries.roles, [uid]).rows {
-            rolesByServer[r[0] ?? "", default: []].append(.object([
-                "id": .id(r[1]), "name": .text(r[2]), "color": .integer(r[3]), "position": .integer(r[4]),
-                "permissions": .id(r[5]), "hoist": .boolean(r[6]), "mentionable": .boolean(r[7]),
-                "managed": .boolean(r[8]), "assigned_at": .time(r[9]),
+            rolesByServer[try r.string(Role.serverID), default: []].append(.object([
+                "id": .id(r[Role.id]), "name": .text(r[Role.name]), "color": .integer(r[Role.color]), "position": .integer(r[Role.position]),
+                "permissions": .id(r[Role.permissions]), "hoist": .boolean(r[Role.hoist]), "mentionable": .boolean(r[Role.mentionable]),
+                "managed": .boolean(r[Role.managed]), "assigned_at": .time(r[Role.assignedAt]),
             ]))
             counts.roleAssignments += 1
         }
         var memberships: [ExportJSON] = []
         for m in try conn.query(UserExportQueries.memberships, [uid]).rows {
-            let serverID = m[0] ?? ""
+            let serverID = try m.string(Membership.serverID)
             let file = "servers/s\(serverID).json"
             let roles = rolesByServer[serverID] ?? []
             try writer.add(file, json: .object([
                 "server": .object([
-                    "id": .id(m[0]), "public_id": .id(m[1]), "name": .text(m[2]), "description": .text(m[3]),
-                    "icon_url": .text(m[4]), "created_at": .time(m[6]), "deleted_at": .time(m[7]),
+                    "id": .id(m[Membership.serverID]), "public_id": .id(m[Membership.publicID]), "name": .text(m[Membership.name]), "description": .text(m[Membership.description]),
+                    "icon_url": .text(m[Membership.iconURL]), "created_at": .time(m[Membership.serverCreatedAt]), "deleted_at": .time(m[Membership.serverDeletedAt]),
                 ]),
-                "is_owner": .boolean(m[5]),
+                "is_owner": .boolean(m[Membership.isOwner]),
                 "membership": .object([
-                    "nickname": .text(m[8]), "avatar_url": .text(m[9]), "joined_at": .time(m[10]),
-                    "premium_since": .time(m[11]), "deaf": .boolean(m[12]), "mute": .boolean(m[13]),
-                    "pending": .boolean(m[14]), "communication_disabled_until": .time(m[15]),
-                    "created_at": .time(m[16]), "updated_at": .time(m[17]),
+                    "nickname": .text(m[Membership.nickname]), "avatar_url": .text(m[Membership.avatarURL]), "joined_at": .time(m[Membership.joinedAt]),
+                    "premium_since": .time(m[Membership.premiumSince]), "deaf": .boolean(m[Membership.deaf]), "mute": .boolean(m[Membership.mute]),
+                    "pending": .boolean(m[Membership.pending]), "communication_disabled_until": .time(m[Membership.communicationDisabledUntil]),
+                    "created_at": .time(m[Membership.createdAt]), "updated_at": .time(m[Membership.updatedAt]),
                 ]),
                 "roles": .array(roles),
             ]))
             memberships.append(.object([
-                "server_id": .id(m[0]), "name": .text(m[2]), "joined_at": .time(m[10]),
-                "nickname": .text(m[8]), "is_owner": .boolean(m[5]), "roles": .int(roles.count), "file": .string(file),
+                "server_id": .id(m[Membership.serverID]), "name": .text(m[Membership.name]), "joined_at": .time(m[Membership.joinedAt]),
+                "nickname": .text(m[Membership.nickname]), "is_owner": .boolean(m[Membership.isOwner]), "roles": .int(roles.count), "file": .string(file),
             ]))
             counts.serverMemberships += 1
         }
         var owned: [ExportJSON] = []
         for s in try conn.query(UserExportQueries.ownedServers, [uid]).rows {
             owned.append(.object([
-                "server_id": .id(s[0]), "public_id": .id(s[1]), "name": .text(s[2]),
-                "created_at": .time(s[3]), "deleted_at": .time(s[4]), "member_count": .integer(s[5]),
-                "is_member": .boolean(s[6]),
+                "server_id": .id(s[Owned.id]), "public_id": .id(s[Owned.publicID]), "name": .text(s[Owned.name]),
+                "created_at": .time(s[Owned.createdAt]), "deleted_at": .time(s[Owned.deletedAt]), "member_count": .integer(s[Owned.memberCount]),
+                "is_member": .boolean(s[Owned.isMember]),
             ]))
             counts.ownedServers += 1
         }

@@ -51,8 +51,9 @@ final class UserExportRun {
             // the channels' descriptions while this one streams the first half.
             let total = try messageTotal()
             progress.messagesTotal = total
-            if total >= options.splitMessagesFrom, let split = try conn.query(UserExportQueries.channelSplit, [uid, String(total / 2)]).scalar
-                .flatMap({ Int64($0) }), split > Int64.min {
+            if total >= options.splitMessagesFrom,
+               let split = try conn.query(UserExportQueries.channelSplit, [uid, String(total / 2)]).rows.first?.int64(0),
+               split > Int64.min {
                 ownChannels = Int64.min...(split - 1)
                 alongside = split...Int64.max
             }

@@ -84,7 +84,7 @@ public enum UserSelector: Sendable, Equatable, CustomStringConvertible {
             result = try conn.query(
                 "SELECT id FROM users WHERE username = $1 AND discriminator = $2", [name, discriminator])
         }
-        let ids = result.rows.compactMap { $0[0].flatMap { Int64($0) } }
+        let ids = try result.rows.map { try $0.int64(0) }
         guard let first = ids.first else { throw UserExportError.unknownUser(input: input, form: form) }
         guard ids.count == 1 else {
             throw UserExportError.ambiguousUser(input: input, form: form, ids: ids)
