@@ -100,8 +100,8 @@ struct CopyRow<Column: SelectColumns> {
         guard bounds.count == columns else { throw Self.shape(bounds.count, columns) }
     }
 
-    private static func shape(_ found: Int, _ expected: Int) -> ExportJSONError {
-        ExportJSONError(description: "a COPY row from the database has \(found) fields, expected \(expected)")
+    private static func shape(_ found: Int, _ expected: Int) -> PGVaultError {
+        exportDataError("a COPY row from the database has \(found) fields, expected \(expected)")
     }
 
     /// The field's text as COPY wrote it (escaped), or nil for NULL.

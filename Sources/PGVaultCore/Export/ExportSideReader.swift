@@ -135,7 +135,8 @@ enum ChannelDescriptions {
                 .init("id", .id(c[Channel.id])), .init("type", .integer(c[Channel.type])),
                 .init("type_name", ExportNames.channelTypes[type].map { .string($0) } ?? .null),
                 .init("name", .text(c[Channel.name])), .init("topic", .text(c[Channel.topic])),
-                .init("server", c[Channel.serverID] == nil ? .null : .object(["id": .id(c[Channel.serverID]), "name": .text(c[Channel.serverName])])),
+                .init("server", c[Channel.serverID] == nil ? .null : .object(["id": .id(c[Channel.serverID]),
+                "name": .text(c[Channel.serverName])])),
                 .init("parent_id", .id(c[Channel.parentID])), .init("nsfw", .boolean(c[Channel.nsfw])),
                 .init("created_at", .time(c[Channel.createdAt])), .init("deleted_at", .time(c[Channel.deletedAt])),
             ]
@@ -148,7 +149,8 @@ enum ChannelDescriptions {
         }
         let names = try publicNames(conn, Array(Set(recipients.values.joined())))
         for id in dms {
-            let people = (recipients[id] ?? []).map { ExportJSON.object(["id": .string($0), "name": names[$0].map { .string($0) } ?? .null]) }
+            let people = (recipients[id] ?? []).map { ExportJSON.object(["id": .string($0),
+            "name": names[$0].map { .string($0) } ?? .null]) }
             described[id]?.append(.init("recipients", .array(people)))
         }
         return described
@@ -181,7 +183,7 @@ final class SpoolFile {
             if fd >= 0 { unlink(name.baseAddress!) }
             return fd
         }
-        guard fd >= 0 else { throw ExportFiles.Failure("create a temporary file in", folder) }
+        guard fd >= 0 else { throw ExportFiles.failure("create a temporary file in", folder) }
         self.fd = fd
         pending.reserveCapacity(Self.chunk)
     }
@@ -202,7 +204,7 @@ final class SpoolFile {
                 let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw ExportFiles.Failure("write", "a temporary file")
+                    throw ExportFiles.failure("write", "a temporary file")
                 }
                 offset += n
             }
@@ -212,7 +214,7 @@ final class SpoolFile {
 
     /// Calls `body` with each line, without its line feed, in order.
     func forEachLine(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        guard lseek(fd, 0, SEEK_SET) == 0 else { throw ExportFiles.Failure("rewind", "a temporary file") }
+        guard lseek(fd, 0, SEEK_SET) == 0 else { throw ExportFiles.failure("rewind", "a temporary file") }
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.chunk, alignment: 16)
         defer { buffer.deallocate() }
         var lines = LineSplitter()
@@ -220,7 +222,7 @@ final class SpoolFile {
             let n = read(fd, buffer, Self.chunk)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw ExportFiles.Failure("read", "a temporary file")
+                throw ExportFiles.failure("read", "a temporary file")
             }
             if n == 0 { break }
             try lines.feed(UnsafeRawBufferPointer(start: buffer, count: n), line: body)

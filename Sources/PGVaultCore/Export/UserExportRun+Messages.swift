@@ -25,7 +25,7 @@ extension UserExportRun {
         var row = CopyRow<UserExportQueries.MessageColumn>()
         func add(_ data: UnsafeRawBufferPointer) throws {
             try row.load(data)
-            guard let channel = row[.channelID] else { throw ExportJSONError(description: "a message without a channel") }
+            guard let channel = row[.channelID] else { throw exportDataError("a message without a channel") }
             if file.map({ !$0.channel.elementsEqual(channel) }) ?? true {
                 try finishChannel()
                 let path = "messages/c\(String(decoding: channel, as: UTF8.self))/messages.json"

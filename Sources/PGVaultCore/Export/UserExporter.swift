@@ -16,7 +16,7 @@ public enum UserExporter {
         let started = ContinuousClock.now
         let selector = try UserSelector(parsing: input)
         if ExportFiles.exists(output) {
-            throw ExportFiles.Failure(message: "'\(output)' already exists; pgvault does not overwrite an export (remove it or choose another --output)")
+            throw ExportFiles.alreadyExists(output: output)
         }
         let partial = ExportFiles.partialPath(for: output)
         ExportFiles.remove(partial)

@@ -63,7 +63,8 @@ public enum Subprocess {
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, argv[0], &actions, nil, cArgs, cEnv)
         guard rc == 0 else {
-            throw SubprocessError(description: "cannot run \(argv[0]): \(String(cString: strerror(rc)))")
+            // FileError's text: "cannot run <program>: <reason>".
+            throw PGVaultError.io("", underlying: FileError(operation: "run", path: argv[0], code: rc))
         }
         return pid
     }
@@ -108,6 +109,3 @@ public enum Subprocess {
 }
 
 
-public struct SubprocessError: Error, CustomStringConvertible, Sendable {
-    public let description: String
-}
