@@ -22,7 +22,8 @@ extension UserExportRun {
                 redaction.otherUsersEmails = try otherUsersEmails(among: strings)
                 for (r, changes, opts) in parsed {
                     try stream.append(.object([
-                        "id": .id(r[Column.id]), "server_id": .id(r[Column.serverID]), "action_type": .integer(r[Column.actionType]),
+                        "id": .id(r[Column.id]), "server_id": .id(r[Column.serverID]),
+                        "action_type": .integer(r[Column.actionType]),
                         "target_id": .id(r[Column.targetID]), "target_type": .text(r[Column.targetType]),
                         "changes": redaction.redact(changes), "options": redaction.redact(opts),
                         "reason": r[Column.reason].map { .string(redaction.redactText($0)) } ?? .null,
