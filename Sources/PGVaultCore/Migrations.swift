@@ -17,42 +17,37 @@ public struct Migration: Sendable, Equatable {
     public let fileName: String
 }
 
-public struct MigrationError: Error, CustomStringConvertible {
-    public let description: String
-    init(_ description: String) { self.description = description }
-}
-
 /// Reads a migrations folder exactly as sqlx resolves it.
 public enum MigrationSource {
     public static func load(directory: String) throws -> [Migration] {
         let names: [String]
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) else {
-            throw MigrationError("the migrations folder '\(directory)' does not exist; pass --source DIR with the folder of <version>_<name>.up.sql files")
+            throw PGVaultError(.io, "the migrations folder '\(directory)' does not exist; pass --source DIR with the folder of <version>_<name>.up.sql files")
         }
         guard isDir.boolValue else {
-            throw MigrationError("the migrations folder '\(directory)' is not a folder; pass --source DIR with the folder of <version>_<name>.up.sql files")
+            throw PGVaultError(.io, "the migrations folder '\(directory)' is not a folder; pass --source DIR with the folder of <version>_<name>.up.sql files")
         }
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: directory)
         } catch {
-            throw MigrationError("cannot read the migrations folder '\(directory)': \(Files.reason(error)); check its permissions or pass --source DIR")
+            throw PGVaultError(.io, "cannot read the migrations folder '\(directory)': \(Files.reason(error)); check its permissions or pass --source DIR")
         }
         var ups: [Int64: (name: String, description: String, sql: String, bytes: [UInt8])] = [:]
         var downs: [Int64: String] = [:]
         for name in names.sorted() where name.hasSuffix(".sql") {
             guard let underscore = name.firstIndex(of: "_"), let version = Int64(name[..<underscore]) else {
-                throw MigrationError("migration file '\(name)' does not start with '<version>_' (e.g. 20250101000000_create_users.up.sql)")
+                throw PGVaultError(.io, "migration file '\(name)' does not start with '<version>_' (e.g. 20250101000000_create_users.up.sql)")
             }
             let rest = String(name[name.index(after: underscore)...])
             let bytes: [UInt8]
             do {
                 bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory + "/" + name)))
             } catch {
-                throw MigrationError("cannot read migration file '\(directory)/\(name)': \(Files.reason(error)); check its permissions")
+                throw PGVaultError(.io, "cannot read migration file '\(directory)/\(name)': \(Files.reason(error)); check its permissions")
             }
             guard let sql = String(validating: bytes, as: UTF8.self) else {
-                throw MigrationError("migration file '\(name)' is not valid UTF-8")
+                throw PGVaultError(.io, "migration file '\(name)' is not valid UTF-8")
             }
             if rest.hasSuffix(".down.sql") {
                 downs[version] = sql
@@ -61,7 +56,7 @@ public enum MigrationSource {
             let suffix = rest.hasSuffix(".up.sql") ? ".up.sql" : ".sql"
             let description = String(rest.dropLast(suffix.count)).replacingOccurrences(of: "_", with: " ")
             if ups[version] != nil {
-                throw MigrationError("two migrations have version \(version); each version must be unique")
+                throw PGVaultError(.io, "two migrations have version \(version); each version must be unique")
             }
             ups[version] = (name, description, sql, bytes)
         }
@@ -140,7 +135,7 @@ public struct Migrator: Sendable {
                 do {
                     if migration.noTransaction { try record() } else { try conn.transaction { _ in try record() } }
                 } catch let error as PGError {
-                    throw MigrationError("migration \(migration.fileName) failed and was rolled back: \(error)")
+                    throw PGVaultError.server("migration \(migration.fileName) failed and was rolled back", error)
                 }
                 let elapsed = ContinuousClock.now - started
                 let nanos = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
@@ -161,10 +156,10 @@ public struct Migrator: Sendable {
             let applied = try validate(conn)
             guard let last = applied.last else { return nil }
             guard let migration = migrations.first(where: { $0.version == last.version }) else {
-                throw MigrationError("the last applied migration, \(last.version) (\(last.description)), is not in the migrations folder")
+                throw PGVaultError(.verification, "the last applied migration, \(last.version) (\(last.description)), is not in the migrations folder")
             }
             guard let down = migration.downSQL else {
-                throw MigrationError("migration \(migration.fileName) has no .down.sql, so it cannot be reverted")
+                throw PGVaultError(.usage, "migration \(migration.fileName) has no .down.sql, so it cannot be reverted")
             }
             let revert = {
                 try conn.execute(down)
@@ -173,7 +168,7 @@ public struct Migrator: Sendable {
             do {
                 if migration.noTransaction { try revert() } else { try conn.transaction { _ in try revert() } }
             } catch let error as PGError {
-                throw MigrationError("reverting \(migration.fileName) failed and was rolled back: \(error)")
+                throw PGVaultError.server("reverting \(migration.fileName) failed and was rolled back", error)
             }
             return migration
         }
@@ -184,12 +179,12 @@ public struct Migrator: Sendable {
     private func validate(_ conn: PGConnection) throws -> [Applied] {
         let applied = try Self.applied(conn)
         if let dirty = applied.first(where: { !$0.success }) {
-            throw MigrationError("migration \(dirty.version) is partially applied (success = false in \(Self.table)); repair the database by hand and delete that row")
+            throw PGVaultError(.verification, "migration \(dirty.version) is partially applied (success = false in \(Self.table)); repair the database by hand and delete that row")
         }
         let local = Dictionary(uniqueKeysWithValues: migrations.map { ($0.version, $0) })
         for row in applied {
             if let file = local[row.version], file.checksum != row.checksum {
-                throw MigrationError("migration \(row.version) was applied but \(file.fileName) has changed since (checksum differs); restore the original file")
+                throw PGVaultError(.verification, "migration \(row.version) was applied but \(file.fileName) has changed since (checksum differs); restore the original file")
             }
         }
         return applied

@@ -1,5 +1,6 @@
 import Foundation
 import PGClient
+import Support
 
 /// Loads synthetic chat data into a migrated, empty database: the same seed
 /// always gives the same rows, ids included.
@@ -275,45 +276,55 @@ public struct DataGenerator: Sendable {
         var sources: [S]
     }
 
-    /// Loads one table over `workers` connections, each streaming its share of
-    /// chunks in its own transaction; reports progress every few seconds.
+    /// Loads one table over `workers` connections, one ``WorkerPool`` worker
+    /// each, streaming its share of chunks in its own transaction; reports
+    /// progress every few seconds. It runs on a thread of its own (the
+    /// command's `Blocking.run`, or a test's), which waits for the pool and
+    /// polls the rows sent; a cancellation of that thread cancels the pool.
     static func parallel<S: Synth.RowSource & Sendable>(
         _ table: String, conninfo: String, workers: Int, expected: Int64,
         progress: (String) -> Void, make: @escaping @Sendable (Int) -> S
     ) throws -> ParallelResult<S> {
-        let state = ParallelState<S>(workers: workers)
+        let sent = Locked([Int64](repeating: 0, count: workers))
+        let outcome = Locked<Result<[(source: S, rows: Int64)], any Error>>(.failure(CancellationError()))
         let done = DispatchSemaphore(value: 0)
-        for w in 0..<workers {
-            let thread = Thread {
-                defer { done.signal() }
-                do {
-                    var source = make(w)
-                    let conn = try connect(conninfo)
-                    let rows = try copy(conn, &source, setup: Setup(rebuildForeignKeys: false), shouldStop: { state.failed }, onFlush: { state.setRows(w, $0) })
-                    state.finish(w, source: source, rows: rows)
-                } catch {
-                    state.fail(error)
-                }
+        let pool = Task {
+            defer { done.signal() }
+            do {
+                let loaded = try await WorkerPool.run(
+                    Array(0..<workers), jobs: workers, name: "pgvault-generate-\(table)",
+                    makeWorker: { context in
+                        let conn = try connect(conninfo)
+                        context.cancels(conn)
+                        return conn
+                    },
+                    body: { conn, w in
+                        var source = make(w)
+                        let rows = try copy(
+                            conn, &source, setup: Setup(rebuildForeignKeys: false),
+                            shouldStop: { Cancellation.isCancelled }, onFlush: { n in sent.withLock { $0[w] = n } })
+                        return (source: source, rows: rows)
+                    })
+                outcome.withLock { $0 = .success(loaded) }
+            } catch {
+                outcome.withLock { $0 = .failure(error) }
             }
-            thread.name = "pgvault-generate-\(table)-\(w)"
-            thread.stackSize = 4 << 20
-            thread.start()
         }
         let started = ContinuousClock.now
-        var finished = 0
-        while finished < workers {
-            if done.wait(timeout: .now() + 5) == .success {
-                finished += 1
+        var lastReport = started
+        while done.wait(timeout: .now() + 0.1) == .timedOut {
+            if Cancellation.isCancelled { pool.cancel() }
+            guard ContinuousClock.now - lastReport >= .seconds(5) else { continue }
+            lastReport = ContinuousClock.now
+            let rows = sent.withLock { $0.reduce(0, +) }
+            if expected > 0 && rows >= expected {
+                progress("\(table): all \(rows) rows sent, the server is checking foreign keys, \(seconds(since: started))")
             } else {
-                let rows = state.totalRows
-                if expected > 0 && rows >= expected {
-                    progress("\(table): all \(rows) rows sent, the server is checking foreign keys, \(seconds(since: started))")
-                } else {
-                    progress("\(table): \(rows) rows\(percent(rows, of: expected)), \(seconds(since: started))")
-                }
+                progress("\(table): \(rows) rows\(percent(rows, of: expected)), \(seconds(since: started))")
             }
         }
-        return try state.result()
+        let loaded = try outcome.value.get()
+        return ParallelResult(rows: loaded.reduce(0) { $0 + $1.rows }, sources: loaded.map(\.source))
     }
 
     static func seconds(_ d: Duration) -> Double {
@@ -322,44 +333,5 @@ public struct DataGenerator: Sendable {
 
     static func seconds(since start: ContinuousClock.Instant) -> String {
         String(format: "%.1f s", seconds(ContinuousClock.now - start))
-    }
-}
-
-/// What the workers of ``DataGenerator/parallel(_:conninfo:workers:expected:progress:make:)``
-/// share, behind a lock.
-private final class ParallelState<S: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var rows: [Int64]
-    private var sources: [S?]
-    private var error: Error?
-
-    init(workers: Int) {
-        rows = Array(repeating: 0, count: workers)
-        sources = Array(repeating: nil, count: workers)
-    }
-
-    var failed: Bool { lock.withLock { error != nil } }
-    var totalRows: Int64 { lock.withLock { rows.reduce(0, +) } }
-
-    func setRows(_ worker: Int, _ count: Int64) { lock.withLock { rows[worker] = count } }
-
-    func finish(_ worker: Int, source: S, rows count: Int64) {
-        lock.withLock {
-            sources[worker] = source
-            rows[worker] = count
-        }
-    }
-
-    func fail(_ failure: Error) {
-        lock.withLock {
-            if error == nil { error = failure }  // the first; the others stopped because of it
-        }
-    }
-
-    func result() throws -> DataGenerator.ParallelResult<S> {
-        try lock.withLock {
-            if let error { throw error }
-            return .init(rows: rows.reduce(0, +), sources: sources.map { $0! })
-        }
     }
 }

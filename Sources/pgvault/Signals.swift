@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PGVaultCore
+import Support
 
 #if canImport(Glibc)
 import Glibc
@@ -63,14 +64,7 @@ enum ReceivedSignal {
         }
     }
 
-    private static let state = LockedSignal()
-}
-
-private final class LockedSignal: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Int32?
-
-    func withLock<T>(_ body: (inout Int32?) -> T) -> T { lock.withLock { body(&value) } }
+    private static let state = Locked<Int32?>(nil)
 }
 
 /// A command stopped by SIGINT or SIGTERM. Reported as itself, never as the

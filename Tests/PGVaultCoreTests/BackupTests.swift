@@ -249,7 +249,7 @@ struct BackupTests {
         try db.connect().execute("CREATE TABLE t (id int)")
         var o = BackupOptions(conninfo: db.conninfo, output: try TestScratch.directory("backup") + "/a")
         o.pgBin = TestCluster.binDir(major: 15)
-        let error = await #expect(throws: PGToolsError.self) { _ = try await BackupEngine.run(o) }
+        let error = await #expect(throws: PGVaultError.self) { _ = try await BackupEngine.run(o) }
         #expect(error?.description.contains("15.") == true)
         #expect(error?.description.contains("17") == true)
     }
@@ -263,7 +263,7 @@ struct BackupTests {
         try FileManager.default.createSymbolicLink(atPath: bin + "/pg_dump", withDestinationPath: TestCluster.binDir(major: major) + "/pg_dump")
         var o = BackupOptions(conninfo: db.conninfo, output: try TestScratch.directory("backup") + "/a")
         o.pgBin = bin
-        let error = await #expect(throws: PGToolsError.self) { _ = try await BackupEngine.run(o) }
+        let error = await #expect(throws: PGVaultError.self) { _ = try await BackupEngine.run(o) }
         #expect(error?.description.contains("pg_restore") == true)
         #expect(!FileManager.default.fileExists(atPath: o.output))
     }

@@ -309,8 +309,29 @@ struct ExportTests {
         #expect(try UserSelector(parsing: "Alice@Example.com") == .email("Alice@Example.com"))
         #expect(try UserSelector(parsing: "alice#0001") == .tag(username: "alice", discriminator: "0001"))
         for bad in ["alice", "alice#12", "#0001", "99999999999999999999", ""] {
-            #expect(throws: UserExportError.self) { try UserSelector(parsing: bad) }
+            let error = #expect(throws: PGVaultError.self) { try UserSelector(parsing: bad) }
+            #expect(error?.kind == .usage)
         }
+    }
+
+    @Test("every statement's columns: positions in declaration order, one distinct SELECT expression each")
+    func selectColumns() {
+        func check<C: SelectColumns>(_: C.Type) {
+            #expect(C.allCases.map(\.rawValue) == Array(0..<C.count), "\(C.self)")
+            #expect(Set(C.allCases.map(\.sql)).count == C.count, "\(C.self)")
+        }
+        check(UserExportQueries.UserColumn.self)
+        check(UserExportQueries.MembershipColumn.self)
+        check(UserExportQueries.RoleColumn.self)
+        check(UserExportQueries.OwnedServerColumn.self)
+        check(UserExportQueries.MessageColumn.self)
+        check(UserExportQueries.ChannelColumn.self)
+        check(UserExportQueries.DMParticipantColumn.self)
+        check(UserExportQueries.PublicNameColumn.self)
+        check(UserExportQueries.ReactionColumn.self)
+        check(UserExportQueries.InviteColumn.self)
+        check(UserExportQueries.AuditLogColumn.self)
+        #expect(UserExportQueries.messages.contains("SELECT m.id, m.channel_id, m.created_at, m.type"))
     }
 
     @Test("JSON: escaping, field order, numbers kept as text, round trip through the parser")
@@ -348,7 +369,7 @@ struct ExportTests {
         for bad in ["[1,]", "{\"a\" 1}", "[1] x", "\"open", "[" + String(repeating: "[", count: 600) + "]"] {
             var out = JSONBuffer()
             defer { out.release() }
-            #expect(throws: ExportJSONError.self) { try ExportJSONParser.reformat(bytes: Array(bad.utf8), indent: 0, into: &out) }
+            #expect(throws: PGVaultError.self) { try ExportJSONParser.reformat(bytes: Array(bad.utf8), indent: 0, into: &out) }
         }
     }
 
@@ -505,9 +526,11 @@ struct ExportTests {
             ("nobody@example.com", "email"), ("nobody#0001", "username#discriminator"),
         ]
         for (input, form) in unknown {
-            #expect(throws: UserExportError.unknownUser(input: input, form: form)) {
+            let error = #expect(throws: PGVaultError.self) {
                 try UserExporter.export(conn: conn, user: input, output: folder.path + "/x.zip")
             }
+            let expected = UserExportError.unknownUser(input: input, form: form)
+            #expect(error?.kind == expected.kind && error?.message == expected.message)
             let message = "\(UserExportError.unknownUser(input: input, form: form))"
             #expect(message.contains("no user matches --user '\(input)'") && message.contains(form))
         }
@@ -516,7 +539,7 @@ struct ExportTests {
 
         // An existing file is never overwritten.
         #expect(FileManager.default.createFile(atPath: folder.path + "/taken.zip", contents: Data("keep".utf8)))
-        #expect(throws: ExportFiles.Failure.self) {
+        #expect(throws: PGVaultError.self) {
             try UserExporter.export(conn: conn, user: "1001", output: folder.path + "/taken.zip")
         }
         #expect(try String(contentsOfFile: folder.path + "/taken.zip", encoding: .utf8) == "keep")

@@ -81,10 +81,12 @@ struct MigrationTests {
         edited[1] = Migration(
             version: m.version, description: m.description, upSQL: m.upSQL + "\n-- edited", downSQL: m.downSQL,
             checksum: try SHA2.hexBytes(m.upSQL + "\n-- edited"), noTransaction: false, fileName: m.fileName)
-        let changed = #expect(throws: MigrationError.self) { try Migrator(migrations: edited).run(conn) }
+        let changed = #expect(throws: PGVaultError.self) { try Migrator(migrations: edited).run(conn) }
+        #expect(changed?.kind == .verification)
         #expect(changed?.description.contains("has changed") == true)
         try conn.execute("UPDATE _sqlx_migrations SET success = false WHERE version = \(m.version)")
-        let dirty = #expect(throws: MigrationError.self) { try migrator.run(conn) }
+        let dirty = #expect(throws: PGVaultError.self) { try migrator.run(conn) }
+        #expect(dirty?.kind == .verification)
         #expect(dirty?.description.contains("partially applied") == true)
     }
 
@@ -94,7 +96,9 @@ struct MigrationTests {
         let bad = Migration(
             version: 1, description: "bad", upSQL: "CREATE TABLE ok_one (id int); SELECT 1/0;", downSQL: nil,
             checksum: try SHA2.hexBytes("x"), noTransaction: false, fileName: "1_bad.up.sql")
-        let error = #expect(throws: MigrationError.self) { try Migrator(migrations: [bad]).run(conn) }
+        let error = #expect(throws: PGVaultError.self) { try Migrator(migrations: [bad]).run(conn) }
+        #expect(error?.kind == .server)
+        #expect(error?.serverError != nil)  // the PGError is kept, with its SQLSTATE
         #expect(error?.description.contains("1_bad.up.sql") == true)
         #expect(error?.description.contains("division by zero") == true)
         #expect(try conn.query("SELECT to_regclass('ok_one') IS NULL").scalar == "t")

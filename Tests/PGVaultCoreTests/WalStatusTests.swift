@@ -327,7 +327,7 @@ struct WalStatusTests {
                  switched(.value(SwitchResult(segment: "000000010000000000000006", archived: false, seconds: 30))), exitCode: 2),
         RuleCase("could not connect: UNKNOWN", WalStatusInput(server: .unreachable("could not connect")), exitCode: 3),
         RuleCase("a known problem outranks UNKNOWN", WalStatusInput(
-            server: .unreachable("could not connect"), archive: .unreadable(.missing("/nope")), archiveDir: "/nope"), exitCode: 2),
+            server: .unreachable("could not connect"), archive: .unreadable(WalArchiveListing.missing("/nope")), archiveDir: "/nope"), exitCode: 2),
     ]
 
     @Test("thresholds, failing archiver, settings fixes, skipped checks", arguments: ruleCases)
@@ -388,14 +388,14 @@ struct WalStatusTests {
         for path in [dir + "/backup", manifest, dir + "/backup.tar"] {
             let why = try #require(WalBaseBackupReader.pgvaultBackupError(path), "\(path)")
             #expect(why.contains("logical") && why.contains("pg_basebackup") && why.contains("--base-backup"))
-            #expect(throws: WalStatusError.self) { try WalBaseBackupReader.read(path) }
+            #expect(throws: PGVaultError.self) { try WalBaseBackupReader.read(path) }
         }
 
         // A pg_basebackup folder: the label says where it started, the manifest where it ended.
         let base = dir + "/base"
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         #expect(WalBaseBackupReader.pgvaultBackupError(base) == nil)
-        #expect(throws: WalStatusError.self) { try WalBaseBackupReader.read(base) }
+        #expect(throws: PGVaultError.self) { try WalBaseBackupReader.read(base) }
         try Self.labelText.replacingOccurrences(of: "STOP", with: "X-STOP")
             .write(toFile: base + "/backup_label", atomically: true, encoding: .utf8)
         try #"{"PostgreSQL-Backup-Manifest-Version": 1, "Files": [], "WAL-Ranges": [{ "Timeline": 1, "Start-LSN": "0/2000028", "End-LSN": "0/2000120" }]}"#
@@ -404,7 +404,7 @@ struct WalStatusTests {
         #expect(b.label == "nightly" && b.start == WalLSN("0/2000028") && b.stop == WalLSN("0/2000120") && b.startTimeline == 1)
         #expect(try WalBaseBackupReader.read(base + "/backup_manifest").stop == WalLSN("0/2000120"))
         #expect(try WalBaseBackupReader.read(base + "/backup_label").stop == nil)
-        #expect(throws: WalStatusError.self) { try WalBaseBackupReader.read(dir + "/missing") }
+        #expect(throws: PGVaultError.self) { try WalBaseBackupReader.read(dir + "/missing") }
 
         // pg_basebackup -Ft: backup_label inside base.tar, backup_manifest beside it.
         let tarBase = dir + "/tarbase"

@@ -71,16 +71,15 @@ enum CopyText {
 
 /// The rows of `COPY ... TO STDOUT` in text format, one at a time, split into
 /// their fields without copying them: a loaded row is valid only while the
-/// buffer COPY handed over is. The columns are read as the export's JSON
-/// needs them (`JSONBuffer`).
-struct CopyRow {
-    let columns: Int
+/// buffer COPY handed over is. The columns are read by the statement's
+/// ``SelectColumns``, as the export's JSON needs them (`JSONBuffer`).
+struct CopyRow<Column: SelectColumns> {
+    let columns = Column.count
     private var data = UnsafeRawBufferPointer(start: nil, count: 0)
     /// Start and end offset of each field.
     private var bounds: [(Int, Int)] = []
 
-    init(columns: Int) {
-        self.columns = columns
+    init() {
         bounds.reserveCapacity(columns)
     }
 
@@ -101,65 +100,65 @@ struct CopyRow {
         guard bounds.count == columns else { throw Self.shape(bounds.count, columns) }
     }
 
-    private static func shape(_ found: Int, _ expected: Int) -> ExportJSONError {
-        ExportJSONError(description: "a COPY row from the database has \(found) fields, expected \(expected)")
+    private static func shape(_ found: Int, _ expected: Int) -> PGVaultError {
+        exportDataError("a COPY row from the database has \(found) fields, expected \(expected)")
     }
 
     /// The field's text as COPY wrote it (escaped), or nil for NULL.
     @inline(__always)
-    subscript(_ column: Int) -> UnsafeRawBufferPointer? {
-        let (start, end) = bounds[column]
+    subscript(_ column: Column) -> UnsafeRawBufferPointer? {
+        let (start, end) = bounds[column.rawValue]
         if end - start == 2, data[start] == 0x5C, data[start + 1] == UInt8(ascii: "N") { return nil }
         return UnsafeRawBufferPointer(rebasing: data[start..<end])
     }
 
-    func isNull(_ column: Int) -> Bool { self[column] == nil }
+    func isNull(_ column: Column) -> Bool { self[column] == nil }
 
     /// The field's value unescaped, as text (nil for NULL).
-    func text(_ column: Int) -> String? {
+    func text(_ column: Column) -> String? {
         self[column].map { String(decoding: CopyText.unescaped($0), as: UTF8.self) }
     }
 
     // MARK: Fields as JSON values (see ExportJSON's constructors of the same names)
 
     /// Text or an id as a JSON string, or null.
-    func string(_ column: Int, _ out: inout JSONBuffer) {
+    func string(_ column: Column, _ out: inout JSONBuffer) {
         if let field = self[column] { out.appendCopyString(field) } else { out.append("null") }
     }
 
     /// An integer column as a JSON number, or null.
-    func integer(_ column: Int, _ out: inout JSONBuffer) {
+    func integer(_ column: Column, _ out: inout JSONBuffer) {
         if let field = self[column] { out.append(field) } else { out.append("null") }
     }
 
     /// A boolean column, or null.
-    func boolean(_ column: Int, _ out: inout JSONBuffer) {
+    func boolean(_ column: Column, _ out: inout JSONBuffer) {
         guard let field = self[column] else { return out.append("null") }
         let yes = (field.count == 1 && field[0] == UInt8(ascii: "t")) || field.elementsEqual("true".utf8)
         out.append(yes ? "true" : "false")
     }
 
     /// A timestamptz as an ISO-8601 string, or null.
-    func time(_ column: Int, _ out: inout JSONBuffer) {
+    func time(_ column: Column, _ out: inout JSONBuffer) {
         if let field = self[column] { out.appendTime(field) } else { out.append("null") }
     }
 
     /// A json/jsonb column, parsed (field order and number text kept), or null.
-    func json(_ column: Int) throws -> ExportJSON {
+    func json(_ column: Column) throws -> ExportJSON {
         guard let field = self[column] else { return .null }
         return try ExportJSONParser.parse(bytes: CopyText.unescaped(field))
     }
 
     /// A json/jsonb column pretty-printed at `indent` (as `json(_:)` then
     /// `ExportJSON.write` would write it), or null.
-    func reformattedJSON(_ column: Int, indent: Int, _ out: inout JSONBuffer) throws {
+    func reformattedJSON(_ column: Column, indent: Int, _ out: inout JSONBuffer) throws {
         guard let field = self[column] else { return out.append("null") }
         if field.elementsEqual("[]".utf8) { return out.append("[]") }
         try ExportJSONParser.reformat(bytes: CopyText.unescaped(field), indent: indent, into: &out)
     }
 
     /// A bigint[] (`{1,2,3}`) as an array of id strings; NULL as `[]`.
-    func idArray(_ column: Int, indent: Int, _ out: inout JSONBuffer) {
+    func idArray(_ column: Column, indent: Int, _ out: inout JSONBuffer) {
         var array = JSONContainer.array(indent: indent)
         func elements(_ value: UnsafeRawBufferPointer) {
             guard value.count > 2 else { return }

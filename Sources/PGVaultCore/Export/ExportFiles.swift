@@ -12,12 +12,14 @@ import Darwin
 /// closed and fsynced, then renamed (or linked) into place and the folder
 /// fsynced. A package is never visible under its final name unless complete.
 public enum ExportFiles {
-    public struct Failure: Error, CustomStringConvertible, Sendable {
-        public let description: String
-        init(_ operation: String, _ path: String, code: Int32 = errno) {
-            description = "cannot \(operation) '\(path)': \(String(cString: strerror(code)))"
-        }
-        init(message: String) { description = message }
+    /// A file operation of the export that failed, with its errno's text.
+    static func failure(_ operation: String, _ path: String, code: Int32 = errno) -> PGVaultError {
+        .io("cannot \(operation) '\(path)': \(String(cString: strerror(code)))")
+    }
+
+    /// An existing --output: an export is never overwritten.
+    static func alreadyExists(output: String) -> PGVaultError {
+        .io("'\(output)' already exists; pgvault does not overwrite an export (remove it or choose another --output)")
     }
 
     /// This machine's name, as the worker id and temporary names use it.
@@ -47,7 +49,7 @@ public enum ExportFiles {
     /// and fsyncs the folder (rename(2) is atomic: readers see the old file or
     /// the new one, never a mix).
     public static func publishReplacing(_ partial: String, as finalPath: String) throws {
-        guard rename(partial, finalPath) == 0 else { throw Failure("rename to", finalPath) }
+        guard rename(partial, finalPath) == 0 else { throw failure("rename to", finalPath) }
         try syncFolder(of: finalPath)
     }
 
@@ -57,13 +59,13 @@ public enum ExportFiles {
         guard link(partial, finalPath) == 0 else {
             let code = errno
             if code == EEXIST {
-                throw Failure(message: "'\(finalPath)' already exists; pgvault does not overwrite an export (remove it or choose another --output)")
+                throw alreadyExists(output: finalPath)
             }
             // A filesystem without hard links: check, then rename.
             if [EPERM, EOPNOTSUPP, ENOSYS, EMLINK].contains(code), !exists(finalPath) {
                 return try publishReplacing(partial, as: finalPath)
             }
-            throw Failure("create", finalPath, code: code)
+            throw failure("create", finalPath, code: code)
         }
         unlink(partial)
         try syncFolder(of: finalPath)
@@ -72,9 +74,9 @@ public enum ExportFiles {
     public static func syncFolder(of path: String) throws {
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         let fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw Failure("open folder", folder) }
+        guard fd >= 0 else { throw failure("open folder", folder) }
         defer { close(fd) }
-        guard fsync(fd) == 0 else { throw Failure("fsync folder", folder) }
+        guard fsync(fd) == 0 else { throw failure("fsync folder", folder) }
     }
 
     public static func exists(_ path: String) -> Bool {
@@ -89,16 +91,16 @@ public enum ExportFiles {
     public static func ensureFolder(_ path: String) throws {
         var st = stat()
         if stat(path, &st) == 0 {
-            guard (st.st_mode & S_IFMT) == S_IFDIR else { throw Failure(message: "'\(path)' is not a folder") }
+            guard (st.st_mode & S_IFMT) == S_IFDIR else { throw PGVaultError.io("'\(path)' is not a folder") }
             return
         }
-        guard mkdir(path, 0o700) == 0 || errno == EEXIST else { throw Failure("create folder", path) }
+        guard mkdir(path, 0o700) == 0 || errno == EEXIST else { throw failure("create folder", path) }
     }
 
     /// Size and SHA-256 of a file, read back from disk in 1 MiB chunks.
     public static func sizeAndDigest(of path: String) throws -> (bytes: Int64, sha256: String) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw Failure("open", path) }
+        guard fd >= 0 else { throw failure("open", path) }
         defer { close(fd) }
         let digest = try SHA2(.sha256)
         var total: Int64 = 0
@@ -107,7 +109,7 @@ public enum ExportFiles {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw Failure("read", path)
+                throw failure("read", path)
             }
             if n == 0 { break }
             try buffer.withUnsafeBytes { try digest.update(UnsafeRawBufferPointer(rebasing: $0.prefix(n))) }

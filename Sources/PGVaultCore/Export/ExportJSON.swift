@@ -167,9 +167,9 @@ extension ExportJSON {
 
 // MARK: - Parsing (JSON text from PostgreSQL)
 
-public struct ExportJSONError: Error, CustomStringConvertible {
-    public let description: String
-}
+/// Data from the database the export cannot read: a server error, since
+/// the statement's answer is not what it should be.
+func exportDataError(_ message: String) -> PGVaultError { PGVaultError(.server, message) }
 
 /// A strict RFC 8259 parser for the JSON PostgreSQL hands out (json/jsonb
 /// columns). Keeps field order and number text.
@@ -203,8 +203,8 @@ enum ExportJSONParser {
 
         var atEnd: Bool { i >= bytes.count }
 
-        func error(_ what: String) -> ExportJSONError {
-            ExportJSONError(description: "invalid JSON from the database at byte \(i): \(what)")
+        func error(_ what: String) -> PGVaultError {
+            exportDataError("invalid JSON from the database at byte \(i): \(what)")
         }
 
         mutating func skipSpace() {

@@ -1,5 +1,6 @@
 import Foundation
 import PGClient
+import Support
 
 #if canImport(Glibc)
 import Glibc
@@ -9,38 +10,41 @@ import Darwin
 
 /// Asks a worker to stop (SIGINT/SIGTERM): it claims nothing more, and an
 /// export in progress is cancelled and its request given back.
-public final class ExportStopSignal: @unchecked Sendable {
-    private let lock = NSLock()
-    private var reason: String?
-    private var handlers: [Int: @Sendable (String) -> Void] = [:]
-    private var nextHandler = 0
+public final class ExportStopSignal: Sendable {
+    private struct State {
+        var reason: String?
+        var handlers: [Int: @Sendable (String) -> Void] = [:]
+        var nextHandler = 0
+    }
+
+    private let state = Locked(State())
 
     public init() {}
 
     public func request(_ reason: String) {
-        let toCall = lock.withLock { () -> [@Sendable (String) -> Void] in
-            guard self.reason == nil else { return [] }
-            self.reason = reason
-            return Array(handlers.values)
+        let toCall = state.withLock { state -> [@Sendable (String) -> Void] in
+            guard state.reason == nil else { return [] }
+            state.reason = reason
+            return Array(state.handlers.values)
         }
         for handler in toCall { handler(reason) }
     }
 
-    public var requested: String? { lock.withLock { reason } }
+    public var requested: String? { state.withLock { $0.reason } }
 
     /// Runs `handler` when a stop is requested (at once if it already was)
     /// until the returned token is passed to `remove`.
     func onRequest(_ handler: @escaping @Sendable (String) -> Void) -> Int {
-        let (token, already) = lock.withLock { () -> (Int, String?) in
-            nextHandler += 1
-            handlers[nextHandler] = handler
-            return (nextHandler, reason)
+        let (token, already) = state.withLock { state -> (Int, String?) in
+            state.nextHandler += 1
+            state.handlers[state.nextHandler] = handler
+            return (state.nextHandler, state.reason)
         }
         if let already { handler(already) }
         return token
     }
 
-    func remove(_ token: Int) { _ = lock.withLock { handlers.removeValue(forKey: token) } }
+    func remove(_ token: Int) { _ = state.withLock { $0.handlers.removeValue(forKey: token) } }
 }
 
 public struct ExportWorkerConfiguration: Sendable {

@@ -105,7 +105,7 @@ final class ExportSideReader: @unchecked Sendable {
             let spool = try SpoolFile()
             try conn.copyOut(UserExportQueries.copy(UserExportQueries.reactions, userID)) { try spool.append($0) }
             try spool.finishWriting()
-            let ids = try conn.query(UserExportQueries.channelIDs, [uid]).rows.compactMap { $0[0] }
+            let ids = try conn.query(UserExportQueries.channelIDs, [uid]).rows.map { try $0.string(0) }
             var channels: [String: [ExportJSON.Field]] = [:]
             for start in stride(from: 0, to: ids.count, by: ChannelDescriptions.batch) {
                 let batch = Array(ids[start..<min(start + ChannelDescriptions.batch, ids.count)])
@@ -122,31 +122,35 @@ enum ChannelDescriptions {
     static let batch = 500
 
     static func read(_ conn: PGConnection, ids: [String], userID: String) throws -> [String: [ExportJSON.Field]] {
+        typealias Channel = UserExportQueries.ChannelColumn
+        typealias Participant = UserExportQueries.DMParticipantColumn
         let array = "{" + ids.joined(separator: ",") + "}"
         var described: [String: [ExportJSON.Field]] = [:]
         var dms: [String] = []
         for c in try conn.query(UserExportQueries.channels, [array]).rows {
-            let id = try c.string(0)
+            let id = try c.string(Channel.id)
             // A channel without a type gets no type_name (-1 names none).
-            let type = try c.optionalInt(1) ?? -1
+            let type = try c.optionalInt(Channel.type) ?? -1
             described[id] = [
-                .init("id", .id(c[0])), .init("type", .integer(c[1])),
+                .init("id", .id(c[Channel.id])), .init("type", .integer(c[Channel.type])),
                 .init("type_name", ExportNames.channelTypes[type].map { .string($0) } ?? .null),
-                .init("name", .text(c[2])), .init("topic", .text(c[3])),
-                .init("server", c[4] == nil ? .null : .object(["id": .id(c[4]), "name": .text(c[5])])),
-                .init("parent_id", .id(c[6])), .init("nsfw", .boolean(c[7])),
-                .init("created_at", .time(c[8])), .init("deleted_at", .time(c[9])),
+                .init("name", .text(c[Channel.name])), .init("topic", .text(c[Channel.topic])),
+                .init("server", c[Channel.serverID] == nil ? .null : .object(["id": .id(c[Channel.serverID]),
+                "name": .text(c[Channel.serverName])])),
+                .init("parent_id", .id(c[Channel.parentID])), .init("nsfw", .boolean(c[Channel.nsfw])),
+                .init("created_at", .time(c[Channel.createdAt])), .init("deleted_at", .time(c[Channel.deletedAt])),
             ]
             if type == 1 || type == 3 { dms.append(id) }
         }
         guard !dms.isEmpty else { return described }
         var recipients: [String: [String]] = [:]
         for r in try conn.query(UserExportQueries.dmParticipants, ["{" + dms.joined(separator: ",") + "}", userID]).rows {
-            recipients[try r.string(0), default: []].append(try r.string(1))
+            recipients[try r.string(Participant.channelID), default: []].append(try r.string(Participant.authorID))
         }
         let names = try publicNames(conn, Array(Set(recipients.values.joined())))
         for id in dms {
-            let people = (recipients[id] ?? []).map { ExportJSON.object(["id": .string($0), "name": names[$0].map { .string($0) } ?? .null]) }
+            let people = (recipients[id] ?? []).map { ExportJSON.object(["id": .string($0),
+            "name": names[$0].map { .string($0) } ?? .null]) }
             described[id]?.append(.init("recipients", .array(people)))
         }
         return described
@@ -155,9 +159,10 @@ enum ChannelDescriptions {
     /// username#discriminator of other users, by id.
     static func publicNames(_ conn: PGConnection, _ ids: [String]) throws -> [String: String] {
         guard !ids.isEmpty else { return [:] }
+        typealias Name = UserExportQueries.PublicNameColumn
         var names: [String: String] = [:]
         for r in try conn.query(UserExportQueries.publicNames, ["{" + ids.joined(separator: ",") + "}"]).rows {
-            names[r[0] ?? ""] = "\(r[1] ?? "")#\(r[2] ?? "")"
+            names[try r.string(Name.id)] = "\(try r.string(Name.username))#\(try r.string(Name.discriminator))"
         }
         return names
     }
@@ -178,7 +183,7 @@ final class SpoolFile {
             if fd >= 0 { unlink(name.baseAddress!) }
             return fd
         }
-        guard fd >= 0 else { throw ExportFiles.Failure("create a temporary file in", folder) }
+        guard fd >= 0 else { throw ExportFiles.failure("create a temporary file in", folder) }
         self.fd = fd
         pending.reserveCapacity(Self.chunk)
     }
@@ -199,7 +204,7 @@ final class SpoolFile {
                 let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw ExportFiles.Failure("write", "a temporary file")
+                    throw ExportFiles.failure("write", "a temporary file")
                 }
                 offset += n
             }
@@ -209,7 +214,7 @@ final class SpoolFile {
 
     /// Calls `body` with each line, without its line feed, in order.
     func forEachLine(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        guard lseek(fd, 0, SEEK_SET) == 0 else { throw ExportFiles.Failure("rewind", "a temporary file") }
+        guard lseek(fd, 0, SEEK_SET) == 0 else { throw ExportFiles.failure("rewind", "a temporary file") }
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.chunk, alignment: 16)
         defer { buffer.deallocate() }
         var lines = LineSplitter()
@@ -217,7 +222,7 @@ final class SpoolFile {
             let n = read(fd, buffer, Self.chunk)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw ExportFiles.Failure("read", "a temporary file")
+                throw ExportFiles.failure("read", "a temporary file")
             }
             if n == 0 { break }
             try lines.feed(UnsafeRawBufferPointer(start: buffer, count: n), line: body)

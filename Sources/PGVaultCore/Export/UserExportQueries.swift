@@ -1,5 +1,6 @@
 /// The statements of a user export. Every one names its columns (never
-/// `SELECT *` or `to_jsonb(row)` of a user), takes the user's id as a parameter, and
+/// `SELECT *` or `to_jsonb(row)` of a user), in a ``SelectColumns`` enum
+/// after it that builds the SELECT list and reads the rows, takes the user's id as a parameter, and
 /// reaches each table through an index (tests check the plans:
 /// `ExportTests`, "plans").
 ///
@@ -8,29 +9,80 @@
 public enum UserExportQueries {
     /// The user's own row: profile and settings. No password_hash.
     public static let user = """
-        SELECT id, public_id, username, discriminator, email, avatar_url, banner_url, bio,
-               is_verified, is_bot, is_system, premium_type, settings,
-               created_at, updated_at, deleted_at
+        SELECT \(UserColumn.selectList)
         FROM users WHERE id = $1
         """
 
+    /// The columns of ``user``.
+    enum UserColumn: Int, SelectColumns {
+        case id, publicID, username, discriminator, email, avatarURL, bannerURL, bio, isVerified, isBot,
+            isSystem, premiumType, settings, createdAt, updatedAt, deletedAt
+
+        var sql: String {
+            switch self {
+            case .id: "id"
+            case .publicID: "public_id"
+            case .username: "username"
+            case .discriminator: "discriminator"
+            case .email: "email"
+            case .avatarURL: "avatar_url"
+            case .bannerURL: "banner_url"
+            case .bio: "bio"
+            case .isVerified: "is_verified"
+            case .isBot: "is_bot"
+            case .isSystem: "is_system"
+            case .premiumType: "premium_type"
+            case .settings: "settings"
+            case .createdAt: "created_at"
+            case .updatedAt: "updated_at"
+            case .deletedAt: "deleted_at"
+            }
+        }
+    }
+
     /// Server memberships (idx_server_members_user), with the server's public facts.
     public static let memberships = """
-        SELECT sm.server_id, s.public_id, s.name, s.description, s.icon_url,
-               s.owner_id = sm.user_id AS is_owner, s.created_at, s.deleted_at,
-               sm.nickname, sm.avatar_url, sm.joined_at, sm.premium_since, sm.deaf, sm.mute,
-               sm.pending, sm.communication_disabled_until, sm.created_at, sm.updated_at
+        SELECT \(MembershipColumn.selectList)
         FROM server_members sm
         JOIN servers s ON s.id = sm.server_id
         WHERE sm.user_id = $1
         ORDER BY sm.joined_at, sm.server_id
         """
 
+    /// The columns of ``memberships``.
+    enum MembershipColumn: Int, SelectColumns {
+        case serverID, publicID, name, description, iconURL, isOwner, serverCreatedAt, serverDeletedAt, nickname,
+            avatarURL, joinedAt, premiumSince, deaf, mute, pending, communicationDisabledUntil, createdAt,
+            updatedAt
+
+        var sql: String {
+            switch self {
+            case .serverID: "sm.server_id"
+            case .publicID: "s.public_id"
+            case .name: "s.name"
+            case .description: "s.description"
+            case .iconURL: "s.icon_url"
+            case .isOwner: "s.owner_id = sm.user_id AS is_owner"
+            case .serverCreatedAt: "s.created_at"
+            case .serverDeletedAt: "s.deleted_at"
+            case .nickname: "sm.nickname"
+            case .avatarURL: "sm.avatar_url"
+            case .joinedAt: "sm.joined_at"
+            case .premiumSince: "sm.premium_since"
+            case .deaf: "sm.deaf"
+            case .mute: "sm.mute"
+            case .pending: "sm.pending"
+            case .communicationDisabledUntil: "sm.communication_disabled_until"
+            case .createdAt: "sm.created_at"
+            case .updatedAt: "sm.updated_at"
+            }
+        }
+    }
+
     /// Roles the user holds, per server: from the memberships, through the
     /// primary key of server_members_roles (server_id, user_id, role_id).
     public static let roles = """
-        SELECT smr.server_id, r.id, r.name, r.color, r.position, r.permissions,
-               r.hoist, r.mentionable, r.managed, smr.assigned_at
+        SELECT \(RoleColumn.selectList)
         FROM server_members sm
         JOIN server_members_roles smr ON smr.server_id = sm.server_id AND smr.user_id = sm.user_id
         JOIN roles r ON r.id = smr.role_id
@@ -38,14 +90,50 @@ public enum UserExportQueries {
         ORDER BY smr.server_id, r.position DESC, r.id
         """
 
+    /// The columns of ``roles``.
+    enum RoleColumn: Int, SelectColumns {
+        case serverID, id, name, color, position, permissions, hoist, mentionable, managed, assignedAt
+
+        var sql: String {
+            switch self {
+            case .serverID: "smr.server_id"
+            case .id: "r.id"
+            case .name: "r.name"
+            case .color: "r.color"
+            case .position: "r.position"
+            case .permissions: "r.permissions"
+            case .hoist: "r.hoist"
+            case .mentionable: "r.mentionable"
+            case .managed: "r.managed"
+            case .assignedAt: "smr.assigned_at"
+            }
+        }
+    }
+
     /// Servers the user owns (idx_servers_owner), member or not.
     public static let ownedServers = """
-        SELECT s.id, s.public_id, s.name, s.created_at, s.deleted_at, s.member_count,
-               EXISTS (SELECT 1 FROM server_members sm WHERE sm.server_id = s.id AND sm.user_id = $1) AS is_member
+        SELECT \(OwnedServerColumn.selectList)
         FROM servers s
         WHERE s.owner_id = $1
         ORDER BY s.created_at, s.id
         """
+
+    /// The columns of ``ownedServers``.
+    enum OwnedServerColumn: Int, SelectColumns {
+        case id, publicID, name, createdAt, deletedAt, memberCount, isMember
+
+        var sql: String {
+            switch self {
+            case .id: "s.id"
+            case .publicID: "s.public_id"
+            case .name: "s.name"
+            case .createdAt: "s.created_at"
+            case .deletedAt: "s.deleted_at"
+            case .memberCount: "s.member_count"
+            case .isMember: "EXISTS (SELECT 1 FROM server_members sm WHERE sm.server_id = s.id AND sm.user_id = $1) AS is_member"
+            }
+        }
+    }
 
     /// How many messages the user wrote (progress; idx_messages_author, index only).
     public static let messageCount = "SELECT count(*) FROM messages WHERE author_id = $1"
@@ -66,22 +154,7 @@ public enum UserExportQueries {
     /// once, by one index-only scan of idx_attachments_message for all the
     /// user's message ids, so only those are probed one by one.
     public static let messages = """
-        SELECT m.id, m.channel_id, m.created_at, m.type, m.flags, m.content, m.edited_at, m.deleted_at,
-               m.reference_message_id, m.reference_channel_id, m.reference_server_id,
-               ref.author_id, ru.username, ru.discriminator,
-               m.mentions, m.mention_roles, m.mention_everyone, m.embeds,
-               CASE WHEN m.id IN (SELECT a.message_id FROM attachments a
-                                   WHERE a.message_id = ANY (ARRAY(SELECT mine.id FROM messages mine
-                                                                  WHERE mine.author_id = $1 AND mine.channel_id BETWEEN $2 AND $3)))
-               THEN (SELECT json_agg(json_build_object(
-                                'id', a.id::text, 'filename', a.filename, 'content_type', a.content_type,
-                                'size', a.size, 'url', a.url, 'proxy_url', a.proxy_url,
-                                'width', a.width, 'height', a.height, 'duration_secs', a.duration_secs,
-                                'ephemeral', a.ephemeral, 'created_at', a.created_at::text)
-                            ORDER BY a.id)
-                       FROM attachments a
-                      WHERE a.message_id = m.id AND a.message_created_at = m.created_at)
-               END AS attachments
+        SELECT \(MessageColumn.selectList)
         FROM messages m
         LEFT JOIN LATERAL (
             SELECT CASE WHEN m.reference_message_id IS NOT NULL THEN coalesce(
@@ -98,6 +171,51 @@ public enum UserExportQueries {
         ORDER BY m.channel_id, m.created_at, m.id
         """
 
+    /// The columns of ``messages``: the attachments are one json array per message.
+    enum MessageColumn: Int, SelectColumns {
+        case id, channelID, createdAt, type, flags, content, editedAt, deletedAt, referenceMessageID,
+            referenceChannelID, referenceServerID, referenceAuthorID, referenceAuthorUsername,
+            referenceAuthorDiscriminator, mentions, mentionRoles, mentionEveryone, embeds, attachments
+
+        var sql: String {
+            switch self {
+            case .id: "m.id"
+            case .channelID: "m.channel_id"
+            case .createdAt: "m.created_at"
+            case .type: "m.type"
+            case .flags: "m.flags"
+            case .content: "m.content"
+            case .editedAt: "m.edited_at"
+            case .deletedAt: "m.deleted_at"
+            case .referenceMessageID: "m.reference_message_id"
+            case .referenceChannelID: "m.reference_channel_id"
+            case .referenceServerID: "m.reference_server_id"
+            case .referenceAuthorID: "ref.author_id"
+            case .referenceAuthorUsername: "ru.username"
+            case .referenceAuthorDiscriminator: "ru.discriminator"
+            case .mentions: "m.mentions"
+            case .mentionRoles: "m.mention_roles"
+            case .mentionEveryone: "m.mention_everyone"
+            case .embeds: "m.embeds"
+            case .attachments:
+                """
+                CASE WHEN m.id IN (SELECT a.message_id FROM attachments a
+                                    WHERE a.message_id = ANY (ARRAY(SELECT mine.id FROM messages mine
+                                                                   WHERE mine.author_id = $1 AND mine.channel_id BETWEEN $2 AND $3)))
+                THEN (SELECT json_agg(json_build_object(
+                                 'id', a.id::text, 'filename', a.filename, 'content_type', a.content_type,
+                                 'size', a.size, 'url', a.url, 'proxy_url', a.proxy_url,
+                                 'width', a.width, 'height', a.height, 'duration_secs', a.duration_secs,
+                                 'ephemeral', a.ephemeral, 'created_at', a.created_at::text)
+                             ORDER BY a.id)
+                        FROM attachments a
+                       WHERE a.message_id = m.id AND a.message_created_at = m.created_at)
+                END AS attachments
+                """
+            }
+        }
+    }
+
     /// Where to split the user's channels so that about `$2` of their
     /// messages are in channels before it (idx_messages_author_channel, index only).
     public static let channelSplit = """
@@ -109,30 +227,73 @@ public enum UserExportQueries {
 
     /// Channels the user wrote in (a batch of ids), with their servers' names.
     public static let channels = """
-        SELECT c.id, c.type, c.name, c.topic, c.server_id, s.name, c.parent_id, c.nsfw,
-               c.created_at, c.deleted_at
+        SELECT \(ChannelColumn.selectList)
         FROM channels c LEFT JOIN servers s ON s.id = c.server_id
         WHERE c.id = ANY($1::bigint[])
         """
 
+    /// The columns of ``channels``.
+    enum ChannelColumn: Int, SelectColumns {
+        case id, type, name, topic, serverID, serverName, parentID, nsfw, createdAt, deletedAt
+
+        var sql: String {
+            switch self {
+            case .id: "c.id"
+            case .type: "c.type"
+            case .name: "c.name"
+            case .topic: "c.topic"
+            case .serverID: "c.server_id"
+            case .serverName: "s.name"
+            case .parentID: "c.parent_id"
+            case .nsfw: "c.nsfw"
+            case .createdAt: "c.created_at"
+            case .deletedAt: "c.deleted_at"
+            }
+        }
+    }
+
     /// The other people who wrote in a batch of DMs and group DMs
     /// (idx_messages_channel_created): their ids only; names come from `publicNames`.
     public static let dmParticipants = """
-        SELECT DISTINCT m.channel_id, m.author_id FROM messages m
+        SELECT DISTINCT \(DMParticipantColumn.selectList) FROM messages m
         WHERE m.channel_id = ANY($1::bigint[]) AND m.deleted_at IS NULL AND m.author_id <> $2
         ORDER BY m.channel_id, m.author_id
         """
 
+    /// The columns of ``dmParticipants``.
+    enum DMParticipantColumn: Int, SelectColumns {
+        case channelID, authorID
+
+        var sql: String {
+            switch self {
+            case .channelID: "m.channel_id"
+            case .authorID: "m.author_id"
+            }
+        }
+    }
+
     /// Public names (username#discriminator) of other users, by id.
     public static let publicNames = """
-        SELECT id, username, discriminator FROM users WHERE id = ANY($1::bigint[])
+        SELECT \(PublicNameColumn.selectList) FROM users WHERE id = ANY($1::bigint[])
         """
+
+    /// The columns of ``publicNames``.
+    enum PublicNameColumn: Int, SelectColumns {
+        case id, username, discriminator
+
+        var sql: String {
+            switch self {
+            case .id: "id"
+            case .username: "username"
+            case .discriminator: "discriminator"
+            }
+        }
+    }
 
     /// Reactions the user made (idx_message_reactions_user), with the channel
     /// of the message reacted to (its partition's primary key).
     public static let reactions = """
-        SELECT r.id, r.message_id, r.message_created_at, msg.channel_id,
-               r.emoji_id, r.emoji_name, r.emoji_animated, r.created_at
+        SELECT \(ReactionColumn.selectList)
         FROM message_reactions r
         LEFT JOIN LATERAL (
             SELECT m.channel_id FROM messages m
@@ -142,27 +303,85 @@ public enum UserExportQueries {
         ORDER BY r.created_at, r.id
         """
 
+    /// The columns of ``reactions``.
+    enum ReactionColumn: Int, SelectColumns {
+        case id, messageID, messageCreatedAt, channelID, emojiID, emojiName, emojiAnimated, createdAt
+
+        var sql: String {
+            switch self {
+            case .id: "r.id"
+            case .messageID: "r.message_id"
+            case .messageCreatedAt: "r.message_created_at"
+            case .channelID: "msg.channel_id"
+            case .emojiID: "r.emoji_id"
+            case .emojiName: "r.emoji_name"
+            case .emojiAnimated: "r.emoji_animated"
+            case .createdAt: "r.created_at"
+            }
+        }
+    }
+
     /// Invites the user created (idx_invites_inviter), with the public name of
     /// a targeted user.
     public static let invites = """
-        SELECT i.code, i.server_id, i.channel_id, i.max_uses, i.uses, i.max_age, i.temporary,
-               i.target_type, i.target_user_id, tu.username, tu.discriminator,
-               i.created_at, i.expires_at
+        SELECT \(InviteColumn.selectList)
         FROM invites i LEFT JOIN users tu ON tu.id = i.target_user_id
         WHERE i.inviter_id = $1
         ORDER BY i.created_at, i.code
         """
 
+    /// The columns of ``invites``.
+    enum InviteColumn: Int, SelectColumns {
+        case code, serverID, channelID, maxUses, uses, maxAge, temporary, targetType, targetUserID,
+            targetUsername, targetDiscriminator, createdAt, expiresAt
+
+        var sql: String {
+            switch self {
+            case .code: "i.code"
+            case .serverID: "i.server_id"
+            case .channelID: "i.channel_id"
+            case .maxUses: "i.max_uses"
+            case .uses: "i.uses"
+            case .maxAge: "i.max_age"
+            case .temporary: "i.temporary"
+            case .targetType: "i.target_type"
+            case .targetUserID: "i.target_user_id"
+            case .targetUsername: "tu.username"
+            case .targetDiscriminator: "tu.discriminator"
+            case .createdAt: "i.created_at"
+            case .expiresAt: "i.expires_at"
+            }
+        }
+    }
+
     /// Audit-log entries where the user acted, in time order: every partition
     /// yields them ordered from idx_audit_logs_user_created and the partitions
     /// are merged (no sort).
     public static let auditLog = """
-        SELECT a.id, a.server_id, a.action_type, a.target_id, a.target_type,
-               a.changes, a.options, a.reason, a.created_at
+        SELECT \(AuditLogColumn.selectList)
         FROM audit_logs a
         WHERE a.user_id = $1
         ORDER BY a.created_at, a.id
         """
+
+    /// The columns of ``auditLog``.
+    enum AuditLogColumn: Int, SelectColumns {
+        case id, serverID, actionType, targetID, targetType, changes, options, reason, createdAt
+
+        var sql: String {
+            switch self {
+            case .id: "a.id"
+            case .serverID: "a.server_id"
+            case .actionType: "a.action_type"
+            case .targetID: "a.target_id"
+            case .targetType: "a.target_type"
+            case .changes: "a.changes"
+            case .options: "a.options"
+            case .reason: "a.reason"
+            case .createdAt: "a.created_at"
+            }
+        }
+    }
 
     /// Which of the candidate addresses belong to other users (the unique
     /// index on email), for redacting audit entries.

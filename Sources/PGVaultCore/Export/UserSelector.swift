@@ -84,7 +84,7 @@ public enum UserSelector: Sendable, Equatable, CustomStringConvertible {
             result = try conn.query(
                 "SELECT id FROM users WHERE username = $1 AND discriminator = $2", [name, discriminator])
         }
-        let ids = result.rows.compactMap { $0[0].flatMap { Int64($0) } }
+        let ids = try result.rows.map { try $0.int64(0) }
         guard let first = ids.first else { throw UserExportError.unknownUser(input: input, form: form) }
         guard ids.count == 1 else {
             throw UserExportError.ambiguousUser(input: input, form: form, ids: ids)
@@ -93,22 +93,25 @@ public enum UserSelector: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-public enum UserExportError: Error, CustomStringConvertible, Sendable, Equatable {
-    case invalidSelector(input: String, reason: String)
-    case unknownUser(input: String, form: String)
-    case ambiguousUser(input: String, form: String, ids: [Int64])
-    case cancelled(reason: String)
+/// The export's own errors, as ``PGVaultError``s of the kind they mean.
+public enum UserExportError {
+    /// Text of none of --user's forms (docs/export-format.md: exit 64).
+    public static func invalidSelector(input: String, reason: String) -> PGVaultError {
+        .usage("--user '\(input)' \(reason)")
+    }
 
-    public var description: String {
-        switch self {
-        case let .invalidSelector(input, reason):
-            "--user '\(input)' \(reason)"
-        case let .unknownUser(input, form):
-            "no user matches --user '\(input)' (looked up as \(form)); nothing was written"
-        case let .ambiguousUser(input, form, ids):
-            "--user '\(input)' (\(form)) matches \(ids.count) users (ids \(ids.map(String.init).joined(separator: ", "))); give the id instead"
-        case let .cancelled(reason):
-            "export cancelled: \(reason)"
-        }
+    /// No user in the database matches (exit 2).
+    public static func unknownUser(input: String, form: String) -> PGVaultError {
+        PGVaultError(.server, "no user matches --user '\(input)' (looked up as \(form)); nothing was written")
+    }
+
+    public static func ambiguousUser(input: String, form: String, ids: [Int64]) -> PGVaultError {
+        PGVaultError(
+            .server,
+            "--user '\(input)' (\(form)) matches \(ids.count) users (ids \(ids.map(String.init).joined(separator: ", "))); give the id instead")
+    }
+
+    public static func cancelled(reason: String) -> PGVaultError {
+        PGVaultError(.interrupted, "export cancelled: \(reason)")
     }
 }

@@ -60,7 +60,7 @@ final class JobThread<Resource>: @unchecked Sendable {
         thread.start()
         try condition.withLock {
             while started == nil, running { condition.wait() }
-            return started ?? .failure(JobThreadError(description: "the \(name) thread did not start"))
+            return started ?? .failure(PGVaultError.io("the \(name) thread did not start"))
         }.get()
     }
 
@@ -71,7 +71,7 @@ final class JobThread<Resource>: @unchecked Sendable {
                 condition.wait()
             }
             if let failure { throw failure }
-            guard running, !aborted else { throw JobThreadError(description: "\(name): the work was closed or abandoned") }
+            guard running, !aborted else { throw PGVaultError.io("\(name): the work was closed or abandoned") }
             jobs.append((job, bytes))
             queuedBytes += bytes
             condition.broadcast()
@@ -122,8 +122,4 @@ final class JobThread<Resource>: @unchecked Sendable {
             }
         }
     }
-}
-
-struct JobThreadError: Error, CustomStringConvertible, Sendable {
-    let description: String
 }

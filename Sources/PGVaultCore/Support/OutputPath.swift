@@ -13,7 +13,7 @@ public enum OutputPath {
     public static func checkNew(_ path: String, what option: String) throws {
         try checkFolder(of: path, what: option)
         if Files.exists(path) {
-            throw OutputPathError("'\(option) \(path)': it already exists; pgvault never overwrites an archive. Choose a new path (or use --repo).")
+            throw PGVaultError.io("'\(option) \(path)': it already exists; pgvault never overwrites an archive. Choose a new path (or use --repo).")
         }
     }
 
@@ -23,7 +23,7 @@ public enum OutputPath {
         try checkFolder(of: path, what: option)
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
-            throw OutputPathError("'\(option) \(path)': it is a folder; give a file path")
+            throw PGVaultError.io("'\(option) \(path)': it is a folder; give a file path")
         }
     }
 
@@ -31,18 +31,13 @@ public enum OutputPath {
         let folder = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDir) else {
-            throw OutputPathError("'\(option) \(path)': its folder \(folder) does not exist; create it or choose another path")
+            throw PGVaultError.io("'\(option) \(path)': its folder \(folder) does not exist; create it or choose another path")
         }
         guard isDir.boolValue else {
-            throw OutputPathError("'\(option) \(path)': \(folder) is not a folder; choose another path")
+            throw PGVaultError.io("'\(option) \(path)': \(folder) is not a folder; choose another path")
         }
         guard access(folder, W_OK | X_OK) == 0 else {
-            throw OutputPathError("'\(option) \(path)': cannot write in \(folder) (\(String(cString: strerror(errno)))); check its permissions or choose another path")
+            throw PGVaultError.io("'\(option) \(path)': cannot write in \(folder) (\(String(cString: strerror(errno)))); check its permissions or choose another path")
         }
     }
-}
-
-public struct OutputPathError: Error, CustomStringConvertible, Sendable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
 }

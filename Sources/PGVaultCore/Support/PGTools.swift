@@ -44,10 +44,10 @@ public struct PGTools: Sendable {
         }
         if let pgBin {
             let have = found.first.map { "pg_dump \($0.versionString) in \(pgBin)" } ?? "no usable pg_dump with pg_restore beside it in \(pgBin)"
-            throw PGToolsError(description: "\(have), but the server is PostgreSQL \(serverVersion): pg_dump must be at least version \(serverMajor). Point --pg-bin at PostgreSQL \(serverMajor)'s bin folder.")
+            throw PGVaultError.io("\(have), but the server is PostgreSQL \(serverVersion): pg_dump must be at least version \(serverMajor). Point --pg-bin at PostgreSQL \(serverMajor)'s bin folder.")
         }
         let have = found.map { "\($0.versionString) (\($0.binDir))" }.joined(separator: ", ")
-        throw PGToolsError(description: "the server is PostgreSQL \(serverVersion) but the pg_dump found is \(have.isEmpty ? "none" : have): pg_dump must be at least version \(serverMajor). Install PostgreSQL \(serverMajor) client programs or pass --pg-bin DIR.")
+        throw PGVaultError.io("the server is PostgreSQL \(serverVersion) but the pg_dump found is \(have.isEmpty ? "none" : have): pg_dump must be at least version \(serverMajor). Install PostgreSQL \(serverMajor) client programs or pass --pg-bin DIR.")
     }
 
     /// The file a path names after following symbolic links (/bin → /usr/bin),
@@ -89,6 +89,3 @@ public struct PGTools: Sendable {
     }
 }
 
-public struct PGToolsError: Error, CustomStringConvertible, Sendable {
-    public let description: String
-}

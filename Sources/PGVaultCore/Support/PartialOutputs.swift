@@ -1,5 +1,6 @@
 import Foundation
 import PGClient
+import Support
 
 /// The unfinished outputs of this process (a backup's `.partial-<pid>` folder,
 /// an export's partial zip, a cold archive's staging folder). Each engine
@@ -39,14 +40,5 @@ public enum PartialOutputs {
         }
     }
 
-    private static let registry = LockedSet()
-}
-
-private final class LockedSet: @unchecked Sendable {
-    private let lock = NSLock()
-    private var paths: Set<String> = []
-
-    func withLock<T>(_ body: (inout Set<String>) throws -> T) rethrows -> T {
-        try lock.withLock { try body(&paths) }
-    }
+    private static let registry = Locked<Set<String>>([])
 }

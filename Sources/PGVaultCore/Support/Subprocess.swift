@@ -1,5 +1,6 @@
 import Foundation
 import PGClient
+import Support
 
 #if canImport(Glibc)
 import Glibc
@@ -29,8 +30,8 @@ public enum Subprocess {
         let errPath = "/tmp/pgvault-stderr-\(getpid())-\(UUID().uuidString)"
         defer { unlink(errPath) }
         let pid = try spawn(argv, stdinPath: stdinPath, stdoutPath: stdoutPath, stderrPath: errPath, extraEnvironment: extraEnvironment)
-        Children.shared.insert(pid)
-        defer { Children.shared.remove(pid) }
+        _ = children.withLock { $0.insert(pid) }
+        defer { _ = children.withLock { $0.remove(pid) } }
         let code = waitOrStop(pid)
         try Cancellation.check()
         let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
@@ -62,7 +63,8 @@ public enum Subprocess {
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, argv[0], &actions, nil, cArgs, cEnv)
         guard rc == 0 else {
-            throw SubprocessError(description: "cannot run \(argv[0]): \(String(cString: strerror(rc)))")
+            // FileError's text: "cannot run <program>: <reason>".
+            throw PGVaultError.io("", underlying: FileError(operation: "run", path: argv[0], code: rc))
         }
         return pid
     }
@@ -78,7 +80,7 @@ public enum Subprocess {
     /// quits at once and must not leave a pg_dump behind). Async-signal-safe
     /// enough for a dispatch signal handler: a lock and kill(2).
     public static func terminateRunning() {
-        Children.shared.forEach { kill($0, SIGTERM) }
+        children.value.forEach { kill($0, SIGTERM) }
     }
 
     /// Like `wait`, but polls so that a cancellation of the work sends the
@@ -98,22 +100,12 @@ public enum Subprocess {
         }
     }
 
+    /// The programs `run` is waiting for.
+    private static let children = Locked<Set<pid_t>>([])
+
     private static func exitCode(_ status: Int32) -> Int32 {
         (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
 }
 
-/// The programs `Subprocess.run` is waiting for.
-private final class Children: @unchecked Sendable {
-    static let shared = Children()
-    private let lock = NSLock()
-    private var pids: Set<pid_t> = []
 
-    func insert(_ pid: pid_t) { _ = lock.withLock { pids.insert(pid) } }
-    func remove(_ pid: pid_t) { _ = lock.withLock { pids.remove(pid) } }
-    func forEach(_ body: (pid_t) -> Void) { lock.withLock { pids }.forEach(body) }
-}
-
-public struct SubprocessError: Error, CustomStringConvertible, Sendable {
-    public let description: String
-}

@@ -30,29 +30,22 @@ public struct WalArchiveListing: Sendable {
         case unreadable(String)
     }
 
-    public enum ReadError: Error, Sendable, CustomStringConvertible {
-        case missing(String)
-        case notADirectory(String)
-        case unreadable(String, reason: String)
-
-        public var description: String {
-            switch self {
-            case .missing(let dir): return "\(dir) does not exist"
-            case .notADirectory(let dir): return "\(dir) is not a folder"
-            case .unreadable(let dir, let reason): return "cannot list \(dir): \(reason)"
-            }
-        }
-    }
+    /// Why an archive folder could not be listed: not there (an archive
+    /// error), or there but not readable by this user (an I/O error, which
+    /// wal-status reports as a skipped check).
+    public static func missing(_ dir: String) -> PGVaultError { .archive("\(dir) does not exist") }
+    public static func notADirectory(_ dir: String) -> PGVaultError { .archive("\(dir) is not a folder") }
+    public static func unreadable(_ dir: String, reason: String) -> PGVaultError { .io("cannot list \(dir): \(reason)") }
 
     public let directory: String
     public var entries: [WalArchiveEntry]
     public var histories: [UInt32: HistoryContent]
     /// The base backups the `.backup` history files describe, by file name; a
     /// failure says why one could not be read.
-    public var baseBackups: [String: Result<WalBaseBackup, WalStatusError>]
+    public var baseBackups: [String: Result<WalBaseBackup, PGVaultError>]
 
     public init(directory: String, entries: [WalArchiveEntry], histories: [UInt32: HistoryContent] = [:],
-                baseBackups: [String: Result<WalBaseBackup, WalStatusError>] = [:]) {
+                baseBackups: [String: Result<WalBaseBackup, PGVaultError>] = [:]) {
         self.directory = directory
         self.entries = entries
         self.histories = histories
@@ -65,21 +58,21 @@ public struct WalArchiveListing: Sendable {
     public static func read(directory: String) throws -> WalArchiveListing {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) else {
-            throw ReadError.missing(directory)
+            throw missing(directory)
         }
-        guard isDir.boolValue else { throw ReadError.notADirectory(directory) }
+        guard isDir.boolValue else { throw notADirectory(directory) }
         guard access(directory, R_OK | X_OK) == 0 else {
-            throw ReadError.unreadable(directory, reason: String(cString: strerror(errno)))
+            throw unreadable(directory, reason: String(cString: strerror(errno)))
         }
         let names: [String]
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: directory)
         } catch {
-            throw ReadError.unreadable(directory, reason: "\(error.localizedDescription)")
+            throw unreadable(directory, reason: "\(error.localizedDescription)")
         }
         var entries: [WalArchiveEntry] = []
         var histories: [UInt32: HistoryContent] = [:]
-        var baseBackups: [String: Result<WalBaseBackup, WalStatusError>] = [:]
+        var baseBackups: [String: Result<WalBaseBackup, PGVaultError>] = [:]
         entries.reserveCapacity(names.count)
         for fileName in names {
             let path = directory + "/" + fileName
@@ -105,14 +98,14 @@ public struct WalArchiveListing: Sendable {
             }
             if case .backupLabel? = entry.name?.kind {
                 if entry.name?.compression != nil {
-                    baseBackups[fileName] = .failure(WalStatusError("\(fileName) is compressed; not read"))
+                    baseBackups[fileName] = .failure(PGVaultError.archive("\(fileName) is compressed; not read"))
                 } else if entry.size > 1 << 20 {
-                    baseBackups[fileName] = .failure(WalStatusError("\(fileName) is \(entry.size) bytes: not a backup history file"))
+                    baseBackups[fileName] = .failure(PGVaultError.archive("\(fileName) is \(entry.size) bytes: not a backup history file"))
                 } else if let text = try? String(contentsOfFile: path, encoding: .utf8) {
                     baseBackups[fileName] = WalBaseBackup.parseLabel(text, source: fileName).map { .success($0) }
-                        ?? .failure(WalStatusError("\(fileName) has no START WAL LOCATION: not a backup history file"))
+                        ?? .failure(PGVaultError.archive("\(fileName) has no START WAL LOCATION: not a backup history file"))
                 } else {
-                    baseBackups[fileName] = .failure(WalStatusError("cannot read \(fileName)"))
+                    baseBackups[fileName] = .failure(PGVaultError.archive("cannot read \(fileName)"))
                 }
             }
         }

@@ -123,21 +123,21 @@ public enum WalBaseBackupReader {
     /// tar `-Ft`: base.tar and backup_manifest), a `backup_label`, a `backup_manifest`
     /// or a `.backup` history file. A pgvault backup is refused with the reason.
     public static func read(_ path: String) throws -> WalBaseBackup {
-        if let why = pgvaultBackupError(path) { throw WalStatusError(why) }
+        if let why = pgvaultBackupError(path) { throw PGVaultError.archive(why) }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw WalStatusError("--base-backup \(path) does not exist")
+            throw PGVaultError.archive("--base-backup \(path) does not exist")
         }
         if !isDir.boolValue {
             let bytes = try small(path)
             if bytes.first == UInt8(ascii: "{") {
                 guard let b = WalBaseBackup.parseManifest(bytes, source: path) else {
-                    throw WalStatusError("--base-backup \(path) is JSON but has no WAL-Ranges: not a backup_manifest")
+                    throw PGVaultError.archive("--base-backup \(path) is JSON but has no WAL-Ranges: not a backup_manifest")
                 }
                 return b
             }
             guard let b = WalBaseBackup.parseLabel(String(decoding: bytes, as: UTF8.self), source: path) else {
-                throw WalStatusError("--base-backup \(path) has no START WAL LOCATION: not a backup_label, backup_manifest or .backup file")
+                throw PGVaultError.archive("--base-backup \(path) has no START WAL LOCATION: not a backup_label, backup_manifest or .backup file")
             }
             return b
         }
@@ -157,7 +157,7 @@ public enum WalBaseBackupReader {
         case (let l?, nil): return l
         case (nil, let m?): return m
         case (nil, nil):
-            throw WalStatusError(
+            throw PGVaultError.archive(
                 "--base-backup \(path) holds no backup_label or backup_manifest: not a pg_basebackup folder "
                     + "(name the folder pg_basebackup -D wrote, or its backup_label or backup_manifest)")
         }
@@ -189,7 +189,7 @@ public enum WalBaseBackupReader {
 
     /// A file of at most 16 MiB.
     static func small(_ path: String) throws -> [UInt8] {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw WalStatusError("cannot read \(path)") }
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw PGVaultError.archive("cannot read \(path)") }
         defer { try? handle.close() }
         let data = handle.readData(ofLength: 16 << 20)
         return Array(data)

@@ -7,10 +7,10 @@ public struct WalPrometheusLabel: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses `NAME=VALUE` (the value may be empty and may hold `=`).
     public init(parsing text: String) throws {
-        guard let eq = text.firstIndex(of: "=") else { throw WalLabelError("'\(text)' is not NAME=VALUE") }
+        guard let eq = text.firstIndex(of: "=") else { throw PGVaultError.usage("'\(text)' is not NAME=VALUE") }
         name = String(text[..<eq])
         value = String(text[text.index(after: eq)...])
-        guard Self.isValidName(name) else { throw WalLabelError("'\(name)' is not a Prometheus label name") }
+        guard Self.isValidName(name) else { throw PGVaultError.usage("'\(name)' is not a Prometheus label name") }
     }
 
     /// Prometheus's label names: `[a-zA-Z_][a-zA-Z0-9_]*`, and `__` starts
@@ -21,9 +21,4 @@ public struct WalPrometheusLabel: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { name + "=" + value }
-}
-
-public struct WalLabelError: Error, CustomStringConvertible, Sendable {
-    public let description: String
-    init(_ description: String) { self.description = description }
 }

@@ -75,7 +75,7 @@ public struct WalRecoveryWindow: Sendable {
     /// to start from or the chain after it is broken (naming the segment).
     static func check(
         _ listing: WalArchiveListing, _ query: WalArchiveQuery,
-        named: Result<WalBaseBackup, WalStatusError>?, _ m: inout WalMetrics
+        named: Result<WalBaseBackup, PGVaultError>?, _ m: inout WalMetrics
     ) -> WalCheck {
         var candidates: [WalBaseBackup] = []
         var notes: [String] = []

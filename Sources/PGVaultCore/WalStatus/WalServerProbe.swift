@@ -102,20 +102,20 @@ public enum WalServerProbe {
                    pg_is_in_recovery(), current_setting('server_version')
             FROM pg_roles r WHERE r.rolname = current_user
             """)
-        let row = who.rows.first ?? []
+        let row = try who.firstRow()
         var facts = WalServerFacts(
-            version: (row.count > 4 ? row[4] : nil) ?? "\(conn.serverVersionNumber)",
+            version: try row.string(4),
             versionNumber: conn.serverVersionNumber,
-            role: (row.first ?? nil) ?? "?",
-            isSuperuser: row.count > 1 && row[1] == "t",
-            hasMonitor: row.count > 2 && row[2] == "t",
-            inRecovery: row.count > 3 && row[3] == "t")
+            role: try row.string(0),
+            isSuperuser: try row.bool(1),
+            hasMonitor: try row.bool(2),
+            inRecovery: try row.bool(3))
 
         let settings = try conn.query(
             "SELECT name, setting, unit FROM pg_settings WHERE name = ANY($1::text[])",
             ["{" + settingNames.joined(separator: ",") + "}"])
         for r in settings.rows {
-            guard let name = r[0] else { continue }
+            let name = try r.string(0)
             if name == "wal_segment_size", let text = r[1], let n = UInt64(text) {
                 let bytes = n * unitFactor(r[2] ?? "")
                 facts.settings[name] = "\(bytes)"

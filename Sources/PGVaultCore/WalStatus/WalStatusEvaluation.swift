@@ -26,7 +26,7 @@ public struct WalStatusInput: Sendable {
 
     public enum ArchiveState: Sendable {
         case listing(WalArchiveListing)
-        case unreadable(WalArchiveListing.ReadError)
+        case unreadable(PGVaultError)
     }
 
     public var server: Server
@@ -34,17 +34,17 @@ public struct WalStatusInput: Sendable {
     public var archive: ArchiveState?
     public var archiveDir: String?
     /// Nil: from the oldest segment present. An error: the start could not be read.
-    public var start: Result<WalStartPoint, WalStatusError>?
+    public var start: Result<WalStartPoint, PGVaultError>?
     /// The base backup the operator named (`--base-backup`); nil: the archive's
     /// `.backup` files.
-    public var baseBackup: Result<WalBaseBackup, WalStatusError>?
+    public var baseBackup: Result<WalBaseBackup, PGVaultError>?
     public var thresholds: WalThresholds
     /// Seconds since the epoch.
     public var now: Double
 
     public init(
         server: Server, archive: ArchiveState? = nil, archiveDir: String? = nil,
-        start: Result<WalStartPoint, WalStatusError>? = nil, baseBackup: Result<WalBaseBackup, WalStatusError>? = nil,
+        start: Result<WalStartPoint, PGVaultError>? = nil, baseBackup: Result<WalBaseBackup, PGVaultError>? = nil,
         thresholds: WalThresholds = WalThresholds(), now: Double = Date().timeIntervalSince1970
     ) {
         self.server = server
@@ -366,7 +366,7 @@ public enum WalStatusEvaluator {
         let listing: WalArchiveListing
         switch archive {
         case .unreadable(let error):
-            if case .unreadable = error {
+            if error.kind == .io {  // there, but not readable by this user
                 return [WalCheck("archive-dir", .warning, "skipped: \(error) (run pgvault as a user who may read the archive)")]
             }
             return [WalCheck("archive-dir", .critical, "\(error): no WAL archive there")]

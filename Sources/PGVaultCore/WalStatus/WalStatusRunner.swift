@@ -49,17 +49,17 @@ public enum WalStatusRunner {
         guard let dir = o.archiveDir else { return WalStatusInput(server: server, thresholds: o.thresholds) }
 
         let (archive, start, base) = (try? await Blocking.run("pgvault wal-status archive") {
-            () -> (WalStatusInput.ArchiveState, Result<WalStartPoint, WalStatusError>?, Result<WalBaseBackup, WalStatusError>?) in
+            () -> (WalStatusInput.ArchiveState, Result<WalStartPoint, PGVaultError>?, Result<WalBaseBackup, PGVaultError>?) in
             let archive: WalStatusInput.ArchiveState
-            do { archive = .listing(try WalArchiveListing.read(directory: dir)) } catch let error as WalArchiveListing.ReadError {
+            do { archive = .listing(try WalArchiveListing.read(directory: dir)) } catch let error as PGVaultError {
                 archive = .unreadable(error)
             }
-            let start = o.sinceLSN.map { Result<WalStartPoint, WalStatusError>.success(WalStartPoint(lsn: $0, source: "--since-lsn \($0)")) }
+            let start = o.sinceLSN.map { Result<WalStartPoint, PGVaultError>.success(WalStartPoint(lsn: $0, source: "--since-lsn \($0)")) }
             let base = o.baseBackup.map { path in
-                Result { try WalBaseBackupReader.read(path) }.mapError { $0 as? WalStatusError ?? WalStatusError("\($0)") }
+                Result { try WalBaseBackupReader.read(path) }.mapError { PGVaultError.classify($0) }
             }
             return (archive, start, base)
-        }) ?? (.unreadable(.unreadable(dir, reason: "unexpected error")), nil, nil)
+        }) ?? (.unreadable(WalArchiveListing.unreadable(dir, reason: "unexpected error")), nil, nil)
         return WalStatusInput(server: server, archive: archive, archiveDir: dir, start: start, baseBackup: base, thresholds: o.thresholds)
     }
 
@@ -87,7 +87,3 @@ public struct WalStartPoint: Sendable, Equatable {
     }
 }
 
-public struct WalStatusError: Error, Sendable, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}
