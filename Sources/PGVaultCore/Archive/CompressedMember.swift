@@ -1,23 +1,26 @@
 import CryptoDigest
 import Foundation
+import Support
 import ZstdStream
 
 /// A member being written: zstd into a file, with the SHA-256 of the
 /// compressed bytes (data units and the schema scripts).
-/// `UnitWriter.write` hands it to a `JobThread`; its
-/// compressor and file are used by one thread at a time (the reader before and
-/// after, the job thread in between, ordered by the job thread's lock), and
-/// its buffers move between the two under its own lock, hence
-/// `@unchecked Sendable`. Compressed buffers come back emptied, as spares for
-/// the reader to fill again, so the reader does not allocate a new one each time.
+///
+/// `UnitWriter.write` hands it to a `JobThread`. Its compressor, digest and
+/// file need no lock: one thread at a time uses them (the reader before the
+/// job thread starts and after it has closed, the job thread in between, the
+/// hand-overs ordered by the job thread's own lock). That is the one thing the
+/// compiler cannot check here, hence `@unchecked Sendable` (the C wrappers
+/// are not `Sendable`). The buffers that move between the two threads do so
+/// through `buffers`, a `Locked`. Compressed buffers come back emptied, as
+/// spares for the reader to fill again, so the reader does not allocate a new
+/// one each time.
 final class CompressedMember: @unchecked Sendable {
     let file: OutputFile
     let sha: SHA2
     private let compressor: ZstdCompressor
-    private let lock = NSLock()
-    // Guarded by `lock`.
-    private var pending: [[UInt8]] = []
-    private var spares: [[UInt8]] = []
+    /// Full buffers waiting for `compressNext()`, and emptied spares.
+    private let buffers = Locked<(pending: [[UInt8]], spares: [[UInt8]])>(([], []))
 
     init(path: String, level: Int32) throws {
         sha = try SHA2(.sha256)
@@ -43,22 +46,20 @@ final class CompressedMember: @unchecked Sendable {
 
     /// Queues a full buffer for `compressNext()`.
     func hand(_ buffer: [UInt8]) {
-        lock.withLock { pending.append(buffer) }
+        buffers.withLock { $0.pending.append(buffer) }
     }
 
     /// Compresses the oldest handed buffer, then keeps it as a spare.
     func compressNext() throws {
-        guard var chunk = lock.withLock({ pending.isEmpty ? nil : pending.removeFirst() }) else { return }
+        guard var chunk = buffers.withLock({ $0.pending.isEmpty ? nil : $0.pending.removeFirst() }) else { return }
         try chunk.withUnsafeBytes { try compress($0) }
         chunk.removeAll(keepingCapacity: true)
-        lock.lock()
-        if spares.count < 2 { spares.append(consume chunk) }
-        lock.unlock()
+        buffers.withLock { if $0.spares.count < 2 { $0.spares.append(chunk) } }
     }
 
     /// An emptied buffer that has been compressed, if one is ready.
     func spare() -> [UInt8]? {
-        lock.withLock { spares.popLast() }
+        buffers.withLock { $0.spares.popLast() }
     }
 
     /// Ends the zstd frame, then fsyncs and closes the file.

@@ -32,11 +32,11 @@ extension BackupEngine {
                 JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
                 WHERE l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock' AND l.granted
                   AND l.pid <> pg_backend_pid() AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                """).scalar) ?? nil
-            throw BackupError("could not read the catalog within --lock-wait-timeout \(options.lockWaitTimeout): \(held.map { "table(s) \($0) are" } ?? "a table is") locked exclusively by another session (an ALTER TABLE, DROP or TRUNCATE?). Retry later or raise --lock-wait-timeout.")
+                """).firstRow().optionalString(0)) ?? nil
+            throw PGVaultError.server("could not read the catalog within --lock-wait-timeout \(options.lockWaitTimeout): \(held.map { "table(s) \($0) are" } ?? "a table is") locked exclusively by another session (an ALTER TABLE, DROP or TRUNCATE?). Retry later or raise --lock-wait-timeout", error)
         }
         let selected = try select(relations, options: options)
-        if selected.isEmpty { throw BackupError("no table matches the selection (--table/--exclude-table)") }
+        if selected.isEmpty { throw PGVaultError.usage("no table matches the selection (--table/--exclude-table)") }
         try lockTables(leader, selected, timeout: options.lockWaitTimeout)
         try checkNoDrift(options.conninfo, snapshotView: selected, allRelations: relations)
         let facts = try snapshotFacts(leader)
@@ -51,7 +51,7 @@ extension BackupEngine {
     /// advisory lock held by the leader until it disconnects.
     static func acquireBackupLock(_ conn: PGConnection, database: String) throws {
         try AdvisoryLock(job: "backup", database: database).acquire(conn) { who in
-            BackupError("another pgvault backup of database '\(database)' is running\(who); two backups of one database never run at once. Wait for it to finish.")
+            PGVaultError(.server, "another pgvault backup of database '\(database)' is running\(who); two backups of one database never run at once. Wait for it to finish.")
         }
     }
 
@@ -61,9 +61,9 @@ extension BackupEngine {
             do {
                 try conn.execute("LOCK TABLE \(SQL.qualified(r.table.schema, r.table.name)) IN ACCESS SHARE MODE")
             } catch let error as PGError where error.sqlState == PGError.lockNotAvailable {
-                throw BackupError("could not lock table \(r.table.qualifiedName) within --lock-wait-timeout \(timeout): another session holds a conflicting lock (an ALTER TABLE, DROP or TRUNCATE?). Retry later or raise --lock-wait-timeout.")
+                throw PGVaultError.server("could not lock table \(r.table.qualifiedName) within --lock-wait-timeout \(timeout): another session holds a conflicting lock (an ALTER TABLE, DROP or TRUNCATE?). Retry later or raise --lock-wait-timeout", error)
             } catch let error as PGError where error.sqlState == PGError.undefinedTable {
-                throw BackupError("table \(r.table.qualifiedName) was dropped while the backup was starting; run the backup again")
+                throw PGVaultError.server("table \(r.table.qualifiedName) was dropped while the backup was starting; run the backup again", error)
             }
         }
         try conn.execute("SET LOCAL lock_timeout = 0")
@@ -78,10 +78,10 @@ extension BackupEngine {
         let nowByName = Dictionary(now.map { ($0.table.qualifiedName, $0) }, uniquingKeysWith: { a, _ in a })
         for r in snapshotView {
             guard let current = nowByName[r.table.qualifiedName] else {
-                throw BackupError("table \(r.table.qualifiedName) was dropped while the backup was starting; run the backup again")
+                throw PGVaultError(.server, "table \(r.table.qualifiedName) was dropped while the backup was starting; run the backup again")
             }
             if current.relfilenode != r.relfilenode || current.table.columns != r.table.columns {
-                throw BackupError("table \(r.table.qualifiedName) was altered while the backup was starting (columns or storage changed after the snapshot); run the backup again")
+                throw PGVaultError(.server, "table \(r.table.qualifiedName) was altered while the backup was starting (columns or storage changed after the snapshot); run the backup again")
             }
         }
         let parents = Set(snapshotView.filter { $0.table.kind == "partitioned" }.map(\.table.qualifiedName))
@@ -89,7 +89,7 @@ extension BackupEngine {
         let after = Set(now.filter { r in r.table.parentName.map { parents.contains("\(r.table.parentSchema!).\($0)") } ?? false }.map(\.table.qualifiedName))
         if before != after {
             let added = after.subtracting(before).sorted(), removed = before.subtracting(after).sorted()
-            throw BackupError("partitions changed while the backup was starting (added: \(added), removed: \(removed)); run the backup again")
+            throw PGVaultError(.server, "partitions changed while the backup was starting (added: \(added), removed: \(removed)); run the backup again")
         }
     }
 
@@ -116,8 +116,8 @@ extension BackupEngine {
             FROM pg_database d WHERE d.datname = current_database()
             """).firstRow()
         // pg_control_* need pg_monitor or superuser; leave them out rather than fail.
-        let sysid = (try? conn.query("SELECT system_identifier::text FROM pg_control_system()").scalar) ?? nil
-        let timeline = (try? conn.query("SELECT timeline_id FROM pg_control_checkpoint()").scalar).flatMap { $0.flatMap { Int($0) } }
+        let sysid = (try? conn.query("SELECT system_identifier::text FROM pg_control_system()").firstRow().optionalString(0)) ?? nil
+        let timeline = (try? conn.query("SELECT timeline_id FROM pg_control_checkpoint()").firstRow().optionalInt(0)) ?? nil
         let segBytes = parseSize(try r.string(9))
         return SnapshotFacts(
             // The replay LSN is NULL on a standby that has replayed nothing yet.

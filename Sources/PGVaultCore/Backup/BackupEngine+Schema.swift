@@ -33,7 +33,7 @@ extension BackupEngine {
                 + selectionArgs
             let result = try tools.run("pg_dump", conninfo: conninfo, arguments: args)
             guard result.status == 0 else {
-                throw BackupError("pg_dump \(tools.versionString) (\(tools.binDir)) failed to dump the schema: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+                throw PGVaultError(.server, "pg_dump \(tools.versionString) (\(tools.binDir)) failed to dump the schema: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
             }
             var members: [Manifest.Member] = []
             for section in ["pre-data", "post-data"] {
@@ -41,7 +41,7 @@ extension BackupEngine {
                 defer { unlink(plain) }
                 let result = try tools.run("pg_restore", conninfo: nil, arguments: ["--section=\(section)", "--file=\(plain)", dump])
                 guard result.status == 0 else {
-                    throw BackupError("pg_restore \(tools.versionString) (\(tools.binDir)) failed to write the \(section) schema: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+                    throw PGVaultError.io("pg_restore \(tools.versionString) (\(tools.binDir)) failed to write the \(section) schema: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
                 }
                 members.append(try compressFile(plain, member: "schema/\(section).sql.zst", staging: staging))
             }

@@ -1,10 +1,6 @@
 import Foundation
 import PGClient
-
-public struct BackupError: Error, CustomStringConvertible, Sendable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}
+import Support
 
 /// A consistent, parallel backup:
 ///
@@ -60,17 +56,19 @@ public enum BackupEngine {
             stagingPath = early?.staging
             if let stagingPath { PartialOutputs.register(stagingPath) }
         }
-        guard case let (staging, output)? = early else { throw BackupError("no staging folder was made") }
+        guard case let (staging, output)? = early else { throw PGVaultError.io("no staging folder was made") }
         named.output = output
         let options = named
 
         let units = options.schemaOnly ? [] : planUnits(plan.selected, splitBytes: options.splitBytes, binary: options.binaryCopy)
-        let monitor = ProgressMonitor(total: units.count, estimatedBytes: units.reduce(0) { $0 + $1.estimatedBytes }, started: started)
+        let progress = Locked(BackupProgress(unitsTotal: units.count, estimatedBytes: units.reduce(0) { $0 + $1.estimatedBytes }))
         let reporter = options.progress.map { callback in
             Task.detached {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(1))
-                    callback(monitor.snapshot())
+                    var now = progress.value
+                    now.elapsed = Date().timeIntervalSince(started)
+                    callback(now)
                 }
             }
         }
@@ -79,7 +77,7 @@ public enum BackupEngine {
         // Data and schema in parallel: workers stream units while pg_dump runs.
         let snapshot = plan.facts.snapshotID
         async let schemaMember = dumpSchema(options, serverMajor: leader.serverMajorVersion, serverVersion: plan.facts.server.version, snapshot: snapshot, selected: plan.selected, relations: plan.relations, staging: staging)
-        let done = try await runWorkers(options, units: units, snapshot: snapshot, staging: staging, monitor: monitor)
+        let done = try await runWorkers(options, units: units, snapshot: snapshot, staging: staging, progress: progress)
         let schema = try await schemaMember
         // The server's part can end before a signal is noticed by a worker
         // (compression, pg_dump and the writes run on after the COPYs):
@@ -118,7 +116,7 @@ public enum BackupEngine {
             return bytes
         }
         published = true
-        let totals = monitor.snapshot()
+        let totals = progress.value
         return BackupSummary(
             status: "complete", archive: options.output, database: plan.database, tables: tables.count, units: done.count,
             rows: totals.rows, rawBytes: totals.rawBytes, archiveBytes: archiveBytes,

@@ -1,3 +1,5 @@
+import Foundation
+
 public struct BackupProgress: Sendable {
     public var unitsDone: Int
     public var unitsTotal: Int
@@ -6,6 +8,24 @@ public struct BackupProgress: Sendable {
     public var compressedBytes: Int64
     public var estimatedBytes: Int64
     public var elapsed: Double
+}
+
+/// Counting, by the workers, under the lock of a `Locked<BackupProgress>`
+/// that the progress reporter reads.
+extension BackupProgress {
+    init(unitsTotal: Int, estimatedBytes: Int64) {
+        self.init(unitsDone: 0, unitsTotal: unitsTotal, rows: 0, rawBytes: 0, compressedBytes: 0, estimatedBytes: estimatedBytes, elapsed: 0)
+    }
+
+    mutating func add(rows: Int64, rawBytes: Int64) {
+        self.rows += rows
+        self.rawBytes += rawBytes
+    }
+
+    mutating func finishUnit(compressedBytes: Int64) {
+        unitsDone += 1
+        self.compressedBytes += compressedBytes
+    }
 }
 
 public struct BackupSummary: Codable, Sendable {
