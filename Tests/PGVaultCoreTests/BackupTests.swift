@@ -161,12 +161,13 @@ struct BackupTests {
         #expect(try archivedRows(dir + "/ops.tar", schema: "Ops", table: "Job Runs").count == 100)
         let names = try FileManager.default.contentsOfDirectory(atPath: dir)
         #expect(names == ["ops.tar"])  // no spool or partial left behind
-        let missing = await #expect(throws: BackupError.self) {
+        let missing = await #expect(throws: PGVaultError.self) {
             var o = BackupOptions(conninfo: db.conninfo, output: dir + "/x")
             o.tables = ["no_such_table"]
             _ = try await BackupEngine.run(o)
         }
         #expect(missing?.description.contains("no_such_table") == true)
+        #expect(missing?.kind == .usage)
     }
 
     @Test("a unit of several MiB is compressed on its own thread: the member holds exactly the server's COPY stream, binary and text")
@@ -223,7 +224,7 @@ struct BackupTests {
         try holder.execute("CREATE TABLE t (id int); INSERT INTO t VALUES (1)")
         try holder.query("SELECT pg_advisory_lock(hashtext('pgvault-backup:' || current_database()))")
         let dir = try TestScratch.directory("backup")
-        let busy = await #expect(throws: BackupError.self) {
+        let busy = await #expect(throws: PGVaultError.self) {
             _ = try await BackupEngine.run(BackupOptions(conninfo: db.conninfo, output: dir + "/a"))
         }
         #expect(busy?.description.contains("another pgvault backup") == true)
@@ -231,13 +232,14 @@ struct BackupTests {
         #expect(busy?.description.contains("waited 2 s for it") == true, "\(String(describing: busy))")
         try holder.query("SELECT pg_advisory_unlock_all()")
         try holder.execute("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
-        let locked = await #expect(throws: BackupError.self) {
+        let locked = await #expect(throws: PGVaultError.self) {
             var o = BackupOptions(conninfo: db.conninfo, output: dir + "/b")
             o.lockWaitTimeout = "300ms"
             _ = try await BackupEngine.run(o)
         }
         #expect(locked?.description.contains("public.t") == true)
         #expect(locked?.description.contains("--lock-wait-timeout") == true)
+        #expect(locked?.serverError?.sqlState == PGError.lockNotAvailable)
         try holder.execute("ROLLBACK")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
     }

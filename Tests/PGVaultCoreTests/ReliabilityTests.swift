@@ -120,6 +120,27 @@ struct ReliabilityTests {
         try await Fault.waitNoPgvaultSessions(fixture.conninfo, active: true, seconds: 10)
     }
 
+    @Test("a backup worker's failed COPY keeps the server's error underneath, not a string of it")
+    func terminatedWorkerKeepsServerError() async throws {
+        let fixture = try await Fault.bigDatabase()
+        var options = BackupOptions(conninfo: fixture.conninfo, output: try TestScratch.path("terminated-engine"))
+        options.jobs = 2
+        options.compressionLevel = 19
+        let backup = Task { try await BackupEngine.run(options) }
+        try await Fault.waitForActiveCopy(fixture.conninfo, process: nil)
+        let killed = try PGConnection(conninfo: fixture.conninfo).query("""
+            SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+            WHERE application_name LIKE 'pgvault backup worker%' AND state = 'active' AND query LIKE 'COPY%'
+            """).scalar
+        #expect(killed != "0")
+        let error = await #expect(throws: PGVaultError.self) { _ = try await backup.value }
+        #expect(error?.message.hasPrefix("COPY of public.") == true, "\(String(describing: error))")
+        #expect(error?.kind == .connection, "\(String(describing: error))")
+        #expect(error?.serverError?.isConnectionFailure == true, "\(String(describing: error))")
+        #expect(!Files.exists(options.output))
+        try await Fault.waitNoPgvaultSessions(fixture.conninfo, active: true, seconds: 10)
+    }
+
     // MARK: - Concurrent DDL
 
     @Test("DDL during a backup: ADD COLUMN and DROP/DETACH PARTITION are blocked; a new partition never enters the archive")

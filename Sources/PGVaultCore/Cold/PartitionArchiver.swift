@@ -294,7 +294,7 @@ public enum PartitionArchiver {
             var tables: [Manifest.Table] = []
             let columns = p.columns.filter { !$0.generated }.map(\.name)
             let cols = columns.map(SQL.ident).joined(separator: ", ")
-            let unit = try BackupEngine.writeUnit(
+            let unit = try UnitWriter.write(
                 id: "u00001", schema: p.schema, table: p.name, columns: columns,
                 sql: "COPY (SELECT \(cols) FROM ONLY \(partitionSQL)) TO STDOUT", conn: conn, staging: staging, level: options.compressionLevel)
             units.append(unit)
@@ -308,7 +308,7 @@ public enum PartitionArchiver {
                 let rcols = rt.columns.filter { !$0.generated }.map(\.name)
                 let cond = ColdCatalog.referencingCondition(g.refs, alias: "r", partition: partitionSQL)
                 let sql = "COPY (SELECT \(rcols.map { "r.\(SQL.ident($0))" }.joined(separator: ", ")) FROM \(SQL.qualified(g.schema, g.table)) r WHERE \(cond)) TO STDOUT"
-                let u = try BackupEngine.writeUnit(id: String(format: "u%05d", i + 2), schema: g.schema, table: g.table, columns: rcols,
+                let u = try UnitWriter.write(id: String(format: "u%05d", i + 2), schema: g.schema, table: g.table, columns: rcols,
                                       sql: sql, conn: conn, staging: staging, level: options.compressionLevel)
                 if u.rows > 0 && options.referencingRows == .refuse {
                     throw ColdStorageError("\(u.rows) rows of \(g.schema).\(g.table) reference \(p.qualifiedName); refusing (use --referencing-rows archive to archive them with it)")

@@ -1,0 +1,50 @@
+import Foundation
+import PGClient
+import Support
+
+extension BackupEngine {
+    // MARK: - Workers
+
+    /// Streams every unit over at most `--jobs` connections, largest first.
+    /// Each worker's state is its connection, opened on the worker's own
+    /// thread, inside a transaction that imports the leader's snapshot; the
+    /// transaction commits once the queue is empty. The units come back in
+    /// plan order.
+    static func runWorkers(
+        _ options: BackupOptions, units: [PlannedUnit], snapshot: String, staging: String, progress: Locked<BackupProgress>
+    ) async throws -> [Manifest.Unit] {
+        let level = options.compressionLevel
+        return try await WorkerPool.overConnections(
+            units, jobs: options.jobs, conninfo: options.conninfo, name: "pgvault backup worker",
+            size: { $0.estimatedBytes },
+            setup: { conn in
+                try CopySession.apply(conn)
+                try conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                try conn.execute("SET TRANSACTION SNAPSHOT \(SQL.literal(snapshot))")
+            },
+            finish: { conn in try conn.execute("COMMIT") },
+            body: { conn, unit in try dumpUnit(unit, conn: conn, staging: staging, level: level, progress: progress) })
+    }
+
+    /// COPY one planned unit into its member, counting its progress.
+    static func dumpUnit(_ unit: PlannedUnit, conn: PGConnection, staging: String, level: Int32, progress: Locked<BackupProgress>) throws -> Manifest.Unit {
+        let columns = unit.relation.table.columns.filter { !$0.generated }.map(\.name)
+        do {
+            let written = try UnitWriter.write(
+                id: unit.id, schema: unit.relation.table.schema, table: unit.relation.table.name, columns: columns,
+                sql: copyStatement(unit, columns: columns), format: unit.format, conn: conn, staging: staging, level: level,
+                onFlush: { rows, raw in progress.withLock { $0.add(rows: rows, rawBytes: raw) } })
+            progress.withLock { $0.finishUnit(compressedBytes: written.compressedBytes) }
+            var result = written
+            result.fromPage = unit.fromPage
+            result.toPage = unit.toPage
+            return result
+        } catch let error as PGError {
+            // Our own cancel request (a signal, a failed sibling) is not a failure of this COPY.
+            if error.sqlState == PGError.queryCanceled, Cancellation.isCancelled { throw CancellationError() }
+            // The server's error stays whole underneath: its SQLSTATE tells a
+            // terminated connection from a refused statement.
+            throw PGVaultError.server("COPY of \(unit.relation.table.qualifiedName) failed", error)
+        }
+    }
+}
