@@ -159,7 +159,7 @@ public struct Migrator: Sendable {
                 throw PGVaultError(.verification, "the last applied migration, \(last.version) (\(last.description)), is not in the migrations folder")
             }
             guard let down = migration.downSQL else {
-                throw PGVaultError(.usage, "migration \(migration.fileName) has no .down.sql, so it cannot be reverted")
+                throw PGVaultError(.archive, "migration \(migration.fileName) has no .down.sql, so it cannot be reverted")
             }
             let revert = {
                 try conn.execute(down)

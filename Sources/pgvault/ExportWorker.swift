@@ -95,7 +95,7 @@ extension PGVaultCommand {
         static let interruptedLeaves = "a request in progress was given back to the queue; nothing was published"
 
         /// SIGINT/SIGTERM: stop cleanly; a second signal ends the process at once.
-        static func handleSignals(_ stop: ExportStopSignal, quiet: Bool) -> [DispatchSourceSignal] {
+        static func handleSignals(_ stop: ExportStopSignal, quiet: Bool) -> [SignalListener] {
             onTerminationSignals { name in
                 if !quiet { note("pgvault export-worker: \(name) received; stopping (again to quit at once)") }
                 stop.request(name)

@@ -18,12 +18,18 @@ func cancellingOnSignals<T: Sendable>(
     leaving: String = Interrupted.nothingPublished,
     _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
-    let task = Task { try await body() }
+    // The handlers come first: a signal that arrives while the work starts
+    // (standard input being copied already) must not be lost. One that
+    // arrives before the task is stored is seen by the check after it.
+    let running = Locked<Task<T, any Error>?>(nil)
     let sources = onTerminationSignals { name in
         note("\(PGVaultCommand.prefix): \(name) received; stopping (again to quit at once)")
-        task.cancel()
+        running.withLock { $0 }?.cancel()
     }
     defer { sources.forEach { $0.cancel() } }
+    let task = Task { try await body() }
+    running.withLock { $0 = task }
+    if ReceivedSignal.number != nil { task.cancel() }
     do {
         return try await task.value
     } catch {
@@ -31,24 +37,82 @@ func cancellingOnSignals<T: Sendable>(
     }
 }
 
-/// Handles SIGINT and SIGTERM until the returned sources are cancelled: the
+/// Handles SIGINT and SIGTERM until the returned listener is cancelled: the
 /// first signal is recorded (``ReceivedSignal``) and passed to `handler` by
 /// name; a second one deletes the registered partial outputs, stops the child
 /// programs and ends the process at once with 128 + signal.
-func onTerminationSignals(_ handler: @escaping @Sendable (String) -> Void) -> [DispatchSourceSignal] {
-    [SIGINT, SIGTERM].map { number in
-        signal(number, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-        source.setEventHandler {
-            guard ReceivedSignal.record(number) else {
+func onTerminationSignals(_ handler: @escaping @Sendable (String) -> Void) -> [SignalListener] {
+    [TerminationSignals.listen(handler)]
+}
+
+/// A handler registered with ``onTerminationSignals(_:)``.
+struct SignalListener {
+    let id: Int
+    func cancel() { TerminationSignals.handlers.withLock { $0[id] = nil } }
+}
+
+/// SIGINT and SIGTERM through `sigaction` and a pipe: the C handler only
+/// writes the signal's number to the pipe (async-signal-safe), and a thread of
+/// its own reads it and acts. `sigaction` is in force when it returns, so a
+/// signal is never lost in a window while a handler is being armed (a
+/// dispatch source arms itself later, on its queue; a SIGTERM that came in
+/// between was dropped, and the command ran on).
+enum TerminationSignals {
+    static let handlers = Locked<[Int: @Sendable (String) -> Void]>([:])
+    private static let nextID = Locked(0)
+
+    static func listen(_ handler: @escaping @Sendable (String) -> Void) -> SignalListener {
+        installOnce
+        let id = nextID.withLock { id in
+            defer { id += 1 }
+            return id
+        }
+        handlers.withLock { $0[id] = handler }
+        return SignalListener(id: id)
+    }
+
+    /// The pipe's write end, for the C handler; set once, before any handler is installed.
+    nonisolated(unsafe) private static var writeEnd: Int32 = -1
+
+    private static let installOnce: Void = {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { return }
+        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        writeEnd = fds[1]
+        let readEnd = fds[0]
+        let reader = Thread { serve(readEnd) }
+        reader.name = "pgvault-signals"
+        reader.stackSize = 1 << 18
+        reader.start()
+        for number in [SIGINT, SIGTERM] {
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = { number in
+                var byte = UInt8(truncatingIfNeeded: number)
+                _ = write(TerminationSignals.writeEnd, &byte, 1)
+            }
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = SA_RESTART
+            sigaction(number, &action, nil)
+        }
+    }()
+
+    private static func serve(_ readEnd: Int32) {
+        var byte: UInt8 = 0
+        while true {
+            let n = read(readEnd, &byte, 1)
+            if n < 0, errno == EINTR { continue }
+            guard n == 1 else { return }
+            let number = Int32(byte)
+            let listening = handlers.value.values
+            guard ReceivedSignal.record(number), !listening.isEmpty else {
+                // A second signal, or one that no command listens for: quit now.
                 Subprocess.terminateRunning()
                 PartialOutputs.removeAll()
                 _exit(128 + number)
             }
-            handler(Interrupted.name(of: number))
+            for handler in listening { handler(Interrupted.name(of: number)) }
         }
-        source.resume()
-        return source
     }
 }
 

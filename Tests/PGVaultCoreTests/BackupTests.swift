@@ -167,7 +167,7 @@ struct BackupTests {
             _ = try await BackupEngine.run(o)
         }
         #expect(missing?.description.contains("no_such_table") == true)
-        #expect(missing?.kind == .usage)
+        #expect(missing?.kind == .server)
     }
 
     @Test("a unit of several MiB is compressed on its own thread: the member holds exactly the server's COPY stream, binary and text")

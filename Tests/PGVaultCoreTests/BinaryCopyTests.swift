@@ -60,8 +60,8 @@ struct BinaryCopyTests {
             let got = try Self.split(Array(stream[0..<cut]), chunks: [4096])
             #expect(got.incomplete != nil, "cut at \(cut)")
         }
-        #expect(throws: ArchiveFormatError.self) { try Self.split(stream + [0], chunks: [4096]) }
-        #expect(throws: ArchiveFormatError.self) { try Self.split(Array("1\tx\n".utf8), chunks: [4096]) }
+        #expect(throws: PGVaultError.self) { try Self.split(stream + [0], chunks: [4096]) }
+        #expect(throws: PGVaultError.self) { try Self.split(Array("1\tx\n".utf8), chunks: [4096]) }
         // An empty table is a header and an end marker, in one message.
         let (empty, none) = try Self.messages(conn, "COPY empty_t TO STDOUT (FORMAT binary)")
         #expect(none.isEmpty && empty.count == 21)

@@ -228,7 +228,7 @@ struct ChunkerTests {
 
     @Test("sizes it cannot work with are refused, naming the size and a fix", arguments: invalid)
     func invalidParameters(min: Int?, avg: Int, max: Int?, mentions: String) {
-        let error = #expect(throws: ChunkerParametersError.self) {
+        let error = #expect(throws: PGVaultError.self) {
             try ChunkerParameters(minimumSize: min, averageSize: avg, maximumSize: max)
         }
         #expect(error?.description.contains(mentions) == true, "\(String(describing: error))")

@@ -35,11 +35,11 @@ struct FuzzTests {
                 let m = try Manifest.decode(mutated, source: "fuzz#\(i)")
                 decoded += 1
                 _ = try? m.encoded()
-            } catch let error as ArchiveFormatError {
+            } catch let error as PGVaultError where error.kind == .archive {
                 refused += 1
                 #expect(error.description.hasPrefix("fuzz#\(i)"), "iteration \(i): \(error)")
             } catch {
-                Issue.record("iteration \(i) (seed \(Self.seed)): not an ArchiveFormatError: \(error)")
+                Issue.record("iteration \(i) (seed \(Self.seed)): not an archive PGVaultError: \(error)")
             }
             slowest = max(slowest, Date().timeIntervalSince(start))
         }
@@ -185,14 +185,14 @@ struct FuzzTests {
             m.units[0].member = name
             m.units[0].sha256 = outsideSHA
             m.units[0].compressedBytes = 8
-            let error = #expect(throws: ArchiveFormatError.self) { try Archive.streamUnit(m.units[0], from: Archive.open(dir)) { _ in } }
+            let error = #expect(throws: PGVaultError.self) { try Archive.streamUnit(m.units[0], from: Archive.open(dir)) { _ in } }
             #expect(error?.description.contains("not a plain relative path") == true, "\(name): \(String(describing: error))")
         }
         // A member that is a symlink inside a directory archive is not followed.
         unlink(dir + "/data/u1.copy.zst")
         symlink(box["outside"], dir + "/data/u1.copy.zst")
         m.units[0].member = "data/u1.copy.zst"
-        #expect(throws: ArchiveFormatError.self) { try Archive.streamUnit(m.units[0], from: Archive.open(dir)) { _ in } }
+        #expect(throws: PGVaultError.self) { try Archive.streamUnit(m.units[0], from: Archive.open(dir)) { _ in } }
     }
 
     @Test("a zstd bomb (1 GiB of zeros in a small member) is stopped at the unit's rawBytes")
@@ -220,7 +220,7 @@ struct FuzzTests {
         let memoryBefore = ProcessMemory.highWaterKiB()
         let start = Date()
         var delivered = 0
-        let error = #expect(throws: ArchiveFormatError.self) {
+        let error = #expect(throws: PGVaultError.self) {
             try Archive.streamUnit(m.units[0], from: Archive.open(dir)) { delivered += $0.count }
         }
         #expect(error?.description.contains(member) == true, "\(String(describing: error))")

@@ -59,7 +59,7 @@ struct ReliabilityTests {
         let entries = try FileManager.default.contentsOfDirectory(atPath: repo)
         #expect(entries.count == 1 && entries[0].hasPrefix(".") && entries[0].contains(".partial-"), "\(entries)")
         #expect(!Files.exists(repo + "/" + entries[0] + "/manifest.json"))
-        #expect(throws: ArchiveFormatError.self) { _ = try Archive.manifest(of: Archive.open(repo + "/" + entries[0])) }
+        #expect(throws: PGVaultError.self) { _ = try Archive.manifest(of: Archive.open(repo + "/" + entries[0])) }
         let listed = try Repository(path: repo).entries()
         #expect(listed.map(\.status) == ["incomplete"], "\(listed)")
         // The server ends the dead client's sessions; a new backup can take the lock.

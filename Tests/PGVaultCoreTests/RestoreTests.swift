@@ -98,7 +98,7 @@ struct Planning {
         #expect(script.objects[1].tablespace == "fast")
         #expect(SchemaScript.sql(of: script.objects[1]).hasPrefix("SET LOCAL default_tablespace = fast;\nCREATE INDEX"))
         #expect(script.filtered(noOwner: true, noPrivileges: true).objects[1].sql == "CREATE INDEX t_idx ON public.t USING btree (x);")
-        #expect(throws: ArchiveFormatError.self) { try SchemaScript.parse("\\connect chat\nSELECT 1;") }
+        #expect(throws: PGVaultError.self) { try SchemaScript.parse("\\connect chat\nSELECT 1;") }
     }
 
     @Test("time windows pick the range partitions that overlap them")
@@ -143,7 +143,7 @@ struct Planning {
         #expect(try names([], [], feb) == ["ev_2025_02", "users"])
         #expect(try names([], [], feb, true) == ["ev_2025_02", "ev_default", "users"])
         let unknown = #expect(throws: PGVaultError.self) { try names(["nosuch"]) }
-        #expect(unknown?.kind == .usage && unknown?.message.contains("--table 'nosuch' matches no table") == true, "\(String(describing: unknown))")
+        #expect(unknown?.kind == .archive && unknown?.message.contains("--table 'nosuch' matches no table") == true, "\(String(describing: unknown))")
     }
 
     @Test("partitions are matched by bounds, created when missing, routed when partitioned differently")

@@ -220,9 +220,9 @@ struct StorageTests {
         var got: [UInt8] = []
         try source.readMember("data/u00001.copy.zst") { got.append(contentsOf: $0) }
         #expect(got == [1, 2, 3])
-        let error = #expect(throws: ArchiveFormatError.self) { _ = try Archive.manifest(of: source) }
+        let error = #expect(throws: PGVaultError.self) { _ = try Archive.manifest(of: source) }
         #expect(error?.description.contains("has no manifest.json") == true, "\(String(describing: error))")
-        #expect(throws: ArchiveFormatError.self) { try source.readMember("../x") { _ in } }
+        #expect(throws: PGVaultError.self) { try source.readMember("../x") { _ in } }
     }
 
     @Test("a prefix of members without a manifest (an interrupted prune) is listed as incomplete, never complete")

@@ -305,7 +305,7 @@ struct VerifyTests {
         let tarManifest = try Archive.manifest(of: try Archive.open(source.tar))
         #expect(tarReport.findings.count == tarManifest.units.count + 2)
 
-        let missing = await #expect(throws: ArchiveFormatError.self) {
+        let missing = await #expect(throws: PGVaultError.self) {
             try await Verifier.checkArchive(path: "/nonexistent/archive", jobs: 1, progress: nil)
         }
         #expect(missing?.description.contains("does not exist") == true)
@@ -412,7 +412,7 @@ struct VerifyTests {
         #expect(fks.filter { $0.constraint == "messages_fk_author" }.count == 1)
     }
 
-    @Test("--unit naming no unit of the archive is a usage error, found before connecting")
+    @Test("--unit naming no unit of the archive is an archive error naming the option, found before connecting")
     func unknownUnit() async throws {
         let source = try await VerifyFixture.source(TestServers.newest)
         let error = await #expect(throws: PGVaultError.self) {
@@ -420,7 +420,7 @@ struct VerifyTests {
                 archivePath: source.archive, conninfo: "dbname=nosuch host=/nonexistent-pgvault-socket-dir", jobs: 1,
                 units: ["u99999"], extraRelations: [], progress: nil)
         }
-        #expect(error?.kind == .usage && error?.message.contains("--unit 'u99999'") == true, "\(String(describing: error))")
+        #expect(error?.kind == .archive && error?.message.contains("--unit 'u99999'") == true, "\(String(describing: error))")
     }
 
     @Test("orphans left by a delete behind disabled triggers are named with table, constraint and keys")

@@ -27,7 +27,7 @@ extension Archive {
             // A tar's first entry of a name is the one readMember streams.
             present = Dictionary(try source.listMembers().map { ($0.name, $0.size) }, uniquingKeysWith: { first, _ in first })
         } catch let error as ArchiveError {
-            throw ArchiveFormatError("archive \(label) cannot be read through: \(error). It is damaged or cut short; restore from an intact copy of it, or take a new backup.")
+            throw PGVaultError.archive("archive \(label) cannot be read through: \(error). It is damaged or cut short; restore from an intact copy of it, or take a new backup.")
         }
         var problems: [String] = []
         for m in expected {
@@ -40,7 +40,7 @@ extension Archive {
             }
         }
         guard problems.isEmpty else {
-            throw ArchiveFormatError("archive \(label) is not whole: \(problems.count) of its \(expected.count) members needed here are missing or of the wrong size:\n"
+            throw PGVaultError.archive("archive \(label) is not whole: \(problems.count) of its \(expected.count) members needed here are missing or of the wrong size:\n"
                 + problems.prefix(20).map { "  - \($0)" }.joined(separator: "\n") + (problems.count > 20 ? "\n  - ..." : "")
                 + "\nIt was damaged after the backup (a copy cut short, a file removed). Restore from an intact copy of it (pgvault verify ARCHIVE checks one), or take a new backup.")
         }

@@ -20,7 +20,7 @@ public enum Archive {
     public static func open(_ path: String) throws -> ArchiveSource {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw ArchiveFormatError("archive '\(path)' does not exist; check the path")
+            throw PGVaultError.archive("archive '\(path)' does not exist; check the path")
         }
         return isDir.boolValue ? DirectoryArchive(path) : TarArchive(path)
     }
@@ -42,12 +42,12 @@ public enum Archive {
         do {
             try source.readMember(Manifest.memberName) { chunk in
                 guard bytes.count + chunk.count <= 256 << 20 else {
-                    throw ArchiveFormatError("\(source.location): manifest.json is larger than 256 MiB; refusing it")
+                    throw PGVaultError.archive("\(source.location): manifest.json is larger than 256 MiB; refusing it")
                 }
                 bytes.append(contentsOf: chunk)
             }
         } catch is MissingMemberError {
-            throw ArchiveFormatError("'\(source.location)' is not a complete pgvault archive: it has no manifest.json (an interrupted backup never writes one); check the path, or use a complete backup (pgvault list --repo DIR)", wholeArchive: true)
+            throw PGVaultError.archive("'\(source.location)' is not a complete pgvault archive: it has no manifest.json (an interrupted backup never writes one); check the path, or use a complete backup (pgvault list --repo DIR)", wholeArchive: true)
         }
         return try Manifest.decode(bytes, source: source.location)
     }
@@ -77,23 +77,23 @@ public enum Archive {
             try source.readMember(member) { chunk in
                 seen += Int64(chunk.count)
                 if seen > expectedBytes {
-                    throw ArchiveFormatError("member \(member) is larger than the manifest says (\(expectedBytes) bytes)")
+                    throw PGVaultError.archive("member \(member) is larger than the manifest says (\(expectedBytes) bytes)")
                 }
                 try digest.update(chunk)
                 try decompressor.decompress(chunk, sink: onData)
             }
             guard seen == expectedBytes else {
-                throw ArchiveFormatError("member \(member) is truncated: \(seen) of \(expectedBytes) bytes")
+                throw PGVaultError.archive("member \(member) is truncated: \(seen) of \(expectedBytes) bytes")
             }
             let actual = try digest.hexDigest()
             guard actual == sha256 else {
-                throw ArchiveFormatError("member \(member) is damaged: SHA-256 \(actual) differs from the manifest's \(sha256)")
+                throw PGVaultError.archive("member \(member) is damaged: SHA-256 \(actual) differs from the manifest's \(sha256)")
             }
             try decompressor.finish()
         } catch let error as ZstdError {
-            throw ArchiveFormatError("member \(member) is damaged: \(error)")
+            throw PGVaultError.archive("member \(member) is damaged: \(error)")
         } catch let error as MissingMemberError {
-            throw ArchiveFormatError("member \(member) is missing from \(source.location) (\(error.reason))")
+            throw PGVaultError.archive("member \(member) is missing from \(source.location) (\(error.reason))")
         }
     }
 }
@@ -138,7 +138,7 @@ final class DirectoryArchive: ArchiveSource {
             if let error = error as? PGVaultError, error.isMissingObject {
                 throw MissingMemberError(reason: "no file \(location)/\(name)")
             }
-            throw ArchiveFormatError("\(error)")
+            throw PGVaultError.archive("\(error)")
         }
     }
 
@@ -190,9 +190,9 @@ final class TarArchive: ArchiveSource {
     static func explain(_ error: ArchiveError, path: String, entriesRead: Int) -> Error {
         switch error {
         case let .library(_, message, _, _, _) where entriesRead == 0:
-            return ArchiveFormatError("'\(path)' is not a pgvault archive (not a tar file or archive directory): \(Self.sentence(message)); check the path", wholeArchive: true)
+            return PGVaultError.archive("'\(path)' is not a pgvault archive (not a tar file or archive directory): \(Self.sentence(message)); check the path", wholeArchive: true)
         case let .library(_, message, _, _, _):
-            return ArchiveFormatError("'\(path)' is truncated or damaged after \(entriesRead) entries: \(Self.sentence(message)); copy it again from where it came from, or use another backup", wholeArchive: true)
+            return PGVaultError.archive("'\(path)' is truncated or damaged after \(entriesRead) entries: \(Self.sentence(message)); copy it again from where it came from, or use another backup", wholeArchive: true)
         default:
             return error
         }
@@ -210,7 +210,7 @@ enum MemberPath {
         let parts = name.split(separator: "/", omittingEmptySubsequences: false)
         guard !name.isEmpty, !name.hasPrefix("/"), !parts.contains(where: { $0 == ".." || $0 == "." || $0.isEmpty }),
               !name.contains("\0"), !name.contains("\\") else {
-            throw ArchiveFormatError("member name '\(name)' is not a plain relative path; refusing it")
+            throw PGVaultError.archive("member name '\(name)' is not a plain relative path; refusing it")
         }
     }
 }

@@ -46,12 +46,12 @@ public final class ArchiveSpool: Sendable {
                 if n == 0 { break }
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw ArchiveFormatError("cannot read the archive from \(label): \(String(cString: strerror(errno)))")
+                    throw PGVaultError.archive("cannot read the archive from \(label): \(String(cString: strerror(errno)))")
                 }
                 do {
                     try out.write(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
                 } catch let error as FileError {
-                    throw ArchiveFormatError("cannot copy the archive from \(label) to \(path) (after \(total) bytes): \(String(cString: strerror(error.code))). The copy needs as much free space as the archive: point TMPDIR at a filesystem with room, or give restore the archive's path instead of -")
+                    throw PGVaultError.archive("cannot copy the archive from \(label) to \(path) (after \(total) bytes): \(String(cString: strerror(error.code))). The copy needs as much free space as the archive: point TMPDIR at a filesystem with room, or give restore the archive's path instead of -")
                 }
                 total += Int64(n)
             }
@@ -62,7 +62,7 @@ public final class ArchiveSpool: Sendable {
         bytes = total
         guard total > 0 else {
             Self.remove(folder)
-            throw ArchiveFormatError("\(label) held no data: pipe in a tar written by pgvault backup --output - (or --format file)")
+            throw PGVaultError.archive("\(label) held no data: pipe in a tar written by pgvault backup --output - (or --format file)")
         }
     }
 

@@ -44,12 +44,12 @@ enum BinaryCopy {
     /// Length of the header at the start of `b`, or nil if `b` holds only part of it.
     static func headerLength(_ b: UnsafeRawBufferPointer) throws -> Int? {
         for i in 0..<min(b.count, signature.count) where b[i] != signature[i] {
-            throw ArchiveFormatError("the data does not start with the binary COPY signature")
+            throw PGVaultError.archive("the data does not start with the binary COPY signature")
         }
         guard b.count >= 19 else { return nil }
         let ext = Int(int32(b, 15))
         guard ext >= 0, ext <= maxExtension else {
-            throw ArchiveFormatError("the binary COPY header has an invalid extension length \(ext)")
+            throw PGVaultError.archive("the binary COPY header has an invalid extension length \(ext)")
         }
         return b.count >= 19 + ext ? 19 + ext : nil
     }
@@ -60,14 +60,14 @@ enum BinaryCopy {
         guard b.count - from >= 2 else { return nil }
         let fields = int16(b, from)
         if fields == -1 { return 2 }
-        guard fields >= 0 else { throw ArchiveFormatError("a binary COPY tuple has an invalid field count \(fields)") }
+        guard fields >= 0 else { throw PGVaultError.archive("a binary COPY tuple has an invalid field count \(fields)") }
         var at = from + 2
         for _ in 0..<Int(fields) {
             guard b.count - at >= 4 else { return nil }
             let length = Int(int32(b, at))
             at += 4
             if length == -1 { continue }
-            guard length >= 0 else { throw ArchiveFormatError("a binary COPY field has an invalid length \(length)") }
+            guard length >= 0 else { throw PGVaultError.archive("a binary COPY field has an invalid length \(length)") }
             guard b.count - at >= length else { return nil }
             at += length
         }
@@ -163,7 +163,7 @@ public struct CopyRowReader {
             var rest = message
             if !started {
                 guard let header = try BinaryCopy.headerLength(message) else {
-                    throw ArchiveFormatError("the server's first binary COPY message holds no whole header")
+                    throw PGVaultError.archive("the server's first binary COPY message holds no whole header")
                 }
                 started = true
                 rest = UnsafeRawBufferPointer(rebasing: message[header...])
@@ -172,7 +172,7 @@ public struct CopyRowReader {
             let count = rest.count >= 2 ? BinaryCopy.int16(rest, 0) : -1
             if fields == nil, count >= 0 { fields = count }
             guard count >= 0, count == fields else {
-                throw ArchiveFormatError("a binary COPY message from the server does not start a tuple of \(fields.map(String.init) ?? "its") fields")
+                throw PGVaultError.archive("a binary COPY message from the server does not start a tuple of \(fields.map(String.init) ?? "its") fields")
             }
             return rest
         }
@@ -236,7 +236,7 @@ public struct RowSplitter {
     }
 
     private func nextItem(_ b: UnsafeRawBufferPointer) throws -> Int? {
-        guard !ended else { throw ArchiveFormatError("bytes follow the binary COPY end marker") }
+        guard !ended else { throw PGVaultError.archive("bytes follow the binary COPY end marker") }
         return headerDone ? try BinaryCopy.tupleLength(b, from: 0) : try BinaryCopy.headerLength(b)
     }
 

@@ -204,21 +204,21 @@ public struct Manifest: Codable, Sendable, Equatable {
         } catch {
             // Foundation's text ("The given data was not valid JSON.") adds nothing.
             _ = error
-            throw ArchiveFormatError("\(source): manifest.json is not valid JSON, so the archive is damaged; use another backup")
+            throw PGVaultError.archive("\(source): manifest.json is not valid JSON, so the archive is damaged; use another backup")
         }
         guard header.format == formatName else {
-            throw ArchiveFormatError("\(source): manifest.json is not a pgvault manifest (format is \(header.format.map { "'\($0)'" } ?? "missing"))")
+            throw PGVaultError.archive("\(source): manifest.json is not a pgvault manifest (format is \(header.format.map { "'\($0)'" } ?? "missing"))")
         }
         guard let version = header.formatVersion, version >= 1 else {
-            throw ArchiveFormatError("\(source): manifest.json has no valid formatVersion")
+            throw PGVaultError.archive("\(source): manifest.json has no valid formatVersion")
         }
         guard version <= currentFormatVersion else {
-            throw ArchiveFormatError("\(source): archive format version \(version) is newer than this pgvault (\(PGVault.version)) reads (up to \(currentFormatVersion)); upgrade pgvault")
+            throw PGVaultError.archive("\(source): archive format version \(version) is newer than this pgvault (\(PGVault.version)) reads (up to \(currentFormatVersion)); upgrade pgvault")
         }
         do {
             return try JSONDecoder().decode(Manifest.self, from: Data(bytes))
         } catch {
-            throw ArchiveFormatError("\(source): manifest.json does not match format version \(version): \(Self.describe(error))")
+            throw PGVaultError.archive("\(source): manifest.json does not match format version \(version): \(Self.describe(error))")
         }
     }
 
@@ -237,17 +237,5 @@ public struct Manifest: Codable, Sendable, Equatable {
 
     private static func path(_ keys: [CodingKey]) -> String {
         keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-    }
-}
-
-/// The archive is damaged, incomplete, or not one this version reads.
-public struct ArchiveFormatError: Error, CustomStringConvertible, Sendable {
-    public let description: String
-    /// The path itself is the trouble (no archive, a truncated tar, no
-    /// manifest), not one member of it.
-    public let wholeArchive: Bool
-    public init(_ description: String, wholeArchive: Bool = false) {
-        self.description = description
-        self.wholeArchive = wholeArchive
     }
 }

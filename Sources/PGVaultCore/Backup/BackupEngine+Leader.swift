@@ -36,7 +36,7 @@ extension BackupEngine {
             throw PGVaultError.server("could not read the catalog within --lock-wait-timeout \(options.lockWaitTimeout): \(held.map { "table(s) \($0) are" } ?? "a table is") locked exclusively by another session (an ALTER TABLE, DROP or TRUNCATE?). Retry later or raise --lock-wait-timeout", error)
         }
         let selected = try select(relations, options: options)
-        if selected.isEmpty { throw PGVaultError.usage("no table matches the selection (--table/--exclude-table)") }
+        if selected.isEmpty { throw PGVaultError(.server, "no table matches the selection (--table/--exclude-table)") }
         try lockTables(leader, selected, timeout: options.lockWaitTimeout)
         try checkNoDrift(options.conninfo, snapshotView: selected, allRelations: relations)
         let facts = try snapshotFacts(leader)

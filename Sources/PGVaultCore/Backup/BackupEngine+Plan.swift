@@ -31,7 +31,7 @@ extension BackupEngine {
         }
         let excludedNames = Set(excluded.map(\.table.qualifiedName))
         for pattern in options.tables where !candidates.contains(where: { matches($0, [pattern]) }) {
-            throw PGVaultError.usage("--table '\(pattern)' matches no table in the database; check the name (patterns are schema.table or table, with * and ?)")
+            throw PGVaultError(.server, "--table '\(pattern)' matches no table in the database; check the name (patterns are schema.table or table, with * and ?)")
         }
         var selected = included.filter { !excludedNames.contains($0.table.qualifiedName) }
         // A selected partition brings its parents, so the archive knows where it belongs.

@@ -25,26 +25,26 @@ public struct ChunkerParameters: Sendable, Equatable, CustomStringConvertible {
     public init(
         minimumSize: Int? = nil, averageSize: Int, maximumSize: Int? = nil,
         normalization: Int = 2, gear: GearTable = GearTable()
-    ) throws(ChunkerParametersError) {
+    ) throws(PGVaultError) {
         let minimumSize = minimumSize ?? averageSize / 4
         let maximumSize = maximumSize ?? averageSize * 4
         guard averageSize >= 256, averageSize <= ChunkerParameters.largestMaximumSize,
             averageSize & (averageSize - 1) == 0
         else {
-            throw ChunkerParametersError(
+            throw PGVaultError.usage(
                 "average chunk size \(averageSize) is not a power of two between 256 and \(ChunkerParameters.largestMaximumSize); use one such as \(1 << 20)")
         }
         guard minimumSize >= 64, minimumSize < averageSize else {
-            throw ChunkerParametersError(
+            throw PGVaultError.usage(
                 "minimum chunk size \(minimumSize) must be at least 64 and below the average \(averageSize); use \(averageSize / 4)")
         }
         guard maximumSize > averageSize, maximumSize <= ChunkerParameters.largestMaximumSize else {
-            throw ChunkerParametersError(
+            throw PGVaultError.usage(
                 "maximum chunk size \(maximumSize) must be above the average \(averageSize) and at most \(ChunkerParameters.largestMaximumSize); use \(averageSize * 4)")
         }
         let bits = averageSize.trailingZeroBitCount
         guard (0...3).contains(normalization), bits - normalization >= 4 else {
-            throw ChunkerParametersError("normalization level \(normalization) must be 0 to 3; use 2")
+            throw PGVaultError.usage("normalization level \(normalization) must be 0 to 3; use 2")
         }
         self.minimumSize = minimumSize
         self.averageSize = averageSize
@@ -65,10 +65,4 @@ public struct ChunkerParameters: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         "FastCDC min \(minimumSize) avg \(averageSize) max \(maximumSize) NC\(normalization) gear seed 0x\(String(gear.seed, radix: 16))"
     }
-}
-
-/// Sizes a chunker cannot work with (from a repository's configuration, say).
-public struct ChunkerParametersError: Error, CustomStringConvertible, Sendable, Equatable {
-    public let description: String
-    init(_ description: String) { self.description = description }
 }

@@ -94,7 +94,7 @@ public struct LoadPlan: Sendable {
         }
         for pattern in tables + exclude where !manifest.tables.contains(where: { matches($0, [pattern]) }) {
             let flag = tables.contains(pattern) ? "--table" : "--exclude-table"
-            throw PGVaultError.usage("\(flag) '\(pattern)' matches no table in the archive; patterns are schema.table or table, with * and ?")
+            throw PGVaultError.archive("\(flag) '\(pattern)' matches no table in the archive; patterns are schema.table or table, with * and ?")
         }
         func inWindow(_ chain: [Manifest.Table]) -> Bool {
             guard !window.isUnbounded else { return true }

@@ -31,18 +31,18 @@ extension RestoreEngine {
             var createdBefore: [String] = []
             if options.resume {
                 guard let state else {
-                    throw PGVaultError.usage("--resume: database \(database) holds no journal of an interrupted restore (schema \(RestoreJournal.schema)); the restore finished, or never started. Run without --resume.")
+                    throw PGVaultError(.server, "--resume: database \(database) holds no journal of an interrupted restore (schema \(RestoreJournal.schema)); the restore finished, or never started. Run without --resume.")
                 }
                 guard state.archiveID == archiveID else {
-                    throw PGVaultError.usage("--resume: the interrupted restore in \(database) was of another archive (\(state.archive), started \(state.startedAt)); resume it with that archive, or drop schema \(RestoreJournal.schema) to abandon it")
+                    throw PGVaultError(.server, "--resume: the interrupted restore in \(database) was of another archive (\(state.archive), started \(state.startedAt)); resume it with that archive, or drop schema \(RestoreJournal.schema) to abandon it")
                 }
                 guard state.fingerprint == options.fingerprint else {
-                    throw PGVaultError.usage("--resume: the interrupted restore was started with other options (\(state.fingerprint)); resume with the same --data-only/--table/--exclude-table/--since/--until/--include-default/--no-create-partitions")
+                    throw PGVaultError(.server, "--resume: the interrupted restore was started with other options (\(state.fingerprint)); resume with the same --data-only/--table/--exclude-table/--since/--until/--include-default/--no-create-partitions")
                 }
                 log("resuming the restore of \(state.archive) started \(state.startedAt)")
             } else if let state {
                 let done = try RestoreJournal.finishedUnits(leader).count
-                throw PGVaultError.usage("database \(database) holds the journal of an unfinished restore of \(state.archive) (started \(state.startedAt), \(done) units loaded). Run the same command with --resume to finish it, or drop schema \(RestoreJournal.schema) to abandon it (what was loaded stays).")
+                throw PGVaultError(.server, "database \(database) holds the journal of an unfinished restore of \(state.archive) (started \(state.startedAt), \(done) units loaded). Run the same command with --resume to finish it, or drop schema \(RestoreJournal.schema) to abandon it (what was loaded stays).")
             } else if !options.dataOnly {
                 dropped = try applyPreData(database: database)
             }
@@ -114,7 +114,7 @@ extension RestoreEngine {
             try Archive.streamMember(member.member, expectedBytes: member.bytes, sha256: member.sha256, from: source,
                                      maxOutput: 1 << 30) { bytes.append(contentsOf: $0) }
             guard let text = String(validating: bytes, as: UTF8.self) else {
-                throw ArchiveFormatError("member \(member.member) is not valid UTF-8 text")
+                throw PGVaultError.archive("member \(member.member) is not valid UTF-8 text")
             }
             return text
         }

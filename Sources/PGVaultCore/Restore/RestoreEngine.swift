@@ -32,7 +32,7 @@ public enum RestoreEngine {
             return (manifest, try SHA2.hex(.sha256, of: manifest.encoded()))
         }
         if !options.dataOnly && manifest.schema == nil {
-            throw PGVaultError.usage("\(options.archiveName) holds no schema (it is a --data-only backup): restore it into a prepared database with --data-only")
+            throw PGVaultError.archive("\(options.archiveName) holds no schema (it is a --data-only backup): restore it into a prepared database with --data-only")
         }
         let selected = try LoadPlan.select(
             manifest, tables: options.tables, exclude: options.excludeTables, window: options.window,
@@ -43,8 +43,8 @@ public enum RestoreEngine {
                 try Archive.checkMembers(
                     neededMembers(manifest, selected: selected, dataOnly: options.dataOnly),
                     in: try Archive.open(options.archivePath), label: options.archiveName)
-            } catch let error as ArchiveFormatError {
-                throw PGVaultError.archive(error.description + " Nothing was changed in the target database.", underlying: error)
+            } catch let error as PGVaultError where error.kind == .archive {
+                throw PGVaultError.archive(error.description + " Nothing was changed in the target database.", wholeArchive: error.wholeArchive)
             }
         }
 

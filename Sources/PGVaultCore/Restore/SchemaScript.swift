@@ -71,7 +71,7 @@ public struct SchemaScript: Sendable, Equatable {
             let line = lines[i]
             if line.hasPrefix("\\") {
                 if isRestrictLine(line) { i += 1; continue }
-                throw ArchiveFormatError("the schema script holds the psql meta-command '\(line.prefix(40))', which pgvault cannot run; take the backup without pg_dump --create")
+                throw PGVaultError.archive("the schema script holds the psql meta-command '\(line.prefix(40))', which pgvault cannot run; take the backup without pg_dump --create")
             }
             if line == "--", i + 2 < lines.count, lines[i + 1].hasPrefix("-- Name: "), lines[i + 2] == "--",
                let header = parseHeader(lines[i + 1]) {

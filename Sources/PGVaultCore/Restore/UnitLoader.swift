@@ -62,8 +62,8 @@ enum UnitLoader {
                 try RestoreJournal.recordUnit(conn, load.unit, destination: load.destination, rows: rows)
                 return rows
             }
-        } catch let error as ArchiveFormatError {
-            throw PGVaultError.archive("\(error.description); \(what) was rolled back, nothing of it was loaded", underlying: error)
+        } catch let error as PGVaultError where error.kind == .archive {
+            throw PGVaultError.archive("\(error.description); \(what) was rolled back, nothing of it was loaded")
         } catch let error as PGError where error.kind == .query {
             var hint = ""
             if error.sqlState == PGError.checkViolation && load.routed {

@@ -33,6 +33,9 @@ public struct PGVaultError: Error, CustomStringConvertible, Sendable {
     public var message: String
     /// The error this one explains, if any.
     public var underlying: (any Error & Sendable)?
+    /// For an `.archive` error: the path itself is the trouble (no archive,
+    /// a truncated tar, no manifest), not one member of it.
+    public var wholeArchive = false
 
     public init(_ kind: Kind, _ message: String, underlying: (any Error & Sendable)? = nil) {
         self.kind = kind
@@ -102,8 +105,12 @@ public struct PGVaultError: Error, CustomStringConvertible, Sendable {
 
 extension PGVaultError {
     public static func usage(_ message: String) -> PGVaultError { PGVaultError(.usage, message) }
-    public static func archive(_ message: String, underlying: (any Error & Sendable)? = nil) -> PGVaultError {
-        PGVaultError(.archive, message, underlying: underlying)
+    public static func archive(
+        _ message: String, wholeArchive: Bool = false, underlying: (any Error & Sendable)? = nil
+    ) -> PGVaultError {
+        var error = PGVaultError(.archive, message, underlying: underlying)
+        error.wholeArchive = wholeArchive
+        return error
     }
     public static func io(_ message: String, underlying: (any Error & Sendable)? = nil) -> PGVaultError {
         PGVaultError(.io, message, underlying: underlying)

@@ -43,7 +43,7 @@ enum ArchiveCheck {
             } catch {
                 // A file that is no archive, or a truncated tar, is not the manifest's
                 // fault: the finding names the path the user gave.
-                let whole = (error as? ArchiveFormatError)?.wholeArchive ?? false
+                let whole = (error as? PGVaultError)?.wholeArchive ?? false
                 opening.findings.append(.failed("archive", whole ? path : Manifest.memberName, "\(error)"))
                 return opening
             }
@@ -232,7 +232,7 @@ enum ArchiveCheck {
                 raw += Int64(chunk.count)
                 try splitter.feed(chunk) { digest.add(row: $0) }
             }
-        } catch let error as ArchiveFormatError {
+        } catch let error as PGVaultError where error.kind == .archive {
             return [.failed("archive", unit.member, "\(what) (\(unit.format.rawValue) COPY): \(error)")]
         } catch {
             return [.failed("archive", unit.member, "\(error)")]

@@ -51,7 +51,7 @@ public enum Verifier {
             try Archive.manifest(of: try Archive.open(archivePath))
         }
         if let units, let unknown = units.subtracting(manifest.units.map(\.id)).sorted().first {
-            throw PGVaultError.usage("--unit '\(unknown)': \(archivePath) has no such unit; give unit ids as its manifest.json lists them")
+            throw PGVaultError.archive("--unit '\(unknown)': \(archivePath) has no such unit; give unit ids as its manifest.json lists them")
         }
         let catalog = try await CatalogFacts.read(conninfo, extraRelations, tables: true)
         let plan = RestorePlan.make(tables: manifest.tables, units: manifest.units, target: catalog.target, selected: units)
