@@ -16,7 +16,7 @@ import PGClient
 /// - Results come back in the items' order, whatever order they finished in.
 public enum WorkerPool {
     /// What a worker can do besides its items.
-    public final class Context: @unchecked Sendable {
+    public final class Context: Sendable {
         /// The worker's number, from 1.
         public let number: Int
         private let onCancel = Locked<[@Sendable () -> Void]>([])
