@@ -284,6 +284,7 @@ public enum PartitionArchiver {
         let started = Date()
         let p = item.partition.table
         let partitionSQL = SQL.qualified(p.schema, p.name)
+        let destination = ArchiveDestination(stagingFolder: staging)
         try conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         do {
             try conn.execute("SET LOCAL lock_timeout = \(SQL.literal(options.lockWaitTimeout))")
@@ -296,7 +297,7 @@ public enum PartitionArchiver {
             let cols = columns.map(SQL.ident).joined(separator: ", ")
             let unit = try UnitWriter.write(
                 id: "u00001", schema: p.schema, table: p.name, columns: columns,
-                sql: "COPY (SELECT \(cols) FROM ONLY \(partitionSQL)) TO STDOUT", conn: conn, staging: staging, level: options.compressionLevel)
+                sql: "COPY (SELECT \(cols) FROM ONLY \(partitionSQL)) TO STDOUT", conn: conn, into: destination, level: options.compressionLevel)
             units.append(unit)
             var pt = p
             pt.rows = unit.rows
@@ -309,7 +310,7 @@ public enum PartitionArchiver {
                 let cond = ColdCatalog.referencingCondition(g.refs, alias: "r", partition: partitionSQL)
                 let sql = "COPY (SELECT \(rcols.map { "r.\(SQL.ident($0))" }.joined(separator: ", ")) FROM \(SQL.qualified(g.schema, g.table)) r WHERE \(cond)) TO STDOUT"
                 let u = try UnitWriter.write(id: String(format: "u%05d", i + 2), schema: g.schema, table: g.table, columns: rcols,
-                                      sql: sql, conn: conn, staging: staging, level: options.compressionLevel)
+                                      sql: sql, conn: conn, into: destination, level: options.compressionLevel)
                 if u.rows > 0 && options.referencingRows == .refuse {
                     throw PGVaultError(.server, "\(u.rows) rows of \(g.schema).\(g.table) reference \(p.qualifiedName); refusing (use --referencing-rows archive to archive them with it)")
                 }
@@ -329,9 +330,9 @@ public enum PartitionArchiver {
                 compression: Manifest.Compression(level: Int(options.compressionLevel)),
                 selection: Manifest.Selection(tables: [p.qualifiedName], excludeTables: [], schemaOnly: false, dataOnly: true),
                 schema: nil, sequences: [], tables: tables, units: units)
-            try Files.syncDirectory(staging + "/data")
-            // Last, and durable with the staging folder's entries (the store's put fsyncs the folder).
-            try LocalFolderStore(root: staging).put(Manifest.memberName, bytes: try manifest.encoded())
+            // Last: every member was committed through the store (whole,
+            // fsynced, its folder fsynced); the put fsyncs the staging folder.
+            try destination.put(Manifest.memberName, bytes: try manifest.encoded())
             return manifest
         } catch {
             if conn.isHealthy { try? conn.execute("ROLLBACK") }
