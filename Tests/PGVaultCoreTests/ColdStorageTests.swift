@@ -151,10 +151,11 @@ struct ColdStorageTests {
         do {
             _ = try await PartitionArchiver.run(refuse)
             Issue.record("archiving with referencing rows and --referencing-rows refuse succeeded")
-        } catch let error as ColdStorageError {
+        } catch let error as PGVaultError {
             #expect(error.description.contains("public.messages_2024_01"))
             #expect(error.description.contains("public.message_reactions"))
             #expect(error.description.contains("public.attachments"))
+            #expect(error.kind == .server)
         }
         #expect(try Self.state(conn) == before)
 
@@ -178,7 +179,8 @@ struct ColdStorageTests {
         #expect(try Self.count(conn, "SELECT count(*) FROM audit_logs_2024_01") == a.partitions[0].rows)
         // Its name is taken: bringing it back is refused until it is dropped.
         let restore = ColdRestoreOptions(conninfo: db.conninfo, repo: repo, tables: ["audit_logs"], since: "2024-01", until: "2024-01")
-        await #expect(throws: ColdStorageError.self) { _ = try await PartitionRestorer.run(restore) }
+        let taken = await #expect(throws: PGVaultError.self) { _ = try await PartitionRestorer.run(restore) }
+        #expect(taken?.kind == .server, "\(String(describing: taken))")
         try conn.execute("DROP TABLE audit_logs_2024_01")
         let r = try await PartitionRestorer.run(restore)
         #expect(r.partitions.map(\.partition) == ["public.audit_logs_2024_01"])
@@ -188,8 +190,9 @@ struct ColdStorageTests {
         do {
             _ = try await PartitionRestorer.run(ColdRestoreOptions(conninfo: db.conninfo, repo: repo, tables: ["audit_logs"], since: "2024-02", until: "2024-02"))
             Issue.record("restoring over an attached partition succeeded")
-        } catch let error as ColdStorageError {
+        } catch let error as PGVaultError {
             #expect(error.description.contains("overlaps public.audit_logs_feb_part"))
+            #expect(error.kind == .server)
         }
         #expect(try ColdStore(repo: repo).entries().map(\.partition) == ["public.audit_logs_2024_02"])
     }
@@ -249,8 +252,9 @@ struct ColdStorageTests {
         do {
             _ = try await PartitionArchiver.run(Self.options(db, repo: folder.path))
             Issue.record("ran while the lock was held")
-        } catch let error as ColdStorageError {
+        } catch let error as PGVaultError {
             #expect(error.description.contains("another pgvault archive-partitions or restore-partitions is running on database '\(database)'"))
+            #expect(error.kind == .server)
         }
     }
 
@@ -262,8 +266,8 @@ struct ColdStorageTests {
         #expect(try ColdCatalog.interval("90days") == "90 days")
         #expect(try ColdCatalog.interval("1year") == "1 years")
         #expect(try ColdCatalog.interval("8 weeks") == "8 weeks")
-        #expect(throws: ColdStorageError.self) { try ColdCatalog.interval("soon") }
-        #expect(throws: ColdStorageError.self) { try ColdCatalog.interval("0days") }
+        #expect(throws: PGVaultError.self) { try ColdCatalog.interval("soon") }
+        #expect(try #require(throws: PGVaultError.self) { try ColdCatalog.interval("0days") }.kind == .usage)
         let w = try PartitionRestorer.window(ColdRestoreOptions(conninfo: "", repo: "", tables: ["t"], since: "2024-01", until: "2024-03"))
         #expect(w.overlaps(from: ["2024-03-01 00:00:00+00"], to: ["2024-04-01 00:00:00+00"]) == true)
         #expect(w.overlaps(from: ["2024-04-01 00:00:00+00"], to: ["2024-05-01 00:00:00+00"]) == false)

@@ -46,7 +46,8 @@ struct RepositoryNamingTests {
         var options = BackupOptions(conninfo: "host=/nonexistent-pgvault-socket-dir dbname=chat connect_timeout=2", output: "")
         options.repository = scratch + "/file/repo"
         // A repository error, not the connection's: the folder is checked first.
-        await #expect(throws: RepositoryError.self) { _ = try await BackupEngine.run(options) }
+        let error = await #expect(throws: PGVaultError.self) { _ = try await BackupEngine.run(options) }
+        #expect(error?.kind == .io && error?.message.contains("cannot create repository") == true, "\(String(describing: error))")
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch) == ["file"])
     }
 }

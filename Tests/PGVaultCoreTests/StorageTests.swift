@@ -2,6 +2,7 @@ import Foundation
 @testable import PGVaultCore
 import Testing
 import TestSupport
+import ZstdStream
 
 #if canImport(Glibc)
 import Glibc
@@ -206,6 +207,37 @@ struct StorageTests {
         #expect(text.contains("'chat-x/data/u00001.copy.zst'") && text.contains("No space left on device") && text.contains("is full"), "\(text)")
         #expect(try store.list(prefix: "").isEmpty)
         #expect(Self.everything(mount).allSatisfy { !$0.contains(ObjectKey.temporaryMarker) }, "\(Self.everything(mount))")
+    }
+
+    @Test("a failure inside an archive's staging prefix names the archive being written, not .partial-<pid>")
+    func stagingNameHidden() {
+        let store = LocalFolderStore(root: "/backups/chat")
+        let text = store.failure("write", ".chat-20260101T000000.123Z.partial-4242/data/u00001.copy.zst", ENOSPC).description
+        #expect(text.hasPrefix("cannot write /backups/chat/chat-20260101T000000.123Z (member data/u00001.copy.zst) (being written): No space left on device"), "\(text)")
+        #expect(!text.contains(".partial-") && text.contains("is full"), "\(text)")
+        #expect(store.failure("read", "chat-x/manifest.json", EIO).description.hasPrefix("cannot read object 'chat-x/manifest.json' in '/backups/chat': "))
+    }
+
+    @Test("archive members are objects under the staging prefix: whole at their commit; an aborted one leaves nothing")
+    func membersThroughStore() throws {
+        let (store, folder) = try Self.store("store-members")
+        defer { folder.remove() }
+        let destination = ArchiveDestination(stagingFolder: folder.path + "/.chat-x.partial-1")
+        #expect(destination.prefix == ".chat-x.partial-1/" && (destination.store as? LocalFolderStore)?.root == folder.path)
+        let bytes = [UInt8](repeating: 42, count: 300_000)
+        let kept = try CompressedMember(writer: destination.writer("data/u00001.copy.zst"), level: 1)
+        try bytes.withUnsafeBytes { try kept.compress($0) }
+        #expect(try store.head(".chat-x.partial-1/data/u00001.copy.zst") == nil)  // not before its commit
+        try kept.finish()
+        let dropped = try CompressedMember(writer: destination.writer("data/u00002.copy.zst"), level: 1)
+        try bytes.withUnsafeBytes { try dropped.compress($0) }
+        dropped.abort()
+        #expect(try store.list(prefix: destination.prefix).map(\.key) == [".chat-x.partial-1/data/u00001.copy.zst"])
+        #expect(try store.head(".chat-x.partial-1/data/u00001.copy.zst")?.size == kept.bytesWritten)
+        #expect(Self.everything(folder.path).allSatisfy { !$0.contains(ObjectKey.temporaryMarker) }, "\(Self.everything(folder.path))")
+        var roundTrip: [UInt8] = []
+        try store.get(".chat-x.partial-1/data/u00001.copy.zst") { roundTrip.append(contentsOf: $0) }
+        #expect(try ZstdDecompressor.decompress(bytes: roundTrip) == bytes)
     }
 
     @Test("an archive directory is read through the store: members listed and streamed, a missing one named")

@@ -3,8 +3,10 @@ import Foundation
 import Support
 import ZstdStream
 
-/// A member being written: zstd into a file, with the SHA-256 of the
-/// compressed bytes (data units and the schema scripts).
+/// A member being written: zstd into an object of the archive's store (an
+/// ``ObjectWriter``), with the SHA-256 of the compressed bytes (data units
+/// and the schema scripts). The object appears at ``finish()``; a member
+/// that fails or is dropped before it leaves nothing.
 ///
 /// `UnitWriter.write` hands it to a `JobThread`. Its compressor, digest and
 /// file need no lock: one thread at a time uses them (the reader before the
@@ -16,17 +18,20 @@ import ZstdStream
 /// spares for the reader to fill again, so the reader does not allocate a new
 /// one each time.
 final class CompressedMember: @unchecked Sendable {
-    let file: OutputFile
+    let output: any ObjectWriter
     let sha: SHA2
     private let compressor: ZstdCompressor
     /// Full buffers waiting for `compressNext()`, and emptied spares.
     private let buffers = Locked<(pending: [[UInt8]], spares: [[UInt8]])>(([], []))
 
-    init(path: String, level: Int32) throws {
+    init(writer: any ObjectWriter, level: Int32) throws {
         sha = try SHA2(.sha256)
-        file = try OutputFile(creating: path)
+        output = writer
         compressor = try ZstdCompressor(level: level, checksum: true)
     }
+
+    /// Compressed bytes written so far.
+    var bytesWritten: Int64 { output.bytesWritten }
 
     static func emptyBuffer(_ capacity: Int) -> [UInt8] {
         var buffer = [UInt8]()
@@ -38,10 +43,10 @@ final class CompressedMember: @unchecked Sendable {
         try compressor.compress(bytes, sink: write)
     }
 
-    /// Compressed bytes: into the digest and the file.
+    /// Compressed bytes: into the digest and the object.
     private func write(_ out: UnsafeRawBufferPointer) throws {
         try sha.update(out)
-        try file.write(out)
+        try output.write(out)
     }
 
     /// Queues a full buffer for `compressNext()`.
@@ -62,9 +67,15 @@ final class CompressedMember: @unchecked Sendable {
         buffers.withLock { $0.spares.popLast() }
     }
 
-    /// Ends the zstd frame, then fsyncs and closes the file.
+    /// Ends the zstd frame, then commits the object (whole and durable).
     func finish() throws {
         try compressor.finish(sink: write)
-        try file.close()
+        try output.commit()
+    }
+
+    /// Discards the member: nothing of it is left. Once the job thread has
+    /// stopped (the one-thread-at-a-time rule above).
+    func abort() {
+        output.abort()
     }
 }

@@ -9,8 +9,9 @@ public enum UnitWriter {
     static let bufferBytes = 1 << 19
 
     /// Runs `sql` (a `COPY ... TO STDOUT` in `format`) into the member
-    /// `data/<id>.copy.zst`: rows → row digest → 512 KiB buffer → zstd → file,
-    /// with the SHA-256 of what is written. The member holds the stream as the
+    /// `data/<id>.copy.zst` of `destination`: rows → row digest → 512 KiB
+    /// buffer → zstd → the member's object writer, with the SHA-256 of what is
+    /// written. The member appears once whole; a failure leaves nothing of it. The member holds the stream as the
     /// server sent it (for binary, its header and end marker too).
     ///
     /// From the second buffer on, zstd and the writes run on a thread of the
@@ -21,12 +22,17 @@ public enum UnitWriter {
     /// its subset units too.
     public static func write(
         id: String, schema: String, table: String, columns: [String], sql: String, format: CopyFormat = .text, conn: PGConnection,
-        staging: String, level: Int32, onFlush: (_ rows: Int64, _ rawBytes: Int64) -> Void = { _, _ in }
+        into destination: ArchiveDestination, level: Int32, onFlush: (_ rows: Int64, _ rawBytes: Int64) -> Void = { _, _ in }
     ) throws -> Manifest.Unit {
         let member = "data/\(id).copy.zst"
-        let stream = try CompressedMember(path: staging + "/" + member, level: level)
+        let stream = try CompressedMember(writer: destination.writer(member), level: level)
         var pipeline: JobThread<CompressedMember>?
-        defer { pipeline?.abort() }
+        var finished = false
+        defer {
+            // The job thread stops first: the writer is used by one thread at a time.
+            pipeline?.abort()
+            if !finished { stream.abort() }
+        }
         var digest = RowDigest()
         var reader = CopyRowReader(format)
         let capacity = bufferBytes
@@ -70,9 +76,10 @@ public enum UnitWriter {
         } else {
             try stream.finish()
         }
+        finished = true
         return Manifest.Unit(
             id: id, schema: schema, table: table, member: member, columns: columns, fromPage: nil, toPage: nil,
-            rows: digest.rows, rawBytes: raw, compressedBytes: stream.file.bytesWritten, sha256: try stream.sha.hexDigest(),
+            rows: digest.rows, rawBytes: raw, compressedBytes: stream.bytesWritten, sha256: try stream.sha.hexDigest(),
             rowDigest: digest.hex, copyFormat: format)
     }
 }

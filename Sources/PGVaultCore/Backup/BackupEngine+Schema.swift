@@ -43,22 +43,28 @@ extension BackupEngine {
                 guard result.status == 0 else {
                     throw PGVaultError.io("pg_restore \(tools.versionString) (\(tools.binDir)) failed to write the \(section) schema: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
                 }
-                members.append(try compressFile(plain, member: "schema/\(section).sql.zst", staging: staging))
+                members.append(try compressFile(plain, member: "schema/\(section).sql.zst", into: ArchiveDestination(stagingFolder: staging)))
             }
             return Manifest.Schema(pgDumpVersion: tools.versionString, preData: members[0], postData: members[1])
         }
     }
 
-    static func compressFile(_ path: String, member: String, staging: String) throws -> Manifest.Member {
+    /// Writes the local file `path` (pg_restore's script) as the compressed member `member`.
+    static func compressFile(_ path: String, member: String, into destination: ArchiveDestination) throws -> Manifest.Member {
         let input = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
         defer { try? input.close() }
         // Schema text is small; a modest level keeps zstd's memory (and so peak RSS) low.
-        let out = try CompressedMember(path: staging + "/" + member, level: 6)
-        while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
-            try Cancellation.check()
-            try chunk.withUnsafeBytes { try out.compress($0) }
+        let out = try CompressedMember(writer: destination.writer(member), level: 6)
+        do {
+            while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
+                try Cancellation.check()
+                try chunk.withUnsafeBytes { try out.compress($0) }
+            }
+            try out.finish()
+        } catch {
+            out.abort()
+            throw error
         }
-        try out.finish()
-        return Manifest.Member(member: member, bytes: out.file.bytesWritten, sha256: try out.sha.hexDigest())
+        return Manifest.Member(member: member, bytes: out.bytesWritten, sha256: try out.sha.hexDigest())
     }
 }

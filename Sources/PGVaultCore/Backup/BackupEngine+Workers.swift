@@ -14,6 +14,7 @@ extension BackupEngine {
         _ options: BackupOptions, units: [PlannedUnit], snapshot: String, staging: String, progress: Locked<BackupProgress>
     ) async throws -> [Manifest.Unit] {
         let level = options.compressionLevel
+        let destination = ArchiveDestination(stagingFolder: staging)
         return try await WorkerPool.overConnections(
             units, jobs: options.jobs, conninfo: options.conninfo, name: "pgvault backup worker",
             size: { $0.estimatedBytes },
@@ -23,16 +24,16 @@ extension BackupEngine {
                 try conn.execute("SET TRANSACTION SNAPSHOT \(SQL.literal(snapshot))")
             },
             finish: { conn in try conn.execute("COMMIT") },
-            body: { conn, unit in try dumpUnit(unit, conn: conn, staging: staging, level: level, progress: progress) })
+            body: { conn, unit in try dumpUnit(unit, conn: conn, into: destination, level: level, progress: progress) })
     }
 
     /// COPY one planned unit into its member, counting its progress.
-    static func dumpUnit(_ unit: PlannedUnit, conn: PGConnection, staging: String, level: Int32, progress: Locked<BackupProgress>) throws -> Manifest.Unit {
+    static func dumpUnit(_ unit: PlannedUnit, conn: PGConnection, into destination: ArchiveDestination, level: Int32, progress: Locked<BackupProgress>) throws -> Manifest.Unit {
         let columns = unit.relation.table.columns.filter { !$0.generated }.map(\.name)
         do {
             let written = try UnitWriter.write(
                 id: unit.id, schema: unit.relation.table.schema, table: unit.relation.table.name, columns: columns,
-                sql: copyStatement(unit, columns: columns), format: unit.format, conn: conn, staging: staging, level: level,
+                sql: copyStatement(unit, columns: columns), format: unit.format, conn: conn, into: destination, level: level,
                 onFlush: { rows, raw in progress.withLock { $0.add(rows: rows, rawBytes: raw) } })
             progress.withLock { $0.finishUnit(compressedBytes: written.compressedBytes) }
             var result = written

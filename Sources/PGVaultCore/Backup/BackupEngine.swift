@@ -11,7 +11,8 @@ import Support
 /// 2. `--jobs` workers, each on its own thread and connection, import that
 ///    snapshot and stream units (a table, a partition, or a ctid range of a big
 ///    one), largest first, through `COPY ... TO STDOUT` → row digest → zstd →
-///    SHA-256 → a member file (zstd on a thread of the unit's own from its
+///    SHA-256 → a member object (`ArchiveDestination`: the store's writer,
+///    committed whole at the unit's end; zstd on a thread of the unit's own from its
 ///    second buffer on, see `UnitWriter`). Memory per worker: one row, two
 ///    512 KiB buffers and zstd's window.
 /// 3. pg_dump, given the same snapshot, dumps the schema (custom format), and
@@ -105,12 +106,9 @@ public enum BackupEngine {
             units: done.sorted { $0.id < $1.id })
         let archiveBytes = try await Blocking.run("pgvault-backup-publish") {
             try Cancellation.check()
-            let manifestFile = try OutputFile(creating: staging + "/" + Manifest.memberName)
-            try manifestFile.write(try manifest.encoded())
-            try manifestFile.close()
-            try Files.syncDirectory(staging + "/data")
-            try Files.syncDirectory(staging + "/schema")
-            try Files.syncDirectory(staging)
+            // Every member was committed (whole, fsynced, its folder fsynced)
+            // through the store; the manifest is the last object.
+            try ArchiveDestination(stagingFolder: staging).put(Manifest.memberName, bytes: try manifest.encoded())
             let bytes = try publish(staging: staging, manifest: manifest, options: options)
             if options.form == .file { Files.removeTree(staging) }
             return bytes

@@ -21,12 +21,13 @@ public struct Repository: Sendable {
             do {
                 try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             } catch {
-                throw RepositoryError("cannot create repository '\(path)': \(Files.reason(error)); create the folder or choose another --repo")
+                throw PGVaultError.io("cannot create repository '\(path)': \(Files.reason(error)); create the folder or choose another --repo")
             }
         }
         try Self.checkFolder(path)
         guard access(path, W_OK) == 0 else {
-            throw RepositoryError("cannot write in repository '\(path)': \(String(cString: strerror(errno))); check its permissions or choose another --repo")
+            let code = errno
+            throw PGVaultError.io("cannot write in repository '\(path)': \(String(cString: strerror(code))); check its permissions or choose another --repo", underlying: SystemCallError(code: code))
         }
     }
 
@@ -39,7 +40,7 @@ public struct Repository: Sendable {
     /// error, not an empty repository.
     public static func existing(_ path: String) throws -> Repository {
         guard Files.exists(path) else {
-            throw RepositoryError("repository '\(path)' does not exist; check the path (a backup with --repo creates it)")
+            throw PGVaultError.archive("repository '\(path)' does not exist; check the path (a backup with --repo creates it)")
         }
         try checkFolder(path)
         return Repository(checked: path)
@@ -48,10 +49,11 @@ public struct Repository: Sendable {
     static func checkFolder(_ path: String) throws {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
-            throw RepositoryError("repository '\(path)' is not a folder (a file?); give the folder that holds the backups")
+            throw PGVaultError.archive("repository '\(path)' is not a folder (a file?); give the folder that holds the backups")
         }
         guard access(path, R_OK | X_OK) == 0 else {
-            throw RepositoryError("cannot read repository '\(path)': \(String(cString: strerror(errno))); check its permissions")
+            let code = errno
+            throw PGVaultError.io("cannot read repository '\(path)': \(String(cString: strerror(code))); check its permissions", underlying: SystemCallError(code: code))
         }
     }
 
@@ -96,7 +98,7 @@ public struct Repository: Sendable {
             top = try store.list(prefix: "", delimited: true)
         } catch let error as PGVaultError {
             let reason = (error.underlying as? SystemCallError)?.description ?? error.message
-            throw RepositoryError("cannot read repository '\(path)': \(reason); check the path and its permissions")
+            throw PGVaultError.io("cannot read repository '\(path)': \(reason); check the path and its permissions", underlying: error.underlying ?? error)
         }
         var out: [Entry] = []
         var others: [Other] = []
@@ -266,12 +268,6 @@ public struct Repository: Sendable {
 
 /// Prometheus text for node_exporter's textfile collector, written atomically
 /// (temporary file, fsync, rename) so the collector never reads half a file.
-/// A repository that does not exist, is not a folder, or cannot be read.
-public struct RepositoryError: Error, CustomStringConvertible, Sendable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}
-
 public enum MetricsFile {
     public static func write(_ path: String, job: String, database: String, success: Bool, summary: BackupSummary?) throws {
         let now = Date().timeIntervalSince1970

@@ -74,6 +74,6 @@ enum RepositoryNames {
             try Files.makeDirectory(staging)
             return (folder + "/" + name + ext, staging)
         }
-        throw RepositoryError("repository '\(folder)' already has 10000 backups named \(base)-N; prune it")
+        throw PGVaultError.archive("repository '\(folder)' already has 10000 backups named \(base)-N; prune it")
     }
 }

@@ -1,12 +1,5 @@
 import Foundation
 
-/// A failure of archive-partitions or restore-partitions: nothing was detached
-/// (or nothing was restored) unless the message says otherwise.
-public struct ColdStorageError: Error, CustomStringConvertible, Sendable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}
-
 /// The cold part of a repository (docs/cold-storage.md):
 ///
 ///     <repo>/cold/<schema>.<parent>/<partition>/            one archive per partition

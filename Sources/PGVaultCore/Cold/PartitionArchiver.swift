@@ -105,7 +105,7 @@ public struct ColdArchiveSummary: Codable, Sendable {
 public enum PartitionArchiver {
     public static func run(_ options: ColdArchiveOptions) async throws -> ColdArchiveSummary {
         let started = Date()
-        guard !options.tables.isEmpty else { throw ColdStorageError("give at least one --table") }
+        guard !options.tables.isEmpty else { throw PGVaultError.usage("give at least one --table") }
         let conn = try PGConnection(conninfo: options.conninfo, applicationName: "pgvault archive-partitions")
         let plan = try await Blocking.run("pgvault-cold-plan", on: conn) { conn in
             try CopySession.apply(conn)
@@ -121,7 +121,7 @@ public enum PartitionArchiver {
         }
         let refused = plan.items.filter { $0.result.action == "refused" }
         if !refused.isEmpty {
-            throw ColdStorageError("refusing to archive; nothing was changed:\n" + refused.map { "  \($0.result.partition): \($0.result.reason ?? "")" }.joined(separator: "\n"))
+            throw PGVaultError(.server, "refusing to archive; nothing was changed:\n" + refused.map { "  \($0.result.partition): \($0.result.reason ?? "")" }.joined(separator: "\n"))
         }
         var results: [ColdPartitionResult] = []
         for item in plan.items {
@@ -162,7 +162,7 @@ public enum PartitionArchiver {
             do {
                 cutoff = try conn.query("SELECT $1::timestamptz::text", [text]).firstRow().string(0)
             } catch let error as PGError {
-                throw ColdStorageError("--before '\(text)': not a date or time (\(error.message))")
+                throw PGVaultError(.usage, "--before '\(text)': not a date or time", underlying: error)
             }
         }
         let relations = try Catalog.relations(conn)
@@ -172,7 +172,7 @@ public enum PartitionArchiver {
             let refs = try ColdCatalog.references(conn, parent: parent.oid)
             let selfRefs = refs.filter { r in r.oid == parent.oid || parent.partitions.contains { $0.oid == r.oid } }
             if !selfRefs.isEmpty {
-                throw ColdStorageError("\(parent.qualified) references itself (\(selfRefs.map(\.name).joined(separator: ", "))); cold storage does not handle self-referencing partitioned tables")
+                throw PGVaultError.usage("\(parent.qualified) references itself (\(selfRefs.map(\.name).joined(separator: ", "))); cold storage does not handle self-referencing partitioned tables")
             }
             var candidates: [(Catalog.Relation, Double)] = []
             for p in parent.partitions {
@@ -182,7 +182,7 @@ public enum PartitionArchiver {
                 do {
                     old = try conn.query("SELECT $1::timestamptz <= $2::timestamptz", [ColdCatalog.boundValue(to), cutoff]).scalar
                 } catch let error as PGError {
-                    throw ColdStorageError("partition \(p.table.qualifiedName)'s upper bound '\(to)' is not a time (\(error.message)); cold storage selects partitions by a time key")
+                    throw PGVaultError.server("partition \(p.table.qualifiedName)'s upper bound '\(to)' is not a time; cold storage selects partitions by a time key", error)
                 }
                 if old == "t" { candidates.append((p, TimePoint.parse(ColdCatalog.boundValue(from)) ?? -.infinity)) }
             }
@@ -260,7 +260,7 @@ public enum PartitionArchiver {
         // 2. Checksums of what was written.
         let report = try await Verifier.checkArchive(path: staging, jobs: 2, progress: nil)
         guard report.ok else {
-            throw ColdStorageError("the cold archive of \(item.partition.table.qualifiedName) does not verify (\(report.failures.map { "\($0.object): \($0.detail)" }.joined(separator: "; "))); nothing was detached")
+            throw PGVaultError.archive("the cold archive of \(item.partition.table.qualifiedName) does not verify (\(report.failures.map { "\($0.object): \($0.detail)" }.joined(separator: "; "))); nothing was detached")
         }
 
         // 3. Compare with the live rows, remove, detach, publish, commit.
@@ -284,6 +284,7 @@ public enum PartitionArchiver {
         let started = Date()
         let p = item.partition.table
         let partitionSQL = SQL.qualified(p.schema, p.name)
+        let destination = ArchiveDestination(stagingFolder: staging)
         try conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         do {
             try conn.execute("SET LOCAL lock_timeout = \(SQL.literal(options.lockWaitTimeout))")
@@ -296,22 +297,22 @@ public enum PartitionArchiver {
             let cols = columns.map(SQL.ident).joined(separator: ", ")
             let unit = try UnitWriter.write(
                 id: "u00001", schema: p.schema, table: p.name, columns: columns,
-                sql: "COPY (SELECT \(cols) FROM ONLY \(partitionSQL)) TO STDOUT", conn: conn, staging: staging, level: options.compressionLevel)
+                sql: "COPY (SELECT \(cols) FROM ONLY \(partitionSQL)) TO STDOUT", conn: conn, into: destination, level: options.compressionLevel)
             units.append(unit)
             var pt = p
             pt.rows = unit.rows
             tables.append(pt)
             for (i, g) in ColdCatalog.grouped(item.references).enumerated() {
                 guard var rt = item.referencing["\(g.schema).\(g.table)"]?.table else {
-                    throw ColdStorageError("table \(g.schema).\(g.table) (referencing \(item.parent.qualified)) vanished from the catalog")
+                    throw PGVaultError(.server, "table \(g.schema).\(g.table) (referencing \(item.parent.qualified)) vanished from the catalog")
                 }
                 let rcols = rt.columns.filter { !$0.generated }.map(\.name)
                 let cond = ColdCatalog.referencingCondition(g.refs, alias: "r", partition: partitionSQL)
                 let sql = "COPY (SELECT \(rcols.map { "r.\(SQL.ident($0))" }.joined(separator: ", ")) FROM \(SQL.qualified(g.schema, g.table)) r WHERE \(cond)) TO STDOUT"
                 let u = try UnitWriter.write(id: String(format: "u%05d", i + 2), schema: g.schema, table: g.table, columns: rcols,
-                                      sql: sql, conn: conn, staging: staging, level: options.compressionLevel)
+                                      sql: sql, conn: conn, into: destination, level: options.compressionLevel)
                 if u.rows > 0 && options.referencingRows == .refuse {
-                    throw ColdStorageError("\(u.rows) rows of \(g.schema).\(g.table) reference \(p.qualifiedName); refusing (use --referencing-rows archive to archive them with it)")
+                    throw PGVaultError(.server, "\(u.rows) rows of \(g.schema).\(g.table) reference \(p.qualifiedName); refusing (use --referencing-rows archive to archive them with it)")
                 }
                 units.append(u)
                 rt.rows = u.rows
@@ -329,9 +330,9 @@ public enum PartitionArchiver {
                 compression: Manifest.Compression(level: Int(options.compressionLevel)),
                 selection: Manifest.Selection(tables: [p.qualifiedName], excludeTables: [], schemaOnly: false, dataOnly: true),
                 schema: nil, sequences: [], tables: tables, units: units)
-            try Files.syncDirectory(staging + "/data")
-            // Last, and durable with the staging folder's entries (the store's put fsyncs the folder).
-            try LocalFolderStore(root: staging).put(Manifest.memberName, bytes: try manifest.encoded())
+            // Last: every member was committed through the store (whole,
+            // fsynced, its folder fsynced); the put fsyncs the staging folder.
+            try destination.put(Manifest.memberName, bytes: try manifest.encoded())
             return manifest
         } catch {
             if conn.isHealthy { try? conn.execute("ROLLBACK") }
@@ -359,11 +360,11 @@ public enum PartitionArchiver {
             try checkStillAttached(conn, item)
 
             guard let own = manifest.units.first(where: { $0.schema == p.schema && $0.table == p.name }) else {
-                throw ColdStorageError("the manifest has no unit for \(p.qualifiedName)")
+                throw PGVaultError.archive("the manifest has no unit for \(p.qualifiedName)")
             }
             let live = try ColdCatalog.digest(conn, "COPY (SELECT \(own.columns.map(SQL.ident).joined(separator: ", ")) FROM ONLY \(partitionSQL)) TO STDOUT")
             guard live.rows == own.rows, live.hex == own.rowDigest else {
-                throw ColdStorageError("\(p.qualifiedName) changed after it was dumped (archive: \(own.rows) rows, digest \(own.rowDigest); now: \(live.rows) rows, digest \(live.hex)); nothing was detached. Run again.")
+                throw PGVaultError(.server, "\(p.qualifiedName) changed after it was dumped (archive: \(own.rows) rows, digest \(own.rowDigest); now: \(live.rows) rows, digest \(live.hex)); nothing was detached. Run again.")
             }
             for (i, g) in ColdCatalog.grouped(item.references).enumerated() {
                 guard let unit = manifest.units.first(where: { $0.schema == g.schema && $0.table == g.table }) else { continue }
@@ -377,7 +378,7 @@ public enum PartitionArchiver {
                 try conn.execute("WITH d AS (DELETE FROM \(SQL.qualified(g.schema, g.table)) r WHERE \(cond) RETURNING \(refCols)) INSERT INTO \(SQL.ident(temp)) SELECT * FROM d")
                 let deleted = try ColdCatalog.digest(conn, "COPY \(SQL.ident(temp)) (\(cols)) TO STDOUT")
                 guard deleted.rows == unit.rows, deleted.hex == unit.rowDigest else {
-                    throw ColdStorageError("rows of \(g.schema).\(g.table) referencing \(p.qualifiedName) changed after the dump (archive: \(unit.rows) rows; now: \(deleted.rows)); nothing was detached. Run again.")
+                    throw PGVaultError(.server, "rows of \(g.schema).\(g.table) referencing \(p.qualifiedName) changed after the dump (archive: \(unit.rows) rows; now: \(deleted.rows)); nothing was detached. Run again.")
                 }
             }
             try options.faultInjection?("before-detach")
@@ -409,7 +410,11 @@ public enum PartitionArchiver {
         } catch {
             // The outcome is unknown (the connection may have died after the server
             // committed): keep the archive, it may be the only copy of the rows.
-            throw ColdStorageError("COMMIT of the detach of \(p.qualifiedName) failed (\(error)); its outcome is unknown. The cold archive is kept at \(final). If \(p.qualifiedName) is still attached, a new run replaces the archive; if it is gone, the archive holds its rows.")
+            let failure = PGVaultError.classify(error)
+            throw PGVaultError(
+                failure.kind,
+                "COMMIT of the detach of \(p.qualifiedName) failed (\(error)); its outcome is unknown. The cold archive is kept at \(final). If \(p.qualifiedName) is still attached, a new run replaces the archive; if it is gone, the archive holds its rows.",
+                underlying: failure)
         }
         if let replaced { Files.removeTree(replaced) }
         return DetachOutcome(published: published)
@@ -422,7 +427,7 @@ public enum PartitionArchiver {
             JOIN pg_inherits i ON i.inhrelid = c.oid WHERE c.oid = $1::oid AND c.relispartition
             """, [String(item.partition.oid)]).rows.first
         guard let row, row[0] == String(item.parent.oid), row[1] == p.bound?.expression else {
-            throw ColdStorageError("\(p.qualifiedName) is no longer a partition of \(item.parent.qualified) with bounds \(p.bound?.expression ?? "?") (detached, dropped or re-created meanwhile); run again")
+            throw PGVaultError(.server, "\(p.qualifiedName) is no longer a partition of \(item.parent.qualified) with bounds \(p.bound?.expression ?? "?") (detached, dropped or re-created meanwhile); run again")
         }
     }
 
@@ -430,7 +435,7 @@ public enum PartitionArchiver {
         do {
             try conn.execute(sql)
         } catch let error as PGError where error.sqlState == PGError.lockNotAvailable {
-            throw ColdStorageError("could not lock \(table) within --lock-wait-timeout \(timeout): other sessions are using it. Nothing was detached; retry later or raise --lock-wait-timeout.")
+            throw PGVaultError.server("could not lock \(table) within --lock-wait-timeout \(timeout): other sessions are using it. Nothing was detached; retry later or raise --lock-wait-timeout", error)
         }
     }
 }

@@ -72,7 +72,7 @@ public enum PartitionRestorer {
     public static func run(_ options: ColdRestoreOptions) async throws -> ColdRestoreSummary {
         let started = Date()
         let window = try window(options)
-        guard !options.tables.isEmpty else { throw ColdStorageError("give at least one table to restore (--table)") }
+        guard !options.tables.isEmpty else { throw PGVaultError.usage("give at least one table to restore (--table)") }
         let conn = try PGConnection(conninfo: options.conninfo, applicationName: "pgvault restore-partitions")
         let prepared = try await Blocking.run("pgvault-cold-restore-plan", on: conn) { conn in
             try CopySession.apply(conn)
@@ -96,19 +96,19 @@ public enum PartitionRestorer {
             if items.isEmpty { nothing.append(parent.qualified) } else { plans.append(TablePlan(parent: parent, items: items)) }
         }
         guard nothing.isEmpty else {
-            throw ColdStorageError("no cold range of \(nothing.joined(separator: ", ")) in \(store.root) overlaps --since \(options.since ?? "-") --until \(options.until ?? "-"); nothing was restored. `pgvault list --repo \(options.repo) --cold` shows what is there")
+            throw PGVaultError.archive("no cold range of \(nothing.joined(separator: ", ")) in \(store.root) overlaps --since \(options.since ?? "-") --until \(options.until ?? "-"); nothing was restored. `pgvault list --repo \(options.repo) --cold` shows what is there")
         }
         for item in plans.flatMap(\.items) {
             options.progress?("verifying \(item.path)")
             let report = try await Verifier.checkArchive(path: item.path, jobs: 2, progress: nil)
             guard report.ok else {
-                throw ColdStorageError("cold archive \(item.path) does not verify (\(report.failures.map { "\($0.object): \($0.detail)" }.joined(separator: "; "))); nothing was restored")
+                throw PGVaultError.archive("cold archive \(item.path) does not verify (\(report.failures.map { "\($0.object): \($0.detail)" }.joined(separator: "; "))); nothing was restored")
             }
         }
         let results = try await Blocking.run("pgvault-cold-restore", on: conn) { [plans] conn in
             let problems = try plans.flatMap { try check(conn, parent: $0.parent, items: $0.items) }
             if !problems.isEmpty {
-                throw ColdStorageError("refusing to restore; nothing was changed:\n" + problems.map { "  " + $0 }.joined(separator: "\n"))
+                throw PGVaultError(.server, "refusing to restore; nothing was changed:\n" + problems.map { "  " + $0 }.joined(separator: "\n"))
             }
             if options.dryRun {
                 return plans.flatMap { plan in
@@ -176,11 +176,7 @@ public enum PartitionRestorer {
             if end { m += 1; if m == 13 { m = 1; y += 1 } }
             return String(format: "%04d-%02d-01", y, m)
         }
-        do {
-            return try TimeWindow(since: month(options.since, end: false), until: month(options.until, end: true))
-        } catch let error as PGVaultError {
-            throw ColdStorageError(error.description)
-        }
+        return try TimeWindow(since: month(options.since, end: false), until: month(options.until, end: true))
     }
 
     static func stamp() -> String {
@@ -278,19 +274,19 @@ public enum PartitionRestorer {
             let own = item.info.partitionUnit
             let live = try ColdCatalog.digest(conn, "COPY (SELECT \(own.columns.map(SQL.ident).joined(separator: ", ")) FROM ONLY \(partitionSQL)) TO STDOUT")
             guard live.rows == own.rows, live.hex == own.rowDigest else {
-                throw ColdStorageError("\(p.qualifiedName) after loading has \(live.rows) rows, digest \(live.hex); the archive has \(own.rows), \(own.rowDigest). Rolled back.")
+                throw PGVaultError(.server, "\(p.qualifiedName) after loading has \(live.rows) rows, digest \(live.hex); the archive has \(own.rows), \(own.rowDigest). Rolled back.")
             }
             var referencing: [String: Int64] = [:]
             for unit in item.info.referencingUnits {
                 let tableRefs = refs.filter { $0.schema == unit.schema && $0.table == unit.table }
                 guard !tableRefs.isEmpty else {
-                    throw ColdStorageError("\(unit.qualifiedTable) no longer references \(parent.qualified); its archived rows were loaded but cannot be checked. Rolled back.")
+                    throw PGVaultError(.server, "\(unit.qualifiedTable) no longer references \(parent.qualified); its archived rows were loaded but cannot be checked. Rolled back.")
                 }
                 let cond = ColdCatalog.referencingCondition(tableRefs, alias: "r", partition: partitionSQL)
                 let sql = "COPY (SELECT \(unit.columns.map { "r.\(SQL.ident($0))" }.joined(separator: ", ")) FROM \(SQL.qualified(unit.schema, unit.table)) r WHERE \(cond)) TO STDOUT"
                 let got = try ColdCatalog.digest(conn, sql)
                 guard got.rows == unit.rows, got.hex == unit.rowDigest else {
-                    throw ColdStorageError("rows of \(unit.qualifiedTable) referencing \(p.qualifiedName) after loading: \(got.rows), digest \(got.hex); the archive has \(unit.rows), \(unit.rowDigest). Rolled back.")
+                    throw PGVaultError(.server, "rows of \(unit.qualifiedTable) referencing \(p.qualifiedName) after loading: \(got.rows), digest \(got.hex); the archive has \(unit.rows), \(unit.rowDigest). Rolled back.")
                 }
                 referencing[unit.qualifiedTable, default: 0] += unit.rows
             }

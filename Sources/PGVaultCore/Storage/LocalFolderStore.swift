@@ -130,7 +130,16 @@ public struct LocalFolderStore: ObjectStore {
         case ENOENT where doing == "write": "; the folder '\(root)' does not exist: create it or check the path"
         default: ""
         }
-        return PGVaultError(.io, "cannot \(doing) object '\(key)' in '\(root)': \(reason)\(fix)", underlying: SystemCallError(code: code))
+        return PGVaultError(.io, "cannot \(doing) \(shown(key)): \(reason)\(fix)", underlying: SystemCallError(code: code))
+    }
+
+    /// The object as the user knows it: one inside an archive's hidden staging
+    /// prefix (`.<name>.partial-<pid>/...`) is named by the archive it becomes,
+    /// `<name> (member ...) (being written)`; the pid-decorated name is internal.
+    func shown(_ key: String) -> String {
+        let path = root + "/" + key
+        let named = FileError.shown(path)
+        return named == path ? "object '\(key)' in '\(root)'" : named
     }
 
     func missing(_ key: String) -> PGVaultError {

@@ -1,0 +1,36 @@
+import Foundation
+
+/// Where an archive's members are written: a prefix of an ``ObjectStore``,
+/// each member one object (`<prefix>data/u00001.copy.zst`), written whole or
+/// not at all through the store's writer. The backup engine and cold storage
+/// write every member through it (docs/storage.md); what makes the set of
+/// members an archive (the manifest last, then the local folder's rename of
+/// its staging prefix) is the caller's step.
+public struct ArchiveDestination: Sendable {
+    public let store: any ObjectStore
+    /// Ends in `/`: `.chat-20260101T000000.000Z.partial-4242/`.
+    public let prefix: String
+
+    public init(store: any ObjectStore, prefix: String) {
+        self.store = store
+        self.prefix = prefix.hasSuffix("/") ? prefix : prefix + "/"
+    }
+
+    /// The members of the local staging folder `path`, as objects of the
+    /// folder that holds it (the repository, or the folder of `--output`).
+    public init(stagingFolder path: String) {
+        let parent = (path as NSString).deletingLastPathComponent
+        self.init(store: LocalFolderStore(root: parent.isEmpty ? "." : parent), prefix: (path as NSString).lastPathComponent)
+    }
+
+    /// Starts the member `member` (`data/u00001.copy.zst`): it appears at the writer's commit.
+    func writer(_ member: String) throws -> any ObjectWriter {
+        try store.writer(for: prefix + member, ifAbsent: false)
+    }
+
+    /// Writes a small member (manifest.json) whole.
+    @discardableResult
+    func put(_ member: String, bytes: [UInt8]) throws -> Int64 {
+        try store.put(prefix + member, bytes: bytes)
+    }
+}
