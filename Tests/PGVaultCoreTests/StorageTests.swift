@@ -161,6 +161,45 @@ struct StorageTests {
         #expect(try Self.read(store, "export.zip") == [4])
     }
 
+    /// A store with no fast path of its own: ``ObjectStore``'s default `adopt`
+    /// (what a remote store does, an upload) over a local folder's writes.
+    struct Streaming: ObjectStore {
+        let inner: LocalFolderStore
+        var location: String { inner.location }
+        func writer(for key: String, ifAbsent: Bool) throws -> any ObjectWriter { try inner.writer(for: key, ifAbsent: ifAbsent) }
+        func get(_ key: String, range: Range<Int64>?, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
+            try inner.get(key, range: range, consume)
+        }
+        func head(_ key: String) throws -> ObjectInfo? { try inner.head(key) }
+        func list(prefix: String, delimited: Bool) throws -> ObjectListing { try inner.list(prefix: prefix, delimited: delimited) }
+        func delete(_ key: String) throws { try inner.delete(key) }
+    }
+
+    @Test("adopt: a finished file becomes the object (a local folder renames or links it; any other store streams it), and is gone",
+          arguments: [false, true])
+    func adopt(streaming: Bool) throws {
+        let (local, folder) = try Self.store("store-adopt-\(streaming)")
+        defer { folder.remove() }
+        let store: any ObjectStore = streaming ? Streaming(inner: local) : local
+        let bytes = (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let file = folder.path + "/.u.zip.partial-host-1"
+        #expect(FileManager.default.createFile(atPath: file, contents: Data(bytes)))
+        #expect(try store.adopt(file: file, as: "out/u.zip", ifAbsent: true) == Int64(bytes.count))
+        #expect(try Self.read(local, "out/u.zip") == bytes)
+        #expect(Self.everything(folder.path) == ["out", "out/u.zip"])
+        #expect(Fault.mode(folder.path + "/out/u.zip") == 0o600)
+
+        // Taken: refused, the object stays whole, the file stays for the caller to remove.
+        #expect(FileManager.default.createFile(atPath: file, contents: Data([9])))
+        let error = #expect(throws: PGVaultError.self) { try store.adopt(file: file, as: "out/u.zip", ifAbsent: true) }
+        #expect(error?.isExistingObject == true, "\(String(describing: error))")
+        #expect(try Self.read(local, "out/u.zip") == bytes)
+        // Replacing: the new bytes, whole.
+        #expect(try store.adopt(file: file, as: "out/u.zip", ifAbsent: false) == 1)
+        #expect(try Self.read(local, "out/u.zip") == [9])
+        #expect(Self.everything(folder.path) == ["out", "out/u.zip"])
+    }
+
     @Test("keys are relative names of plain segments", arguments: [
         "", "/abs", "a/../b", "..", "a//b", "a/", ".", "a/./b", "x\0y", "b/.manifest.json.put-tmp-1-2",
     ])

@@ -32,20 +32,20 @@ enum ColdCatalog {
     /// Resolves `messages` / `public.messages` (search_path applies) to a range-partitioned table.
     static func parent(_ conn: PGConnection, _ name: String, relations: [Catalog.Relation]) throws -> Parent {
         guard let oidText = try conn.query("SELECT to_regclass($1)::oid::text", [name]).scalar, let oid = UInt32(oidText) else {
-            throw PGVaultError.usage("table '\(name)' does not exist")
+            throw PGVaultError(.server, "table '\(name)' does not exist")
         }
         guard let rel = relations.first(where: { $0.oid == oid }) else {
-            throw PGVaultError.usage("'\(name)' is not a table in a user schema")
+            throw PGVaultError(.server, "'\(name)' is not a table in a user schema")
         }
         guard rel.table.kind == "partitioned", let part = rel.table.partitioning else {
-            throw PGVaultError.usage("\(rel.table.qualifiedName) is not a partitioned table")
+            throw PGVaultError(.server, "\(rel.table.qualifiedName) is not a partitioned table")
         }
         guard part.strategy == "range" else {
-            throw PGVaultError.usage("\(rel.table.qualifiedName) is \(part.strategy)-partitioned; cold storage moves range partitions only")
+            throw PGVaultError(.server, "\(rel.table.qualifiedName) is \(part.strategy)-partitioned; cold storage moves range partitions only")
         }
         guard part.keyColumns.count == 1, let key = part.keyColumns.first,
               let type = rel.table.columns.first(where: { $0.name == key })?.type else {
-            throw PGVaultError.usage("\(rel.table.qualifiedName) is partitioned by \(part.keyDefinition); cold storage needs a single time column as the partition key")
+            throw PGVaultError(.server, "\(rel.table.qualifiedName) is partitioned by \(part.keyDefinition); cold storage needs a single time column as the partition key")
         }
         let partitions = relations.filter { $0.table.parentSchema == rel.table.schema && $0.table.parentName == rel.table.name }
         return Parent(oid: oid, relation: rel, partitions: partitions, keyColumn: key, keyType: type)

@@ -172,7 +172,7 @@ public enum PartitionArchiver {
             let refs = try ColdCatalog.references(conn, parent: parent.oid)
             let selfRefs = refs.filter { r in r.oid == parent.oid || parent.partitions.contains { $0.oid == r.oid } }
             if !selfRefs.isEmpty {
-                throw PGVaultError.usage("\(parent.qualified) references itself (\(selfRefs.map(\.name).joined(separator: ", "))); cold storage does not handle self-referencing partitioned tables")
+                throw PGVaultError(.server, "\(parent.qualified) references itself (\(selfRefs.map(\.name).joined(separator: ", "))); cold storage does not handle self-referencing partitioned tables")
             }
             var candidates: [(Catalog.Relation, Double)] = []
             for p in parent.partitions {

@@ -45,38 +45,22 @@ public enum ExportFiles {
 
     static let partialMarker = ".partial-"
 
-    /// Moves a complete file into place, replacing whatever has that name,
-    /// and fsyncs the folder (rename(2) is atomic: readers see the old file or
-    /// the new one, never a mix).
-    public static func publishReplacing(_ partial: String, as finalPath: String) throws {
-        guard rename(partial, finalPath) == 0 else { throw failure("rename to", finalPath) }
-        try syncFolder(of: finalPath)
-    }
-
-    /// Moves a complete file into place only if nothing has that name yet
-    /// (link(2) fails with EEXIST, atomically), then fsyncs the folder.
-    public static func publishNew(_ partial: String, as finalPath: String) throws {
-        guard link(partial, finalPath) == 0 else {
-            let code = errno
-            if code == EEXIST {
-                throw alreadyExists(output: finalPath)
-            }
-            // A filesystem without hard links: check, then rename.
-            if [EPERM, EOPNOTSUPP, ENOSYS, EMLINK].contains(code), !exists(finalPath) {
-                return try publishReplacing(partial, as: finalPath)
-            }
-            throw failure("create", finalPath, code: code)
+    /// Publishes a finished package through its folder's ``ObjectStore``
+    /// (docs/storage.md): the object appears whole or not at all. A local
+    /// folder renames it into place (`replacing`), or links it, failing if
+    /// the name is taken; a remote store would upload it.
+    public static func publish(_ partial: String, as finalPath: String, replacing: Bool) throws {
+        let url = URL(fileURLWithPath: finalPath)
+        let store = LocalFolderStore(root: url.deletingLastPathComponent().path)
+        do {
+            _ = try store.adopt(file: partial, as: url.lastPathComponent, ifAbsent: !replacing)
+        } catch let error as PGVaultError where error.isExistingObject {
+            throw alreadyExists(output: finalPath)
+        } catch let error as PGVaultError {
+            // Named as the user gave it: the package's path, not a key in a store.
+            guard let system = error.underlying as? SystemCallError else { throw error }
+            throw failure(replacing ? "rename to" : "create", finalPath, code: system.code)
         }
-        unlink(partial)
-        try syncFolder(of: finalPath)
-    }
-
-    public static func syncFolder(of path: String) throws {
-        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        let fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw failure("open folder", folder) }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw failure("fsync folder", folder) }
     }
 
     public static func exists(_ path: String) -> Bool {

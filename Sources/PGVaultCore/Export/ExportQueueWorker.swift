@@ -267,7 +267,7 @@ public struct ExportQueueWorker: Sendable {
                 let (bytes, sha256) = try ExportFiles.sizeAndDigest(of: partial)
                 let recorded = try await Blocking.run("pgvault-queue", on: queue) {
                     try ExportQueue.complete($0, request, path: finalPath, bytes: bytes, sha256: sha256) {
-                        try PartialOutputs.publishing(partial) { try ExportFiles.publishReplacing(partial, as: finalPath) }
+                        try PartialOutputs.publishing(partial) { try ExportFiles.publish(partial, as: finalPath, replacing: true) }
                     }
                 }
                 if recorded {

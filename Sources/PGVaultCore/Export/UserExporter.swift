@@ -26,7 +26,7 @@ public enum UserExporter {
             let result = try writePackage(conn: conn, user: selector, input: input, to: partial, options: options)
             let (bytes, sha256) = try ExportFiles.sizeAndDigest(of: partial)
             try options.cancellation?.check()
-            try PartialOutputs.publishing(partial) { try ExportFiles.publishNew(partial, as: output) }
+            try PartialOutputs.publishing(partial) { try ExportFiles.publish(partial, as: output, replacing: false) }
             let elapsed = ContinuousClock.now - started
             return UserExportSummary(
                 result: result, path: output, bytes: bytes, sha256: sha256,

@@ -94,6 +94,44 @@ public struct LocalFolderStore: ObjectStore {
         try syncFolder(folder.isEmpty ? root : root + "/" + folder, for: key)
     }
 
+    /// The finished, fsynced file `path` becomes the object `key`, on the
+    /// same filesystem without a copy: renamed over the key, or with
+    /// `ifAbsent` linked (EEXIST: the key is taken) and then removed.
+    public func adopt(file path: String, as key: String, ifAbsent: Bool) throws -> Int64 {
+        try ObjectKey.validate(key)
+        try makeFolders(ObjectKey.folder(of: key), for: key)
+        var st = stat()
+        guard stat(path, &st) == 0, chmod(path, 0o600) == 0 else { throw failure("write", key, errno) }
+        try place(path, as: key, ifAbsent: ifAbsent)
+        let folder = ObjectKey.folder(of: key)
+        try syncFolder(folder.isEmpty ? root : root + "/" + folder, for: key)
+        return Int64(st.st_size)
+    }
+
+    /// Puts the finished file `temp` under the key: the last step of a write.
+    func place(_ temp: String, as key: String, ifAbsent: Bool) throws {
+        let final = root + "/" + key
+        guard ifAbsent else {
+            guard rename(temp, final) == 0 else { throw failure("write", key, errno) }
+            return
+        }
+        // link(2) fails with EEXIST atomically if the key is taken.
+        if link(temp, final) == 0 {
+            unlink(temp)
+            return
+        }
+        let code = errno
+        if code == EEXIST { throw exists(key) }
+        // A filesystem without hard links: check, then rename.
+        guard [EPERM, EOPNOTSUPP, ENOSYS, EMLINK].contains(code) else { throw failure("write", key, code) }
+        guard try head(key) == nil else { throw exists(key) }
+        guard rename(temp, final) == 0 else { throw failure("write", key, errno) }
+    }
+
+    func exists(_ key: String) -> PGVaultError {
+        PGVaultError(.io, "object '\(key)' already exists in '\(root)'; it is never overwritten", underlying: ObjectExistsError(key: key))
+    }
+
     // MARK: - Folders
 
     /// Makes the folders of `folder` under the root (0700), each made durable

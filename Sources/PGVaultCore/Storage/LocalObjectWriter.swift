@@ -54,7 +54,7 @@ final class LocalObjectWriter: ObjectWriter {
             let closed = close(fd)
             fd = -1
             guard closed == 0 else { throw store.failure("write", key, errno) }
-            try PartialOutputs.publishing(temp) { try publish() }
+            try PartialOutputs.publishing(temp) { try store.place(temp, as: key, ifAbsent: ifAbsent) }
         } catch {
             abort()
             throw error
@@ -62,30 +62,6 @@ final class LocalObjectWriter: ObjectWriter {
         done = true
         try store.syncFolder(folder, for: key)
         return bytesWritten
-    }
-
-    /// Puts the finished file under the key.
-    private func publish() throws {
-        let final = store.root + "/" + key
-        guard ifAbsent else {
-            guard rename(temp, final) == 0 else { throw store.failure("write", key, errno) }
-            return
-        }
-        // link(2) fails with EEXIST atomically if the key is taken.
-        if link(temp, final) == 0 {
-            unlink(temp)
-            return
-        }
-        let code = errno
-        if code == EEXIST { throw exists() }
-        // A filesystem without hard links: check, then rename.
-        guard [EPERM, EOPNOTSUPP, ENOSYS, EMLINK].contains(code) else { throw store.failure("write", key, code) }
-        guard try store.head(key) == nil else { throw exists() }
-        guard rename(temp, final) == 0 else { throw store.failure("write", key, errno) }
-    }
-
-    private func exists() -> PGVaultError {
-        PGVaultError(.io, "object '\(key)' already exists in '\(store.root)'; it is never overwritten", underlying: ObjectExistsError(key: key))
     }
 
     func abort() {

@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Where pgvault keeps what it writes: a flat space of objects named by keys,
 /// the model of S3 and its kin, so that a local folder and an object store are
 /// two implementations of one contract (docs/storage.md).
@@ -53,6 +57,13 @@ public protocol ObjectStore: Sendable {
     /// that is repeated after an interruption succeeds).
     func delete(_ key: String) throws
 
+    /// Makes the finished local file `path` the object `key` and removes the
+    /// file (an export package that libarchive wrote to a file of its own):
+    /// for a remote store an upload, for a local folder on the same
+    /// filesystem a rename or link, without a copy. `ifAbsent` as for
+    /// ``writer(for:ifAbsent:)``. Returns the object's size.
+    func adopt(file path: String, as key: String, ifAbsent: Bool) throws -> Int64
+
     /// The object's path on this machine, if the store is a local folder: for
     /// the readers that need a file (libarchive's seeking tar reader). nil for
     /// a remote store.
@@ -100,6 +111,29 @@ public struct ObjectListing: Sendable, Equatable {
 }
 
 extension ObjectStore {
+    /// Any store: the file streamed through ``put(_:ifAbsent:_:)``, then removed.
+    public func adopt(file path: String, as key: String, ifAbsent: Bool) throws -> Int64 {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw PGVaultError.io("cannot read '\(path)' to store it as '\(key)' in '\(location)'", underlying: SystemCallError(code: errno))
+        }
+        defer { close(fd) }
+        let size = try put(key, ifAbsent: ifAbsent) { write in
+            var buffer = [UInt8](repeating: 0, count: 1 << 20)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n < 0, errno == EINTR { continue }
+                guard n >= 0 else {
+                    throw PGVaultError.io("cannot read '\(path)' to store it as '\(key)' in '\(location)'", underlying: SystemCallError(code: errno))
+                }
+                if n == 0 { return }
+                try buffer.withUnsafeBytes { try write(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+            }
+        }
+        unlink(path)
+        return size
+    }
+
     public func localPath(of key: String) -> String? { nil }
 
     /// The whole object.
