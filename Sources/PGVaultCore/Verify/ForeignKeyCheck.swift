@@ -122,7 +122,7 @@ enum ForeignKeys {
                 checks.append(OrphanCheck(
                     check: "relation", constraint: relation.description, child: child, parent: parent,
                     childPartitioned: childPartitioned, parentPartitioned: parentPartitioned))
-            } catch let error as PGVaultError where error.kind == .usage {
+            } catch let error as PGVaultError where error.kind == .verification {
                 problems.append(.failed("relation", child.qualifiedName, constraint: relation.description, error.description))
             }
         }
@@ -137,10 +137,10 @@ enum ForeignKeys {
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
             """, [end.schema, end.table])
-        guard let row = r.rows.first else { throw PGVaultError(.server, "table \(end.qualifiedName) does not exist") }
+        guard let row = r.rows.first else { throw PGVaultError(.verification, "table \(end.qualifiedName) does not exist") }
         let columns = Set(try names(try row.string(1)))
         if let missing = end.columns.first(where: { !columns.contains($0) }) {
-            throw PGVaultError(.server, "column \(missing) of \(end.qualifiedName) does not exist")
+            throw PGVaultError(.verification, "column \(missing) of \(end.qualifiedName) does not exist")
         }
         return try row.bool(0)
     }
