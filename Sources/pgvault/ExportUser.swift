@@ -78,7 +78,7 @@ extension PGVaultCommand {
                 let cancellation = ExportCancellation()
                 options.cancellation = cancellation
                 let signals = onTerminationSignals { cancellation.cancel("interrupted by \($0)") }
-                defer { signals.forEach { $0.cancel() } }
+                defer { signals.cancel() }
                 let showProgress = !quiet && isatty(2) != 0
                 if showProgress { options.progress = { ExportProgressLine.show($0) } }
                 let input = user, target = URL(fileURLWithPath: output ?? "").standardizedFileURL.path, chosen = options

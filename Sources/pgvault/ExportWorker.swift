@@ -70,7 +70,7 @@ extension PGVaultCommand {
 
             let stop = ExportStopSignal()
             let signals = Self.handleSignals(stop, quiet: quiet)
-            defer { signals.forEach { $0.cancel() } }
+            defer { signals.cancel() }
 
             if !quiet { note("pgvault export-worker \(config.workerID): \(connection.display), output \(outputDir)") }
             var report = CommandReport("export-worker", json: common.json, database: connection.databaseName)
@@ -95,7 +95,7 @@ extension PGVaultCommand {
         static let interruptedLeaves = "a request in progress was given back to the queue; nothing was published"
 
         /// SIGINT/SIGTERM: stop cleanly; a second signal ends the process at once.
-        static func handleSignals(_ stop: ExportStopSignal, quiet: Bool) -> [SignalListener] {
+        static func handleSignals(_ stop: ExportStopSignal, quiet: Bool) -> SignalListener {
             onTerminationSignals { name in
                 if !quiet { note("pgvault export-worker: \(name) received; stopping (again to quit at once)") }
                 stop.request(name)

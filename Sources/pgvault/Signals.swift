@@ -22,11 +22,11 @@ func cancellingOnSignals<T: Sendable>(
     // (standard input being copied already) must not be lost. One that
     // arrives before the task is stored is seen by the check after it.
     let running = Locked<Task<T, any Error>?>(nil)
-    let sources = onTerminationSignals { name in
+    let listener = onTerminationSignals { name in
         note("\(PGVaultCommand.prefix): \(name) received; stopping (again to quit at once)")
         running.withLock { $0 }?.cancel()
     }
-    defer { sources.forEach { $0.cancel() } }
+    defer { listener.cancel() }
     let task = Task { try await body() }
     running.withLock { $0 = task }
     if ReceivedSignal.number != nil { task.cancel() }
@@ -41,8 +41,8 @@ func cancellingOnSignals<T: Sendable>(
 /// first signal is recorded (``ReceivedSignal``) and passed to `handler` by
 /// name; a second one deletes the registered partial outputs, stops the child
 /// programs and ends the process at once with 128 + signal.
-func onTerminationSignals(_ handler: @escaping @Sendable (String) -> Void) -> [SignalListener] {
-    [TerminationSignals.listen(handler)]
+func onTerminationSignals(_ handler: @escaping @Sendable (String) -> Void) -> SignalListener {
+    TerminationSignals.listen(handler)
 }
 
 /// A handler registered with ``onTerminationSignals(_:)``.

@@ -24,18 +24,22 @@ public struct LocalFolderStore: ObjectStore {
     public func writer(for key: String, ifAbsent: Bool) throws -> any ObjectWriter {
         try ObjectKey.validate(key)
         let folder = ObjectKey.folder(of: key)
-        let dir = folder.isEmpty ? root : root + "/" + folder
+        let dir = path(ofFolder: folder)
         let temp = dir + "/." + ObjectKey.leaf(of: key) + ObjectKey.temporaryMarker + "\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-        var fd: Int32 = -1
         // A delete in the same folder may remove it while it is empty, between
         // making it and creating the file: make it again, once.
         for attempt in 0..<2 {
             try makeFolders(folder, for: key)
-            fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            if fd >= 0 || errno != ENOENT || attempt == 1 { break }
+            do {
+                let file = try OutputFile(creating: temp)
+                return LocalObjectWriter(store: self, key: key, file: file, folder: dir, ifAbsent: ifAbsent)
+            } catch let error as FileError where error.code == ENOENT && attempt == 0 {
+                continue
+            } catch let error as FileError {
+                throw failure("write", key, error.code)
+            }
         }
-        guard fd >= 0 else { throw failure("write", key, errno) }
-        return LocalObjectWriter(store: self, key: key, fd: fd, temp: temp, folder: dir, ifAbsent: ifAbsent)
+        throw failure("write", key, ENOENT)
     }
 
     public func get(_ key: String, range: Range<Int64>?, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
@@ -91,7 +95,7 @@ public struct LocalFolderStore: ObjectStore {
         }
         var folder = ObjectKey.folder(of: key)
         while !folder.isEmpty, rmdir(root + "/" + folder) == 0 { folder = ObjectKey.folder(of: folder) }
-        try syncFolder(folder.isEmpty ? root : root + "/" + folder, for: key)
+        try syncFolder(path(ofFolder: folder), for: key)
     }
 
     /// The finished, fsynced file `path` becomes the object `key`, on the
@@ -103,8 +107,7 @@ public struct LocalFolderStore: ObjectStore {
         var st = stat()
         guard stat(path, &st) == 0, chmod(path, 0o600) == 0 else { throw failure("write", key, errno) }
         try place(path, as: key, ifAbsent: ifAbsent)
-        let folder = ObjectKey.folder(of: key)
-        try syncFolder(folder.isEmpty ? root : root + "/" + folder, for: key)
+        try syncFolder(self.path(ofFolder: ObjectKey.folder(of: key)), for: key)
         return Int64(st.st_size)
     }
 
@@ -149,11 +152,17 @@ public struct LocalFolderStore: ObjectStore {
         }
     }
 
+    /// The folder `folder` ("" for the root) as a path.
+    func path(ofFolder folder: String) -> String {
+        folder.isEmpty ? root : root + "/" + folder
+    }
+
     func syncFolder(_ path: String, for key: String) throws {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw failure("write", key, errno) }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw failure("write", key, errno) }
+        do {
+            try Files.syncDirectory(path)
+        } catch let error as FileError {
+            throw failure("write", key, error.code)
+        }
     }
 
     // MARK: - Errors

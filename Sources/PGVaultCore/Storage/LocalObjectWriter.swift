@@ -13,63 +13,54 @@ import Glibc
 final class LocalObjectWriter: ObjectWriter {
     let key: String
     private let store: LocalFolderStore
-    private var fd: Int32
-    private let temp: String
+    /// The temporary file (``OutputFile``: 0600, `O_EXCL`, fsynced at its
+    /// close); nil once committed or aborted.
+    private var file: OutputFile?
     private let folder: String
     private let ifAbsent: Bool
     private(set) var bytesWritten: Int64 = 0
-    private var done = false
 
-    init(store: LocalFolderStore, key: String, fd: Int32, temp: String, folder: String, ifAbsent: Bool) {
+    init(store: LocalFolderStore, key: String, file: OutputFile, folder: String, ifAbsent: Bool) {
         self.store = store
         self.key = key
-        self.fd = fd
-        self.temp = temp
+        self.file = file
         self.folder = folder
         self.ifAbsent = ifAbsent
-        PartialOutputs.register(temp)
+        PartialOutputs.register(file.path)
     }
 
     deinit { abort() }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
-        guard !done else { throw PGVaultError.io("object '\(key)' in '\(store.root)' was already committed or aborted; it cannot be written to") }
-        var offset = 0
-        while offset < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw store.failure("write", key, errno)
-            }
-            offset += n
+        guard let file else { throw PGVaultError.io("object '\(key)' in '\(store.root)' was already committed or aborted; it cannot be written to") }
+        do {
+            try file.write(bytes)
+        } catch let error as FileError {
+            throw store.failure("write", key, error.code)
         }
         bytesWritten += Int64(bytes.count)
     }
 
     @discardableResult
     func commit() throws -> Int64 {
-        guard !done else { throw PGVaultError.io("object '\(key)' in '\(store.root)' was already committed or aborted") }
+        guard let file else { throw PGVaultError.io("object '\(key)' in '\(store.root)' was already committed or aborted") }
         do {
-            guard fsync(fd) == 0 else { throw store.failure("write", key, errno) }
-            let closed = close(fd)
-            fd = -1
-            guard closed == 0 else { throw store.failure("write", key, errno) }
-            try PartialOutputs.publishing(temp) { try store.place(temp, as: key, ifAbsent: ifAbsent) }
+            try file.close()
+            try PartialOutputs.publishing(file.path) { try store.place(file.path, as: key, ifAbsent: ifAbsent) }
         } catch {
             abort()
-            throw error
+            throw (error as? FileError).map { store.failure("write", key, $0.code) } ?? error
         }
-        done = true
+        self.file = nil
+        PartialOutputs.forget(file.path)
         try store.syncFolder(folder, for: key)
         return bytesWritten
     }
 
     func abort() {
-        guard !done else { return }
-        done = true
-        if fd >= 0 { close(fd) }
-        fd = -1
-        unlink(temp)
-        PartialOutputs.forget(temp)
+        guard let file else { return }
+        self.file = nil
+        unlink(file.path)  // the descriptor closes with the OutputFile
+        PartialOutputs.forget(file.path)
     }
 }

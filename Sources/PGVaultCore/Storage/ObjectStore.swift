@@ -111,24 +111,13 @@ public struct ObjectListing: Sendable, Equatable {
 }
 
 extension ObjectStore {
-    /// Any store: the file streamed through ``put(_:ifAbsent:_:)``, then removed.
+    /// Any store: the file streamed through ``put(_:ifAbsent:_:)`` (read as
+    /// an object of its own folder), then removed.
     public func adopt(file path: String, as key: String, ifAbsent: Bool) throws -> Int64 {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw PGVaultError.io("cannot read '\(path)' to store it as '\(key)' in '\(location)'", underlying: SystemCallError(code: errno))
-        }
-        defer { close(fd) }
+        let folder = (path as NSString).deletingLastPathComponent
+        let source = LocalFolderStore(root: folder.isEmpty ? "." : folder)
         let size = try put(key, ifAbsent: ifAbsent) { write in
-            var buffer = [UInt8](repeating: 0, count: 1 << 20)
-            while true {
-                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if n < 0, errno == EINTR { continue }
-                guard n >= 0 else {
-                    throw PGVaultError.io("cannot read '\(path)' to store it as '\(key)' in '\(location)'", underlying: SystemCallError(code: errno))
-                }
-                if n == 0 { return }
-                try buffer.withUnsafeBytes { try write(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
-            }
+            try source.get((path as NSString).lastPathComponent, write)
         }
         unlink(path)
         return size
