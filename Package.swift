@@ -42,7 +42,7 @@ let package = Package(
         // pgvault's own logic: migrations, backup, restore, verify, export.
         .target(
             name: "PGVaultCore",
-            dependencies: ["PGClient", "Support", "ZstdStream", "ArchiveIO", "CryptoDigest", "Mixing"],
+            dependencies: ["PGClient", "Support", "ZstdStream", "ArchiveIO", "CryptoDigest", "AgeFormat", "Mixing"],
             swiftSettings: strict
         ),
         // The deterministic synthetic chat data generator, used only by `pgvault generate` and the tests.
@@ -52,6 +52,7 @@ let package = Package(
             dependencies: [
                 "PGVaultCore",
                 "PGVaultGenerator",
+                "AgeFormat",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

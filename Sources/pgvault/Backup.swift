@@ -44,6 +44,12 @@ extension PGVaultCommand {
         var repo: String?
 
         @Option(help: ArgumentHelp(
+            "With --repo of a format-2 repository: its key file.",
+            discussion: "Default: ~/.config/pgvault/keys/<id>.key, where repo init wrote it.",
+            valueName: "FILE"))
+        var keyFile: String?
+
+        @Option(help: ArgumentHelp(
             "Archive form: directory or file (one tar file).",
             discussion: "Default: file when --output ends in .tar, else directory.",
             valueName: "directory|file"))
@@ -97,6 +103,7 @@ extension PGVaultCommand {
 
         func validate() throws {
             if (output == nil) == (repo == nil) { throw ValidationError("give exactly one of '--output PATH' and '--repo DIR'") }
+            if keyFile != nil && repo == nil { throw ValidationError("'--key-file' goes with '--repo'") }
             if schemaOnly && dataOnly { throw ValidationError("'--schema-only' and '--data-only' exclude each other") }
             if jobs < 1 || jobs > 64 { throw ValidationError("'--jobs' must be between 1 and 64") }
             if format == .directory, let output, output.hasSuffix(".tar") {
@@ -117,6 +124,7 @@ extension PGVaultCommand {
                 // With --repo, the engine names the backup after the database it reaches.
                 var options = BackupOptions(conninfo: connection.dbname, output: output ?? "", form: form)
                 options.repository = repo
+                options.keyFile = keyFile
                 options.jobs = jobs
                 options.tables = selection.table
                 options.excludeTables = selection.excludeTable

@@ -24,6 +24,9 @@ extension PGVaultCommand {
         @Option(help: ArgumentHelp("Repository folder.", valueName: "DIR"))
         var repo: String
 
+        @Option(help: ArgumentHelp("A format-2 repository's key file (default: ~/.config/pgvault/keys/<id>.key).", valueName: "FILE"))
+        var keyFile: String?
+
         @Flag(help: "Print one JSON object on one line: the repository and its backups (or cold archives).")
         var json = false
 
@@ -34,6 +37,7 @@ extension PGVaultCommand {
             let report = CommandReport("list", json: json)
             try await report.run {
                 if cold { return try listCold(report) }
+                if ChunkRepository.exists(path: repo) { return try listFormat2(report) }
                 let (entries, others) = try Repository.existing(repo).scan()
                 report.result(ListResult(repository: repo, items: entries, key: "backups")) {
                     var lines: [String] = []
@@ -52,6 +56,20 @@ extension PGVaultCommand {
                     }
                     return lines.joined(separator: "\n")
                 }
+            }
+        }
+
+        /// A format-2 repository: from the catalogs, with what each backup
+        /// added; no identity needed (the key file is).
+        func listFormat2(_ report: CommandReport) throws {
+            let entries = try ChunkRepository.open(path: repo, credentials: .init(keyFile: keyFile)).entries()
+            report.result(ListResult(repository: repo, items: entries, key: "backups")) {
+                guard !entries.isEmpty else { return "no backups in \(repo)" }
+                let rows = entries.map { e in
+                    [e.name, e.status, e.startedAt ?? "-", Format.bytes(e.logicalBytes ?? 0), Format.bytes(e.addedBytes ?? 0),
+                     e.seconds.map { String(format: "%.1fs", $0) } ?? "-", e.rows.map(String.init) ?? "-"]
+                }
+                return textTable(header: ["BACKUP", "STATUS", "STARTED", "LOGICAL", "ADDED", "DURATION", "ROWS"], rows: rows)
             }
         }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PGClient
+import PGVaultCore
 
 /// `--dbname/-d`, shared by every command that talks to a database.
 struct ConnectionOptions: ParsableArguments {
@@ -62,6 +63,40 @@ func hidePasswordFromCommandLine(_ dbname: String) {
         guard text == dbname || text == "--dbname=" + dbname || text == "-d" + dbname else { continue }
         for j in 0..<length {
             arg[j] = CChar(bitPattern: j < redacted.count ? redacted[j] : 0x20)
+        }
+    }
+}
+
+/// `--repo DIR --backup NAME` and the keys to read it with: a backup of a
+/// format-2 repository, in place of an ARCHIVE (restore, verify).
+struct RepositoryBackupOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("A format-2 repository (pgvault repo init) to read a backup of, instead of ARCHIVE.", valueName: "DIR"))
+    var repo: String?
+
+    @Option(help: ArgumentHelp("With --repo: the backup's name (pgvault list), or latest.", valueName: "NAME"))
+    var backup: String = "latest"
+
+    @Option(help: ArgumentHelp("With --repo: an age identity file (as age-keygen writes it) that decrypts the repository's backups.", valueName: "FILE"))
+    var identity: String?
+
+    @Option(help: ArgumentHelp("With --repo: the repository key file (default: ~/.config/pgvault/keys/<id>.key; not needed with --identity).", valueName: "FILE"))
+    var keyFile: String?
+
+    var credentials: ChunkRepository.Credentials { .init(keyFile: keyFile, identityFile: identity) }
+
+    /// Checks that ARCHIVE and --repo are not both given (or both missing when `required`).
+    func validate(archive: String?, required: Bool) throws {
+        if archive != nil && repo != nil { throw ValidationError("give ARCHIVE or '--repo DIR', not both") }
+        if required && archive == nil && repo == nil { throw ValidationError("give an ARCHIVE, or '--repo DIR' (with '--backup NAME')") }
+        if repo == nil && (identity != nil || keyFile != nil) { throw ValidationError("'--identity' and '--key-file' go with '--repo'") }
+    }
+
+    /// The backup, opened and its manifest authenticated (blocking: on a worker thread).
+    func open() async throws -> RepositoryBackup? {
+        guard let repo else { return nil }
+        let credentials = credentials, backup = backup
+        return try await Blocking.run("pgvault-repository-open") {
+            try RepositoryBackup.open(backup, in: try ChunkRepository.open(path: repo, credentials: credentials))
         }
     }
 }

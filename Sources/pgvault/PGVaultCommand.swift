@@ -17,7 +17,7 @@ struct PGVaultCommand: AsyncParsableCommand {
             """,
         version: PGVault.version,
         subcommands: [
-            Backup.self, ListBackups.self, Prune.self, Restore.self, Verify.self,
+            Repo.self, Backup.self, ListBackups.self, Prune.self, Check.self, Restore.self, Verify.self,
             ArchivePartitions.self, RestorePartitions.self,
             WalStatus.self,
             ExportUser.self, ExportWorker.self,

@@ -52,6 +52,8 @@ extension PGVaultCommand {
                 Examples:
                   pgvault restore /backups/chat/chat-20250101T000000Z \\
                       -d "dbname=chat_restored" --jobs 8
+                  pgvault restore --repo /backups/chat --backup latest \\
+                      --identity /secure/chat-backups.key -d "dbname=chat_restored"
                   pgvault restore chat.tar -d postgresql://app@db2/chat --data-only \\
                       --since 2025-06-01
                   pgvault restore chat.tar -d "dbname=chat" --data-only --table 'messages' \\
@@ -67,7 +69,9 @@ extension PGVaultCommand {
                 """)
 
         @Argument(help: ArgumentHelp("The archive: a directory or a tar file written by pgvault backup, or - for a tar on standard input.", valueName: "ARCHIVE"))
-        var archive: String
+        var archive: String?
+
+        @OptionGroup var repository: RepositoryBackupOptions
 
         @OptionGroup var connection: ConnectionOptions
 
@@ -129,6 +133,7 @@ extension PGVaultCommand {
 
         func validate() throws {
             if connection.dbname.isEmpty { throw ValidationError("'--dbname' is required: the database to restore into") }
+            try repository.validate(archive: archive, required: true)
             if archive == "-" && isatty(0) != 0 {
                 throw ValidationError("ARCHIVE '-' reads a tar from standard input, which is a terminal; pipe one in (pgvault backup -o - | pgvault restore - ...) or give the archive's path")
             }
@@ -144,7 +149,7 @@ extension PGVaultCommand {
 
         func run() async throws {
             let showProgress = !quiet && isatty(2) != 0
-            var options = RestoreOptions(archive: archive, conninfo: connection.dbname)
+            var options = RestoreOptions(archive: archive ?? "", conninfo: connection.dbname)
             options.jobs = jobs
             options.dataOnly = dataOnly
             options.clean = clean
@@ -169,8 +174,9 @@ extension PGVaultCommand {
                 }
             }
             var report = CommandReport("restore", json: json, database: connection.databaseName)
-            report.failureFields = ["archive": archive]
+            report.failureFields = ["archive": archive ?? repository.repo ?? ""]
             try await report.run {
+                options.repositoryBackup = try await repository.open()
                 let summary = try await cancellingOnSignals(
                     leaving: "the target database is left as the interrupted run made it: run the same restore with --resume to finish"
                 ) { [options] in try await RestoreEngine.run(options) }

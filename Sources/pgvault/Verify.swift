@@ -47,12 +47,15 @@ extension PGVaultCommand {
                 Examples:
                   pgvault verify /backups/chat-20250101T000000Z
                   pgvault verify chat.tar --json | jq '.findings[] | select(.status=="failed")'
+                  pgvault verify --repo /backups/chat --backup latest --identity /secure/chat-backups.key
                   pgvault verify /backups/chat-20250101T000000Z -d "dbname=chat2" -j 8
                   pgvault verify -d "dbname=chat" --relations relations.txt
                 """)
 
         @Argument(help: ArgumentHelp("Archive to check: a directory or a tar file written by pgvault backup, or - for a tar on standard input (copied to a temporary file under $TMPDIR first, as restore - does).", valueName: "ARCHIVE"))
         var archive: String?
+
+        @OptionGroup var repository: RepositoryBackupOptions
 
         @OptionGroup var connection: ConnectionOptions
 
@@ -73,14 +76,15 @@ extension PGVaultCommand {
         var verbose = false
 
         func validate() throws {
-            if archive == nil && connection.dbname.isEmpty {
-                throw ValidationError("give an ARCHIVE, '--dbname CONN', or both")
+            try repository.validate(archive: archive, required: false)
+            if archive == nil && repository.repo == nil && connection.dbname.isEmpty {
+                throw ValidationError("give an ARCHIVE (or '--repo DIR'), '--dbname CONN', or both")
             }
             if jobs < 1 || jobs > 64 { throw ValidationError("'--jobs' must be between 1 and 64") }
             if archive == "-" && isatty(0) != 0 {
                 throw ValidationError("ARCHIVE '-' reads a tar from standard input, which is a terminal; pipe one in (pgvault backup -o - | pgvault verify -) or give the archive's path")
             }
-            if !units.isEmpty && (archive == nil || connection.dbname.isEmpty) {
+            if !units.isEmpty && ((archive == nil && repository.repo == nil) || connection.dbname.isEmpty) {
                 throw ValidationError("'--unit' needs both ARCHIVE and '--dbname'")
             }
             if relations != nil && connection.dbname.isEmpty {
@@ -94,15 +98,17 @@ extension PGVaultCommand {
             try await report.run {
                 let extra = try relations.map(DeclaredRelation.load(path:)) ?? []
                 let archive = archive, conninfo = connection.dbname, jobs = jobs, units = units
+                let backup = try await repository.open()
                 let verified = try await cancellingOnSignals(leaving: "the verification did not finish; nothing was judged") {
                     let spool = archive == "-" ? try await ArchiveSpool.standardInput() : nil
                     defer { withExtendedLifetime(spool) {} }
-                    switch (spool?.path ?? archive, conninfo.isEmpty) {
-                    case (let archive?, true):
-                        return try await Verifier.checkArchive(path: archive, jobs: jobs, progress: progress)
-                    case (let archive?, false):
+                    let location = backup.map { ArchiveLocation.backup($0) } ?? (spool?.path ?? archive).map { .path($0) }
+                    switch (location, conninfo.isEmpty) {
+                    case (let location?, true):
+                        return try await Verifier.checkArchive(location, jobs: jobs, progress: progress)
+                    case (let location?, false):
                         return try await Verifier.checkRestored(
-                            archivePath: archive, conninfo: conninfo, jobs: jobs,
+                            archive: location, conninfo: conninfo, jobs: jobs,
                             units: units.isEmpty ? nil : Set(units), extraRelations: extra, progress: progress)
                     default:
                         return try await Verifier.checkForeignKeys(

@@ -6,14 +6,27 @@ import Foundation
 /// write every member through it (docs/storage.md); what makes the set of
 /// members an archive (the manifest last, then the local folder's rename of
 /// its staging prefix) is the caller's step.
+///
+/// With `chunks`, a backup into a format-2 repository: members are not
+/// objects but lists of chunks, stored deduplicated in the repository's packs
+/// (``ChunkWriteSession``); the manifest records them.
 public struct ArchiveDestination: Sendable {
     public let store: any ObjectStore
     /// Ends in `/`: `.chat-20260101T000000.000Z.partial-4242/`.
     public let prefix: String
+    let chunks: ChunkWriteSession?
 
     public init(store: any ObjectStore, prefix: String) {
         self.store = store
         self.prefix = prefix.hasSuffix("/") ? prefix : prefix + "/"
+        chunks = nil
+    }
+
+    /// Members go as chunks into `session`'s repository.
+    init(chunks session: ChunkWriteSession) {
+        store = session.repository.store
+        prefix = ""
+        chunks = session
     }
 
     /// The members of the local staging folder `path`, as objects of the
@@ -23,9 +36,11 @@ public struct ArchiveDestination: Sendable {
         self.init(store: LocalFolderStore(root: parent.isEmpty ? "." : parent), prefix: (path as NSString).lastPathComponent)
     }
 
-    /// Starts the member `member` (`data/u00001.copy.zst`): it appears at the writer's commit.
-    func writer(_ member: String) throws -> any ObjectWriter {
-        try store.writer(for: prefix + member, ifAbsent: false)
+    /// Starts the member `member` (`data/u00001.copy.zst`): it appears at
+    /// its ``CompressedMember/finish()``.
+    func member(_ member: String, level: Int32) throws -> CompressedMember {
+        if let chunks { return CompressedMember(encoder: try ChunkingEncoder(session: chunks, level: level)) }
+        return CompressedMember(encoder: try ZstdObjectEncoder(writer: store.writer(for: prefix + member, ifAbsent: false), level: level))
     }
 
     /// Writes a small member (manifest.json) whole.

@@ -70,6 +70,12 @@ public enum Archive {
         _ member: String, expectedBytes: Int64, sha256: String, from source: ArchiveSource,
         maxOutput: UInt64?, onData: (UnsafeRawBufferPointer) throws -> Void
     ) throws {
+        // A repository backup's member is its chunks, each checked by its id,
+        // and the SHA-256 of the raw stream (`RepositoryArchive`).
+        if let repository = source as? RepositoryArchive {
+            try repository.readMember(member, onData)
+            return
+        }
         let digest = try SHA2(.sha256)
         let decompressor = try ZstdDecompressor(maxOutputBytes: maxOutput)
         var seen: Int64 = 0

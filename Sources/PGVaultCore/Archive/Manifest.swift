@@ -32,6 +32,9 @@ public struct Manifest: Codable, Sendable, Equatable {
     public var sequences: [SequenceValue]
     public var tables: [Table]
     public var units: [Unit]
+    /// A backup in a format-2 repository: the packs its chunks lie in
+    /// (``ChunkRef/pack`` indexes this list). Absent in an archive.
+    public var packs: [PackRef]?
 
     public struct Server: Codable, Sendable, Equatable {
         public var version: String
@@ -86,6 +89,31 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var member: String
         public var bytes: Int64
         public var sha256: String
+        /// In a repository: the member's chunks (then `sha256` is of its raw bytes).
+        public var chunks: [ChunkRef]? = nil
+    }
+
+    /// A pack of a format-2 repository (docs/repository-format.md): its
+    /// object `packs/<id[0..<2]>/<id>`, the object's size, and how many bytes
+    /// precede its payload (the age header and nonce; 0 unencrypted).
+    public struct PackRef: Codable, Sendable, Equatable {
+        public var id: String
+        public var size: Int64
+        public var headerBytes: Int
+
+        public var objectKey: String { "packs/\(id.prefix(2))/\(id)" }
+    }
+
+    /// One chunk of a member in a format-2 repository: the zstd frame at
+    /// `offset` of the pack's plaintext, `length` bytes long, which
+    /// decompresses to `rawLength` bytes whose HMAC-SHA-256 under the
+    /// chunk-id key is `id`.
+    public struct ChunkRef: Codable, Sendable, Equatable {
+        public var id: String
+        public var pack: Int
+        public var offset: Int64
+        public var length: Int
+        public var rawLength: Int
     }
 
     public struct SequenceValue: Codable, Sendable, Equatable {
@@ -167,6 +195,10 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var rowDigest: String
         /// How the rows are encoded; absent (format version 1) means text.
         public var copyFormat: CopyFormat?
+        /// In a repository: the COPY stream's chunks, in order; then
+        /// `compressedBytes` is the sum of their stored sizes and `sha256` is
+        /// of the raw COPY stream.
+        public var chunks: [ChunkRef]? = nil
 
         public var format: CopyFormat { copyFormat ?? .text }
 

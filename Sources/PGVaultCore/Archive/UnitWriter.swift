@@ -25,7 +25,7 @@ public enum UnitWriter {
         into destination: ArchiveDestination, level: Int32, onFlush: (_ rows: Int64, _ rawBytes: Int64) -> Void = { _, _ in }
     ) throws -> Manifest.Unit {
         let member = "data/\(id).copy.zst"
-        let stream = try CompressedMember(writer: destination.writer(member), level: level)
+        let stream = try destination.member(member, level: level)
         var pipeline: JobThread<CompressedMember>?
         var finished = false
         defer {
@@ -71,15 +71,17 @@ public enum UnitWriter {
             if buffer.count >= capacity { try flush(last: false) }
         }
         try flush(last: true)
+        var encoded: EncodedMember?
         if let pipeline {
-            try pipeline.close { try $0.finish() }
+            try pipeline.close { encoded = try $0.finish() }
         } else {
-            try stream.finish()
+            encoded = try stream.finish()
         }
+        guard let encoded else { throw PGVaultError.io("member \(member) was not finished") }
         finished = true
         return Manifest.Unit(
             id: id, schema: schema, table: table, member: member, columns: columns, fromPage: nil, toPage: nil,
-            rows: digest.rows, rawBytes: raw, compressedBytes: stream.bytesWritten, sha256: try stream.sha.hexDigest(),
-            rowDigest: digest.hex, copyFormat: format)
+            rows: digest.rows, rawBytes: raw, compressedBytes: encoded.bytes, sha256: encoded.sha256,
+            rowDigest: digest.hex, copyFormat: format, chunks: encoded.chunks)
     }
 }

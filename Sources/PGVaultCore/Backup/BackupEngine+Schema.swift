@@ -6,7 +6,7 @@ extension BackupEngine {
 
     static func dumpSchema(
         _ options: BackupOptions, serverMajor: Int, serverVersion: String, snapshot: String, selected: [Catalog.Relation],
-        relations: [Catalog.Relation], staging: String
+        relations: [Catalog.Relation], staging: String, destination: ArchiveDestination
     ) async throws -> Manifest.Schema? {
         if options.dataOnly { return nil }
         // A full backup dumps the whole schema (functions, views, types...); a
@@ -43,7 +43,8 @@ extension BackupEngine {
                 guard result.status == 0 else {
                     throw PGVaultError.io("pg_restore \(tools.versionString) (\(tools.binDir)) failed to write the \(section) schema: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
                 }
-                members.append(try compressFile(plain, member: "schema/\(section).sql.zst", into: ArchiveDestination(stagingFolder: staging)))
+                if let chunks = destination.chunks { try chunks.repository.key.pinRestrictKey(inFile: plain) }
+                members.append(try compressFile(plain, member: "schema/\(section).sql.zst", into: destination))
             }
             return Manifest.Schema(pgDumpVersion: tools.versionString, preData: members[0], postData: members[1])
         }
@@ -54,17 +55,18 @@ extension BackupEngine {
         let input = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
         defer { try? input.close() }
         // Schema text is small; a modest level keeps zstd's memory (and so peak RSS) low.
-        let out = try CompressedMember(writer: destination.writer(member), level: 6)
+        let out = try destination.member(member, level: 6)
+        let encoded: EncodedMember
         do {
             while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
                 try Cancellation.check()
                 try chunk.withUnsafeBytes { try out.compress($0) }
             }
-            try out.finish()
+            encoded = try out.finish()
         } catch {
             out.abort()
             throw error
         }
-        return Manifest.Member(member: member, bytes: out.bytesWritten, sha256: try out.sha.hexDigest())
+        return Manifest.Member(member: member, bytes: encoded.bytes, sha256: encoded.sha256, chunks: encoded.chunks)
     }
 }

@@ -11,10 +11,9 @@ extension BackupEngine {
     /// transaction commits once the queue is empty. The units come back in
     /// plan order.
     static func runWorkers(
-        _ options: BackupOptions, units: [PlannedUnit], snapshot: String, staging: String, progress: Locked<BackupProgress>
+        _ options: BackupOptions, units: [PlannedUnit], snapshot: String, destination: ArchiveDestination, progress: Locked<BackupProgress>
     ) async throws -> [Manifest.Unit] {
         let level = options.compressionLevel
-        let destination = ArchiveDestination(stagingFolder: staging)
         return try await WorkerPool.overConnections(
             units, jobs: options.jobs, conninfo: options.conninfo, name: "pgvault backup worker",
             size: { $0.estimatedBytes },

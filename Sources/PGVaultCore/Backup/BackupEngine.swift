@@ -29,8 +29,16 @@ public enum BackupEngine {
         // folder now; a repository's name needs the database's name, which the
         // leader reports, so it is claimed once the leader is prepared.
         var early: (staging: String, output: String)?
+        // A format-2 repository (one `repo init` made): chunks go into its
+        // packs; a local spool folder holds only pg_dump's schema files.
+        var chunks: RepositoryBackupWriter?
         if let repository = requested.repository {
-            _ = try await Blocking.run("pgvault-backup-setup") { try Repository(path: repository) }
+            chunks = try await Blocking.run("pgvault-backup-setup") { try RepositoryBackupWriter.start(requested, repository: repository) }
+            if let chunks {
+                early = (chunks.spool, repository)
+            } else {
+                _ = try await Blocking.run("pgvault-backup-setup") { try Repository(path: repository) }
+            }
         } else {
             early = try await Blocking.run("pgvault-backup-setup") { try stagingFolder(for: requested) }
         }
@@ -39,9 +47,10 @@ public enum BackupEngine {
         if let stagingPath { PartialOutputs.register(stagingPath) }
         defer {
             if let stagingPath {
-                if !published { Files.removeTree(stagingPath) }
+                if !published || chunks != nil { Files.removeTree(stagingPath) }
                 PartialOutputs.forget(stagingPath)
             }
+            if !published { chunks?.abort() }
         }
 
         let leader = try await Blocking.run("pgvault-backup-leader") {
@@ -49,7 +58,7 @@ public enum BackupEngine {
         }
         let plan = try await Blocking.run("pgvault-backup-leader", on: leader) { try prepare($0, requested) }
         var named = requested
-        if let repository = requested.repository {
+        if let repository = requested.repository, chunks == nil {
             named.output = Repository(checked: repository).newBackupPath(database: plan.database, at: started, form: requested.form)
             named.uniqueName = true
             let claimed = named
@@ -60,6 +69,7 @@ public enum BackupEngine {
         guard case let (staging, output)? = early else { throw PGVaultError.io("no staging folder was made") }
         named.output = output
         let options = named
+        let destination = chunks.map { ArchiveDestination(chunks: $0.session) } ?? ArchiveDestination(stagingFolder: staging)
 
         let units = options.schemaOnly ? [] : planUnits(plan.selected, splitBytes: options.splitBytes, binary: options.binaryCopy)
         let progress = Locked(BackupProgress(unitsTotal: units.count, estimatedBytes: units.reduce(0) { $0 + $1.estimatedBytes }))
@@ -77,8 +87,8 @@ public enum BackupEngine {
 
         // Data and schema in parallel: workers stream units while pg_dump runs.
         let snapshot = plan.facts.snapshotID
-        async let schemaMember = dumpSchema(options, serverMajor: leader.serverMajorVersion, serverVersion: plan.facts.server.version, snapshot: snapshot, selected: plan.selected, relations: plan.relations, staging: staging)
-        let done = try await runWorkers(options, units: units, snapshot: snapshot, staging: staging, progress: progress)
+        async let schemaMember = dumpSchema(options, serverMajor: leader.serverMajorVersion, serverVersion: plan.facts.server.version, snapshot: snapshot, selected: plan.selected, relations: plan.relations, staging: staging, destination: destination)
+        let done = try await runWorkers(options, units: units, snapshot: snapshot, destination: destination, progress: progress)
         let schema = try await schemaMember
         // The server's part can end before a signal is noticed by a worker
         // (compression, pg_dump and the writes run on after the COPYs):
@@ -92,7 +102,7 @@ public enum BackupEngine {
             tables[i].rows = done.filter { $0.schema == tables[i].schema && $0.table == tables[i].name }.reduce(0) { $0 + $1.rows }
         }
         let facts = plan.facts
-        let manifest = Manifest(
+        var manifest = Manifest(
             startedAt: ISO8601.format(started), completedAt: ISO8601.format(Date()),
             server: facts.server,
             database: Manifest.Database(name: plan.database, encoding: facts.encoding, collate: facts.collate, ctype: facts.ctype),
@@ -104,12 +114,28 @@ public enum BackupEngine {
             selection: Manifest.Selection(tables: options.tables, excludeTables: options.excludeTables, schemaOnly: options.schemaOnly, dataOnly: options.dataOnly),
             schema: schema, sequences: plan.sequences, tables: tables,
             units: done.sorted { $0.id < $1.id })
+        if let chunks {
+            let unpublished = manifest, database = plan.database
+            let (name, added, packs) = try await Blocking.run("pgvault-backup-publish") {
+                var manifest = unpublished
+                let (name, added) = try chunks.publish(&manifest, database: database, started: started)
+                return (name, added, manifest.packs)
+            }
+            manifest.packs = packs
+            published = true
+            let totals = progress.value
+            return BackupSummary(
+                status: "complete", archive: chunks.repository.location + "/" + name, database: plan.database, tables: tables.count, units: done.count,
+                rows: totals.rows, rawBytes: totals.rawBytes, archiveBytes: added,
+                seconds: Date().timeIntervalSince(started), snapshotTime: facts.time, walLSN: facts.walLSN, manifest: manifest)
+        }
+        let finalManifest = manifest
         let archiveBytes = try await Blocking.run("pgvault-backup-publish") {
             try Cancellation.check()
             // Every member was committed (whole, fsynced, its folder fsynced)
             // through the store; the manifest is the last object.
-            try ArchiveDestination(stagingFolder: staging).put(Manifest.memberName, bytes: try manifest.encoded())
-            let bytes = try publish(staging: staging, manifest: manifest, options: options)
+            try ArchiveDestination(stagingFolder: staging).put(Manifest.memberName, bytes: try finalManifest.encoded())
+            let bytes = try publish(staging: staging, manifest: finalManifest, options: options)
             if options.form == .file { Files.removeTree(staging) }
             return bytes
         }

@@ -12,6 +12,8 @@ public struct BackupOptions: Sendable {
     /// `output`: the name is `<database>-<start time>`, the database being the
     /// one the leader connection reports, claimed as with `uniqueName`.
     public var repository: String?
+    /// A format-2 repository's key file (nil: its default place).
+    public var keyFile: String?
     public var jobs: Int = 2
     /// Shell-style patterns (`*`, `?`) on `schema.table` or `table`; a partitioned
     /// parent selects its partitions.

@@ -68,6 +68,11 @@ public struct Repository: Sendable {
         public var rows: Int64?
         public var bytes: Int64
         public var units: Int?
+        /// A format-2 repository's backup: its raw size (COPY streams and
+        /// schema), and the bytes of the packs it added (`bytes` is what its
+        /// chunks take, shared with other backups).
+        public var logicalBytes: Int64?
+        public var addedBytes: Int64?
     }
 
     /// Something in the repository that is not a backup: shown for what it is,

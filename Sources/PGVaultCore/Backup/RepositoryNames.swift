@@ -9,12 +9,18 @@ extension Repository {
     /// with `.tar` for the file form. ``RepositoryNames/claim(_:)`` turns it into
     /// a name no other backup has.
     public func newBackupPath(database: String, at date: Date = Date(), form: BackupOptions.Form = .directory) -> String {
+        path + "/" + Self.backupName(database: database, at: date) + (form == .file ? ".tar" : "")
+    }
+
+    /// `<database>-<UTC time to the millisecond>`, the database's name made
+    /// safe for a file or object name.
+    static func backupName(database: String, at date: Date) -> String {
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = TimeZone(identifier: "UTC")
         f.dateFormat = "yyyyMMdd'T'HHmmss.SSS'Z'"
         let safe = database.map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" ? $0 : "_" }
-        return path + "/" + String(safe) + "-" + f.string(from: date) + (form == .file ? ".tar" : "")
+        return String(safe) + "-" + f.string(from: date)
     }
 }
 

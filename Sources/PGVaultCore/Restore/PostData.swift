@@ -10,7 +10,7 @@ enum PostData {
         log: @escaping @Sendable (String) -> Void
     ) async throws -> Int {
         let text = try await Blocking.run("pgvault-restore-post-data") {
-            try RestoreEngine.Context.readMember(options.archivePath, schema.postData)
+            try RestoreEngine.Context.readMember(options.source, schema.postData)
         }
         let script = try SchemaScript.parse(text).filtered(noOwner: options.noOwner, noPrivileges: options.noPrivileges)
         let done = try await Blocking.run("pgvault-restore-steps") {

@@ -108,8 +108,8 @@ extension RestoreEngine {
             }
         }
 
-        static func readMember(_ archive: String, _ member: Manifest.Member) throws -> String {
-            let source = try Archive.open(archive)
+        static func readMember(_ archive: ArchiveLocation, _ member: Manifest.Member) throws -> String {
+            let source = try archive.open()
             var bytes: [UInt8] = []
             try Archive.streamMember(member.member, expectedBytes: member.bytes, sha256: member.sha256, from: source,
                                      maxOutput: 1 << 30) { bytes.append(contentsOf: $0) }

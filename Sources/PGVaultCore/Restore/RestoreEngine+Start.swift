@@ -6,11 +6,11 @@ extension RestoreEngine.Context {
     /// transaction: the drops, the journal, the pre-data schema.
     func applyPreData(database: String) throws -> [String] {
         guard let schema = manifest.schema else { return [] }
-        let text = try Self.readMember(options.archivePath, schema.preData)
+        let text = try Self.readMember(options.source, schema.preData)
         let script = try SchemaScript.parse(text).filtered(noOwner: options.noOwner, noPrivileges: options.noPrivileges)
         var drops: [(sql: String, object: String)] = []
         if options.clean {
-            let post = try SchemaScript.parse(try Self.readMember(options.archivePath, schema.postData))
+            let post = try SchemaScript.parse(try Self.readMember(options.source, schema.postData))
             drops = post.dropStatements() + script.dropStatements()
         }
         if !options.clean {
@@ -31,7 +31,7 @@ extension RestoreEngine.Context {
                     throw PGVaultError.server("--clean cannot drop \(d.object) in database \(database): \(error); it belongs to an object the archive does not hold, and --clean drops only what the archive holds. Nothing was changed. Drop or rename that object yourself, or restore into an empty database.", error)
                 }
             }
-            try RestoreJournal.create(conn, state: .init(archiveID: archiveID, archive: options.archive, fingerprint: options.fingerprint, startedAt: ""))
+            try RestoreJournal.create(conn, state: .init(archiveID: archiveID, archive: options.archiveName, fingerprint: options.fingerprint, startedAt: ""))
             for object in script.objects {
                 do {
                     try conn.execute(SchemaScript.sql(of: object))
@@ -60,7 +60,7 @@ extension RestoreEngine.Context {
         }
         let detach = destinations.isEmpty ? [] : try RestoreTarget.detachable(leader, destinations: destinations)
         try leader.transaction { conn in
-            try RestoreJournal.create(conn, state: .init(archiveID: archiveID, archive: options.archive, fingerprint: options.fingerprint, startedAt: ""))
+            try RestoreJournal.create(conn, state: .init(archiveID: archiveID, archive: options.archiveName, fingerprint: options.fingerprint, startedAt: ""))
             for c in created { try RestoreJournal.recordStep(conn, "created:\(c)") }
             for d in detach {
                 try RestoreJournal.recordDetached(conn, d)

@@ -27,7 +27,7 @@ public enum RestoreEngine {
         let (options, spool) = try await readingStandardInput(given, log: log)
         defer { withExtendedLifetime(spool) {} }
         let (manifest, archiveID) = try await Blocking.run("pgvault-restore-manifest") {
-            let source = try Archive.open(options.archivePath)
+            let source = try options.source.open()
             let manifest = try Archive.manifest(of: source)
             return (manifest, try SHA2.hex(.sha256, of: manifest.encoded()))
         }
@@ -42,7 +42,7 @@ public enum RestoreEngine {
             do {
                 try Archive.checkMembers(
                     neededMembers(manifest, selected: selected, dataOnly: options.dataOnly),
-                    in: try Archive.open(options.archivePath), label: options.archiveName)
+                    in: try options.source.open(), label: options.archiveName)
             } catch let error as PGVaultError where error.kind == .archive {
                 throw PGVaultError.archive(error.description + " Nothing was changed in the target database.", wholeArchive: error.wholeArchive)
             }
@@ -116,7 +116,7 @@ public enum RestoreEngine {
             log("verifying the restored tables against the archive")
             let restored = Set(prepared.plan.loads.map(\.unit.id))
             let report = try await Verifier.checkRestored(
-                archivePath: options.archivePath, conninfo: options.conninfo, jobs: options.jobs,
+                archive: options.source, conninfo: options.conninfo, jobs: options.jobs,
                 units: restored.count == manifest.units.count ? nil : restored, extraRelations: [],
                 trustValidatedForeignKeys: !options.dataOnly, progress: nil)
             verifyOK = report.ok
@@ -126,7 +126,7 @@ public enum RestoreEngine {
 
         let totals = monitor.value.progress
         return RestoreSummary(
-            status: verifyOK == false ? "verify-failed" : "complete", archive: options.archive, database: prepared.database,
+            status: verifyOK == false ? "verify-failed" : "complete", archive: options.archiveName, database: prepared.database,
             mode: options.dataOnly ? "data-only" : "full", resumed: options.resume,
             units: totals.unitsDone, unitsSkipped: prepared.finished.count, rows: totals.rows, bytes: totals.bytes,
             seconds: Date().timeIntervalSince(started), loadSeconds: loadSeconds, postDataSeconds: postDataSeconds,

@@ -13,11 +13,14 @@ public struct RestoreOptions: Sendable {
     /// The archive: a directory or a tar file, or `-` for a tar on standard
     /// input (copied to a temporary file first: ``ArchiveSpool``).
     public var archive: String
-    /// Where the archive is read: `archive`, or the copy of standard input.
-    var archivePath: String { spooledArchive ?? archive }
+    /// A backup of a format-2 repository, read instead of `archive`.
+    public var repositoryBackup: RepositoryBackup?
+    /// Where the archive is read: the repository's backup, `archive`, or the
+    /// copy of standard input.
+    var source: ArchiveLocation { repositoryBackup.map { .backup($0) } ?? .path(spooledArchive ?? archive) }
     var spooledArchive: String?
     /// The archive for messages.
-    var archiveName: String { archive == "-" ? "the archive on standard input" : archive }
+    var archiveName: String { repositoryBackup?.location ?? (archive == "-" ? "the archive on standard input" : archive) }
     public var conninfo: String
     public var jobs: Int = 2
     /// Load into a prepared target (e.g. built by the migrations): no schema is

@@ -24,7 +24,7 @@ enum UnitLoader {
                 try Session.prepare(conn, options)
                 try conn.execute("SET client_encoding = \(SQL.literal(encoding))")
                 // An archive reader of its own: a source is not shared between threads.
-                return (conn: conn, source: try Archive.open(options.archivePath))
+                return (conn: conn, source: try options.source.open())
             }
         ) { worker, load in
             let rows = try loadUnit(load, conn: worker.conn, source: worker.source, delayMilliseconds: delay, monitor: monitor)

@@ -33,9 +33,10 @@ enum ArchiveCheck {
         var isTar = false
     }
 
-    static func findings(path: String, jobs: Int, progress: (@Sendable (String) -> Void)?) async throws -> [VerifyFinding] {
+    static func findings(archive: ArchiveLocation, jobs: Int, progress: (@Sendable (String) -> Void)?) async throws -> [VerifyFinding] {
+        let path = archive.description
         let opening = try await Blocking.run("pgvault-verify-manifest") { () throws -> Opening in
-            let source = try Archive.open(path)  // a path that does not exist: could not run
+            let source = try archive.open()  // a path that does not exist: could not run
             var opening = Opening()
             opening.isTar = source is TarArchive
             do {
@@ -90,7 +91,7 @@ enum ArchiveCheck {
         } else {
             findings += try await WorkerPool.run(
                 items, jobs: jobs, name: "pgvault-verify-archive", size: { $0.bytes },
-                makeWorker: { _ in try Archive.open(path) }
+                makeWorker: { _ in try archive.open() }
             ) { source, item in
                 let found = check(item, source)
                 count.checked(item.member)

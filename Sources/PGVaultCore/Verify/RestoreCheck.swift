@@ -41,7 +41,7 @@ struct DigestCheck: Sendable, Equatable {
         return "COPY (SELECT \(columns.map(SQL.ident).joined(separator: ", ")) FROM \(only)\(SQL.qualified(target.schema, target.name))) TO STDOUT\(format.options())"
     }
 
-    func run(_ conn: PGConnection, archivePath: String) throws -> VerifyFinding {
+    func run(_ conn: PGConnection, archive: ArchiveLocation) throws -> VerifyFinding {
         let suffix = note.map { " (\($0))" } ?? ""
         guard let expected else {
             return .failed("digest", object, "manifest.json holds an invalid row digest for a unit of \(object)")
@@ -54,7 +54,7 @@ struct DigestCheck: Sendable, Equatable {
         if actual == expected {
             return .ok("digest", object, "\(actual.rows) rows; content digest matches\(suffix)")
         }
-        let samples = (try? RowDiff.samples(of: self, conn: conn, archivePath: archivePath)) ?? []
+        let samples = (try? RowDiff.samples(of: self, conn: conn, archive: archive)) ?? []
         if actual.rows != expected.rows {
             let difference = actual.rows < expected.rows
                 ? "\(expected.rows - actual.rows) missing" : "\(actual.rows - expected.rows) extra"
@@ -71,9 +71,9 @@ enum RowDiff {
     static let rowLimit: Int64 = 2_000_000
     static let keep = 1000
 
-    static func samples(of check: DigestCheck, conn: PGConnection, archivePath: String) throws -> [String] {
+    static func samples(of check: DigestCheck, conn: PGConnection, archive: ArchiveLocation) throws -> [String] {
         guard check.expectedRows <= rowLimit else { return [] }
-        let source = try Archive.open(archivePath)
+        let source = try archive.open()
         let keyIndexes = check.keyColumns.compactMap { check.columns.firstIndex(of: $0) }
         let useKey = !keyIndexes.isEmpty && keyIndexes.count == check.keyColumns.count
         let types = check.columns.map { name in check.target.columns.first { $0.name == name }?.type ?? "" }

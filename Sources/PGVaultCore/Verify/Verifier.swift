@@ -16,8 +16,15 @@ public enum Verifier {
     public static func checkArchive(
         path: String, jobs: Int, progress: (@Sendable (String) -> Void)?
     ) async throws -> VerifyReport {
+        try await checkArchive(.path(path), jobs: jobs, progress: progress)
+    }
+
+    /// The same for an archive or a repository backup.
+    public static func checkArchive(
+        _ archive: ArchiveLocation, jobs: Int, progress: (@Sendable (String) -> Void)?
+    ) async throws -> VerifyReport {
         try await timed {
-            try await ArchiveCheck.findings(path: path, jobs: jobs, progress: progress)
+            try await ArchiveCheck.findings(archive: archive, jobs: jobs, progress: progress)
         }
     }
 
@@ -31,27 +38,27 @@ public enum Verifier {
     /// (those it had to add NOT VALID stay unvalidated); for the validated ones
     /// that check is the proof, so the same anti-join is not run twice.
     public static func checkRestored(
-        archivePath: String, conninfo: String, jobs: Int, units: Set<String>?,
+        archive: ArchiveLocation, conninfo: String, jobs: Int, units: Set<String>?,
         extraRelations: [DeclaredRelation], trustValidatedForeignKeys: Bool = false,
         progress: (@Sendable (String) -> Void)?
     ) async throws -> VerifyReport {
         try await timed {
             try await restoredFindings(
-                archivePath: archivePath, conninfo: conninfo, jobs: jobs, units: units,
+                archive: archive, conninfo: conninfo, jobs: jobs, units: units,
                 extraRelations: extraRelations, trustValidatedForeignKeys: trustValidatedForeignKeys, progress: progress)
         }
     }
 
     static func restoredFindings(
-        archivePath: String, conninfo: String, jobs: Int, units: Set<String>?,
+        archive: ArchiveLocation, conninfo: String, jobs: Int, units: Set<String>?,
         extraRelations: [DeclaredRelation], trustValidatedForeignKeys: Bool = false,
         progress: (@Sendable (String) -> Void)?
     ) async throws -> [VerifyFinding] {
         let manifest: Manifest = try await Blocking.run("pgvault-verify-manifest") {
-            try Archive.manifest(of: try Archive.open(archivePath))
+            try Archive.manifest(of: try archive.open())
         }
         if let units, let unknown = units.subtracting(manifest.units.map(\.id)).sorted().first {
-            throw PGVaultError.archive("--unit '\(unknown)': \(archivePath) has no such unit; give unit ids as its manifest.json lists them")
+            throw PGVaultError.archive("--unit '\(unknown)': \(archive) has no such unit; give unit ids as its manifest.json lists them")
         }
         let catalog = try await CatalogFacts.read(conninfo, extraRelations, tables: true)
         let plan = RestorePlan.make(tables: manifest.tables, units: manifest.units, target: catalog.target, selected: units)
@@ -59,7 +66,7 @@ public enum Verifier {
         let orphans = catalog.orphans.filter { !trusted.contains($0) }
         progress?("comparing \(plan.checks.count) tables with the archive; \(orphans.count) foreign keys")
         let items = plan.checks.map(Item.digest) + orphans.map(Item.orphans)
-        let results = try await run(items, jobs: jobs, conninfo: conninfo, archivePath: archivePath, progress: progress)
+        let results = try await run(items, jobs: jobs, conninfo: conninfo, archive: archive, progress: progress)
         let validated = trusted.map {
             VerifyFinding.ok($0.check, $0.child.qualifiedName, constraint: $0.constraint,
                              "validated by PostgreSQL when the restore added it (every row checked then): \($0.arrow)")
@@ -98,7 +105,7 @@ public enum Verifier {
         try await timed {
             let catalog = try await CatalogFacts.read(conninfo, extraRelations, tables: false)
             progress?("checking \(catalog.orphans.count) foreign keys and relations")
-            let results = try await run(catalog.orphans.map(Item.orphans), jobs: jobs, conninfo: conninfo, archivePath: nil, progress: progress)
+            let results = try await run(catalog.orphans.map(Item.orphans), jobs: jobs, conninfo: conninfo, archive: nil, progress: progress)
             return results + catalog.problems
         }
     }
@@ -130,7 +137,7 @@ public enum Verifier {
     /// for that item; a lost connection stops everything. Findings come back
     /// in the items' order.
     static func run(
-        _ items: [Item], jobs: Int, conninfo: String, archivePath: String?,
+        _ items: [Item], jobs: Int, conninfo: String, archive: ArchiveLocation?,
         progress: (@Sendable (String) -> Void)?
     ) async throws -> [VerifyFinding] {
         let count = CheckedCount(total: items.count, progress: progress)
@@ -139,7 +146,7 @@ public enum Verifier {
         ) { conn, item in
             let findings: [VerifyFinding]
             do {
-                findings = try check(item, conn, archivePath: archivePath)
+                findings = try check(item, conn, archive: archive)
             } catch let error as PGError where error.kind == .query && conn.isHealthy {
                 findings = [failure(item, error)]
             }
@@ -149,10 +156,10 @@ public enum Verifier {
         return findings.flatMap { $0 }
     }
 
-    static func check(_ item: Item, _ conn: PGConnection, archivePath: String?) throws -> [VerifyFinding] {
+    static func check(_ item: Item, _ conn: PGConnection, archive: ArchiveLocation?) throws -> [VerifyFinding] {
         switch item {
         case .digest(let d):
-            let finding = try d.run(conn, archivePath: archivePath ?? "")
+            let finding = try d.run(conn, archive: archive ?? .path(""))
             return finding.isFailure ? [finding] + d.ifDifferent : [finding]
         case .orphans(let o): return [try o.run(conn)]
         }

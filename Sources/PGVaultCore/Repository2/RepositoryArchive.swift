@@ -1,0 +1,188 @@
+import AgeFormat
+import CryptoDigest
+import Foundation
+import PGClient
+import ZstdStream
+
+/// One backup of a format-2 repository, opened for reading: its
+/// authenticated manifest, and the repository to read its chunks from.
+public struct RepositoryBackup: Sendable {
+    public let repository: ChunkRepository
+    public let name: String
+    public let manifest: Manifest
+
+    /// Opens backup `name` (or `latest`); table data needs the identity of an
+    /// encrypted repository, and so does its manifest.
+    public static func open(_ name: String, in repository: ChunkRepository) throws -> RepositoryBackup {
+        try repository.requireIdentity("reading a backup")
+        let resolved = try Snapshots.resolve(name, in: repository)
+        return RepositoryBackup(repository: repository, name: resolved, manifest: try Snapshots.manifest(resolved, in: repository))
+    }
+
+    public var location: String { "\(repository.location) backup \(name)" }
+}
+
+/// Where an archive is read from: a directory or tar file, or a backup in a
+/// format-2 repository. Each reader thread opens its own source from it.
+public enum ArchiveLocation: Sendable, CustomStringConvertible {
+    case path(String)
+    case backup(RepositoryBackup)
+
+    public func open() throws -> ArchiveSource {
+        switch self {
+        case .path(let path): return try Archive.open(path)
+        case .backup(let backup): return RepositoryArchive(backup)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .path(let path): return path
+        case .backup(let backup): return backup.location
+        }
+    }
+}
+
+/// A repository backup read as an archive: `manifest.json` is its manifest,
+/// and a member's bytes are its chunks, each fetched from its pack (a ranged
+/// read of the age segments that hold it), decrypted, decompressed and
+/// checked against its id (HMAC under the repository key) before a byte of it
+/// is handed on. So a flipped byte, a swapped chunk or a planted pack is
+/// found, and named, before it reaches a database.
+final class RepositoryArchive: ArchiveSource {
+    let backup: RepositoryBackup
+    let location: String
+    private let reader: ChunkReader
+
+    init(_ backup: RepositoryBackup) {
+        self.backup = backup
+        location = backup.location
+        reader = ChunkReader(repository: backup.repository, packs: backup.manifest.packs ?? [])
+    }
+
+    func readMember(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        if name == Manifest.memberName {
+            try backup.manifest.encoded().withUnsafeBytes { try body($0) }
+            return
+        }
+        guard let member = members[name] else { throw MissingMemberError(reason: "backup \(backup.name) has no member \(name)") }
+        try stream(name, chunks: member.chunks, sha256: member.sha256, onData: body)
+    }
+
+    /// The member's chunks in order, checked one by one, then its SHA-256.
+    func stream(_ name: String, chunks: [Manifest.ChunkRef], sha256: String, onData: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let digest = try SHA2(.sha256)
+        for chunk in chunks {
+            try Cancellation.check()
+            try reader.read(chunk, member: name) { bytes in
+                try digest.update(bytes)
+                try onData(bytes)
+            }
+        }
+        let actual = try digest.hexDigest()
+        guard actual == sha256 else {
+            throw PGVaultError.archive("member \(name) of \(location) is damaged: the SHA-256 of its chunks \(actual) differs from the manifest's \(sha256)")
+        }
+    }
+
+    /// Every member, at its recorded size, whose packs are all present at
+    /// their recorded sizes: a member with a missing or short pack is left
+    /// out, so a restore's check of its members fails before the target changes.
+    func listMembers() throws -> [(name: String, size: Int64)] {
+        let packs = backup.manifest.packs ?? []
+        var whole: [Bool] = []
+        for pack in packs { whole.append(try backup.repository.store.head(pack.objectKey)?.size == pack.size) }
+        var out: [(String, Int64)] = [(Manifest.memberName, Int64(try backup.manifest.encoded().count))]
+        for (name, member) in members.sorted(by: { $0.key < $1.key }) where member.chunks.allSatisfy({ $0.pack < whole.count && whole[$0.pack] }) {
+            out.append((name, member.bytes))
+        }
+        return out
+    }
+
+    private var members: [String: (chunks: [Manifest.ChunkRef], bytes: Int64, sha256: String)] {
+        var out: [String: ([Manifest.ChunkRef], Int64, String)] = [:]
+        let m = backup.manifest
+        for member in [m.schema?.preData, m.schema?.postData].compactMap({ $0 }) {
+            out[member.member] = (member.chunks ?? [], member.bytes, member.sha256)
+        }
+        for unit in m.units { out[unit.member] = (unit.chunks ?? [], unit.compressedBytes, unit.sha256) }
+        return out
+    }
+}
+
+/// Reads single chunks out of packs. Per pack it keeps the age header's
+/// payload key once read (a few hundred bytes); per chunk it holds the
+/// fetched segments, the frame and the chunk (at most the maximum chunk size).
+final class ChunkReader {
+    let repository: ChunkRepository
+    let packs: [Manifest.PackRef]
+    private var segmentReaders: [String: AgeSegmentReader] = [:]
+
+    init(repository: ChunkRepository, packs: [Manifest.PackRef]) {
+        self.repository = repository
+        self.packs = packs
+    }
+
+    func read(_ chunk: Manifest.ChunkRef, member: String, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard chunk.pack >= 0, chunk.pack < packs.count, chunk.length >= 0, chunk.offset >= 0 else {
+            throw PGVaultError.archive("member \(member) refers to pack #\(chunk.pack), which the manifest does not list; the manifest is damaged")
+        }
+        let pack = packs[chunk.pack]
+        let what = "chunk \(chunk.id.prefix(16)) of member \(member) (pack \(pack.objectKey))"
+        let frame = try fetch(chunk, pack: pack, what: what)
+        var raw: [UInt8] = []
+        raw.reserveCapacity(chunk.rawLength)
+        do {
+            let decompressor = try ZstdDecompressor(maxOutputBytes: UInt64(chunk.rawLength) + 1)
+            try frame.withUnsafeBytes { try decompressor.decompress($0) { raw.append(contentsOf: $0) } }
+            try decompressor.finish()
+        } catch let error as ZstdError {
+            throw PGVaultError.archive("\(what) in \(repository.location) is damaged: \(error)")
+        }
+        let id = try raw.withUnsafeBytes { try repository.key.chunkID(of: $0) }
+        guard raw.count == chunk.rawLength, id.description == chunk.id else {
+            throw PGVaultError.archive("\(what) in \(repository.location) is damaged or was swapped: its content does not match its id; use another backup, and run `pgvault check --repo \(repository.location) --read-data`")
+        }
+        try raw.withUnsafeBytes { try consume($0) }
+    }
+
+    /// The chunk's stored frame: a ranged read of the plaintext pack, or of
+    /// the age segments that hold it, decrypted.
+    private func fetch(_ chunk: Manifest.ChunkRef, pack: Manifest.PackRef, what: String) throws -> [UInt8] {
+        let store = repository.store
+        guard repository.config.encrypted else {
+            return try read(pack.objectKey, chunk.offset..<(chunk.offset + Int64(chunk.length)), what: what)
+        }
+        let reader = try segmentReader(pack, what: what)
+        let plain = Int(chunk.offset)..<(Int(chunk.offset) + chunk.length)
+        let range = reader.ciphertextRange(plaintext: plain, fileSize: Int(pack.size))
+        let ciphertext = try read(pack.objectKey, Int64(range.lowerBound)..<Int64(range.upperBound), what: what)
+        do {
+            return try reader.decrypt(plaintext: plain, ciphertext: ciphertext, fileSize: Int(pack.size))
+        } catch {
+            throw PGVaultError.archive("\(what) in \(store.location) does not decrypt: \(error.detail); the pack is damaged or was changed. Use another backup, and run `pgvault check --repo \(store.location) --read-data`")
+        }
+    }
+
+    private func segmentReader(_ pack: Manifest.PackRef, what: String) throws -> AgeSegmentReader {
+        if let known = segmentReaders[pack.id] { return known }
+        let prefix = try read(pack.objectKey, 0..<Int64(pack.headerBytes), what: what)
+        let reader: AgeSegmentReader
+        do { reader = try AgeSegmentReader(prefix: prefix, identities: repository.identities) } catch {
+            throw PGVaultError.archive(ChunkRepository.identityMismatch(repository.identityFile, object: pack.objectKey, location: repository.location, error: error))
+        }
+        segmentReaders[pack.id] = reader
+        return reader
+    }
+
+    private func read(_ key: String, _ range: Range<Int64>, what: String) throws -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(Int(range.count))
+        do {
+            try repository.store.get(key, range: range) { out.append(contentsOf: $0) }
+        } catch let error as PGVaultError where error.kind == .archive {
+            throw PGVaultError.archive("\(what) cannot be read from \(repository.location): \(error.message); the pack is missing or truncated. Use another backup, and run `pgvault check --repo \(repository.location)`")
+        }
+        return out
+    }
+}

@@ -1,0 +1,162 @@
+import CryptoDigest
+import Foundation
+
+/// The repository secret: 32 random bytes made by `repo init`, and the keys
+/// derived from it (docs/repository-format.md, "Keys").
+///
+/// The host that writes backups holds it in a key file; it makes chunk ids
+/// (so it can deduplicate), reads and writes the index and the catalogs (so it
+/// can list and prune), and authenticates what it writes (so a reader can
+/// refuse an object planted by someone who knows only a recipient). It does
+/// not decrypt table data: that takes an age identity.
+public struct RepositoryKey: Sendable, Equatable {
+    public static let length = 32
+
+    /// The repository this key belongs to (config's `id`).
+    public let repositoryID: String
+    let secret: [UInt8]
+    /// HMAC-SHA-256 key of chunk ids.
+    let chunkIDKey: [UInt8]
+    /// HMAC-SHA-256 key of the MAC lines of config and manifests.
+    let macKey: [UInt8]
+    /// ChaCha20-Poly1305 key of index objects and catalogs.
+    let sealKey: [UInt8]
+
+    init(repositoryID: String, secret: [UInt8]) throws {
+        guard secret.count == Self.length else {
+            throw PGVaultError.archive("the key of repository \(repositoryID) has \(secret.count) bytes, not \(Self.length); the key file is damaged")
+        }
+        self.repositoryID = repositoryID
+        self.secret = secret
+        func derive(_ purpose: String) throws -> [UInt8] {
+            try HKDF.sha256(ikm: secret, salt: Array(repositoryID.utf8), info: Array("pgvault-repository-v2 \(purpose)".utf8))
+        }
+        chunkIDKey = try derive("chunk id")
+        macKey = try derive("object mac")
+        sealKey = try derive("seal")
+    }
+
+    /// A new random key for a new repository.
+    static func generate(repositoryID: String) throws -> RepositoryKey {
+        try RepositoryKey(repositoryID: repositoryID, secret: try SecureRandom.bytes(length))
+    }
+
+    /// The chunk id of `bytes`: HMAC-SHA-256 under the chunk-id key, so an id
+    /// says nothing about the content to someone without the secret.
+    func chunkID(of bytes: UnsafeRawBufferPointer) throws -> ChunkID {
+        ChunkID(bytes: try HMACSHA256.authenticationCode(key: chunkIDKey, message: bytes))
+    }
+
+    /// What identifies the key to a person (`repo init`, errors): the first
+    /// 16 hex digits of an HMAC of a fixed text, never the secret.
+    public var fingerprint: String {
+        let mac = (try? HMACSHA256.authenticationCode(key: macKey, message: Array("fingerprint".utf8))) ?? []
+        return String(Hex.encode(mac).prefix(16))
+    }
+
+    // MARK: - The key file
+
+    /// The key file's text: one JSON object, as `keys/secret.age` holds it too.
+    func fileText() -> String {
+        "{\"format\":\"pgvault-repository-key\",\"repository\":\"\(repositoryID)\",\"secret\":\"\(Hex.encode(secret))\"}\n"
+    }
+
+    /// Parses a key file's text; `source` names it in errors.
+    static func parse(_ bytes: [UInt8], source: String) throws -> RepositoryKey {
+        struct File: Decodable { var format: String; var repository: String; var secret: String }
+        guard let file = try? JSONDecoder().decode(File.self, from: Data(bytes)), file.format == "pgvault-repository-key",
+              let secret = Hex.decode(file.secret) else {
+            throw PGVaultError.archive("\(source) is not a pgvault repository key file; give the key file `pgvault repo init` wrote (--key-file)")
+        }
+        return try RepositoryKey(repositoryID: file.repository, secret: secret)
+    }
+
+    /// Where the key of repository `id` is kept when no --key-file is given:
+    /// `$PGVAULT_KEY_DIR/<id>.key`, or `~/.config/pgvault/keys/<id>.key`.
+    public static func defaultPath(repositoryID id: String) -> String {
+        let env = ProcessInfo.processInfo.environment
+        let dir = env["PGVAULT_KEY_DIR"] ?? ((env["HOME"] ?? NSHomeDirectory()) + "/.config/pgvault/keys")
+        return dir + "/\(id).key"
+    }
+
+    /// Reads the key file at `path`.
+    static func read(path: String) throws -> RepositoryKey {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw PGVaultError.archive("cannot read the repository key file '\(path)'; give the key file `pgvault repo init` wrote with --key-file, or read with --identity")
+        }
+        return try parse(Array(data), source: "'\(path)'")
+    }
+
+    /// Writes the key file owner-only (0600, its folder 0700), durably; refuses
+    /// to overwrite one.
+    func write(path: String) throws {
+        let folder = (path as NSString).deletingLastPathComponent
+        if !folder.isEmpty, !Files.exists(folder) {
+            do {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw PGVaultError.io("cannot create the folder of the key file '\(path)': \(Files.reason(error)); choose another --key-file")
+            }
+        }
+        let store = LocalFolderStore(root: folder.isEmpty ? "." : folder)
+        do {
+            try store.put((path as NSString).lastPathComponent, bytes: Array(fileText().utf8), ifAbsent: true)
+        } catch let error as PGVaultError where error.isExistingObject {
+            throw PGVaultError.usage("the key file '\(path)' already exists; pgvault never overwrites a key (another repository's key would be lost): choose another --key-file")
+        }
+    }
+}
+
+/// A chunk's id: 32 bytes, written as 64 hex digits.
+public struct ChunkID: Hashable, Sendable, Comparable, CustomStringConvertible {
+    // Four words rather than an array: a dictionary of a million ids stays
+    // one allocation per table slot, not one per id.
+    let a: UInt64, b: UInt64, c: UInt64, d: UInt64
+
+    init(bytes: [UInt8]) {
+        precondition(bytes.count == 32)
+        func word(_ i: Int) -> UInt64 { bytes[i..<i + 8].reduce(0) { $0 << 8 | UInt64($1) } }
+        a = word(0); b = word(8); c = word(16); d = word(24)
+    }
+
+    init?(hex: String) {
+        guard hex.count == 64, let bytes = Hex.decode(hex) else { return nil }
+        self.init(bytes: bytes)
+    }
+
+    var bytes: [UInt8] {
+        [a, b, c, d].flatMap { w in (0..<8).reversed().map { UInt8(truncatingIfNeeded: w >> (UInt64($0) * 8)) } }
+    }
+
+    public var description: String { Hex.encode(bytes) }
+
+    public static func < (l: ChunkID, r: ChunkID) -> Bool { (l.a, l.b, l.c, l.d) < (r.a, r.b, r.c, r.d) }
+}
+
+extension RepositoryKey {
+    /// pg_dump 17.6 and later put `\restrict KEY` / `\unrestrict KEY` around a
+    /// script, with a new random KEY each run, so the same schema never gave
+    /// the same chunk twice. In a repository the key becomes an HMAC, under
+    /// the repository key, of the script without those lines: the same schema
+    /// gives the same script (and chunk), and the key stays unguessable to
+    /// the server whose text the script holds, which is what it is for
+    /// (psql runs the script in restricted mode until it meets the key).
+    func pinRestrictKey(inFile path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw PGVaultError.io("cannot read pg_restore's script \(path)")
+        }
+        var lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        let restrict = lines.indices.filter { SchemaScript.isRestrictLine(lines[$0]) }
+        guard !restrict.isEmpty else { return }
+        let rest = lines.indices.filter { !restrict.contains($0) }.map { lines[$0] }.joined(separator: "\n")
+        let pinned = Hex.encode(try HMACSHA256.authenticationCode(key: macKey, message: Array(("pg_dump restrict key\0" + rest).utf8)))
+        for i in restrict {
+            let command = lines[i].hasPrefix("\\restrict ") ? "\\restrict " : "\\unrestrict "
+            lines[i] = Substring(command + pinned)
+        }
+        let text = lines.joined(separator: "\n")
+        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw PGVaultError.io("cannot rewrite pg_restore's script \(path)")
+        }
+    }
+}

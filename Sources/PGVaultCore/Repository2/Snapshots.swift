@@ -1,0 +1,165 @@
+import AgeFormat
+import Foundation
+
+/// What the writer keeps of each backup for `list` and `prune` without the
+/// identity: `snapshots/<name>/catalog`, sealed with the repository key.
+/// It names the chunks and packs the backup refers to (garbage collection
+/// needs them) and its sizes, never table data or the schema.
+public struct SnapshotCatalog: Codable, Sendable, Equatable {
+    public var format = "pgvault-catalog"
+    public var name: String
+    public var database: String
+    public var startedAt: String
+    public var completedAt: String
+    public var rows: Int64
+    public var units: Int
+    /// Raw bytes of the backup's COPY streams and schema scripts.
+    public var logicalBytes: Int64
+    /// Stored bytes of the chunks it refers to (each chunk once).
+    public var storedBytes: Int64
+    /// Bytes of the packs this backup wrote: what it added.
+    public var addedBytes: Int64
+    public var newChunks: Int
+    public var reusedChunks: Int
+    /// Every chunk id it refers to, sorted, each once.
+    public var chunks: [String]
+    /// Every pack it refers to.
+    public var packs: [String]
+
+    init(manifest: Manifest, name: String, statistics: ChunkWriteSession.Statistics) {
+        self.name = name
+        database = manifest.database.name
+        startedAt = manifest.startedAt
+        completedAt = manifest.completedAt
+        rows = manifest.units.reduce(0) { $0 + $1.rows }
+        units = manifest.units.count
+        var logical: Int64 = 0
+        var stored: [String: Int] = [:]
+        for refs in Snapshots.chunkLists(manifest) {
+            for ref in refs {
+                logical += Int64(ref.rawLength)
+                stored[ref.id] = ref.length
+            }
+        }
+        logicalBytes = logical
+        storedBytes = stored.values.reduce(0) { $0 + Int64($1) }
+        addedBytes = statistics.packBytes
+        newChunks = statistics.newChunks
+        reusedChunks = statistics.reusedChunks
+        chunks = stored.keys.sorted()
+        packs = (manifest.packs ?? []).map(\.id)
+    }
+}
+
+/// The backups of a format-2 repository: `snapshots/<name>/catalog` and
+/// `snapshots/<name>/manifest`. A backup exists once its manifest does; a
+/// catalog without one is a backup that never finished (or a prune that was
+/// interrupted), listed as incomplete and removed by prune.
+public enum Snapshots {
+    static func catalogKey(_ name: String) -> String { "snapshots/\(name)/catalog" }
+    static func manifestKey(_ name: String) -> String { "snapshots/\(name)/manifest" }
+
+    /// Every member's chunk list: the schema scripts', then the units'.
+    static func chunkLists(_ manifest: Manifest) -> [[Manifest.ChunkRef]] {
+        [manifest.schema?.preData.chunks, manifest.schema?.postData.chunks].compactMap { $0 } + manifest.units.compactMap(\.chunks)
+    }
+
+    /// Writes the catalog (claiming the name: `ifAbsent`) and then the
+    /// manifest, MAC-trailed with the key, then encrypted to the recipients.
+    static func write(_ catalog: SnapshotCatalog, manifest: Manifest, in repository: ChunkRepository) throws {
+        let key = repository.key
+        try repository.store.put(
+            catalogKey(catalog.name), bytes: try Sealing.seal(Array(try JSONEncoder().encode(catalog)), key: key, objectKey: catalogKey(catalog.name)),
+            ifAbsent: true)
+        let objectKey = manifestKey(catalog.name)
+        var bytes = try Sealing.macTrailed(try manifest.encoded(), key: key, objectKey: objectKey)
+        if let recipients = try repository.recipients() {
+            do { bytes = try Age.encrypt(bytes, to: recipients) } catch {
+                throw PGVaultError.archive("cannot encrypt the manifest of \(catalog.name): \(error)")
+            }
+        }
+        try repository.store.put(objectKey, bytes: bytes, ifAbsent: true)
+    }
+
+    /// The catalogs of every backup, complete or not, newest first.
+    static func catalogs(_ repository: ChunkRepository) throws -> [(catalog: SnapshotCatalog, complete: Bool)] {
+        let listing = try repository.store.list(prefix: "snapshots/")
+        let keys = Set(listing.map(\.key))
+        var out: [(SnapshotCatalog, Bool)] = []
+        for object in listing where object.key.hasSuffix("/catalog") {
+            let bytes = try repository.store.bytes(of: object.key, limit: 256 << 20)
+            let plain = try Sealing.open(bytes, key: repository.key, objectKey: object.key, location: repository.location)
+            guard let catalog = try? JSONDecoder().decode(SnapshotCatalog.self, from: Data(plain)), catalogKey(catalog.name) == object.key else {
+                throw PGVaultError.archive("\(repository.location)/\(object.key) is not a pgvault catalog; run `pgvault check --repo \(repository.location)`")
+            }
+            out.append((catalog, keys.contains(manifestKey(catalog.name))))
+        }
+        return out.sorted { $0.0.startedAt > $1.0.startedAt }
+    }
+
+    /// The backup `name` (or the newest complete one, for `latest`).
+    static func resolve(_ name: String, in repository: ChunkRepository) throws -> String {
+        guard name == "latest" else {
+            guard try repository.store.head(manifestKey(name)) != nil else {
+                throw PGVaultError.archive("repository '\(repository.location)' has no backup '\(name)'; see `pgvault list --repo \(repository.location)`")
+            }
+            return name
+        }
+        guard let newest = try catalogs(repository).first(where: \.complete) else {
+            throw PGVaultError.archive("repository '\(repository.location)' holds no complete backup yet; run a backup first")
+        }
+        return newest.catalog.name
+    }
+
+    /// Reads, decrypts and authenticates the manifest of backup `name`.
+    static func manifest(_ name: String, in repository: ChunkRepository) throws -> Manifest {
+        let objectKey = manifestKey(name)
+        var bytes: [UInt8]
+        do {
+            bytes = try repository.store.bytes(of: objectKey, limit: 512 << 20)
+        } catch let error as PGVaultError where error.isMissingObject {
+            throw PGVaultError.archive("repository '\(repository.location)' has no backup '\(name)'; see `pgvault list --repo \(repository.location)`")
+        }
+        if repository.config.encrypted {
+            try repository.requireIdentity("reading backup \(name)")
+            do { bytes = try Age.decrypt(bytes, with: repository.identities) } catch {
+                throw PGVaultError.archive(ChunkRepository.identityMismatch(repository.identityFile, object: objectKey, location: repository.location, error: error))
+            }
+        }
+        let body = try Sealing.openMACTrailed(bytes, key: repository.key, objectKey: objectKey, location: repository.location)
+        let manifest = try Manifest.decode(body, source: "\(repository.location)/\(objectKey)")
+        guard manifest.packs != nil else {
+            throw PGVaultError.archive("\(repository.location)/\(objectKey) lists no packs, so it is no repository manifest; run `pgvault check --repo \(repository.location)`")
+        }
+        return manifest
+    }
+}
+
+extension ChunkRepository {
+    /// Every backup, newest first, for `list` and `prune`, from the catalogs
+    /// (no identity needed). A catalog whose manifest is missing is an
+    /// unfinished backup: `incomplete`.
+    public func entries() throws -> [Repository.Entry] {
+        try Snapshots.catalogs(self).map { c, complete in
+            let seconds = ISO8601.parse(c.completedAt).flatMap { end in ISO8601.parse(c.startedAt).map { end.timeIntervalSince($0) } }
+            return Repository.Entry(
+                name: c.name, path: location + "/" + Snapshots.manifestKey(c.name), status: complete ? "complete" : "incomplete",
+                database: c.database, startedAt: c.startedAt, completedAt: c.completedAt, seconds: seconds, rows: c.rows,
+                bytes: c.storedBytes, units: c.units, logicalBytes: c.logicalBytes, addedBytes: c.addedBytes)
+        }
+    }
+
+    /// Opens the format-2 repository in the folder `path` (S3 comes later).
+    public static func open(path: String, credentials: Credentials) throws -> ChunkRepository {
+        guard Files.exists(path) else {
+            throw PGVaultError.archive("repository '\(path)' does not exist; check the path (`pgvault repo init --repo \(path)` creates one)", wholeArchive: true)
+        }
+        try Repository.checkFolder(path)
+        return try open(store: LocalFolderStore(root: path), credentials: credentials)
+    }
+
+    /// Is the folder `path` a format-2 repository?
+    public static func exists(path: String) -> Bool {
+        Files.exists(path + "/" + RepositoryConfig.objectKey)
+    }
+}
