@@ -1,0 +1,82 @@
+import Foundation
+import PGClient
+
+/// `prune` on a format-2 repository: the retention policy over its backups,
+/// then garbage collection of the packs no remaining backup refers to
+/// (docs/repository-format.md, "Prune").
+///
+/// Order, so that an interruption anywhere leaves a repository `check`
+/// passes and the next prune finishes the work: a backup's manifest is
+/// deleted first (from then on it is no backup), then its catalog; a pack's
+/// index object goes before the pack (a pack without one is garbage the next
+/// prune removes). It runs under the repository's exclusive lock, so no
+/// backup is writing packs meanwhile (a backup's packs are not in any
+/// catalog until it finishes).
+public enum RepositoryPrune {
+    public struct Result: Codable, Sendable {
+        public var decisions: [Repository.PruneDecision]
+        /// Catalogs of backups that never finished, removed.
+        public var unfinished: [String]
+        public var packsDeleted: Int
+        public var bytesFreed: Int64
+        /// Live packs holding some garbage, and how much (no repacking here).
+        public var packsWithGarbage: Int
+        public var garbageBytesKept: Int64
+    }
+
+    public static func run(_ repository: ChunkRepository, policy: Repository.Policy, dryRun: Bool) throws -> Result {
+        let store = repository.store
+        let catalogs = try Snapshots.catalogs(repository)
+        let entries = try repository.entries()
+        let decisions = Repository.plan(entries, policy: policy)
+        let dropped = Set(decisions.filter { !$0.keep }.map(\.name))
+        let unfinished = catalogs.filter { !$0.complete }.map(\.catalog.name)
+        let kept = catalogs.filter { $0.complete && !dropped.contains($0.catalog.name) }.map(\.catalog)
+
+        // What stays referenced: packs by the kept catalogs' pack lists,
+        // chunks by their chunk lists.
+        let livePacks = Set(kept.flatMap(\.packs))
+        let liveChunks = Set(kept.flatMap(\.chunks).compactMap(ChunkID.init(hex:)))
+        let index = try ChunkIndex.load(repository)
+        var liveBytes: [Int32: Int64] = [:]
+        for (id, at) in index.chunks where liveChunks.contains(id) { liveBytes[at.pack, default: 0] += Int64(at.length) }
+        let indexed = Set(index.packs.map(\.objectKey))
+        let deadIndexed = index.packs.filter { !livePacks.contains($0.id) }
+        let unindexed = try store.list(prefix: "packs/").filter { !indexed.contains($0.key) }
+
+        var result = Result(
+            decisions: decisions, unfinished: unfinished,
+            packsDeleted: deadIndexed.count + unindexed.count,
+            bytesFreed: deadIndexed.reduce(0) { $0 + $1.size } + unindexed.reduce(0) { $0 + $1.size },
+            packsWithGarbage: 0, garbageBytesKept: 0)
+        for (number, pack) in index.packs.enumerated() where livePacks.contains(pack.id) {
+            let garbage = max(0, pack.size - pack.headerBytes.int64 - (liveBytes[Int32(number)] ?? 0))
+            // Age adds 16 bytes per 64 KiB segment: not garbage.
+            if garbage > pack.size / 100 {
+                result.packsWithGarbage += 1
+                result.garbageBytesKept += garbage
+            }
+        }
+        guard !dryRun else { return result }
+
+        for name in dropped.sorted() + unfinished {
+            try Cancellation.check()
+            try store.delete(Snapshots.manifestKey(name))
+            try store.delete(Snapshots.catalogKey(name))
+        }
+        for pack in deadIndexed {
+            try Cancellation.check()
+            try store.delete(ChunkIndex.objectKey(pack: pack.id))
+            try store.delete(pack.objectKey)
+        }
+        for object in unindexed {
+            try Cancellation.check()
+            try store.delete(object.key)
+        }
+        return result
+    }
+}
+
+private extension Int {
+    var int64: Int64 { Int64(self) }
+}
