@@ -69,7 +69,7 @@ let package = Package(
             name: "AgeFormatTests", dependencies: ["AgeFormat", "CryptoDigest", "CZlib", "TestSupport"], exclude: ["testkit"],
             swiftSettings: strict),
         .testTarget(
-            name: "PGVaultCoreTests", dependencies: ["PGVaultCore", "PGVaultGenerator", "CryptoDigest", "TestSupport"],
+            name: "PGVaultCoreTests", dependencies: ["PGVaultCore", "PGVaultGenerator", "CryptoDigest", "AgeFormat", "TestSupport"],
             swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
