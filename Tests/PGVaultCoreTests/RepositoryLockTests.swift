@@ -177,6 +177,21 @@ struct RepositoryLockTests {
         try prune.release()
     }
 
+    @Test("a lock whose object was removed (repo unlock) is lost: its refresh does not write it back")
+    func removedLockIsLost() throws {
+        let (store, folder) = try Self.store("lock-removed")
+        defer { folder.remove() }
+        let backup = try RepositoryLock.acquire(store: store, kind: .shared, command: "backup", timing: Self.quick)
+        try backup.refresh()
+        try backup.checkHeld()
+        #expect(try RepositoryLock.removeAll(store: store).map(\.key) == [backup.key])
+        let lost = try Self.failure { try backup.refresh() }
+        #expect(lost.message.contains("its object '\(backup.key)' was removed"))
+        #expect(throws: PGVaultError.self) { try backup.checkHeld() }
+        #expect(try Self.lockKeys(store).isEmpty)
+        try backup.release()
+    }
+
     @Test("a lock object that is not a lock record blocks everyone, named in the message, until removed by hand")
     func garbledBlocks() throws {
         let (store, folder) = try Self.store("lock-garbled")

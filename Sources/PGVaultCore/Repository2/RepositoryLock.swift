@@ -72,7 +72,8 @@ public final class RepositoryLock: Sendable {
     /// thread of its own until ``release()``.
     public static func acquire(store: any ObjectStore, kind: Kind, command: String, timing: Timing = .standard) throws -> RepositoryLock {
         let host = ExportFiles.hostName
-        let now = ISO8601.format(Date())
+        let started = Date()
+        let now = ISO8601.format(started)
         let record = RepositoryLockRecord(kind: kind, command: command, hostname: host, pid: getpid(), startedAt: now, refreshedAt: now)
         let key = prefix + randomName()
         try store.put(key, bytes: try record.encoded(), ifAbsent: true)
@@ -98,7 +99,7 @@ public final class RepositoryLock: Sendable {
             try? store.delete(key)
             throw locked(store, by: holders)
         }
-        let holder = LockHolder(store: store, key: key, record: record, timing: timing)
+        let holder = LockHolder(store: store, key: key, record: record, written: started, timing: timing)
         holder.startRefreshing()
         return RepositoryLock(holder: holder, kind: kind, removedStale: stale)
     }
@@ -200,7 +201,8 @@ private final class LockHolder: @unchecked Sendable {
     private let condition = NSCondition()
     // Guarded by `condition`.
     private var record: RepositoryLockRecord
-    private var lastRefreshed = Date()
+    /// When the object got its current `refreshedAt` (the time others judge it by).
+    private var lastRefreshed: Date
     private var lost: String?
     private var stopping = false
     private var threadRunning = false
@@ -209,10 +211,11 @@ private final class LockHolder: @unchecked Sendable {
     /// puts the object back after the release deleted it.
     private let writing = NSLock()
 
-    init(store: any ObjectStore, key: String, record: RepositoryLockRecord, timing: RepositoryLock.Timing) {
+    init(store: any ObjectStore, key: String, record: RepositoryLockRecord, written: Date, timing: RepositoryLock.Timing) {
         self.store = store
         self.key = key
         self.record = record
+        lastRefreshed = written
         self.timing = timing
     }
 
