@@ -92,11 +92,11 @@ struct RepositoryBackupOptions: ParsableArguments {
     }
 
     /// The backup, opened and its manifest authenticated (blocking: on a worker thread).
-    func open() async throws -> RepositoryBackup? {
+    func open(command: String) async throws -> RepositoryBackup? {
         guard let repo else { return nil }
         let credentials = credentials, backup = backup
         return try await Blocking.run("pgvault-repository-open") {
-            try RepositoryBackup.open(backup, in: try ChunkRepository.open(path: repo, credentials: credentials))
+            try RepositoryBackup.open(backup, in: try ChunkRepository.open(path: repo, credentials: credentials), command: command)
         }
     }
 }

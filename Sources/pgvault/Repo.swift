@@ -11,7 +11,7 @@ extension PGVaultCommand {
             commandName: "repo",
             abstract: "Create and manage an encrypted, deduplicating repository (format 2).",
             discussion: "docs/repository-format.md describes the format; docs/runbooks/repository.md how to run one.",
-            subcommands: [Init.self])
+            subcommands: [Init.self, Unlock.self])
     }
 }
 
@@ -126,6 +126,60 @@ extension PGVaultCommand.Repo {
                     throw PGVaultError.usage("'\(text)' is not an age recipient: give a public key as age-keygen prints it (age1...)")
                 }
                 return recipient
+            }
+        }
+    }
+}
+
+extension PGVaultCommand.Repo {
+    struct Unlock: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "unlock",
+            abstract: "Remove the locks of runs that are gone (a backup killed on another host, say).",
+            discussion: """
+                Backups, restores and checks hold a shared lock on a repository, prune an \
+                exclusive one (docs/storage.md, "Locks"). A lock whose process is gone on this \
+                host, or that has not been refreshed for 30 minutes, is stale and removed by \
+                the next run by itself. unlock removes the stale ones at once; with --all it \
+                removes every lock: only when no pgvault is using the repository.
+
+                Examples:
+                  pgvault repo unlock --repo /backups/chat
+                  pgvault repo unlock --repo /backups/chat --all
+
+                Exit status: 0 done; 2 the repository could not be read; 64 usage error.
+                """)
+
+        @Option(help: ArgumentHelp("The format-2 repository.", valueName: "DIR"))
+        var repo: String
+
+        @Flag(help: "Remove every lock, not only stale ones (no pgvault may be running on the repository).")
+        var all = false
+
+        @Flag(help: "Print the result as one JSON object on one line (docs/cli.md).")
+        var json = false
+
+        struct Unlocked: Encodable {
+            var status = "ok"
+            var repository: String
+            var removed: [String]
+        }
+
+        func run() async throws {
+            let report = CommandReport("repo unlock", json: json)
+            try await report.run {
+                let repo = repo, all = all
+                let removed = try await Blocking.run("pgvault-repo-unlock") { () throws -> [String] in
+                    guard ChunkRepository.exists(path: repo) else {
+                        throw PGVaultError.archive("'\(repo)' is not a format-2 repository (it has no config); check --repo", wholeArchive: true)
+                    }
+                    let store = LocalFolderStore(root: repo)
+                    return all ? try RepositoryLock.removeAll(store: store).map(\.description)
+                        : try RepositoryLock.unlockStale(store: store).map(\.description)
+                }
+                report.result(Unlocked(repository: repo, removed: removed)) {
+                    removed.isEmpty ? "no \(all ? "" : "stale ")locks in \(repo)" : removed.map { "removed \($0)" }.joined(separator: "\n")
+                }
             }
         }
     }

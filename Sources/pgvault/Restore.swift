@@ -176,7 +176,8 @@ extension PGVaultCommand {
             var report = CommandReport("restore", json: json, database: connection.databaseName)
             report.failureFields = ["archive": archive ?? repository.repo ?? ""]
             try await report.run {
-                options.repositoryBackup = try await repository.open()
+                options.repositoryBackup = try await repository.open(command: "restore")
+                defer { options.repositoryBackup?.release() }
                 let summary = try await cancellingOnSignals(
                     leaving: "the target database is left as the interrupted run made it: run the same restore with --resume to finish"
                 ) { [options] in try await RestoreEngine.run(options) }

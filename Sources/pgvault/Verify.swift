@@ -98,7 +98,8 @@ extension PGVaultCommand {
             try await report.run {
                 let extra = try relations.map(DeclaredRelation.load(path:)) ?? []
                 let archive = archive, conninfo = connection.dbname, jobs = jobs, units = units
-                let backup = try await repository.open()
+                let backup = try await repository.open(command: "verify")
+                defer { backup?.release() }
                 let verified = try await cancellingOnSignals(leaving: "the verification did not finish; nothing was judged") {
                     let spool = archive == "-" ? try await ArchiveSpool.standardInput() : nil
                     defer { withExtendedLifetime(spool) {} }

@@ -308,6 +308,42 @@ struct RepositoryFormatTests {
         #expect(read.status == 0, "\(read.stdout)\(read.stderr)")
     }
 
+    @Test("backup and prune at once: prune is refused while the backup holds its lock, two backups both succeed, then a full check passes")
+    func concurrentBackupAndPrune() async throws {
+        let fixture = try await Fault.bigDatabase()
+        let keys = try Self.keys("concurrent")
+        let repo = try Self.encryptedRepository("concurrent", keys)
+        let binary = try Shell.pgvault()
+        let args = ["backup", "-d", fixture.conninfo, "--repo", repo, "--key-file", keys.keyFile, "--table", "public.big", "--table", "public.mid", "--quiet"]
+        let first = try Fault.spawn(binary, args + ["--compress-level", "12"])
+        let second = try Fault.spawn(binary, args + ["--compress-level", "12"])
+        let deadline = Date().addingTimeInterval(60)
+        while try Self.objects(repo, under: "locks/").count < 2 && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let pruned = try Self.pgvault(["prune", "--repo", repo, "--key-file", keys.keyFile, "--keep-daily", "0", "--keep-weekly", "0", "--keep-monthly", "0"])
+        let stillRunning = first.isRunning || second.isRunning
+        first.waitUntilExit()
+        second.waitUntilExit()
+        #expect(first.terminationStatus == 0 && second.terminationStatus == 0, "two backups at once both succeed")
+        if stillRunning {
+            #expect(pruned.status == 2 && pruned.stderr.contains("is locked by backup"), "\(pruned.stderr)")
+        }
+        #expect(try Self.objects(repo, under: "locks/").isEmpty)
+        let listed = try ChunkRepository.open(path: repo, credentials: .init(keyFile: keys.keyFile)).entries()
+        #expect(listed.count == 2 && listed.allSatisfy { $0.status == "complete" }, "\(listed)")
+        let checked = try Self.pgvault(["check", "--repo", repo, "--read-data", "--identity", keys.identity, "--json"])
+        #expect(checked.status == 0, "\(checked.stdout)\(checked.stderr)")
+
+        // Now prune runs: it keeps the newest backup, and its packs.
+        let after = try Self.pgvault(["prune", "--repo", repo, "--key-file", keys.keyFile, "--keep-daily", "0", "--keep-weekly", "0", "--keep-monthly", "0", "--json"])
+        #expect(after.status == 0, "\(after.stderr)")
+        let target = try TestServers.database(prefix: "conc")
+        let restored = try Self.pgvault(["restore", "--repo", repo, "--identity", keys.identity, "-d", target.conninfo, "--quiet"])
+        #expect(restored.status == 0, "\(restored.stderr)")
+        #expect(try Self.pgvault(["check", "--repo", repo, "--read-data", "--identity", keys.identity]).status == 0)
+    }
+
     @Test("a full disk (2 MiB tmpfs): exit 2 naming ENOSPC, no backup listed, check passes")
     func fullDisk() async throws {
         let fixture = try await Fault.bigDatabase()

@@ -10,14 +10,25 @@ public struct RepositoryBackup: Sendable {
     public let repository: ChunkRepository
     public let name: String
     public let manifest: Manifest
+    /// Shared, while the backup is read: prune waits. ``release()`` ends it.
+    let lock: RepositoryLock
 
-    /// Opens backup `name` (or `latest`); table data needs the identity of an
-    /// encrypted repository, and so does its manifest.
-    public static func open(_ name: String, in repository: ChunkRepository) throws -> RepositoryBackup {
+    /// Opens backup `name` (or `latest`) under a shared lock; table data
+    /// needs the identity of an encrypted repository, and so does its manifest.
+    public static func open(_ name: String, in repository: ChunkRepository, command: String) throws -> RepositoryBackup {
         try repository.requireIdentity("reading a backup")
-        let resolved = try Snapshots.resolve(name, in: repository)
-        return RepositoryBackup(repository: repository, name: resolved, manifest: try Snapshots.manifest(resolved, in: repository))
+        let lock = try RepositoryLock.acquire(store: repository.store, kind: .shared, command: command)
+        do {
+            let resolved = try Snapshots.resolve(name, in: repository)
+            return RepositoryBackup(repository: repository, name: resolved, manifest: try Snapshots.manifest(resolved, in: repository), lock: lock)
+        } catch {
+            try? lock.release()
+            throw error
+        }
     }
+
+    /// The reading is over: the lock goes.
+    public func release() { try? lock.release() }
 
     public var location: String { "\(repository.location) backup \(name)" }
 }

@@ -12,11 +12,14 @@ final class RepositoryBackupWriter: Sendable {
     let session: ChunkWriteSession
     /// Local folder for pg_dump's files, removed by the engine.
     let spool: String
+    /// Shared: other backups may run, prune may not.
+    private let lock: RepositoryLock
 
-    private init(repository: ChunkRepository, session: ChunkWriteSession, spool: String) {
+    private init(repository: ChunkRepository, session: ChunkWriteSession, spool: String, lock: RepositoryLock) {
         self.repository = repository
         self.session = session
         self.spool = spool
+        self.lock = lock
     }
 
     /// nil when `path` is no format-2 repository (a folder of archives, or
@@ -26,12 +29,19 @@ final class RepositoryBackupWriter: Sendable {
         let store = LocalFolderStore(root: path)
         guard try ChunkRepository.exists(in: store) else { return nil }
         let repository = try ChunkRepository.open(store: store, credentials: .init(keyFile: options.keyFile))
-        let session = try ChunkWriteSession(repository: repository)
+        // The lock comes before the index is read: a prune that finished
+        // before it cannot have deleted a pack the index still names.
+        let lock = try RepositoryLock.acquire(store: store, kind: .shared, command: "backup")
+        let session: ChunkWriteSession
+        do { session = try ChunkWriteSession(repository: repository) } catch {
+            try? lock.release()
+            throw error
+        }
         let spool = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/pgvault-spool.partial-\(getpid())"
         Files.removeTree(spool)
         try Files.makeDirectory(spool)
         try Files.makeDirectory(spool + "/schema")
-        return RepositoryBackupWriter(repository: repository, session: session, spool: spool)
+        return RepositoryBackupWriter(repository: repository, session: session, spool: spool, lock: lock)
     }
 
     /// Finishes the packs, then writes the catalog and the manifest under a
@@ -39,7 +49,11 @@ final class RepositoryBackupWriter: Sendable {
     /// added to the repository.
     func publish(_ manifest: inout Manifest, database: String, started: Date) throws -> (name: String, added: Int64) {
         try Cancellation.check()
+        defer { try? lock.release() }
         manifest.packs = try session.finish()
+        // A lock lost meanwhile (removed by `repo unlock`, or stale after a
+        // long stall) means a prune may have run: no manifest then.
+        try lock.checkHeld()
         let statistics = session.statistics
         var name = Repository.backupName(database: database, at: started)
         let base = name
@@ -55,5 +69,8 @@ final class RepositoryBackupWriter: Sendable {
         return (name, statistics.packBytes)
     }
 
-    func abort() { session.abort() }
+    func abort() {
+        session.abort()
+        try? lock.release()
+    }
 }

@@ -16,6 +16,10 @@ import ZstdStream
 public enum RepositoryCheck {
     public static func run(_ repository: ChunkRepository, readData: Bool, jobs: Int, progress: (@Sendable (String) -> Void)?) async throws -> VerifyReport {
         if readData { try repository.requireIdentity("check --read-data") }
+        let lock = try await Blocking.run("pgvault-check-lock") {
+            try RepositoryLock.acquire(store: repository.store, kind: .shared, command: readData ? "check --read-data" : "check")
+        }
+        defer { try? lock.release() }
         return try await Verifier.timed {
             var findings: [VerifyFinding] = []
             let (index, indexFindings) = try await Blocking.run("pgvault-check-index") { try loadIndex(repository) }

@@ -26,6 +26,8 @@ public enum RepositoryPrune {
 
     public static func run(_ repository: ChunkRepository, policy: Repository.Policy, dryRun: Bool) throws -> Result {
         let store = repository.store
+        let lock = try RepositoryLock.acquire(store: store, kind: dryRun ? .shared : .exclusive, command: dryRun ? "prune --dry-run" : "prune")
+        defer { try? lock.release() }
         let catalogs = try Snapshots.catalogs(repository)
         let entries = try repository.entries()
         let decisions = Repository.plan(entries, policy: policy)
@@ -58,6 +60,7 @@ public enum RepositoryPrune {
             }
         }
         guard !dryRun else { return result }
+        try lock.checkHeld()
 
         for name in dropped.sorted() + unfinished {
             try Cancellation.check()
