@@ -8,7 +8,7 @@ import Support
 /// the repository key (the writer reads them without an identity).
 ///
 /// In memory: one ``Location`` per chunk in a dictionary keyed by its
-/// ``ChunkID`` and a table of packs, about 100 bytes per chunk (measured in
+/// ``ChunkID`` and a table of packs, about 120 bytes per chunk (measured in
 /// docs/repository-format.md, "Memory"): the repository's chunks once, not a
 /// copy per backup.
 struct ChunkIndex {

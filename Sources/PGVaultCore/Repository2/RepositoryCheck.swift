@@ -21,7 +21,7 @@ public enum RepositoryCheck {
         }
         defer { try? lock.release() }
         return try await Verifier.timed {
-            var findings: [VerifyFinding] = []
+            var findings: [VerifyFinding] = [.ok("config", RepositoryConfig.objectKey, "authenticated by the key with fingerprint \(repository.fingerprint)")]
             let (index, indexFindings) = try await Blocking.run("pgvault-check-index") { try loadIndex(repository) }
             findings += indexFindings
             progress?("index: \(index.chunks.count) chunks in \(index.packs.count) packs")
