@@ -21,9 +21,7 @@ public final class AgeDecryptor {
     private var deferred: AgeError?
 
     public init(identities: [AgeIdentity]) throws(AgeError) {
-        guard !identities.isEmpty else {
-            throw AgeError(.missingKey, "decrypting needs at least one identity (an AGE-SECRET-KEY-1... file)")
-        }
+        try FileKey.requireIdentities(identities)
         self.identities = identities
     }
 
@@ -76,7 +74,7 @@ public final class AgeDecryptor {
             let used = try parser.feed(UnsafeRawBufferPointer(rebasing: input))
             input = input.dropFirst(used)
             if let parsed = parser.parsed {
-                fileKey = try unlock(parsed)
+                fileKey = try FileKey.unlock(parsed, with: identities)
             }
         }
         guard let fileKey else { return [] }
@@ -118,41 +116,9 @@ public final class AgeDecryptor {
     /// The plaintext of the chunk in `pending`, or nil if its tag does not
     /// hold with this counter and flag.
     private func open(_ cipher: ChaCha20Poly1305, final: Bool) throws(AgeError) -> [UInt8]? {
-        do throws(DigestError) {
-            return try cipher.open(pending, nonce: PayloadKeys.chunkNonce(counter, final: final))
-        } catch where error.kind == .authenticationFailed {
-            return nil
-        } catch {
-            throw AgeError(.crypto, "opening payload chunk \(counter)", underlying: error)
-        }
-    }
-
-    /// The file key from the first stanza an identity unwraps, once the
-    /// header's MAC proves the header is the one written with it.
-    private func unlock(_ header: (stanzas: [AgeStanza], macInput: [UInt8], mac: [UInt8])) throws(AgeError) -> [UInt8] {
-        var found: [UInt8]?
-        search: for stanza in header.stanzas {
-            for identity in identities {
-                if let key = try X25519Stanza.unwrap(stanza, with: identity) {
-                    found = key
-                    break search
-                }
-            }
-        }
-        guard let fileKey = found else {
-            let types = Set(header.stanzas.map(\.type)).sorted().joined(separator: ", ")
-            let tried = identities.map { $0.recipient.description }.joined(separator: ", ")
-            throw AgeError(.noMatchingIdentity,
-                "the file was not encrypted to any of the given identities (recipients \(tried)); its stanzas are of type \(types) — give the identity file that matches one of its recipients")
-        }
-        guard fileKey.count == PayloadKeys.fileKeyLength else {
-            throw AgeError(.malformedHeader, "the wrapped file key has \(fileKey.count) bytes, not 16")
-        }
-        let expected = try PayloadKeys.headerMAC(fileKey: fileKey, macInput: header.macInput)
-        guard HMACSHA256.equal(expected, header.mac) else {
-            throw AgeError(.headerMACMismatch, "the header's MAC does not match its contents: the header was altered")
-        }
-        return fileKey
+        try pending.withUnsafeBytes { raw in
+            Result { () throws(AgeError) in try PayloadKeys.openChunk(raw, counter: counter, final: final, with: cipher) }
+        }.get()
     }
 
     private func ensureUsable() throws(AgeError) {

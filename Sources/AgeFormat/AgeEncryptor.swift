@@ -12,6 +12,11 @@ public final class AgeEncryptor {
     private var pending: [UInt8] = []
     private var counter: UInt64 = 0
     private var usable = true
+    /// How many bytes of the file precede the payload's first chunk: the
+    /// header (through its MAC line) and the 16-byte payload nonce. Known
+    /// from `init`, so a writer can record it next to the file;
+    /// `AgeRangeDecryptor` uses it to fetch chunks without the header.
+    public let payloadOffset: Int
 
     public init(recipients: [AgeRecipient]) throws(AgeError) {
         guard !recipients.isEmpty else {
@@ -27,7 +32,9 @@ public final class AgeEncryptor {
         let nonce = try crypto("drawing the payload nonce") { () throws(DigestError) in
             try SecureRandom.bytes(PayloadKeys.payloadNonceLength)
         }
-        header = macInput + AgeHeader.encodeMACLine(mac) + nonce
+        let header = macInput + AgeHeader.encodeMACLine(mac) + nonce
+        self.header = header
+        payloadOffset = header.count
         cipher = try PayloadKeys.payloadCipher(fileKey: fileKey, nonce: nonce)
         pending.reserveCapacity(PayloadKeys.chunkSize)
     }

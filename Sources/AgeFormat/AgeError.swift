@@ -24,6 +24,9 @@ public struct AgeError: Error, CustomStringConvertible, Sendable, Equatable {
         case corruptPayload
         /// The file ends before its final chunk: it was cut short.
         case truncated
+        /// A random-access read asked for plaintext past the file's end, or
+        /// was handed more ciphertext than the chunks it needs.
+        case invalidRange
         /// The encryptor or decryptor was used after `finish()` or after an error.
         case unusable
         /// libcrypto failed; `underlying` has its text.
@@ -52,6 +55,7 @@ public struct AgeError: Error, CustomStringConvertible, Sendable, Equatable {
         case .headerMACMismatch: what = "age header MAC mismatch"
         case .corruptPayload: what = "corrupt age payload"
         case .truncated: what = "truncated age file"
+        case .invalidRange: what = "age range outside the file"
         case .unusable: what = "age stream unusable"
         case .crypto: what = "libcrypto failure"
         }

@@ -50,6 +50,9 @@ struct AgeHeaderParser {
         case done
     }
 
+    /// The stanzas, the bytes the MAC covers, and the MAC.
+    typealias Parsed = (stanzas: [AgeStanza], macInput: [UInt8], mac: [UInt8])
+
     private var state = State.version
     private var line: [UInt8] = []
     private var lineNumber = 0
@@ -58,7 +61,7 @@ struct AgeHeaderParser {
     private var seen: [UInt8] = []
 
     /// The stanzas, the bytes the MAC covers, and the MAC, once the MAC line ends.
-    private(set) var parsed: (stanzas: [AgeStanza], macInput: [UInt8], mac: [UInt8])?
+    private(set) var parsed: Parsed?
 
     var isInsideHeader: Bool { parsed == nil }
 

@@ -22,10 +22,18 @@ enum PayloadKeys {
         }
     }
 
-    static func payloadCipher(fileKey: [UInt8], nonce: [UInt8]) throws(AgeError) -> ChaCha20Poly1305 {
+    static func payloadKey(fileKey: [UInt8], nonce: [UInt8]) throws(AgeError) -> [UInt8] {
         try crypto("deriving the payload key") { () throws(DigestError) in
-            try ChaCha20Poly1305(key: HKDF.sha256(ikm: fileKey, salt: nonce, info: Array("payload".utf8)))
+            try HKDF.sha256(ikm: fileKey, salt: nonce, info: Array("payload".utf8))
         }
+    }
+
+    static func payloadCipher(key: [UInt8]) throws(AgeError) -> ChaCha20Poly1305 {
+        try crypto("setting up the payload cipher") { () throws(DigestError) in try ChaCha20Poly1305(key: key) }
+    }
+
+    static func payloadCipher(fileKey: [UInt8], nonce: [UInt8]) throws(AgeError) -> ChaCha20Poly1305 {
+        try payloadCipher(key: payloadKey(fileKey: fileKey, nonce: nonce))
     }
 
     /// STREAM's nonce: an 11-byte big-endian chunk counter, then 1 for the
@@ -35,5 +43,17 @@ enum PayloadKeys {
         for i in 0..<8 { nonce[10 - i] = UInt8(truncatingIfNeeded: counter >> (8 * UInt64(i))) }
         nonce[11] = final ? 1 : 0
         return nonce
+    }
+
+    /// The plaintext of one sealed chunk (`counter`, with the final flag or
+    /// not), or nil if its tag does not hold with them.
+    static func openChunk(_ sealed: UnsafeRawBufferPointer, counter: UInt64, final: Bool, with cipher: ChaCha20Poly1305) throws(AgeError) -> [UInt8]? {
+        do throws(DigestError) {
+            return try cipher.open(sealed, nonce: chunkNonce(counter, final: final))
+        } catch where error.kind == .authenticationFailed {
+            return nil
+        } catch {
+            throw AgeError(.crypto, "opening payload chunk \(counter)", underlying: error)
+        }
     }
 }
