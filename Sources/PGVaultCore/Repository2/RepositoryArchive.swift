@@ -127,7 +127,7 @@ final class RepositoryArchive: ArchiveSource {
 final class ChunkReader {
     let repository: ChunkRepository
     let packs: [Manifest.PackRef]
-    private var segmentReaders: [String: AgeSegmentReader] = [:]
+    private var segmentReaders: [String: AgeRangeDecryptor] = [:]
 
     init(repository: ChunkRepository, packs: [Manifest.PackRef]) {
         self.repository = repository
@@ -166,20 +166,20 @@ final class ChunkReader {
         }
         let reader = try segmentReader(pack, what: what)
         let plain = Int(chunk.offset)..<(Int(chunk.offset) + chunk.length)
-        let range = reader.ciphertextRange(plaintext: plain, fileSize: Int(pack.size))
-        let ciphertext = try read(pack.objectKey, Int64(range.lowerBound)..<Int64(range.upperBound), what: what)
         do {
+            let range = try reader.ciphertextRange(plaintext: plain, fileSize: Int(pack.size))
+            let ciphertext = try read(pack.objectKey, Int64(range.lowerBound)..<Int64(range.upperBound), what: what)
             return try reader.decrypt(plaintext: plain, ciphertext: ciphertext, fileSize: Int(pack.size))
-        } catch {
+        } catch let error as AgeError {
             throw PGVaultError.archive("\(what) in \(store.location) does not decrypt: \(error.detail); the pack is damaged or was changed. Use another backup, and run `pgvault check --repo \(store.location) --read-data`")
         }
     }
 
-    private func segmentReader(_ pack: Manifest.PackRef, what: String) throws -> AgeSegmentReader {
+    private func segmentReader(_ pack: Manifest.PackRef, what: String) throws -> AgeRangeDecryptor {
         if let known = segmentReaders[pack.id] { return known }
         let prefix = try read(pack.objectKey, 0..<Int64(pack.headerBytes), what: what)
-        let reader: AgeSegmentReader
-        do { reader = try AgeSegmentReader(prefix: prefix, identities: repository.identities) } catch {
+        let reader: AgeRangeDecryptor
+        do { reader = try AgeRangeDecryptor(prefix: prefix, identities: repository.identities) } catch {
             throw PGVaultError.archive(ChunkRepository.identityMismatch(repository.identityFile, object: pack.objectKey, location: repository.location, error: error))
         }
         segmentReaders[pack.id] = reader
