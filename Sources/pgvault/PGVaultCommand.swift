@@ -37,7 +37,9 @@ struct PGVaultCommand: AsyncParsableCommand {
             }
         } catch {
             let code = exitCode(for: error)
-            guard code == .validationFailure else { exit(withError: error) }
+            // An ExitCode was reported already (CommandReport); 64 then is a
+            // usage error found at run time, not the parser's to print.
+            guard code == .validationFailure, !(error is ExitCode) else { exit(withError: error) }
             let text = fullMessage(for: error)
             let body = text.hasPrefix("Error: ") ? String(text.dropFirst("Error: ".count)) : text
             note("\(prefix): error: " + body)

@@ -24,7 +24,7 @@ struct RepositoryFormatTests {
     static func keys(_ name: String) throws -> Keys {
         let dir = try TestScratch.directory("keys-\(name)")
         let identity = dir + "/identity.txt"
-        let made = try Shell.capture(["age-keygen", "-o", identity])
+        let made = try Shell.capture(["/usr/bin/age-keygen", "-o", identity])
         try #require(made.status == 0, "\(made.stderr)")
         let recipient = try #require(made.stderr.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
         return Keys(identity: identity, recipient: recipient, keyFile: dir + "/repo.key")
@@ -138,19 +138,21 @@ struct RepositoryFormatTests {
         let repo = try Self.encryptedRepository("interop", keys)
         _ = try Self.backup(db, repo, keys)
 
-        let secret = try Shell.capture(["age", "-d", "-i", keys.identity, repo + "/keys/secret.age"])
+        let secret = try Shell.capture(["/usr/bin/age", "-d", "-i", keys.identity, repo + "/keys/secret.age"])
         let keyText = try String(contentsOfFile: keys.keyFile, encoding: .utf8)
         #expect(secret.status == 0 && secret.stdout == keyText, "\(secret.stderr)")
         let manifestKey = try #require(try Self.objects(repo, under: "snapshots/").first { $0.hasSuffix("/manifest") })
-        let manifest = try Shell.capture(["age", "-d", "-i", keys.identity, repo + "/" + manifestKey])
+        let manifest = try Shell.capture(["/usr/bin/age", "-d", "-i", keys.identity, repo + "/" + manifestKey])
         #expect(manifest.status == 0 && manifest.stdout.contains("\"format\" : \"pgvault-archive\"") && manifest.stdout.contains("\npgvault-mac: "), "\(manifest.stderr)")
         let pack = try #require(try Self.objects(repo, under: "packs/").first)
         let plain = try TestScratch.path("interop-pack")
-        let decrypted = try Shell.capture(["age", "-d", "-i", keys.identity, "-o", plain, repo + "/" + pack])
+        let decrypted = try Shell.capture(["/usr/bin/age", "-d", "-i", keys.identity, "-o", plain, repo + "/" + pack])
         #expect(decrypted.status == 0, "\(decrypted.stderr)")
         // The pack's plaintext is zstd frames one after another: one zstd stream.
-        let frames = try Shell.capture(["zstd", "-d", "-c", plain])
-        #expect(frames.status == 0 && frames.stdout.contains("\t"), "\(frames.stderr)")
+        let frames = try Shell.capture(["/usr/bin/zstd", "-d", "-q", plain, "-o", plain + ".raw"])
+        #expect(frames.status == 0, "\(frames.stderr)")
+        let raw = try Data(contentsOf: URL(fileURLWithPath: plain + ".raw"))
+        #expect(raw.range(of: Data("CREATE TABLE public.t".utf8)) != nil)
     }
 
     // MARK: - Tampering, planted objects, identities
@@ -171,7 +173,7 @@ struct RepositoryFormatTests {
         let target = try db.sibling(prefix: "flip")
         let restored = try Self.pgvault(["restore", "--repo", repo, "--identity", keys.identity, "-d", target.conninfo, "--quiet"])
         #expect(restored.status == 2, "\(restored.stderr)")
-        #expect(restored.stderr.contains(pack) && restored.stderr.contains("data/"), "\(restored.stderr)")
+        #expect(restored.stderr.contains(pack) && restored.stderr.contains("of member "), "\(restored.stderr)")
         let checked = try Self.pgvault(["check", "--repo", repo, "--read-data", "--identity", keys.identity, "--json"])
         #expect(checked.status == 1 && checked.stdout.contains(pack), "\(checked.stdout)\(checked.stderr)")
         // Without --read-data the structure is whole (the size is right).
@@ -191,7 +193,7 @@ struct RepositoryFormatTests {
         // The attacker's manifest: the real one's JSON with evil SQL would do;
         // any body, re-encrypted to the public recipient with the age command,
         // once with no MAC line and once with a MAC made under another key.
-        let real = try Shell.capture(["age", "-d", "-i", keys.identity, manifestPath])
+        let real = try Shell.capture(["/usr/bin/age", "-d", "-i", keys.identity, manifestPath])
         try #require(real.status == 0)
         let body = String(real.stdout[..<(try #require(real.stdout.range(of: "pgvault-mac: "))).lowerBound])
         let forgedKey = try RepositoryKey(repositoryID: "x", secret: [UInt8](repeating: 7, count: 32))
@@ -199,9 +201,9 @@ struct RepositoryFormatTests {
         for plaintext in [body, forged] {
             let plainPath = try TestScratch.path("planted")
             try plaintext.write(toFile: plainPath, atomically: true, encoding: .utf8)
-            let sealed = try Shell.capture(["age", "-r", keys.recipient, "-o", manifestPath + ".new", plainPath])
+            let sealed = try Shell.capture(["/usr/bin/age", "-r", keys.recipient, "-o", manifestPath + ".new", plainPath])
             try #require(sealed.status == 0, "\(sealed.stderr)")
-            _ = try Shell.capture(["mv", "-f", manifestPath + ".new", manifestPath])
+            _ = try Shell.capture(["/bin/mv", "-f", manifestPath + ".new", manifestPath])
 
             let target = try db.sibling(prefix: "plant")
             let restored = try Self.pgvault(["restore", "--repo", repo, "--identity", keys.identity, "-d", target.conninfo, "--quiet"])
@@ -229,8 +231,11 @@ struct RepositoryFormatTests {
         // Only the key file, no identity: the writer cannot read a backup.
         let none = try Self.pgvault(["restore", "--repo", repo, "--key-file", keys.keyFile, "-d", target.conninfo, "--quiet"])
         #expect(none.status == 64 && none.stderr.contains("--identity"), "\(none.stderr)")
+        // A file that is no identity (the key file, here) is named; its text is never shown.
         let notAKey = try Self.pgvault(["restore", "--repo", repo, "--identity", keys.keyFile, "-d", target.conninfo, "--quiet"])
-        #expect(notAKey.status == 64 && !notAKey.stderr.contains("secret"), "\(notAKey.stderr)")
+        let secretHex = try #require(try String(contentsOfFile: keys.keyFile, encoding: .utf8).split(separator: "\"").dropLast().last)
+        #expect(notAKey.status == 64 && notAKey.stderr.contains(keys.keyFile) && !notAKey.stderr.contains(secretHex), "\(notAKey.stderr)")
+        #expect(!notAKey.stderr.hasSuffix("error: \n"), "an empty error line: \(notAKey.stderr)")
         #expect(try target.connect().query("SELECT count(*) FROM pg_class WHERE relname = 't'").scalar == "0")
         // A key file of another repository is named, and nothing is written.
         let otherRepo = try Self.encryptedRepository("ident-other", other)
@@ -264,7 +269,7 @@ struct RepositoryFormatTests {
         var env = ProcessInfo.processInfo.environment
         env["PATH"] = db.server.binDir + ":" + (env["PATH"] ?? "/usr/bin:/bin")
         let out = try Shell.capture(
-            ["python3", RepoPaths.root + "/scripts/recover-without-pgvault.py", "--repo", repo, "--identity", keys.identity, "--dbname", target.conninfo],
+            ["/usr/bin/python3", RepoPaths.root + "/scripts/recover-without-pgvault.py", "--repo", repo, "--identity", keys.identity, "--dbname", target.conninfo],
             environment: env)
         #expect(out.status == 0, "\(out.stdout)\(out.stderr)")
         try RestoreFixtures.expectSameTables(try db.connect(), try target.connect())
@@ -308,37 +313,42 @@ struct RepositoryFormatTests {
         #expect(read.status == 0, "\(read.stdout)\(read.stderr)")
     }
 
-    @Test("backup and prune at once: prune is refused while the backup holds its lock, two backups both succeed, then a full check passes")
+    @Test("backup and prune at once: prune is refused while a backup holds its lock; a backup of another database at the same time succeeds, one of the same database is refused; then a full check passes")
     func concurrentBackupAndPrune() async throws {
         let fixture = try await Fault.bigDatabase()
+        let other = try TestServers.database(prefix: "conc")
+        try other.connect().execute("CREATE TABLE t AS SELECT g, md5(g::text) AS m FROM generate_series(1, 20000) g")
         let keys = try Self.keys("concurrent")
         let repo = try Self.encryptedRepository("concurrent", keys)
         let binary = try Shell.pgvault()
-        let args = ["backup", "-d", fixture.conninfo, "--repo", repo, "--key-file", keys.keyFile, "--table", "public.big", "--table", "public.mid", "--quiet"]
-        let first = try Fault.spawn(binary, args + ["--compress-level", "12"])
-        let second = try Fault.spawn(binary, args + ["--compress-level", "12"])
-        let deadline = Date().addingTimeInterval(60)
-        while try Self.objects(repo, under: "locks/").count < 2 && Date() < deadline {
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        let slowErr = try TestScratch.path("concurrent-slow.stderr")
+        let slow = try Fault.spawn(binary, [
+            "backup", "-d", fixture.conninfo, "--repo", repo, "--key-file", keys.keyFile, "--table", "public.big", "--compress-level", "15", "--quiet",
+        ], stderr: slowErr)
+        // Once its COPY runs, the backup holds its lock.
+        try await Fault.waitForActiveCopy(fixture.conninfo, process: slow)
         let pruned = try Self.pgvault(["prune", "--repo", repo, "--key-file", keys.keyFile, "--keep-daily", "0", "--keep-weekly", "0", "--keep-monthly", "0"])
-        let stillRunning = first.isRunning || second.isRunning
-        first.waitUntilExit()
-        second.waitUntilExit()
-        #expect(first.terminationStatus == 0 && second.terminationStatus == 0, "two backups at once both succeed")
+        let beside = try Self.pgvault(["backup", "-d", other.conninfo, "--repo", repo, "--key-file", keys.keyFile, "--quiet"])
+        let twice = try Self.pgvault(["backup", "-d", fixture.conninfo, "--repo", repo, "--key-file", keys.keyFile, "--table", "public.mid", "--quiet"])
+        let stillRunning = slow.isRunning
+        slow.waitUntilExit()
+        #expect(slow.terminationStatus == 0, "\((try? String(contentsOfFile: slowErr, encoding: .utf8)) ?? "")")
+        #expect(beside.status == 0, "another database at the same time: \(beside.stderr)")
         if stillRunning {
             #expect(pruned.status == 2 && pruned.stderr.contains("is locked by backup"), "\(pruned.stderr)")
+            #expect(twice.status == 2 && twice.stderr.contains("another pgvault backup of database"), "\(twice.stderr)")
         }
         #expect(try Self.objects(repo, under: "locks/").isEmpty)
         let listed = try ChunkRepository.open(path: repo, credentials: .init(keyFile: keys.keyFile)).entries()
-        #expect(listed.count == 2 && listed.allSatisfy { $0.status == "complete" }, "\(listed)")
+        #expect(listed.count >= 2 && listed.allSatisfy { $0.status == "complete" }, "\(listed)")
         let checked = try Self.pgvault(["check", "--repo", repo, "--read-data", "--identity", keys.identity, "--json"])
         #expect(checked.status == 0, "\(checked.stdout)\(checked.stderr)")
 
-        // Now prune runs: it keeps the newest backup, and its packs.
+        // Now prune runs: it keeps the newest backup, and the packs it uses.
         let after = try Self.pgvault(["prune", "--repo", repo, "--key-file", keys.keyFile, "--keep-daily", "0", "--keep-weekly", "0", "--keep-monthly", "0", "--json"])
         #expect(after.status == 0, "\(after.stderr)")
-        let target = try TestServers.database(prefix: "conc")
+        #expect(try ChunkRepository.open(path: repo, credentials: .init(keyFile: keys.keyFile)).entries().count == 1)
+        let target = try other.sibling(prefix: "conc")
         let restored = try Self.pgvault(["restore", "--repo", repo, "--identity", keys.identity, "-d", target.conninfo, "--quiet"])
         #expect(restored.status == 0, "\(restored.stderr)")
         #expect(try Self.pgvault(["check", "--repo", repo, "--read-data", "--identity", keys.identity]).status == 0)

@@ -31,7 +31,7 @@ final class RepositoryBackupWriter: Sendable {
         let repository = try ChunkRepository.open(store: store, credentials: .init(keyFile: options.keyFile))
         // The lock comes before the index is read: a prune that finished
         // before it cannot have deleted a pack the index still names.
-        let lock = try RepositoryLock.acquire(store: store, kind: .shared, command: "backup")
+        let lock = try RepositoryLock.acquire(store: store, kind: .shared, command: "backup", patience: 30)
         let session: ChunkWriteSession
         do { session = try ChunkWriteSession(repository: repository) } catch {
             try? lock.release()
@@ -72,5 +72,25 @@ final class RepositoryBackupWriter: Sendable {
     func abort() {
         session.abort()
         try? lock.release()
+    }
+}
+
+extension RepositoryLock {
+    /// Acquires, retrying for up to `patience` while the repository is
+    /// locked: two runs that start together may both back off (the lock's
+    /// rule), and a prune's lock can be a short one. Then the error names the
+    /// holder as ``acquire(store:kind:command:timing:)``'s does.
+    static func acquire(store: any ObjectStore, kind: Kind, command: String, patience: TimeInterval) throws -> RepositoryLock {
+        let deadline = Date().addingTimeInterval(patience)
+        var pause = 0.2
+        while true {
+            do {
+                return try acquire(store: store, kind: kind, command: command)
+            } catch let error as PGVaultError where error.isRepositoryLocked && Date().addingTimeInterval(pause) < deadline {
+                try Cancellation.check()
+                Thread.sleep(forTimeInterval: pause * Double.random(in: 0.5...1.5))
+                pause = min(pause * 2, 5)
+            }
+        }
     }
 }
