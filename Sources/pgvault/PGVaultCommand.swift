@@ -48,9 +48,16 @@ struct PGVaultCommand: AsyncParsableCommand {
     }
 
     /// What messages start with: `pgvault <command>` (docs/cli.md), the
-    /// subcommand as named on the command line.
+    /// subcommand as named on the command line (`pgvault repo init` for a
+    /// nested one).
     static var prefix: String {
-        let names = Set(configuration.subcommands.map { $0._commandName })
-        return "pgvault" + (CommandLine.arguments.dropFirst().first { names.contains($0) }.map { " " + $0 } ?? "")
+        var words = ["pgvault"]
+        var commands = configuration.subcommands
+        for argument in CommandLine.arguments.dropFirst() {
+            guard let command = commands.first(where: { $0._commandName == argument }) else { break }
+            words.append(argument)
+            commands = command.configuration.subcommands
+        }
+        return words.joined(separator: " ")
     }
 }

@@ -35,10 +35,11 @@ extension PGVaultCommand.Repo {
                 restores.
 
                 Keep the identity OFFLINE, not on the backup host: whoever has it reads every \
-                backup, and without it no backup can ever be read.
+                backup, and without it no backup can ever be read. Make it elsewhere with \
+                age-keygen -o FILE, which prints its public key (the recipient); \
+                docs/runbooks/repository.md walks through it.
 
                 Examples:
-                  age-keygen -o /secure/offline/chat-backups.key   # prints the public key
                   pgvault repo init --repo /backups/chat \\
                       --encrypt-to age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
                   pgvault repo init --repo /backups/chat --recipients-file /etc/pgvault/recipients.txt

@@ -47,7 +47,8 @@ extension PGVaultCommand {
                 Examples:
                   pgvault verify /backups/chat-20250101T000000Z
                   pgvault verify chat.tar --json | jq '.findings[] | select(.status=="failed")'
-                  pgvault verify --repo /backups/chat --backup latest --identity /secure/chat-backups.key
+                  pgvault verify --repo /backups/chat --backup latest \\
+                      --identity /secure/chat-backups.key
                   pgvault verify /backups/chat-20250101T000000Z -d "dbname=chat2" -j 8
                   pgvault verify -d "dbname=chat" --relations relations.txt
                 """)

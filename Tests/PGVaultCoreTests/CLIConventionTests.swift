@@ -10,8 +10,13 @@ import Testing
 struct CLIConventionTests {
     static let subcommands = [
         "backup", "list", "prune", "restore", "verify", "archive-partitions", "restore-partitions",
-        "wal-status", "export-user", "export-worker", "migrate", "generate",
+        "wal-status", "export-user", "export-worker", "migrate", "generate", "check", "repo init", "repo unlock",
     ]
+
+    /// The words that name the subcommand: `repo init` is two.
+    static func commandWords(_ args: [String]) -> [String] {
+        args.first == "repo" ? Array(args.prefix(2)) : Array(args.prefix(1))
+    }
 
     // MARK: - Help
 
@@ -21,7 +26,8 @@ struct CLIConventionTests {
         let info = try #require(tool.subcommands[command], "no subcommand \(command) in --experimental-dump-help")
         let examples = Self.examples(in: info.discussion)
         #expect(!examples.isEmpty, "\(command) --help has no Examples section")
-        let rendered = try Self.pgvault([command, "--help"]).stdout
+        let named = command.split(separator: " ").map(String.init)
+        let rendered = try Self.pgvault(named + ["--help"]).stdout
         let renderedLines = Set(rendered.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
         for example in examples {
             // The help generator must not have wrapped any of the example's lines.
@@ -31,10 +37,10 @@ struct CLIConventionTests {
             // The pipeline's command that runs this subcommand (an example may
             // pipe a backup into it, or run it over ssh).
             let words = Self.shellWords(example.command).first { words in
-                words.indices.contains { words[$0] == "pgvault" && $0 + 1 < words.count && words[$0 + 1] == command }
+                words.indices.contains { words[$0] == "pgvault" && Array(words.dropFirst($0 + 1).prefix(named.count)) == named }
             }
             let run = try #require(words, "\(command): example does not run pgvault \(command): \(example.command)")
-            let start = try #require(run.firstIndex(of: "pgvault")) + 2
+            let start = try #require(run.firstIndex(of: "pgvault")) + 1 + named.count
             for word in run[start...] where word.hasPrefix("--") {
                 let name = String(word.dropFirst(2).prefix { $0 != "=" })
                 #expect(info.options.contains(name), "\(command): example uses '--\(name)', which \(command) does not have: \(example.command)")
@@ -95,11 +101,14 @@ struct CLIConventionTests {
         (["export-worker", "-d", absent, "--output-dir", "SCRATCH/out", "--once"], "chat"),
         (["migrate", "-d", absent], "chat"),
         (["generate", "-d", absent, "--scale", "tiny"], "chat"),
+        (["check", "--repo", "/nonexistent/repo"], nil),
+        (["repo", "init", "--repo", "/proc/pgvault-cannot-create/repo", "--no-encryption", "--key-file", "SCRATCH/k"], nil),
+        (["repo", "unlock", "--repo", "/nonexistent/repo"], nil),
     ]
 
     @Test("a failure: one error line with the command's prefix, exit 2, and with --json one object on one line", arguments: failureCases)
     func failure(args: [String], database: String?) throws {
-        let command = args[0]
+        let command = Self.commandWords(args).joined(separator: " ")
         // Paths the command would write to, in a folder of this test's own.
         let scratch = try TestScratch.directory("cli-failure")
         let args = args.map { $0.replacingOccurrences(of: "SCRATCH", with: scratch) }
@@ -148,14 +157,22 @@ struct CLIConventionTests {
         Self.expectOneObject(generated.stdout, command: "generate")
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(generated.stdout.utf8)) as? [String: Any])
         let user = try #require(summary["heaviestUserID"] as? NSNumber, "generate --json: \(generated.stdout)")
+        let vault = scratch + "/vault", key = scratch + "/vault.key"
+        let made = try Self.pgvault(["repo", "init", "--repo", vault, "--no-encryption", "--key-file", key, "--json"])
+        Self.expectOneObject(made.stdout, command: "repo init")
         let runs: [[String]] = [
             ["backup", "-d", db.conninfo, "--repo", repo, "--quiet"],
+            ["backup", "-d", db.conninfo, "--repo", vault, "--key-file", key, "--quiet"],
             ["list", "--repo", repo],
+            ["list", "--repo", vault, "--key-file", key],
+            ["check", "--repo", vault, "--key-file", key],
+            ["repo", "unlock", "--repo", vault],
             ["prune", "--repo", repo, "--keep-daily", "1", "--dry-run"],
+            ["prune", "--repo", vault, "--key-file", key, "--keep-daily", "1", "--dry-run"],
             ["export-user", "-d", db.conninfo, "--user", user.stringValue, "--output", scratch + "/user.zip", "--quiet"],
         ]
         for args in runs {
-            let command = args[0]
+            let command = Self.commandWords(args).joined(separator: " ")
             let json = try Self.pgvault(args + ["--json"])
             #expect(json.status == 0, "\(command) --json: exit \(json.status): \(json.stderr)")
             Self.expectOneObject(json.stdout, command: command)
@@ -214,8 +231,17 @@ struct CLIConventionTests {
         let root = try #require(try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any])
         let command = try #require(root["command"] as? [String: Any])
         var tool = ToolInfo(subcommands: [:])
-        for sub in command["subcommands"] as? [[String: Any]] ?? [] {
-            guard let name = sub["commandName"] as? String, name != "help" else { continue }
+        // Nested subcommands (`repo init`) are named by their path.
+        var subcommands: [(String, [String: Any])] = []
+        func collect(_ parent: [String: Any], _ path: String) {
+            for sub in parent["subcommands"] as? [[String: Any]] ?? [] {
+                guard let name = sub["commandName"] as? String, name != "help" else { continue }
+                let full = path.isEmpty ? name : path + " " + name
+                if sub["subcommands"] != nil { collect(sub, full) } else { subcommands.append((full, sub)) }
+            }
+        }
+        collect(command, "")
+        for (name, sub) in subcommands {
             var info = CommandInfo(discussion: sub["discussion"] as? String ?? "", options: [], defaults: [:])
             for argument in sub["arguments"] as? [[String: Any]] ?? [] {
                 for n in argument["names"] as? [[String: Any]] ?? [] where n["kind"] as? String == "long" {
