@@ -40,9 +40,9 @@ extension PGVaultCommand.Repo {
                 docs/runbooks/repository.md walks through it.
 
                 Examples:
+                  pgvault repo init --repo /backups/chat --encrypt-to "$RECIPIENT"
                   pgvault repo init --repo /backups/chat \\
-                      --encrypt-to age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
-                  pgvault repo init --repo /backups/chat --recipients-file /etc/pgvault/recipients.txt
+                      --recipients-file /etc/pgvault/recipients.txt
 
                 Exit status: 0 created; 2 it could not be created; 64 usage error.
                 """)
