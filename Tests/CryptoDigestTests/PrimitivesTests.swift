@@ -70,6 +70,21 @@ struct PrimitivesTests {
         #expect(!HMACSHA256.equal(two, Array(two.prefix(31))))
     }
 
+    @Test("HMAC-SHA-256 fed in pieces: RFC 4231 case 2 in any split, the same code as one shot, and again for a second message")
+    func hmacStream() throws {
+        let message = Array("what do ya want for nothing?".utf8)
+        let stream = try HMACSHA256Stream(key: Array("Jefe".utf8))
+        for split in [0, 1, 13, message.count] {
+            try message[..<split].withUnsafeBytes { try stream.update($0) }
+            try message[split...].withUnsafeBytes { try stream.update($0) }
+            #expect(Hex.encode(try stream.finalize()) == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", "split at \(split)")
+        }
+        let big = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        try big.withUnsafeBytes { try stream.update($0) }
+        #expect(try stream.finalize() == (try HMACSHA256.authenticationCode(key: Array("Jefe".utf8), message: big)))
+        #expect(try stream.finalize() == (try HMACSHA256.authenticationCode(key: Array("Jefe".utf8), message: [])))
+    }
+
     static let rfc8439Key: [UInt8] = Array(0x80...0x9f)
     static let rfc8439Nonce = hex("070000004041424344454647")
     static let rfc8439AAD = hex("50515253c0c1c2c3c4c5c6c7")

@@ -63,16 +63,14 @@ final class ChunkWriteSession: Sendable {
         }) {
             return reference(known)
         }
-        var frame: [UInt8] = []
-        frame.reserveCapacity(bytes.count / 2 + 1024)
-        let append: (UnsafeRawBufferPointer) -> Void = { frame.append(contentsOf: $0) }
-        try compressor.compress(bytes, sink: append)
-        try compressor.finish(sink: append)
-
+        // Compressed into the pack as zstd makes the frame: no frame buffer.
         let pack = try checkOut()
         let entry: ChunkIndex.Entry
         do {
-            entry = try frame.withUnsafeBytes { try pack.append(id, frame: $0, rawLength: bytes.count) }
+            entry = try pack.append(id, rawLength: bytes.count) { write in
+                try compressor.compress(bytes, sink: write)
+                try compressor.finish(sink: write)
+            }
         } catch {
             discard(pack)
             throw error

@@ -32,17 +32,22 @@ final class PackWriter: @unchecked Sendable {
         }
     }
 
-    /// Appends one chunk's frame; returns where it lies.
-    func append(_ id: ChunkID, frame: UnsafeRawBufferPointer, rawLength: Int) throws -> ChunkIndex.Entry {
-        let entry = ChunkIndex.Entry(id: id, pack: self.id, offset: plaintextBytes, length: frame.count, rawLength: rawLength)
-        if let encryptor {
-            let sealed: [UInt8]
-            do { sealed = try encryptor.update(frame) } catch { throw PGVaultError.archive("cannot encrypt pack \(self.id): \(error)") }
-            try sealed.withUnsafeBytes { try output.write($0) }
-        } else {
-            try output.write(frame)
+    /// Appends one chunk: `write` hands its frame's bytes on in pieces as
+    /// zstd makes them (straight through the encryptor into the object, so
+    /// no whole frame is held); returns where the chunk lies.
+    func append(_ id: ChunkID, rawLength: Int, frame: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> ChunkIndex.Entry {
+        let start = plaintextBytes
+        try frame { piece in
+            if let encryptor {
+                let sealed: [UInt8]
+                do { sealed = try encryptor.update(piece) } catch { throw PGVaultError.archive("cannot encrypt pack \(self.id): \(error)") }
+                try sealed.withUnsafeBytes { try output.write($0) }
+            } else {
+                try output.write(piece)
+            }
+            plaintextBytes += Int64(piece.count)
         }
-        plaintextBytes += Int64(frame.count)
+        let entry = ChunkIndex.Entry(id: id, pack: self.id, offset: start, length: Int(plaintextBytes - start), rawLength: rawLength)
         entries.append(entry)
         return entry
     }

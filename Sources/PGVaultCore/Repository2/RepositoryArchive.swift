@@ -42,7 +42,7 @@ public enum ArchiveLocation: Sendable, CustomStringConvertible {
     public func open() throws -> ArchiveSource {
         switch self {
         case .path(let path): return try Archive.open(path)
-        case .backup(let backup): return RepositoryArchive(backup)
+        case .backup(let backup): return try RepositoryArchive(backup)
         }
     }
 
@@ -57,18 +57,17 @@ public enum ArchiveLocation: Sendable, CustomStringConvertible {
 /// A repository backup read as an archive: `manifest.json` is its manifest,
 /// and a member's bytes are its chunks, each fetched from its pack (a ranged
 /// read of the age segments that hold it), decrypted, decompressed and
-/// checked against its id (HMAC under the repository key) before a byte of it
-/// is handed on. So a flipped byte, a swapped chunk or a planted pack is
+/// checked against its id (HMAC under the repository key) as it streams. So a flipped byte, a swapped chunk or a planted pack is
 /// found, and named, before it reaches a database.
 final class RepositoryArchive: ArchiveSource {
     let backup: RepositoryBackup
     let location: String
     private let reader: ChunkReader
 
-    init(_ backup: RepositoryBackup) {
+    init(_ backup: RepositoryBackup) throws {
         self.backup = backup
         location = backup.location
-        reader = ChunkReader(repository: backup.repository, packs: backup.manifest.packs ?? [])
+        reader = try ChunkReader(repository: backup.repository, packs: backup.manifest.packs ?? [])
     }
 
     func readMember(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
@@ -128,10 +127,13 @@ final class ChunkReader {
     let repository: ChunkRepository
     let packs: [Manifest.PackRef]
     private var segmentReaders: [String: AgeRangeDecryptor] = [:]
+    /// Chunk ids of what is read, computed as it streams.
+    private let hmac: HMACSHA256Stream
 
-    init(repository: ChunkRepository, packs: [Manifest.PackRef]) {
+    init(repository: ChunkRepository, packs: [Manifest.PackRef]) throws {
         self.repository = repository
         self.packs = packs
+        hmac = try HMACSHA256Stream(key: repository.key.chunkIDKey)
     }
 
     func read(_ chunk: Manifest.ChunkRef, member: String, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
@@ -141,20 +143,28 @@ final class ChunkReader {
         let pack = packs[chunk.pack]
         let what = "chunk \(chunk.id.prefix(16)) of member \(member) (pack \(pack.objectKey))"
         let frame = try fetch(chunk, pack: pack, what: what)
-        var raw: [UInt8] = []
-        raw.reserveCapacity(chunk.rawLength)
+        // Handed on as it decompresses, hashed on the way: a chunk that does
+        // not match its id fails the member at its end, and a loader's
+        // transaction rolls back, as for a member whose SHA-256 differs.
+        // Memory: the frame and zstd's output buffer, not the whole chunk.
+        var produced = 0
         do {
             let decompressor = try ZstdDecompressor(maxOutputBytes: UInt64(chunk.rawLength) + 1)
-            try frame.withUnsafeBytes { try decompressor.decompress($0) { raw.append(contentsOf: $0) } }
+            try frame.withUnsafeBytes {
+                try decompressor.decompress($0) { piece in
+                    produced += piece.count
+                    try hmac.update(piece)
+                    try consume(piece)
+                }
+            }
             try decompressor.finish()
         } catch let error as ZstdError {
             throw PGVaultError.archive("\(what) in \(repository.location) is damaged: \(error)")
         }
-        let id = try raw.withUnsafeBytes { try repository.key.chunkID(of: $0) }
-        guard raw.count == chunk.rawLength, id.description == chunk.id else {
+        let id = ChunkID(bytes: try hmac.finalize())
+        guard produced == chunk.rawLength, id.description == chunk.id else {
             throw PGVaultError.archive("\(what) in \(repository.location) is damaged or was swapped: its content does not match its id; use another backup, and run `pgvault check --repo \(repository.location) --read-data`")
         }
-        try raw.withUnsafeBytes { try consume($0) }
     }
 
     /// The chunk's stored frame: a ranged read of the plaintext pack, or of
