@@ -106,7 +106,7 @@ struct BinaryCopyTests {
         // Damage one row: the failure names it by its key, decoded from binary.
         try target.connect().execute("UPDATE t SET s = 'changed' WHERE id = 42")
         let report = try await Verifier.checkRestored(
-            archivePath: out, conninfo: target.conninfo, jobs: 2, units: nil, extraRelations: [], progress: nil)
+            archive: .path(out), conninfo: target.conninfo, jobs: 2, units: nil, extraRelations: [], progress: nil)
         let failure = try #require(report.failures.first { $0.object == "public.t" })
         #expect(failure.samples.contains("id=42 (changed)"), "\(failure.samples)")
 

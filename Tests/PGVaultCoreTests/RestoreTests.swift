@@ -284,12 +284,12 @@ struct OnServers {
         // The restore's own verify takes the validation PostgreSQL just did as
         // the proof of each validated key; a verify on its own runs the anti-joins.
         let trusted = try await Verifier.checkRestored(
-            archivePath: fixture.archive, conninfo: targetDB.conninfo, jobs: 2, units: nil, extraRelations: [],
+            archive: .path(fixture.archive), conninfo: targetDB.conninfo, jobs: 2, units: nil, extraRelations: [],
             trustValidatedForeignKeys: true, progress: nil)
         let keys = trusted.findings.filter { $0.check == "foreign-key" }
         #expect(trusted.ok && !keys.isEmpty && keys.allSatisfy { $0.detail.hasPrefix("validated by PostgreSQL") })
         let independent = try await Verifier.checkRestored(
-            archivePath: fixture.archive, conninfo: targetDB.conninfo, jobs: 2, units: nil, extraRelations: [], progress: nil)
+            archive: .path(fixture.archive), conninfo: targetDB.conninfo, jobs: 2, units: nil, extraRelations: [], progress: nil)
         #expect(independent.findings.filter { $0.check == "foreign-key" }.allSatisfy { $0.detail.hasPrefix("no orphan rows") })
     }
 

@@ -264,11 +264,11 @@ struct StorageTests {
         let destination = ArchiveDestination(stagingFolder: folder.path + "/.chat-x.partial-1")
         #expect(destination.prefix == ".chat-x.partial-1/" && (destination.store as? LocalFolderStore)?.root == folder.path)
         let bytes = [UInt8](repeating: 42, count: 300_000)
-        let kept = try CompressedMember(writer: destination.writer("data/u00001.copy.zst"), level: 1)
+        let kept = try destination.member("data/u00001.copy.zst", level: 1)
         try bytes.withUnsafeBytes { try kept.compress($0) }
         #expect(try store.head(".chat-x.partial-1/data/u00001.copy.zst") == nil)  // not before its commit
-        try kept.finish()
-        let dropped = try CompressedMember(writer: destination.writer("data/u00002.copy.zst"), level: 1)
+        _ = try kept.finish()
+        let dropped = try destination.member("data/u00002.copy.zst", level: 1)
         try bytes.withUnsafeBytes { try dropped.compress($0) }
         dropped.abort()
         #expect(try store.list(prefix: destination.prefix).map(\.key) == [".chat-x.partial-1/data/u00001.copy.zst"])

@@ -109,7 +109,7 @@ enum VerifyFixture {
         let target = try restored(source, prepare: prepare)
         if let sql { try damage(target, sql) }
         let report = try await Verifier.checkRestored(
-            archivePath: source.archive, conninfo: target.conninfo, jobs: 2, units: nil, extraRelations: [], progress: nil)
+            archive: .path(source.archive), conninfo: target.conninfo, jobs: 2, units: nil, extraRelations: [], progress: nil)
         return (report, target, source)
     }
 
@@ -401,7 +401,7 @@ struct VerifyTests {
         let source = try await VerifyFixture.source(major)
         let target = try VerifyFixture.restored(source)
         let report = try await Verifier.checkRestored(
-            archivePath: source.archive, conninfo: target.conninfo, jobs: 3, units: nil, extraRelations: [], progress: nil)
+            archive: .path(source.archive), conninfo: target.conninfo, jobs: 3, units: nil, extraRelations: [], progress: nil)
         #expect(report.ok, "\(report.failureList)")
         let digests = report.findings.filter { $0.check == "digest" }
         #expect(digests.contains { $0.object == "public.users" && $0.detail.hasPrefix("400 rows") })
@@ -417,7 +417,7 @@ struct VerifyTests {
         let source = try await VerifyFixture.source(TestServers.newest)
         let error = await #expect(throws: PGVaultError.self) {
             try await Verifier.checkRestored(
-                archivePath: source.archive, conninfo: "dbname=nosuch host=/nonexistent-pgvault-socket-dir", jobs: 1,
+                archive: .path(source.archive), conninfo: "dbname=nosuch host=/nonexistent-pgvault-socket-dir", jobs: 1,
                 units: ["u99999"], extraRelations: [], progress: nil)
         }
         #expect(error?.kind == .archive && error?.message.contains("--unit 'u99999'") == true, "\(String(describing: error))")
@@ -483,7 +483,7 @@ struct VerifyTests {
         // Changed rows are still found at the level of the whole table.
         try VerifyFixture.damage(quarter, "UPDATE audit_logs SET action_type = 2 WHERE created_at = '2024-02-02 00:00:00+00'")
         let damaged = try await Verifier.checkRestored(
-            archivePath: source.archive, conninfo: quarter.conninfo, jobs: 2, units: nil, extraRelations: [], progress: nil)
+            archive: .path(source.archive), conninfo: quarter.conninfo, jobs: 2, units: nil, extraRelations: [], progress: nil)
         let changed = try #require(damaged.failure("digest", "public.audit_logs"), "\(damaged.failureList)")
         #expect(changed.samples.count == 1 && changed.samples[0].hasSuffix("2024-02-02 00:00:00+00) (changed)"))
     }
@@ -502,7 +502,7 @@ struct VerifyTests {
         // Those rows gone: the table differs, and the missing partition is named.
         try VerifyFixture.damage(target, "DELETE FROM audit_logs_default")
         let damaged = try await Verifier.checkRestored(
-            archivePath: source.archive, conninfo: target.conninfo, jobs: 2, units: nil, extraRelations: [], progress: nil)
+            archive: .path(source.archive), conninfo: target.conninfo, jobs: 2, units: nil, extraRelations: [], progress: nil)
         #expect(damaged.failure("rows", "public.audit_logs")?.detail.contains("(31 missing)") == true, "\(damaged.failureList)")
         #expect(damaged.failure("rows", "public.audit_logs_2024_03")?.detail.contains("its 31 rows may not be in public.audit_logs_default") == true)
     }
