@@ -155,6 +155,16 @@ struct RepositoryExportTests {
         let skipped = try #require(second["backups"] as? [[String: Any]])
         #expect(skipped.count == 2 && skipped.allSatisfy { $0["status"] as? String == "skipped" })
         #expect(Self.files(repo) == before)
+
+        // An import interrupted after its catalog (no manifest yet) is done
+        // again by the next run, not skipped and not refused.
+        let interrupted = try #require(names.sorted().first)
+        try FileManager.default.removeItem(atPath: repo + "/snapshots/\(interrupted)/manifest")
+        let third = try Self.json(try Shell.run([pgvault, "repo", "upgrade", "--from", old, "--repo", repo, "--key-file", key, "--json"]))
+        let redone = try #require(third["backups"] as? [[String: Any]])
+        #expect(redone.first { $0["name"] as? String == interrupted }?["status"] as? String == "imported")
+        let relisted = try #require(try Self.json(try Shell.run([pgvault, "list", "--repo", repo, "--key-file", key, "--json"]))["backups"] as? [[String: Any]])
+        #expect(relisted.count == 2 && relisted.allSatisfy { $0["status"] as? String == "complete" })
     }
 
     @Test("a repository backup exported and upgraded back restores the same tables")
