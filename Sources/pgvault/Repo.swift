@@ -11,7 +11,7 @@ extension PGVaultCommand {
             commandName: "repo",
             abstract: "Create and manage an encrypted, deduplicating repository (format 2).",
             discussion: "docs/repository-format.md describes the format; docs/runbooks/repository.md how to run one.",
-            subcommands: [Init.self, Unlock.self])
+            subcommands: [Init.self, Export.self, Upgrade.self, Unlock.self])
     }
 }
 

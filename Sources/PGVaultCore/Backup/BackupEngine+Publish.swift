@@ -19,12 +19,7 @@ extension BackupEngine {
                 try OutputPath.checkFolder(of: options.output, what: "--repo")
                 (output, path) = try RepositoryNames.claim(options.output)
             } else {
-                try OutputPath.checkNew(options.output, what: "--output")
-                let dir = (options.output as NSString).deletingLastPathComponent
-                let name = (options.output as NSString).lastPathComponent
-                path = (dir.isEmpty ? "." : dir) + "/." + name + ".partial-\(getpid())"
-                Files.removeTree(path)
-                try Files.makeDirectory(path)
+                path = try stagingFolder(near: options.output)
             }
         }
         try Files.makeDirectory(path + "/data")
@@ -32,10 +27,28 @@ extension BackupEngine {
         return (path, output)
     }
 
+    /// Checks that `output` (`--output`) is new and creates, owner-only, the
+    /// hidden staging folder `.<name>.partial-<pid>` beside it.
+    static func stagingFolder(near output: String) throws -> String {
+        try OutputPath.checkNew(output, what: "--output")
+        let dir = (output as NSString).deletingLastPathComponent
+        let name = (output as NSString).lastPathComponent
+        let path = (dir.isEmpty ? "." : dir) + "/." + name + ".partial-\(getpid())"
+        Files.removeTree(path)
+        try Files.makeDirectory(path)
+        return path
+    }
+
     /// Directory form: rename the staging folder. File form: write a tar of its
     /// members (manifest.json last) under a temporary name, fsync, rename; or
     /// stream the tar to standard output. Returns the archive's size.
     static func publish(staging: String, manifest: Manifest, options: BackupOptions) throws -> Int64 {
+        try publish(staging: staging, manifest: manifest, form: options.form, output: options.output)
+    }
+
+    /// ``publish(staging:manifest:options:)`` for any writer of a staging
+    /// folder (the backup engine, `repo export`).
+    static func publish(staging: String, manifest: Manifest, form: BackupOptions.Form, output: String) throws -> Int64 {
         var members = manifest.units.map { ($0.member, $0.compressedBytes) }
         if let schema = manifest.schema {
             members.insert((schema.postData.member, schema.postData.bytes), at: 0)
@@ -44,9 +57,9 @@ extension BackupEngine {
         let manifestSize = (try FileManager.default.attributesOfItem(atPath: staging + "/" + Manifest.memberName)[.size] as? NSNumber)?.int64Value ?? 0
         members.append((Manifest.memberName, manifestSize))
         let total = members.reduce(0) { $0 + $1.1 }
-        switch (options.form, options.output) {
+        switch (form, output) {
         case (.directory, _):
-            try PartialOutputs.publishing(staging) { try Files.publish(staging, as: options.output) }
+            try PartialOutputs.publishing(staging) { try Files.publish(staging, as: output) }
             return total
         case (.file, "-"):
             let writer = try ArchiveWriter(fileDescriptor: 1, format: .tarPax, label: "standard output")
@@ -59,12 +72,12 @@ extension BackupEngine {
             let writer = try ArchiveWriter(path: partial, format: .tarPax)
             do {
                 try writeTar(writer, staging: staging, members: members)
-                try PartialOutputs.publishing(partial) { try Files.publish(partial, as: options.output) }
+                try PartialOutputs.publishing(partial) { try Files.publish(partial, as: output) }
             } catch {
                 unlink(partial)
                 throw error
             }
-            return (try FileManager.default.attributesOfItem(atPath: options.output)[.size] as? NSNumber)?.int64Value ?? total
+            return (try FileManager.default.attributesOfItem(atPath: output)[.size] as? NSNumber)?.int64Value ?? total
         }
     }
 
