@@ -70,7 +70,9 @@ struct RepositoryExportTests {
         #expect(manifest.units.allSatisfy { $0.chunks == nil })
         #expect(manifest.schema?.preData.chunks == nil && manifest.schema?.postData.chunks == nil)
         // The repository backup's manifest, but for the members' storage.
-        let stored = try RepositoryBackup.open("latest", in: try ChunkRepository.open(path: repo, credentials: .init(keyFile: key))).manifest
+        let opened = try RepositoryBackup.open("latest", in: try ChunkRepository.open(path: repo, credentials: .init(keyFile: key)), command: "test")
+        opened.release()
+        let stored = opened.manifest
         #expect(manifest.units.map(\.member) == stored.units.map(\.member))
         #expect(manifest.units.map(\.rowDigest) == stored.units.map(\.rowDigest))
         #expect(manifest.units.map(\.rawBytes) == stored.units.map(\.rawBytes))

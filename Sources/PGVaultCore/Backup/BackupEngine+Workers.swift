@@ -19,6 +19,10 @@ extension BackupEngine {
             size: { $0.estimatedBytes },
             setup: { conn in
                 try CopySession.apply(conn)
+                // A synchronized scan starts a big table where another scan
+                // is, so its COPY stream would come out rotated from one
+                // backup to the next, and its chunks would not deduplicate.
+                try conn.execute("SET synchronize_seqscans = off")
                 try conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 try conn.execute("SET TRANSACTION SNAPSHOT \(SQL.literal(snapshot))")
             },
