@@ -59,6 +59,21 @@ step "pgvault backup --format file: one tar file"
 "$PGVAULT" backup -d "$CONN" --output "$DEMO/chat.tar" --format file --quiet
 ls -l "$DEMO/chat.tar"
 
+step "pgvault repo init: an encrypted, deduplicating repository; two nightly backups into it"
+# The identity (the age private key) would live offline; the backup host holds
+# only its public key and the repository key.
+rm -f "$DEMO/identity.txt"
+age-keygen -o "$DEMO/identity.txt" 2>/dev/null
+"$PGVAULT" repo init --repo "$DEMO/vault" --encrypt-to "$(age-keygen -y "$DEMO/identity.txt")" --key-file "$DEMO/vault.key"
+"$PGVAULT" backup -d "$CONN" --repo "$DEMO/vault" --key-file "$DEMO/vault.key" --quiet
+"$PGVAULT" backup -d "$CONN" --repo "$DEMO/vault" --key-file "$DEMO/vault.key" --quiet
+echo "the second backup added nothing (ADDED), the database being unchanged:"
+"$PGVAULT" list --repo "$DEMO/vault" --key-file "$DEMO/vault.key"
+"$PGVAULT" check --repo "$DEMO/vault" --read-data --identity "$DEMO/identity.txt"
+"$PGBIN/createdb" -h "$DEMO" -U postgres chat_from_vault
+"$PGVAULT" restore --repo "$DEMO/vault" --backup latest --identity "$DEMO/identity.txt" \
+    -d "host=$DEMO port=5432 user=postgres dbname=chat_from_vault" --jobs 2
+
 step "pgvault verify: the archive offline, then the live database's foreign keys"
 LATEST="$(ls -d "$DEMO"/repo/chat-* | tail -1)"
 "$PGVAULT" verify "$LATEST"
