@@ -89,11 +89,11 @@ struct RepositoryFormatTests {
 
     // MARK: - Deduplication, counted
 
-    @Test("an unchanged second backup stores no chunk; one changed row and a few new messages store only a few")
-    func deduplication() async throws {
-        let db = try await BackupTests.chatDatabase(TestServers.newest)
-        let keys = try Self.keys("dedup")
-        let repo = try Self.encryptedRepository("dedup", keys)
+    @Test("an unchanged second backup stores no chunk; one changed row and a few new messages store only a few", arguments: TestServers.versions)
+    func deduplication(major: Int) async throws {
+        let db = try await BackupTests.chatDatabase(major)
+        let keys = try Self.keys("dedup\(major)")
+        let repo = try Self.encryptedRepository("dedup\(major)", keys)
         _ = try Self.backup(db, repo, keys)
         let first = try Self.newestCatalog(repo, keys)
         #expect(first.newChunks > 20 && first.reusedChunks < first.newChunks, "\(first)")
@@ -130,12 +130,12 @@ struct RepositoryFormatTests {
 
     // MARK: - The age command
 
-    @Test("the age command decrypts the key, a manifest and a pack with the identity; pgvault reads age-keygen's identity file")
-    func ageInterop() async throws {
-        let db = try TestServers.database()
+    @Test("the age command decrypts the key, a manifest and a pack with the identity; pgvault reads age-keygen's identity file", arguments: TestServers.versions)
+    func ageInterop(major: Int) async throws {
+        let db = try TestServers.database(major)
         try db.connect().execute("CREATE TABLE t AS SELECT g, md5(g::text) AS m FROM generate_series(1, 5000) g")
-        let keys = try Self.keys("interop")
-        let repo = try Self.encryptedRepository("interop", keys)
+        let keys = try Self.keys("interop\(major)")
+        let repo = try Self.encryptedRepository("interop\(major)", keys)
         _ = try Self.backup(db, repo, keys)
 
         let secret = try Shell.capture(["/usr/bin/age", "-d", "-i", keys.identity, repo + "/keys/secret.age"])
@@ -157,12 +157,12 @@ struct RepositoryFormatTests {
 
     // MARK: - Tampering, planted objects, identities
 
-    @Test("a flipped byte in a pack fails the restore naming the chunk's member and pack, and check --read-data names the pack")
-    func flippedPackByte() async throws {
-        let db = try TestServers.database()
+    @Test("a flipped byte in a pack fails the restore naming the chunk's member and pack, and check --read-data names the pack", arguments: TestServers.versions)
+    func flippedPackByte(major: Int) async throws {
+        let db = try TestServers.database(major)
         try db.connect().execute("CREATE TABLE t AS SELECT g, md5(g::text) AS m FROM generate_series(1, 20000) g")
-        let keys = try Self.keys("flip")
-        let repo = try Self.encryptedRepository("flip", keys)
+        let keys = try Self.keys("flip\(major)")
+        let repo = try Self.encryptedRepository("flip\(major)", keys)
         _ = try Self.backup(db, repo, keys)
         let pack = try #require(try Self.objects(repo, under: "packs/").first)
         let path = repo + "/" + pack
@@ -180,12 +180,12 @@ struct RepositoryFormatTests {
         #expect(try Self.pgvault(["check", "--repo", repo, "--key-file", keys.keyFile]).status == 0)
     }
 
-    @Test("a manifest planted by someone who knows only the recipient is refused by restore, verify and check, and names the object")
-    func plantedManifest() async throws {
-        let db = try TestServers.database()
+    @Test("a manifest planted by someone who knows only the recipient is refused by restore, verify and check, and names the object", arguments: TestServers.versions)
+    func plantedManifest(major: Int) async throws {
+        let db = try TestServers.database(major)
         try db.connect().execute("CREATE TABLE t AS SELECT g FROM generate_series(1, 100) g")
-        let keys = try Self.keys("plant")
-        let repo = try Self.encryptedRepository("plant", keys)
+        let keys = try Self.keys("plant\(major)")
+        let repo = try Self.encryptedRepository("plant\(major)", keys)
         _ = try Self.backup(db, repo, keys)
         let name = try Self.newestCatalog(repo, keys).name
         let manifestPath = repo + "/" + Snapshots.manifestKey(name)
@@ -259,11 +259,11 @@ struct RepositoryFormatTests {
 
     // MARK: - Recoverable without pgvault
 
-    @Test("scripts/recover-without-pgvault.py restores a backup with age, zstd and psql only: table digests equal")
-    func recoverWithoutPGVault() async throws {
-        let db = try await BackupTests.chatDatabase(TestServers.newest)
-        let keys = try Self.keys("recover")
-        let repo = try Self.encryptedRepository("recover", keys)
+    @Test("scripts/recover-without-pgvault.py restores a backup with age, zstd and psql only: table digests equal", arguments: TestServers.versions)
+    func recoverWithoutPGVault(major: Int) async throws {
+        let db = try await BackupTests.chatDatabase(major)
+        let keys = try Self.keys("recover\(major)")
+        let repo = try Self.encryptedRepository("recover\(major)", keys)
         _ = try Self.backup(db, repo, keys, ["--split-size", "1"])
         let target = try db.sibling(prefix: "recover")
         var env = ProcessInfo.processInfo.environment
