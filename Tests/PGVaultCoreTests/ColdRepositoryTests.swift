@@ -125,4 +125,28 @@ struct ColdRepositoryTests {
         #expect(restored.status == 0, "\(restored.stderr)")
         #expect(try ColdStorageTests.state(conn) == before)
     }
+
+    @Test("a failure after the dump, before the detach or before the commit leaves the partition attached and no cold archive (no manifest, no catalog)")
+    func failureInjection() async throws {
+        let db = try ColdStorageTests.generated(17)
+        let conn = try db.connect()
+        let keys = try RepositoryFormatTests.keys("coldfault")
+        let repo = try RepositoryFormatTests.encryptedRepository("coldfault", keys)
+        let before = try ColdStorageTests.state(conn)
+        for point in ["after-dump", "before-detach", "before-commit"] {
+            var options = Self.options(db, repo: repo, keys: keys)
+            options.faultInjection = { if $0 == point { throw ColdStorageTests.Injected() } }
+            await #expect(throws: ColdStorageTests.Injected.self, "fault at \(point)") { _ = try await PartitionArchiver.run(options) }
+            #expect(try ColdStorageTests.state(conn) == before, "after a fault at \(point)")
+            #expect(try RepositoryFormatTests.objects(repo, under: "cold/").isEmpty, "after a fault at \(point)")
+            #expect(try RepositoryFormatTests.objects(repo, under: "locks/").isEmpty, "after a fault at \(point)")
+        }
+        // Without the fault the same run succeeds, and a dry run names the archive in the repository.
+        var dry = Self.options(db, repo: repo, keys: keys)
+        dry.dryRun = true
+        #expect(try await PartitionArchiver.run(dry).partitions.map(\.archive) == [repo + "/cold/public.messages/messages_2024_01"])
+        let summary = try await PartitionArchiver.run(Self.options(db, repo: repo, keys: keys))
+        #expect(summary.partitions.map(\.partition) == ["public.messages_2024_01"])
+        #expect(try Self.coldCatalogs(repo, keys).map(\.status) == ["cold"])
+    }
 }

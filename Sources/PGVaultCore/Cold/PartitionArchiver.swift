@@ -226,7 +226,9 @@ public enum PartitionArchiver {
                     from: p.table.bound?.rangeFrom?.joined(separator: ", ") ?? "", to: p.table.bound?.rangeTo?.joined(separator: ", ") ?? "",
                     action: reason != nil ? "refused" : (options.dryRun ? (options.keepDetached ? "would-archive-keep-detached" : "would-archive") : "pending"),
                     rows: rows, referencingRows: counts,
-                    archive: store.archivePath(schema: parent.schema, table: parent.name, partition: p.table.name),
+                    archive: ChunkRepository.exists(path: options.repo)
+                        ? options.repo + "/" + String(ColdRepository.folder(parent: parent.qualified, partition: p.table.name).dropLast())
+                        : store.archivePath(schema: parent.schema, table: parent.name, partition: p.table.name),
                     archiveBytes: 0, reason: reason)
                 items.append(Item(parent: parent, partition: p, references: refs, referencing: referencing, result: result))
             }
