@@ -16,7 +16,9 @@ extension PGVaultCommand {
                 remove the rows of other tables that reference it (--referencing-rows archive; \
                 they are in the same archive), DETACH it and DROP it (or keep it with \
                 --keep-detached). Any failure before the COMMIT leaves the partition attached \
-                with every row. See docs/cold-storage.md and docs/runbooks/cold-storage.md.
+                with every row. In a format-2 repository the archive is stored in its packs, \
+                deduplicated against the backups (no identity needed). See \
+                docs/cold-storage.md and docs/runbooks/cold-storage.md.
 
                 Examples:
                   pgvault archive-partitions -d "dbname=chat" --table messages \\

@@ -17,7 +17,8 @@ extension PGVaultCommand {
                 re-creates each partition with its archived \
                 bounds, loads its rows and the referencing rows archived with it, compares \
                 counts and digests with the archive, and commits. Restored archives move to \
-                <repo>/cold/<schema>.<table>/restored/.
+                <repo>/cold/<schema>.<table>/restored/. In a format-2 repository the archives \
+                are objects in it; an encrypted one needs --identity.
 
                 Examples:
                   pgvault restore-partitions -d "dbname=chat" --repo /backups/chat \\
