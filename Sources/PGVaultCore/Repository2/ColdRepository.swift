@@ -136,7 +136,10 @@ enum ColdRepository {
     /// every pack is present at its size. The bytes themselves are vouched
     /// for by step 3's comparison of row count and digest with the live rows.
     static func checkStructure(_ manifest: Manifest, in repository: ChunkRepository, what: String, consequence: String) throws {
-        let index = try ChunkIndex.load(repository)
+        try checkStructure(manifest, index: try ChunkIndex.load(repository), in: repository, what: what, consequence: consequence)
+    }
+
+    static func checkStructure(_ manifest: Manifest, index: ChunkIndex, in repository: ChunkRepository, what: String, consequence: String) throws {
         let packs = manifest.packs ?? []
         for pack in packs {
             guard let size = try repository.store.head(pack.objectKey)?.size, size == pack.size else {
@@ -209,7 +212,7 @@ extension ColdRepository {
                 let manifest = try Snapshots.manifest(at: manifestKey(stored.folder), what: "cold archive \(name)", in: repository) {
                     PGVaultError.archive("\(name) lost its manifest while it was checked")
                 }
-                try checkStructure(manifest, in: repository, what: name, consequence: "restore-partitions would refuse it")
+                try checkStructure(manifest, index: index, in: repository, what: name, consequence: "restore-partitions would refuse it")
                 findings.append(.ok("cold", name, "manifest authenticated; \(stored.catalog.chunks.count) chunks where the index says"))
             } catch {
                 findings.append(.failed("cold", name, "\(error)"))
