@@ -16,7 +16,9 @@ extension PGVaultCommand {
                 remove the rows of other tables that reference it (--referencing-rows archive; \
                 they are in the same archive), DETACH it and DROP it (or keep it with \
                 --keep-detached). Any failure before the COMMIT leaves the partition attached \
-                with every row. See docs/cold-storage.md and docs/runbooks/cold-storage.md.
+                with every row. In a format-2 repository the archive is stored in its packs, \
+                deduplicated against the backups (no identity needed). See \
+                docs/cold-storage.md and docs/runbooks/cold-storage.md.
 
                 Examples:
                   pgvault archive-partitions -d "dbname=chat" --table messages \\
@@ -42,8 +44,11 @@ extension PGVaultCommand {
         @Option(help: ArgumentHelp("Fixed cutoff: partitions whose upper bound is at or before this date or time.", valueName: "DATE"))
         var before: String?
 
-        @Option(help: ArgumentHelp("Repository folder; cold archives go under DIR/cold/.", valueName: "DIR"))
+        @Option(help: ArgumentHelp("Repository folder; cold archives go under DIR/cold/ (in a format-2 repository: into its packs, deduplicated).", valueName: "DIR"))
         var repo: String
+
+        @Option(help: ArgumentHelp("A format-2 repository's key file (default: ~/.config/pgvault/keys/<id>.key). No identity is needed to archive.", valueName: "FILE"))
+        var keyFile: String?
 
         @Option(help: ArgumentHelp("Rows of other tables that reference an archived partition: refuse (list them and stop) or archive (archive them with it and delete them in the detach's transaction).", valueName: "refuse|archive"))
         var referencingRows: ColdArchiveOptions.ReferencingRows = .refuse
@@ -92,6 +97,7 @@ extension PGVaultCommand {
                 options.limit = limit
                 options.lockWaitTimeout = lockWaitTimeout.postgres
                 options.compressionLevel = compressLevel
+                options.keyFile = keyFile
                 if isatty(2) != 0 { options.progress = { note($0) } }
                 var summary = try await cancellingOnSignals(leaving: "no partition was detached or dropped by the interrupted step, and its cold archive was not published") { [options] in
                     try await PartitionArchiver.run(options)

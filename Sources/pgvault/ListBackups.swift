@@ -83,7 +83,9 @@ extension PGVaultCommand {
         }
 
         func listCold(_ report: CommandReport) throws {
-            let entries = try ColdStore(repo: try Repository.existing(repo).path).entries()
+            let entries = ChunkRepository.exists(path: repo)
+                ? try ChunkRepository.open(path: repo, credentials: .init(keyFile: keyFile)).coldEntries()
+                : try ColdStore(repo: try Repository.existing(repo).path).entries()
             report.result(ListResult(repository: repo, items: entries, key: "cold")) {
                 guard !entries.isEmpty else { return "nothing in cold storage in \(repo)" }
                 let rows = entries.map { e in

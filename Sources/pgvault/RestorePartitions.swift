@@ -17,7 +17,8 @@ extension PGVaultCommand {
                 re-creates each partition with its archived \
                 bounds, loads its rows and the referencing rows archived with it, compares \
                 counts and digests with the archive, and commits. Restored archives move to \
-                <repo>/cold/<schema>.<table>/restored/.
+                <repo>/cold/<schema>.<table>/restored/. In a format-2 repository the archives \
+                are objects in it; an encrypted one needs --identity.
 
                 Examples:
                   pgvault restore-partitions -d "dbname=chat" --repo /backups/chat \\
@@ -34,6 +35,12 @@ extension PGVaultCommand {
 
         @Option(help: ArgumentHelp("Repository folder (cold archives are under DIR/cold/).", valueName: "DIR"))
         var repo: String
+
+        @Option(help: ArgumentHelp("With a format-2 repository: an age identity file that decrypts it (needed when it is encrypted).", valueName: "FILE"))
+        var identity: String?
+
+        @Option(help: ArgumentHelp("With a format-2 repository: its key file (default: ~/.config/pgvault/keys/<id>.key; not needed with --identity).", valueName: "FILE"))
+        var keyFile: String?
 
         @Option(name: [.short, .long], parsing: .singleValue, help: ArgumentHelp("A partitioned table (table or schema.table). Repeatable: every table comes back, or none.", valueName: "TABLE"))
         var table: [String] = []
@@ -68,6 +75,8 @@ extension PGVaultCommand {
                 if let metricsFile, !dryRun { try OutputPath.checkWritableFile(metricsFile, what: "--metrics-file") }
                 var options = ColdRestoreOptions(conninfo: connection.dbname, repo: repo, tables: table, since: since, until: until)
                 options.dryRun = dryRun
+                options.identityFile = identity
+                options.keyFile = keyFile
                 options.lockWaitTimeout = lockWaitTimeout.postgres
                 if isatty(2) != 0 { options.progress = { note($0) } }
                 var summary = try await cancellingOnSignals(leaving: "nothing was restored: the transaction was rolled back") { [options] in

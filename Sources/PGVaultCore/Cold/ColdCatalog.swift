@@ -112,11 +112,14 @@ enum ColdCatalog {
         }
     }
 
-    /// COPY text of a query → row count and digest (the archive's ``RowDigest``).
-    /// Cold archives stay in COPY text: they are kept for years and may come
-    /// back into a much later PostgreSQL, where text is the most portable form.
-    static func digest(_ conn: PGConnection, _ sql: String) throws -> RowDigest {
-        try RowDigest.of(conn, sql, format: .text)
+    /// COPY of a query (`... TO STDOUT`) in `format` → row count and digest
+    /// (the archive's ``RowDigest``). Cold archives in a folder stay in COPY
+    /// text: they are kept for years and may come back into a much later
+    /// PostgreSQL, where text is the most portable form. In a format-2
+    /// repository the partition's unit is in the backups' format (binary
+    /// where the types allow), so that its chunks deduplicate against theirs.
+    static func digest(_ conn: PGConnection, _ sql: String, format: CopyFormat = .text) throws -> RowDigest {
+        try RowDigest.of(conn, sql + format.options(), format: format)
     }
 
     /// A bound value for comparison on the server as the key's type; MINVALUE and

@@ -32,6 +32,8 @@ public struct ColdArchiveOptions: Sendable {
     /// How long to wait for each lock, e.g. "30s".
     public var lockWaitTimeout = "30s"
     public var compressionLevel: Int32 = 2
+    /// A format-2 repository's key file (nil: its default place).
+    public var keyFile: String?
     /// At most this many partitions per run (oldest first); nil = all selected.
     public var limit: Int?
     /// Test hook, called at named points: `after-dump` (archive written, not yet
@@ -224,7 +226,9 @@ public enum PartitionArchiver {
                     from: p.table.bound?.rangeFrom?.joined(separator: ", ") ?? "", to: p.table.bound?.rangeTo?.joined(separator: ", ") ?? "",
                     action: reason != nil ? "refused" : (options.dryRun ? (options.keepDetached ? "would-archive-keep-detached" : "would-archive") : "pending"),
                     rows: rows, referencingRows: counts,
-                    archive: store.archivePath(schema: parent.schema, table: parent.name, partition: p.table.name),
+                    archive: ChunkRepository.exists(path: options.repo)
+                        ? options.repo + "/" + String(ColdRepository.folder(parent: parent.qualified, partition: p.table.name).dropLast())
+                        : store.archivePath(schema: parent.schema, table: parent.name, partition: p.table.name),
                     archiveBytes: 0, reason: reason)
                 items.append(Item(parent: parent, partition: p, references: refs, referencing: referencing, result: result))
             }
@@ -236,6 +240,9 @@ public enum PartitionArchiver {
     // MARK: - One partition
 
     static func archive(_ item: Item, conn: PGConnection, options: ColdArchiveOptions, database: String) async throws -> ColdPartitionResult {
+        if ChunkRepository.exists(path: options.repo) {
+            return try await archiveIntoRepository(item, conn: conn, options: options, database: database)
+        }
         let store = ColdStore(repo: options.repo)
         let folder = try store.ensureTableFolder(schema: item.parent.schema, table: item.parent.name)
         let final = store.archivePath(schema: item.parent.schema, table: item.parent.name, partition: item.partition.table.name)
@@ -252,7 +259,12 @@ public enum PartitionArchiver {
 
         // 1. Dump, in one snapshot.
         let manifest = try await Blocking.run("pgvault-cold-dump", on: conn) { conn in
-            try dump(item, conn: conn, options: options, staging: staging, database: database)
+            let destination = ArchiveDestination(stagingFolder: staging)
+            let manifest = try dump(item, conn: conn, options: options, into: destination, database: database)
+            // Last: every member was committed through the store (whole,
+            // fsynced, its folder fsynced); the put fsyncs the staging folder.
+            try destination.put(Manifest.memberName, bytes: try manifest.encoded())
+            return manifest
         }
         try options.faultInjection?("after-dump")
         TestPause.here("archive-partitions: \(item.partition.table.qualifiedName) is dumped", variable: "PGVAULT_TEST_COLD_PAUSE_AFTER_DUMP")
@@ -265,26 +277,32 @@ public enum PartitionArchiver {
 
         // 3. Compare with the live rows, remove, detach, publish, commit.
         let outcome = try await Blocking.run("pgvault-cold-detach", on: conn) { conn in
-            try detach(item, manifest: manifest, conn: conn, options: options, staging: staging, final: final)
+            try detach(item, manifest: manifest, conn: conn, options: options, publisher: folderPublisher(staging: staging, final: final))
         }
         keepStaging = outcome.published
+        var result = archivedResult(item, manifest: manifest, options: options)
+        result.archive = final
+        result.archiveBytes = try LocalFolderStore(root: final).size(of: "")
+        return result
+    }
+
+    /// The plan's result, filled in from the archive's manifest.
+    static func archivedResult(_ item: Item, manifest: Manifest, options: ColdArchiveOptions) -> ColdPartitionResult {
         var result = item.result
         result.action = options.keepDetached ? "archived-kept-detached" : "archived"
         result.rows = manifest.units.first { $0.schema == item.partition.table.schema && $0.table == item.partition.table.name }?.rows ?? 0
         result.referencingRows = Dictionary(
             manifest.units.filter { !($0.schema == item.partition.table.schema && $0.table == item.partition.table.name) }.map { ($0.qualifiedTable, $0.rows) },
             uniquingKeysWith: +)
-        result.archive = final
-        result.archiveBytes = try LocalFolderStore(root: final).size(of: "")
         return result
     }
 
-    /// Writes the partition's unit and one unit per referencing table, then manifest.json.
-    static func dump(_ item: Item, conn: PGConnection, options: ColdArchiveOptions, staging: String, database: String) throws -> Manifest {
+    /// Writes the partition's unit and one unit per referencing table into
+    /// `destination`, and returns their manifest (the caller publishes it).
+    static func dump(_ item: Item, conn: PGConnection, options: ColdArchiveOptions, into destination: ArchiveDestination, database: String) throws -> Manifest {
         let started = Date()
         let p = item.partition.table
         let partitionSQL = SQL.qualified(p.schema, p.name)
-        let destination = ArchiveDestination(stagingFolder: staging)
         try conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         do {
             try conn.execute("SET LOCAL lock_timeout = \(SQL.literal(options.lockWaitTimeout))")
@@ -295,9 +313,17 @@ public enum PartitionArchiver {
             var tables: [Manifest.Table] = []
             let columns = p.columns.filter { !$0.generated }.map(\.name)
             let cols = columns.map(SQL.ident).joined(separator: ", ")
-            let unit = try UnitWriter.write(
-                id: "u00001", schema: p.schema, table: p.name, columns: columns,
-                sql: "COPY (SELECT \(cols) FROM ONLY \(partitionSQL)) TO STDOUT", conn: conn, into: destination, level: options.compressionLevel)
+            // Into a format-2 repository the partition goes as a backup
+            // dumps it (the same statement and COPY format), so its chunks
+            // are the ones the nightly backups already stored.
+            let unit = destination.chunks != nil
+                ? try UnitWriter.write(
+                    id: "u00001", schema: p.schema, table: p.name, columns: columns,
+                    sql: "COPY \(partitionSQL) (\(cols)) TO STDOUT\(backupFormat(item.partition).options())", format: backupFormat(item.partition),
+                    conn: conn, into: destination, level: options.compressionLevel)
+                : try UnitWriter.write(
+                    id: "u00001", schema: p.schema, table: p.name, columns: columns,
+                    sql: "COPY (SELECT \(cols) FROM ONLY \(partitionSQL)) TO STDOUT", conn: conn, into: destination, level: options.compressionLevel)
             units.append(unit)
             var pt = p
             pt.rows = unit.rows
@@ -330,9 +356,6 @@ public enum PartitionArchiver {
                 compression: Manifest.Compression(level: Int(options.compressionLevel)),
                 selection: Manifest.Selection(tables: [p.qualifiedName], excludeTables: [], schemaOnly: false, dataOnly: true),
                 schema: nil, sequences: [], tables: tables, units: units)
-            // Last: every member was committed through the store (whole,
-            // fsynced, its folder fsynced); the put fsyncs the staging folder.
-            try destination.put(Manifest.memberName, bytes: try manifest.encoded())
             return manifest
         } catch {
             if conn.isHealthy { try? conn.execute("ROLLBACK") }
@@ -340,17 +363,52 @@ public enum PartitionArchiver {
         }
     }
 
-    /// COPY → digest → zstd → SHA-256 → member file, as a backup unit.
     struct DetachOutcome: Sendable { var published: Bool }
+
+    /// How step 3 makes the archive exist (inside the transaction, before
+    /// COMMIT), takes it back when the transaction fails after that, and
+    /// tidies up after the COMMIT; `final` names it in messages.
+    struct Publisher {
+        var final: String
+        var publish: () throws -> Void
+        var unpublish: () -> Void
+        var committed: () -> Void = {}
+    }
+
+    /// A folder repository: the staging folder is renamed to its final name;
+    /// an older archive there belongs to a run whose detach never committed
+    /// (the partition was still attached): it is set aside, and put back if
+    /// this run fails.
+    static func folderPublisher(staging: String, final: String) -> Publisher {
+        var replaced: String?
+        var published = false
+        return Publisher(
+            final: final,
+            publish: {
+                if Files.exists(final) {
+                    let aside = staging + ".replaced"
+                    Files.removeTree(aside)
+                    try Files.publish(final, as: aside)
+                    replaced = aside
+                }
+                try PartialOutputs.publishing(staging) { try Files.publish(staging, as: final) }
+                published = true
+            },
+            unpublish: {
+                if published { try? Files.publish(final, as: staging) }
+                if let replaced { try? Files.publish(replaced, as: final) }
+            },
+            committed: { if let replaced { Files.removeTree(replaced) } })
+    }
 
     /// Step 3, in one transaction on the leader.
     static func detach(
-        _ item: Item, manifest: Manifest, conn: PGConnection, options: ColdArchiveOptions, staging: String, final: String
+        _ item: Item, manifest: Manifest, conn: PGConnection, options: ColdArchiveOptions, publisher: Publisher
     ) throws -> DetachOutcome {
         let p = item.partition.table
         let partitionSQL = SQL.qualified(p.schema, p.name)
+        let final = publisher.final
         var published = false
-        var replaced: String?
         try conn.execute("BEGIN")
         do {
             try conn.execute("SET LOCAL lock_timeout = \(SQL.literal(options.lockWaitTimeout))")
@@ -362,7 +420,7 @@ public enum PartitionArchiver {
             guard let own = manifest.units.first(where: { $0.schema == p.schema && $0.table == p.name }) else {
                 throw PGVaultError.archive("the manifest has no unit for \(p.qualifiedName)")
             }
-            let live = try ColdCatalog.digest(conn, "COPY (SELECT \(own.columns.map(SQL.ident).joined(separator: ", ")) FROM ONLY \(partitionSQL)) TO STDOUT")
+            let live = try ColdCatalog.digest(conn, "COPY (SELECT \(own.columns.map(SQL.ident).joined(separator: ", ")) FROM ONLY \(partitionSQL)) TO STDOUT", format: own.format)
             guard live.rows == own.rows, live.hex == own.rowDigest else {
                 throw PGVaultError(.server, "\(p.qualifiedName) changed after it was dumped (archive: \(own.rows) rows, digest \(own.rowDigest); now: \(live.rows) rows, digest \(live.hex)); nothing was detached. Run again.")
             }
@@ -376,7 +434,7 @@ public enum PartitionArchiver {
                 let cond = ColdCatalog.referencingCondition(g.refs, alias: "r", partition: partitionSQL)
                 try conn.execute("CREATE TEMPORARY TABLE \(SQL.ident(temp)) ON COMMIT DROP AS SELECT \(cols) FROM \(SQL.qualified(g.schema, g.table)) WITH NO DATA")
                 try conn.execute("WITH d AS (DELETE FROM \(SQL.qualified(g.schema, g.table)) r WHERE \(cond) RETURNING \(refCols)) INSERT INTO \(SQL.ident(temp)) SELECT * FROM d")
-                let deleted = try ColdCatalog.digest(conn, "COPY \(SQL.ident(temp)) (\(cols)) TO STDOUT")
+                let deleted = try ColdCatalog.digest(conn, "COPY \(SQL.ident(temp)) (\(cols)) TO STDOUT", format: unit.format)
                 guard deleted.rows == unit.rows, deleted.hex == unit.rowDigest else {
                     throw PGVaultError(.server, "rows of \(g.schema).\(g.table) referencing \(p.qualifiedName) changed after the dump (archive: \(unit.rows) rows; now: \(deleted.rows)); nothing was detached. Run again.")
                 }
@@ -387,22 +445,13 @@ public enum PartitionArchiver {
                 try conn.execute("DROP TABLE \(partitionSQL)")
             }
             // Publish before COMMIT: once the rows are gone, the archive exists.
-            // An older archive under the final name belongs to a run whose
-            // detach never committed (the partition was still attached): replace it.
-            if Files.exists(final) {
-                let aside = staging + ".replaced"
-                Files.removeTree(aside)
-                try Files.publish(final, as: aside)
-                replaced = aside
-            }
             // A signal (or a failed check) up to here rolls the detach back.
-            try PartialOutputs.publishing(staging) { try Files.publish(staging, as: final) }
             published = true
+            try publisher.publish()
             try options.faultInjection?("before-commit")
         } catch {
             if conn.isHealthy { try? conn.execute("ROLLBACK") }
-            if published { try? Files.publish(final, as: staging) }
-            if let replaced { try? Files.publish(replaced, as: final) }
+            if published { publisher.unpublish() }
             throw error
         }
         do {
@@ -416,7 +465,7 @@ public enum PartitionArchiver {
                 "COMMIT of the detach of \(p.qualifiedName) failed (\(error)); its outcome is unknown. The cold archive is kept at \(final). If \(p.qualifiedName) is still attached, a new run replaces the archive; if it is gone, the archive holds its rows.",
                 underlying: failure)
         }
-        if let replaced { Files.removeTree(replaced) }
+        publisher.committed()
         return DetachOutcome(published: published)
     }
 

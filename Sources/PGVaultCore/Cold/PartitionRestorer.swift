@@ -14,6 +14,11 @@ public struct ColdRestoreOptions: Sendable {
     public var until: String?
     public var dryRun = false
     public var lockWaitTimeout = "30s"
+    /// A format-2 repository's key file (nil: its default place, or the
+    /// repository's `keys/secret.age` opened with the identity).
+    public var keyFile: String?
+    /// The age identity that reads an encrypted format-2 repository.
+    public var identityFile: String?
     /// Test hook: `before-commit` (everything loaded and compared, not committed).
     public var faultInjection: (@Sendable (String) throws -> Void)?
     public var progress: (@Sendable (String) -> Void)?
@@ -88,11 +93,13 @@ public enum PartitionRestorer {
         }
         let (database, parents) = prepared
         let store = ColdStore(repo: options.repo)
-        let entries = try store.entries()
+        let repository = try ColdRepositoryReader.open(options)
+        defer { try? repository?.lock.release() }
+        let entries = try repository?.entries() ?? store.entries()
         var plans: [TablePlan] = []
         var nothing: [String] = []
         for parent in parents {
-            let items = try selectItems(entries.filter { $0.table == parent.qualified }, in: store, window: window)
+            let items = try selectItems(entries.filter { $0.table == parent.qualified }, in: store, repository: repository, window: window)
             if items.isEmpty { nothing.append(parent.qualified) } else { plans.append(TablePlan(parent: parent, items: items)) }
         }
         guard nothing.isEmpty else {
@@ -100,6 +107,10 @@ public enum PartitionRestorer {
         }
         for item in plans.flatMap(\.items) {
             options.progress?("verifying \(item.path)")
+            if let backup = item.backup {
+                try await Blocking.run("pgvault-cold-verify") { try ColdRepositoryReader.verify(backup, path: item.path) }
+                continue
+            }
             let report = try await Verifier.checkArchive(path: item.path, jobs: 2, progress: nil)
             guard report.ok else {
                 throw PGVaultError.archive("cold archive \(item.path) does not verify (\(report.failures.map { "\($0.object): \($0.detail)" }.joined(separator: "; "))); nothing was restored")
@@ -127,6 +138,10 @@ public enum PartitionRestorer {
         if !options.dryRun {
             let stamp = Self.stamp()
             for i in moved.indices {
+                if let repository {
+                    moved[i].archive = try repository.markRestored(moved[i].archive, items: plans.flatMap(\.items), stamp: stamp)
+                    continue
+                }
                 let archive = moved[i].archive as NSString
                 let restored = archive.deletingLastPathComponent + "/" + ColdStore.restoredFolder
                 if !Files.exists(restored) { try Files.makeDirectory(restored) }
@@ -144,6 +159,8 @@ public enum PartitionRestorer {
         var path: String
         var manifest: Manifest
         var info: ColdArchiveInfo
+        /// In a format-2 repository: the archive, opened for reading.
+        var backup: RepositoryBackup?
     }
 
     /// One table to bring back and its archives, oldest range first.
@@ -153,13 +170,14 @@ public enum PartitionRestorer {
     }
 
     /// The cold archives (of one table) whose range overlaps the window, oldest first.
-    static func selectItems(_ entries: [ColdStore.Entry], in store: ColdStore, window: TimeWindow) throws -> [Item] {
+    static func selectItems(_ entries: [ColdStore.Entry], in store: ColdStore, repository: ColdRepositoryReader?, window: TimeWindow) throws -> [Item] {
         var selected: [Item] = []
         for entry in entries where entry.status == "cold" {
-            let manifest = try Archive.manifest(of: try store.open(entry.path))
+            let backup = try repository?.open(entry.path)
+            let manifest = try backup?.manifest ?? Archive.manifest(of: try store.open(entry.path))
             guard let info = ColdArchiveInfo(manifest: manifest) else { continue }
             if window.overlaps(from: info.bound.rangeFrom ?? [], to: info.bound.rangeTo ?? []) ?? false {
-                selected.append(Item(path: entry.path, manifest: manifest, info: info))
+                selected.append(Item(path: entry.path, manifest: manifest, info: info, backup: backup))
             }
         }
         func start(_ item: Item) -> Double { TimePoint.parse(ColdCatalog.boundValue(item.info.bound.rangeFrom?.first ?? "")) ?? 0 }
@@ -263,7 +281,7 @@ public enum PartitionRestorer {
             let partitionSQL = SQL.qualified(p.schema, p.name)
             options.progress?("restoring \(p.qualifiedName) [\(item.info.from), \(item.info.to))")
             try conn.execute("CREATE TABLE \(partitionSQL) PARTITION OF \(parent.sql) \(item.info.bound.expression)")
-            let source = try ColdStore(repo: options.repo).open(item.path)
+            let source = try item.backup.map { RepositoryArchive($0) } ?? ColdStore(repo: options.repo).open(item.path)
             for unit in [item.info.partitionUnit] + item.info.referencingUnits {
                 let cols = unit.columns.map(SQL.ident).joined(separator: ", ")
                 try conn.copyIn("COPY \(SQL.qualified(unit.schema, unit.table)) (\(cols)) FROM STDIN\(unit.format.options())") { writer in
@@ -272,7 +290,7 @@ public enum PartitionRestorer {
             }
             // What is in the database now equals the archive.
             let own = item.info.partitionUnit
-            let live = try ColdCatalog.digest(conn, "COPY (SELECT \(own.columns.map(SQL.ident).joined(separator: ", ")) FROM ONLY \(partitionSQL)) TO STDOUT")
+            let live = try ColdCatalog.digest(conn, "COPY (SELECT \(own.columns.map(SQL.ident).joined(separator: ", ")) FROM ONLY \(partitionSQL)) TO STDOUT", format: own.format)
             guard live.rows == own.rows, live.hex == own.rowDigest else {
                 throw PGVaultError(.server, "\(p.qualifiedName) after loading has \(live.rows) rows, digest \(live.hex); the archive has \(own.rows), \(own.rowDigest). Rolled back.")
             }
@@ -284,7 +302,7 @@ public enum PartitionRestorer {
                 }
                 let cond = ColdCatalog.referencingCondition(tableRefs, alias: "r", partition: partitionSQL)
                 let sql = "COPY (SELECT \(unit.columns.map { "r.\(SQL.ident($0))" }.joined(separator: ", ")) FROM \(SQL.qualified(unit.schema, unit.table)) r WHERE \(cond)) TO STDOUT"
-                let got = try ColdCatalog.digest(conn, sql)
+                let got = try ColdCatalog.digest(conn, sql, format: unit.format)
                 guard got.rows == unit.rows, got.hex == unit.rowDigest else {
                     throw PGVaultError(.server, "rows of \(unit.qualifiedTable) referencing \(p.qualifiedName) after loading: \(got.rows), digest \(got.hex); the archive has \(unit.rows), \(unit.rowDigest). Rolled back.")
                 }

@@ -27,6 +27,7 @@ public enum RepositoryCheck {
             progress?("index: \(index.chunks.count) chunks in \(index.packs.count) packs")
             findings += try await Blocking.run("pgvault-check-packs") { try packs(repository, index: index) }
             findings += try await Blocking.run("pgvault-check-backups") { try backups(repository, index: index) }
+            findings += try await Blocking.run("pgvault-check-cold") { try ColdRepository.check(repository, index: index) }
             if readData {
                 var byPack: [Int32: [(ChunkID, ChunkIndex.Location)]] = [:]
                 for (id, location) in index.chunks { byPack[location.pack, default: []].append((id, location)) }

@@ -36,9 +36,10 @@ public enum RepositoryPrune {
         let kept = catalogs.filter { $0.complete && !dropped.contains($0.catalog.name) }.map(\.catalog)
 
         // What stays referenced: packs by the kept catalogs' pack lists,
-        // chunks by their chunk lists.
-        let livePacks = Set(kept.flatMap(\.packs))
-        let liveChunks = Set(kept.flatMap(\.chunks).compactMap(ChunkID.init(hex:)))
+        // chunks by their chunk lists; cold archives' (cold or restored) always.
+        let cold = try ColdRepository.live(repository)
+        let livePacks = Set(kept.flatMap(\.packs)).union(cold.packs)
+        let liveChunks = Set((kept.flatMap(\.chunks) + cold.chunks).compactMap(ChunkID.init(hex:)))
         let index = try ChunkIndex.load(repository)
         var liveBytes: [Int32: Int64] = [:]
         for (id, at) in index.chunks where liveChunks.contains(id) { liveBytes[at.pack, default: 0] += Int64(at.length) }
@@ -66,6 +67,10 @@ public enum RepositoryPrune {
             try Cancellation.check()
             try store.delete(Snapshots.manifestKey(name))
             try store.delete(Snapshots.catalogKey(name))
+        }
+        for folder in cold.incomplete {
+            try Cancellation.check()
+            try ColdRepository.remove(folder, in: repository)
         }
         for pack in deadIndexed {
             try Cancellation.check()

@@ -67,15 +67,24 @@ public enum Snapshots {
     /// Writes the catalog (claiming the name: `ifAbsent`) and then the
     /// manifest, MAC-trailed with the key, then encrypted to the recipients.
     static func write(_ catalog: SnapshotCatalog, manifest: Manifest, in repository: ChunkRepository) throws {
-        let key = repository.key
+        try writeSealed(catalog, at: catalogKey(catalog.name), in: repository)
+        try writeManifest(manifest, at: manifestKey(catalog.name), what: catalog.name, in: repository)
+    }
+
+    /// A catalog object (backup or cold archive): JSON sealed with the key;
+    /// `ifAbsent` claims its name.
+    static func writeSealed(_ catalog: some Encodable, at objectKey: String, in repository: ChunkRepository) throws {
         try repository.store.put(
-            catalogKey(catalog.name), bytes: try Sealing.seal(Array(try JSONEncoder().encode(catalog)), key: key, objectKey: catalogKey(catalog.name)),
-            ifAbsent: true)
-        let objectKey = manifestKey(catalog.name)
-        var bytes = try Sealing.macTrailed(try manifest.encoded(), key: key, objectKey: objectKey)
+            objectKey, bytes: try Sealing.seal(Array(try JSONEncoder().encode(catalog)), key: repository.key, objectKey: objectKey), ifAbsent: true)
+    }
+
+    /// A manifest object (backup or cold archive): MAC-trailed with the key,
+    /// then encrypted to the recipients. Written last: it publishes.
+    static func writeManifest(_ manifest: Manifest, at objectKey: String, what: String, in repository: ChunkRepository) throws {
+        var bytes = try Sealing.macTrailed(try manifest.encoded(), key: repository.key, objectKey: objectKey)
         if let recipients = try repository.recipients() {
             do { bytes = try Age.encrypt(bytes, to: recipients) } catch {
-                throw PGVaultError.archive("cannot encrypt the manifest of \(catalog.name): \(error)")
+                throw PGVaultError.archive("cannot encrypt the manifest of \(what): \(error)")
             }
         }
         try repository.store.put(objectKey, bytes: bytes, ifAbsent: true)
@@ -113,15 +122,22 @@ public enum Snapshots {
 
     /// Reads, decrypts and authenticates the manifest of backup `name`.
     static func manifest(_ name: String, in repository: ChunkRepository) throws -> Manifest {
-        let objectKey = manifestKey(name)
+        try manifest(at: manifestKey(name), what: "backup \(name)", in: repository) {
+            PGVaultError.archive("repository '\(repository.location)' has no backup '\(name)'; see `pgvault list --repo \(repository.location)`")
+        }
+    }
+
+    /// Reads, decrypts and authenticates the manifest object `objectKey`
+    /// (backup or cold archive); `missing` is the error when it is absent.
+    static func manifest(at objectKey: String, what: String, in repository: ChunkRepository, missing: () -> PGVaultError) throws -> Manifest {
         var bytes: [UInt8]
         do {
             bytes = try repository.store.bytes(of: objectKey, limit: 512 << 20)
         } catch let error as PGVaultError where error.isMissingObject {
-            throw PGVaultError.archive("repository '\(repository.location)' has no backup '\(name)'; see `pgvault list --repo \(repository.location)`")
+            throw missing()
         }
         if repository.config.encrypted {
-            try repository.requireIdentity("reading backup \(name)")
+            try repository.requireIdentity("reading \(what)")
             do { bytes = try Age.decrypt(bytes, with: repository.identities) } catch {
                 throw PGVaultError.archive(ChunkRepository.identityMismatch(repository.identityFile, object: objectKey, location: repository.location, error: error))
             }
