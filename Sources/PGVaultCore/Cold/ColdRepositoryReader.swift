@@ -36,7 +36,7 @@ struct ColdRepositoryReader: Sendable {
     static func verify(_ backup: RepositoryBackup, path: String) throws {
         try ColdRepository.checkStructure(backup.manifest, in: backup.repository, what: path, consequence: "nothing was restored")
         do {
-            let source = RepositoryArchive(backup)
+            let source = try RepositoryArchive(backup)
             for unit in backup.manifest.units {
                 try Archive.streamUnit(unit, from: source) { _ in }
             }

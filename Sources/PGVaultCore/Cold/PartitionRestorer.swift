@@ -281,7 +281,7 @@ public enum PartitionRestorer {
             let partitionSQL = SQL.qualified(p.schema, p.name)
             options.progress?("restoring \(p.qualifiedName) [\(item.info.from), \(item.info.to))")
             try conn.execute("CREATE TABLE \(partitionSQL) PARTITION OF \(parent.sql) \(item.info.bound.expression)")
-            let source = try item.backup.map { RepositoryArchive($0) } ?? ColdStore(repo: options.repo).open(item.path)
+            let source = try item.backup.map { try RepositoryArchive($0) } ?? ColdStore(repo: options.repo).open(item.path)
             for unit in [item.info.partitionUnit] + item.info.referencingUnits {
                 let cols = unit.columns.map(SQL.ident).joined(separator: ", ")
                 try conn.copyIn("COPY \(SQL.qualified(unit.schema, unit.table)) (\(cols)) FROM STDIN\(unit.format.options())") { writer in
