@@ -145,7 +145,7 @@ extension PGVaultCommand {
                     backup complete: \(summary.archive)
                       database \(summary.database), snapshot \(summary.snapshotTime) at WAL \(summary.walLSN)
                       \(summary.tables) tables, \(summary.units) units, \(summary.rows) rows
-                      \(Format.bytes(summary.rawBytes)) of COPY data in \(Format.bytes(summary.archiveBytes)) (\(String(format: "%.1f", summary.seconds)) s)
+                      \(Format.bytes(summary.rawBytes)) of COPY data \(summary.manifest?.packs != nil ? "stored; \(Format.bytes(summary.archiveBytes)) new in the repository, the rest already there" : "in \(Format.bytes(summary.archiveBytes))") (\(String(format: "%.1f", summary.seconds)) s)
                     """
                 }
             }
