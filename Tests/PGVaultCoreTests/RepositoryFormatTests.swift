@@ -356,6 +356,28 @@ struct RepositoryFormatTests {
         #expect(try Self.pgvault(["check", "--repo", repo, "--read-data", "--identity", keys.identity]).status == 0)
     }
 
+    @Test("SIGINT mid-backup into a repository: exit 130, no backup, no lock left, check passes")
+    func sigint() async throws {
+        let fixture = try await Fault.bigDatabase()
+        let keys = try Self.keys("sigint")
+        let repo = try Self.encryptedRepository("sigint", keys)
+        let errPath = try TestScratch.path("repo2-sigint.stderr")
+        let process = try Fault.spawn(try Shell.pgvault(), [
+            "backup", "-d", fixture.conninfo, "--repo", repo, "--key-file", keys.keyFile, "--table", "public.big", "--compress-level", "19", "--quiet",
+        ], stderr: errPath)
+        try await Fault.waitForActiveCopy(fixture.conninfo, process: process)
+        kill(process.processIdentifier, SIGINT)
+        let exited = await Fault.waitExit(process, seconds: 15)
+        #expect(exited, "pgvault did not exit within 15 s of SIGINT")
+        if !exited { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        #expect(process.terminationStatus == 130, "\((try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")")
+        #expect(try Self.objects(repo, under: "snapshots/").isEmpty)
+        #expect(try Self.objects(repo, under: "locks/").isEmpty)
+        try await Fault.waitNoPgvaultSessions(fixture.conninfo, active: true, seconds: 5)
+        let checked = try Self.pgvault(["check", "--repo", repo, "--key-file", keys.keyFile])
+        #expect(checked.status == 0, "\(checked.stdout)\(checked.stderr)")
+    }
+
     @Test("a full disk (2 MiB tmpfs): exit 2 naming ENOSPC, no backup listed, check passes")
     func fullDisk() async throws {
         let fixture = try await Fault.bigDatabase()

@@ -37,19 +37,14 @@ public struct ColdRepositoryCatalog: Codable, Sendable, Equatable {
         archivedAt = manifest.completedAt
         rows = info.partitionUnit.rows
         referencingRows = Dictionary(info.referencingUnits.map { ($0.qualifiedTable, $0.rows) }, uniquingKeysWith: +)
-        var logical: Int64 = 0
-        var stored: [String: Int] = [:]
-        for ref in Snapshots.chunkLists(manifest).joined() {
-            logical += Int64(ref.rawLength)
-            stored[ref.id] = ref.length
-        }
-        logicalBytes = logical
-        storedBytes = stored.values.reduce(0) { $0 + Int64($1) }
-        addedBytes = statistics.packBytes
-        newChunks = statistics.newChunks
-        reusedChunks = statistics.reusedChunks
-        chunks = stored.keys.sorted()
-        packs = (manifest.packs ?? []).map(\.id)
+        let usage = ChunkUsage(manifest: manifest, statistics: statistics)
+        logicalBytes = usage.logicalBytes
+        storedBytes = usage.storedBytes
+        addedBytes = usage.addedBytes
+        newChunks = usage.newChunks
+        reusedChunks = usage.reusedChunks
+        chunks = usage.chunks
+        packs = usage.packs
     }
 }
 

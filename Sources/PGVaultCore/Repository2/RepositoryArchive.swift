@@ -63,11 +63,20 @@ final class RepositoryArchive: ArchiveSource {
     let backup: RepositoryBackup
     let location: String
     private let reader: ChunkReader
+    /// Every member by name: its chunks, stored size and SHA-256.
+    private let members: [String: (chunks: [Manifest.ChunkRef], bytes: Int64, sha256: String)]
 
     init(_ backup: RepositoryBackup) throws {
         self.backup = backup
         location = backup.location
         reader = try ChunkReader(repository: backup.repository, packs: backup.manifest.packs ?? [])
+        let m = backup.manifest
+        var members: [String: (chunks: [Manifest.ChunkRef], bytes: Int64, sha256: String)] = [:]
+        for member in [m.schema?.preData, m.schema?.postData].compactMap({ $0 }) {
+            members[member.member] = (member.chunks ?? [], member.bytes, member.sha256)
+        }
+        for unit in m.units { members[unit.member] = (unit.chunks ?? [], unit.compressedBytes, unit.sha256) }
+        self.members = members
     }
 
     func readMember(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
@@ -106,16 +115,6 @@ final class RepositoryArchive: ArchiveSource {
         for (name, member) in members.sorted(by: { $0.key < $1.key }) where member.chunks.allSatisfy({ $0.pack < whole.count && whole[$0.pack] }) {
             out.append((name, member.bytes))
         }
-        return out
-    }
-
-    private var members: [String: (chunks: [Manifest.ChunkRef], bytes: Int64, sha256: String)] {
-        var out: [String: ([Manifest.ChunkRef], Int64, String)] = [:]
-        let m = backup.manifest
-        for member in [m.schema?.preData, m.schema?.postData].compactMap({ $0 }) {
-            out[member.member] = (member.chunks ?? [], member.bytes, member.sha256)
-        }
-        for unit in m.units { out[unit.member] = (unit.chunks ?? [], unit.compressedBytes, unit.sha256) }
         return out
     }
 }

@@ -74,23 +74,3 @@ final class RepositoryBackupWriter: Sendable {
         try? lock.release()
     }
 }
-
-extension RepositoryLock {
-    /// Acquires, retrying for up to `patience` while the repository is
-    /// locked: two runs that start together may both back off (the lock's
-    /// rule), and a prune's lock can be a short one. Then the error names the
-    /// holder as ``acquire(store:kind:command:timing:)``'s does.
-    static func acquire(store: any ObjectStore, kind: Kind, command: String, patience: TimeInterval) throws -> RepositoryLock {
-        let deadline = Date().addingTimeInterval(patience)
-        var pause = 0.2
-        while true {
-            do {
-                return try acquire(store: store, kind: kind, command: command)
-            } catch let error as PGVaultError where error.isRepositoryLocked && Date().addingTimeInterval(pause) < deadline {
-                try Cancellation.check()
-                Thread.sleep(forTimeInterval: pause * Double.random(in: 0.5...1.5))
-                pause = min(pause * 2, 5)
-            }
-        }
-    }
-}

@@ -33,15 +33,35 @@ public struct SnapshotCatalog: Codable, Sendable, Equatable {
         completedAt = manifest.completedAt
         rows = manifest.units.reduce(0) { $0 + $1.rows }
         units = manifest.units.count
-        var logical: Int64 = 0
+        let usage = ChunkUsage(manifest: manifest, statistics: statistics)
+        logicalBytes = usage.logicalBytes
+        storedBytes = usage.storedBytes
+        addedBytes = usage.addedBytes
+        newChunks = usage.newChunks
+        reusedChunks = usage.reusedChunks
+        chunks = usage.chunks
+        packs = usage.packs
+    }
+}
+
+/// What a catalog (a backup's or a cold archive's) records of the chunks its
+/// manifest uses, and of what its writing added.
+struct ChunkUsage {
+    var logicalBytes: Int64 = 0
+    var storedBytes: Int64 = 0
+    var addedBytes: Int64
+    var newChunks: Int
+    var reusedChunks: Int
+    /// Sorted, each once.
+    var chunks: [String]
+    var packs: [String]
+
+    init(manifest: Manifest, statistics: ChunkWriteSession.Statistics) {
         var stored: [String: Int] = [:]
-        for refs in Snapshots.chunkLists(manifest) {
-            for ref in refs {
-                logical += Int64(ref.rawLength)
-                stored[ref.id] = ref.length
-            }
+        for ref in Snapshots.chunkLists(manifest).joined() {
+            logicalBytes += Int64(ref.rawLength)
+            stored[ref.id] = ref.length
         }
-        logicalBytes = logical
         storedBytes = stored.values.reduce(0) { $0 + Int64($1) }
         addedBytes = statistics.packBytes
         newChunks = statistics.newChunks
