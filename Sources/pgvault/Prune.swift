@@ -14,10 +14,16 @@ extension PGVaultCommand {
                 (a nested repository, cold/, someone else's folder): only backups whose \
                 manifest reads are ever deleted. Try it with --dry-run first.
 
+                A format-2 repository also loses the packs no remaining backup uses. Packs \
+                still used but mostly garbage are reported; with --identity (where the \
+                identity is) prune copies their live chunks into new packs and deletes them.
+
                 Examples:
                   pgvault prune --repo /backups/chat --keep-daily 7 --keep-weekly 4 \\
                       --keep-monthly 12 --dry-run
                   pgvault prune --repo /backups/chat --keep-daily 7 --json
+                  pgvault prune --repo /backups/chat-vault --keep-daily 7 \\
+                      --identity /srv/offline/chat-backups.key
 
                 Exit status: 0 pruned (or nothing to prune); 2 the repository cannot be \
                 read or a backup could not be deleted.
@@ -33,6 +39,14 @@ extension PGVaultCommand {
         @Option(help: ArgumentHelp("A format-2 repository's key file (default: ~/.config/pgvault/keys/<id>.key).", valueName: "FILE"))
         var keyFile: String?
 
+        @Option(help: ArgumentHelp(
+            "A format-2 repository's age identity: with it prune also repacks the packs that are mostly garbage (an encrypted repository's packs are read only with it).",
+            valueName: "FILE"))
+        var identity: String?
+
+        @Option(help: ArgumentHelp("Repack a format-2 repository's pack when at least this percent of it is garbage (1-100).", valueName: "PERCENT"))
+        var repackThreshold: Int = RepositoryPrune.defaultRepackThreshold
+
         @Flag(help: "Only show what would be deleted.")
         var dryRun = false
 
@@ -43,6 +57,9 @@ extension PGVaultCommand {
             for (name, value) in [("--keep-daily", keepDaily), ("--keep-weekly", keepWeekly), ("--keep-monthly", keepMonthly)] where value < 0 {
                 throw ValidationError("'\(name)' cannot be negative; give 0 or more (the newest complete backup is always kept)")
             }
+            guard (1...100).contains(repackThreshold) else {
+                throw ValidationError("'--repack-threshold' must be a percentage from 1 to 100, not \(repackThreshold)")
+            }
         }
 
         func run() async throws {
@@ -50,6 +67,9 @@ extension PGVaultCommand {
             try await report.run {
                 let policy = Repository.Policy(daily: keepDaily, weekly: keepWeekly, monthly: keepMonthly)
                 if ChunkRepository.exists(path: repo) { return try await pruneFormat2(report, policy: policy) }
+                if identity != nil || keyFile != nil {
+                    throw PGVaultError.usage("'\(repo)' is a repository of archives, which has no key and no packs: '--identity' and '--key-file' go with a format-2 repository (`pgvault repo init`)")
+                }
                 let decisions = try Repository.existing(repo).prune(policy: policy, dryRun: dryRun)
                 report.result(ListResult(repository: repo, items: decisions, key: "decisions")) {
                     guard !decisions.isEmpty else { return "no complete backups in \(repo)" }
@@ -63,10 +83,12 @@ extension PGVaultCommand {
 
         /// A format-2 repository: the policy, then garbage collection.
         func pruneFormat2(_ report: CommandReport, policy: Repository.Policy) async throws {
-            let repo = repo, dryRun = dryRun, credentials = ChunkRepository.Credentials(keyFile: keyFile)
+            let repo = repo, dryRun = dryRun, threshold = repackThreshold
+            let credentials = ChunkRepository.Credentials(keyFile: keyFile, identityFile: identity)
             let result = try await cancellingOnSignals(leaving: "the prune stopped part way; what it deleted is gone, the rest is whole: run it again") {
                 try await Blocking.run("pgvault-prune") {
-                    try RepositoryPrune.run(try ChunkRepository.open(path: repo, credentials: credentials), policy: policy, dryRun: dryRun)
+                    try RepositoryPrune.run(
+                        try ChunkRepository.open(path: repo, credentials: credentials), policy: policy, dryRun: dryRun, repackThreshold: threshold)
                 }
             }
             report.result(PruneFormat2Result(repository: repo, result: result)) {
@@ -78,7 +100,12 @@ extension PGVaultCommand {
                 for name in result.unfinished { lines.append("\(dryRun ? "would remove" : "removed") unfinished backup \(name)") }
                 lines.append("\(dryRun ? "would delete" : "deleted") \(result.packsDeleted) packs no backup refers to (\(Format.bytes(result.bytesFreed)))")
                 if result.packsWithGarbage > 0 {
-                    lines.append("\(result.packsWithGarbage) packs still in use hold \(Format.bytes(result.garbageBytesKept)) no backup refers to")
+                    lines.append("\(result.packsWithGarbage) packs still in use hold \(Format.bytes(result.garbageBytesKept)) no backup refers to; \(result.packsToRepack) of them are at least \(result.repackThreshold) % garbage")
+                }
+                if let repack = result.repack {
+                    lines.append("repacked \(repack.packsRepacked) packs (\(Format.bytes(repack.bytesFreed))) into \(repack.packsWritten) (\(Format.bytes(repack.bytesWritten))): \(repack.chunksCopied) chunks copied, \(repack.manifestsRewritten) manifests rewritten")
+                } else if result.packsToRepack > 0 {
+                    lines.append(dryRun ? "would repack \(result.packsToRepack) packs" : "not repacked: \(result.repackSkipped ?? "")")
                 }
                 return lines.joined(separator: "\n")
             }
@@ -102,5 +129,9 @@ struct PruneFormat2Result: Encodable {
         try container.encode(result.bytesFreed, forKey: .init("bytesFreed"))
         try container.encode(result.packsWithGarbage, forKey: .init("packsWithGarbage"))
         try container.encode(result.garbageBytesKept, forKey: .init("garbageBytesKept"))
+        try container.encode(result.packsToRepack, forKey: .init("packsToRepack"))
+        try container.encode(result.repackThreshold, forKey: .init("repackThreshold"))
+        try container.encodeIfPresent(result.repack, forKey: .init("repack"))
+        try container.encodeIfPresent(result.repackSkipped, forKey: .init("repackSkipped"))
     }
 }

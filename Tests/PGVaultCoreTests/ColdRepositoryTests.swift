@@ -126,6 +126,43 @@ struct ColdRepositoryTests {
         #expect(try ColdStorageTests.state(conn) == before)
     }
 
+    @Test("prune --identity repacks a pack a cold archive shares with a pruned backup: the cold manifest and catalog point at the copy; check --read-data and restore-partitions pass")
+    func repackRewritesColdArchive() async throws {
+        let db = try ColdStorageTests.generated(TestServers.newest)
+        let conn = try db.connect()
+        let keys = try RepositoryFormatTests.keys("coldrepack")
+        let repo = try RepositoryFormatTests.encryptedRepository("coldrepack", keys)
+        let month = try ColdStorageTests.state(conn).filter { $0.key == "public.messages_2024_01" }
+        // The cold archive's chunks are the first backup's; then every other
+        // message changes, and the second backup no longer uses most of them.
+        _ = try RepositoryFormatTests.backup(db, repo, keys)
+        _ = try await PartitionArchiver.run(Self.options(db, repo: repo, keys: keys))
+        let coldBefore = try #require(try Self.coldCatalogs(repo, keys).first?.catalog)
+        try conn.execute("UPDATE messages SET content = content || ' (edited)'")
+        _ = try RepositoryFormatTests.backup(db, repo, keys)
+
+        let pruned = try RepositoryFormatTests.pgvault([
+            "prune", "--repo", repo, "--key-file", keys.keyFile, "--identity", keys.identity, "--keep-daily", "0", "--keep-weekly", "0",
+            "--keep-monthly", "0", "--repack-threshold", "20", "--json",
+        ])
+        #expect(pruned.status == 0, "\(pruned.stderr)")
+        let json = try #require(JSONSerialization.jsonObject(with: Data(pruned.stdout.utf8)) as? [String: Any])
+        let repack = try #require(json["repack"] as? [String: Any], "\(json)")
+        #expect((repack["packsRepacked"] as? Int ?? 0) >= 1 && (repack["manifestsRewritten"] as? Int ?? 0) >= 1, "\(repack)")
+        let coldAfter = try #require(try Self.coldCatalogs(repo, keys).first?.catalog)
+        #expect(coldAfter.chunks == coldBefore.chunks && coldAfter.packs != coldBefore.packs, "\(coldBefore.packs) → \(coldAfter.packs)")
+
+        let checked = try RepositoryFormatTests.pgvault(["check", "--repo", repo, "--identity", keys.identity, "--read-data"])
+        #expect(checked.status == 0, "\(checked.stdout)\(checked.stderr)")
+        let restored = try RepositoryFormatTests.pgvault([
+            "restore-partitions", "-d", db.conninfo, "--repo", repo, "--table", "messages", "--since", "2024-01", "--until", "2024-01",
+            "--identity", keys.identity, "--key-file", keys.keyFile,
+        ])
+        #expect(restored.status == 0, "\(restored.stderr)")
+        #expect(try ColdStorageTests.state(conn).filter { $0.key == "public.messages_2024_01" } == month)
+        #expect(month.count == 1)
+    }
+
     @Test("a failure after the dump, before the detach or before the commit leaves the partition attached and no cold archive (no manifest, no catalog)")
     func failureInjection() async throws {
         let db = try ColdStorageTests.generated(17)

@@ -32,6 +32,10 @@ struct ChunkIndex {
     private(set) var packs: [Manifest.PackRef] = []
     private var packNumbers: [String: Int32] = [:]
     private(set) var chunks: [ChunkID: Location] = [:]
+    /// Further places of chunks stored more than once: two backups that
+    /// stored the same new chunk at once, or a repack interrupted before it
+    /// deleted the packs it copied from. Rare, and gone at the next prune.
+    private var elsewhere: [ChunkID: [Location]] = [:]
 
     static func objectKey(pack: String) -> String { "index/\(pack)" }
 
@@ -45,8 +49,22 @@ struct ChunkIndex {
         chunks[id].map { Entry(id: id, pack: packs[Int($0.pack)].id, offset: $0.offset, length: Int($0.length), rawLength: Int($0.rawLength)) }
     }
 
+    /// Is chunk `id` indexed in pack `pack` at `offset`, `length` bytes long
+    /// (in its first place or another)? What a manifest says of it.
+    func holds(_ id: ChunkID, pack: String, offset: Int64, length: Int) -> Bool {
+        guard let number = packNumbers[pack], let first = chunks[id] else { return false }
+        return ([first] + (elsewhere[id] ?? [])).contains { $0.pack == number && $0.offset == offset && Int($0.length) == length }
+    }
+
+    /// Every place of every chunk, first places and the others: what
+    /// `check --read-data` reads.
+    var everyPlace: [(ChunkID, Location)] {
+        Array(chunks) + elsewhere.flatMap { id, places in places.map { (id, $0) } }
+    }
+
     /// Adds a finished pack and its chunks. A chunk already indexed keeps its
-    /// first place (two backups may store the same new chunk at once).
+    /// first place for new backups to refer to; the others are remembered
+    /// for ``holds(_:pack:offset:length:)``.
     mutating func add(pack: Manifest.PackRef, entries: [Entry]) {
         let number: Int32
         if let known = packNumbers[pack.id] {
@@ -57,8 +75,13 @@ struct ChunkIndex {
             packs.append(pack)
             packNumbers[pack.id] = number
         }
-        for e in entries where chunks[e.id] == nil {
-            chunks[e.id] = Location(pack: number, length: UInt32(e.length), rawLength: UInt32(e.rawLength), offset: e.offset)
+        for e in entries {
+            let location = Location(pack: number, length: UInt32(e.length), rawLength: UInt32(e.rawLength), offset: e.offset)
+            if let first = chunks[e.id] {
+                if first != location { elsewhere[e.id, default: []].append(location) }
+            } else {
+                chunks[e.id] = location
+            }
         }
     }
 

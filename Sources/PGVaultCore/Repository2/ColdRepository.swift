@@ -142,8 +142,8 @@ enum ColdRepository {
             }
         }
         for ref in Snapshots.chunkLists(manifest).joined() {
-            guard let id = ChunkID(hex: ref.id), let at = index.entry(id), ref.pack >= 0, ref.pack < packs.count,
-                  at.pack == packs[ref.pack].id, at.offset == ref.offset, at.length == ref.length else {
+            guard let id = ChunkID(hex: ref.id), ref.pack >= 0, ref.pack < packs.count,
+                  index.holds(id, pack: packs[ref.pack].id, offset: ref.offset, length: ref.length) else {
                 throw PGVaultError.archive("the cold archive of \(what) does not verify: chunk \(ref.id.prefix(16)) is not indexed where its manifest says; \(consequence)")
             }
         }

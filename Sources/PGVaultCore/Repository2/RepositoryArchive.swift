@@ -136,12 +136,29 @@ final class ChunkReader {
     }
 
     func read(_ chunk: Manifest.ChunkRef, member: String, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let (pack, what) = try locate(chunk, member: member)
+        try decode(try fetch(chunk, pack: pack, what: what), chunk, what: what, consume)
+    }
+
+    /// The chunk's stored zstd frame, as it lies in its pack (decrypted),
+    /// after checking that it decompresses to the chunk its id names: what
+    /// a repack copies into a new pack, so that it never carries damage on.
+    func verifiedFrame(_ chunk: Manifest.ChunkRef, member: String) throws -> [UInt8] {
+        let (pack, what) = try locate(chunk, member: member)
+        let frame = try fetch(chunk, pack: pack, what: what)
+        try decode(frame, chunk, what: what) { _ in }
+        return frame
+    }
+
+    private func locate(_ chunk: Manifest.ChunkRef, member: String) throws -> (Manifest.PackRef, String) {
         guard chunk.pack >= 0, chunk.pack < packs.count, chunk.length >= 0, chunk.offset >= 0 else {
             throw PGVaultError.archive("member \(member) refers to pack #\(chunk.pack), which the manifest does not list; the manifest is damaged")
         }
         let pack = packs[chunk.pack]
-        let what = "chunk \(chunk.id.prefix(16)) of member \(member) (pack \(pack.objectKey))"
-        let frame = try fetch(chunk, pack: pack, what: what)
+        return (pack, "chunk \(chunk.id.prefix(16)) of member \(member) (pack \(pack.objectKey))")
+    }
+
+    private func decode(_ frame: [UInt8], _ chunk: Manifest.ChunkRef, what: String, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
         // Handed on as it decompresses, hashed on the way: a chunk that does
         // not match its id fails the member at its end, and a loader's
         // transaction rolls back, as for a member whose SHA-256 differs.

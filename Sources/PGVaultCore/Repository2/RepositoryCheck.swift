@@ -30,7 +30,7 @@ public enum RepositoryCheck {
             findings += try await Blocking.run("pgvault-check-cold") { try ColdRepository.check(repository, index: index) }
             if readData {
                 var byPack: [Int32: [(ChunkID, ChunkIndex.Location)]] = [:]
-                for (id, location) in index.chunks { byPack[location.pack, default: []].append((id, location)) }
+                for (id, location) in index.everyPlace { byPack[location.pack, default: []].append((id, location)) }
                 let items = byPack.map { (index.packs[Int($0.key)], $0.value.sorted { $0.1.offset < $1.1.offset }) }
                 let count = Locked(0)
                 findings += try await WorkerPool.run(
@@ -108,8 +108,8 @@ public enum RepositoryCheck {
                 var wrong: [String] = []
                 for list in Snapshots.chunkLists(manifest) {
                     for ref in list {
-                        guard let id = ChunkID(hex: ref.id), let at = index.entry(id), ref.pack < packs.count,
-                              at.pack == packs[ref.pack].id, at.offset == ref.offset, at.length == ref.length else {
+                        guard let id = ChunkID(hex: ref.id), ref.pack >= 0, ref.pack < packs.count,
+                              index.holds(id, pack: packs[ref.pack].id, offset: ref.offset, length: ref.length) else {
                             wrong.append(ref.id)
                             continue
                         }

@@ -19,12 +19,25 @@ public enum RepositoryPrune {
         public var unfinished: [String]
         public var packsDeleted: Int
         public var bytesFreed: Int64
-        /// Live packs holding some garbage, and how much (no repacking here).
+        /// Live packs holding some garbage (over 1 %), and how much, before any repack.
         public var packsWithGarbage: Int
         public var garbageBytesKept: Int64
+        /// Of those, the packs at least `repackThreshold` % garbage: the ones to repack.
+        public var packsToRepack: Int = 0
+        public var repackThreshold: Int
+        /// What the repack did; nil when none ran (a dry run, nothing to
+        /// repack, or an encrypted repository without the identity:
+        /// ``repackSkipped`` says which).
+        public var repack: RepositoryRepack.Result?
+        public var repackSkipped: String?
     }
 
-    public static func run(_ repository: ChunkRepository, policy: Repository.Policy, dryRun: Bool) throws -> Result {
+    /// Repack a pack when at least this share of it (percent) is garbage.
+    public static let defaultRepackThreshold = 50
+
+    public static func run(
+        _ repository: ChunkRepository, policy: Repository.Policy, dryRun: Bool, repackThreshold: Int = defaultRepackThreshold
+    ) throws -> Result {
         let store = repository.store
         let lock = try RepositoryLock.acquire(store: store, kind: dryRun ? .shared : .exclusive, command: dryRun ? "prune --dry-run" : "prune")
         defer { try? lock.release() }
@@ -51,14 +64,21 @@ public enum RepositoryPrune {
             decisions: decisions, unfinished: unfinished,
             packsDeleted: deadIndexed.count + unindexed.count,
             bytesFreed: deadIndexed.reduce(0) { $0 + $1.size } + unindexed.reduce(0) { $0 + $1.size },
-            packsWithGarbage: 0, garbageBytesKept: 0)
+            packsWithGarbage: 0, garbageBytesKept: 0, repackThreshold: repackThreshold)
+        var toRepack: [Manifest.PackRef] = []
         for (number, pack) in index.packs.enumerated() where livePacks.contains(pack.id) {
-            let garbage = max(0, pack.size - pack.headerBytes.int64 - (liveBytes[Int32(number)] ?? 0))
+            let payload = pack.size - pack.headerBytes.int64
+            let garbage = max(0, payload - (liveBytes[Int32(number)] ?? 0))
             // Age adds 16 bytes per 64 KiB segment: not garbage.
             if garbage > pack.size / 100 {
                 result.packsWithGarbage += 1
                 result.garbageBytesKept += garbage
+                if garbage * 100 >= payload * Int64(repackThreshold) { toRepack.append(pack) }
             }
+        }
+        result.packsToRepack = toRepack.count
+        if !toRepack.isEmpty && !repository.canReadData {
+            result.repackSkipped = "an encrypted repository's packs are repacked only with its identity: run prune with --identity where the identity is"
         }
         guard !dryRun else { return result }
         try lock.checkHeld()
@@ -81,7 +101,24 @@ public enum RepositoryPrune {
             try Cancellation.check()
             try store.delete(object.key)
         }
+        if !toRepack.isEmpty && repository.canReadData {
+            result.repack = try RepositoryRepack.run(repository, candidates: toRepack, documents: try documents(kept, in: repository), lock: lock)
+        }
         return result
+    }
+
+    /// What a repack may rewrite: the kept backups and the published cold archives.
+    private static func documents(_ kept: [SnapshotCatalog], in repository: ChunkRepository) throws -> [RepositoryRepack.Document] {
+        let backups = kept.map {
+            RepositoryRepack.Document(
+                what: "backup \($0.name)", catalogKey: Snapshots.catalogKey($0.name), manifestKey: Snapshots.manifestKey($0.name), catalog: $0)
+        }
+        let cold = try ColdRepository.catalogs(repository).filter { $0.status != "incomplete" }.map {
+            RepositoryRepack.Document(
+                what: "cold archive \($0.folder.dropLast())", catalogKey: ColdRepository.catalogKey($0.folder),
+                manifestKey: ColdRepository.manifestKey($0.folder), catalog: $0.catalog)
+        }
+        return backups + cold
     }
 }
 

@@ -44,6 +44,15 @@ public struct SnapshotCatalog: Codable, Sendable, Equatable {
     }
 }
 
+/// A backup's or a cold archive's catalog: what a repack rewrites of it is
+/// its list of packs.
+protocol ChunkCatalog: Codable, Sendable {
+    var packs: [String] { get set }
+}
+
+extension SnapshotCatalog: ChunkCatalog {}
+extension ColdRepositoryCatalog: ChunkCatalog {}
+
 /// What a catalog (a backup's or a cold archive's) records of the chunks its
 /// manifest uses, and of what its writing added.
 struct ChunkUsage {
@@ -84,6 +93,19 @@ public enum Snapshots {
         [manifest.schema?.preData.chunks, manifest.schema?.postData.chunks].compactMap { $0 } + manifest.units.compactMap(\.chunks)
     }
 
+    /// Every chunk reference of the manifest (schema scripts' and units')
+    /// replaced by `transform`'s: a repack's move of chunks to new packs.
+    static func mapChunks(_ manifest: inout Manifest, _ transform: (Manifest.ChunkRef) throws -> Manifest.ChunkRef) rethrows {
+        if var schema = manifest.schema {
+            schema.preData.chunks = try schema.preData.chunks?.map(transform)
+            schema.postData.chunks = try schema.postData.chunks?.map(transform)
+            manifest.schema = schema
+        }
+        for i in manifest.units.indices {
+            manifest.units[i].chunks = try manifest.units[i].chunks?.map(transform)
+        }
+    }
+
     /// Writes the catalog (claiming the name: `ifAbsent`) and then the
     /// manifest, MAC-trailed with the key, then encrypted to the recipients.
     static func write(_ catalog: SnapshotCatalog, manifest: Manifest, in repository: ChunkRepository) throws {
@@ -92,22 +114,24 @@ public enum Snapshots {
     }
 
     /// A catalog object (backup or cold archive): JSON sealed with the key;
-    /// `ifAbsent` claims its name.
-    static func writeSealed(_ catalog: some Encodable, at objectKey: String, in repository: ChunkRepository) throws {
+    /// `ifAbsent` claims its name, unless `replacing` (a repack's rewrite).
+    static func writeSealed(_ catalog: some Encodable, at objectKey: String, in repository: ChunkRepository, replacing: Bool = false) throws {
         try repository.store.put(
-            objectKey, bytes: try Sealing.seal(Array(try JSONEncoder().encode(catalog)), key: repository.key, objectKey: objectKey), ifAbsent: true)
+            objectKey, bytes: try Sealing.seal(Array(try JSONEncoder().encode(catalog)), key: repository.key, objectKey: objectKey),
+            ifAbsent: !replacing)
     }
 
     /// A manifest object (backup or cold archive): MAC-trailed with the key,
-    /// then encrypted to the recipients. Written last: it publishes.
-    static func writeManifest(_ manifest: Manifest, at objectKey: String, what: String, in repository: ChunkRepository) throws {
+    /// then encrypted to the recipients. Written last: it publishes. A
+    /// repack's rewrite is `replacing`: one put, so the object is old or new.
+    static func writeManifest(_ manifest: Manifest, at objectKey: String, what: String, in repository: ChunkRepository, replacing: Bool = false) throws {
         var bytes = try Sealing.macTrailed(try manifest.encoded(), key: repository.key, objectKey: objectKey)
         if let recipients = try repository.recipients() {
             do { bytes = try Age.encrypt(bytes, to: recipients) } catch {
                 throw PGVaultError.archive("cannot encrypt the manifest of \(what): \(error)")
             }
         }
-        try repository.store.put(objectKey, bytes: bytes, ifAbsent: true)
+        try repository.store.put(objectKey, bytes: bytes, ifAbsent: !replacing)
     }
 
     /// The catalogs of every backup, complete or not, newest first.
