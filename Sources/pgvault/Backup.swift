@@ -143,7 +143,7 @@ extension PGVaultCommand {
                 report.result(summary) {
                     """
                     backup complete: \(summary.archive)
-                      database \(summary.database), snapshot \(summary.snapshotTime) at WAL \(summary.walLSN)
+                      database \(summary.database), snapshot \(summary.snapshotTime) at WAL \(summary.walLSN)\(summary.standby.map { " (read from a standby: replayed to \($0.replayLSN), last replayed commit \($0.lastReplayedCommit ?? "none yet"))" } ?? "")
                       \(summary.tables) tables, \(summary.units) units, \(summary.rows) rows
                       \(Format.bytes(summary.rawBytes)) of COPY data \(summary.manifest?.packs != nil ? "stored; \(Format.bytes(summary.archiveBytes)) new in the repository, the rest already there" : "in \(Format.bytes(summary.archiveBytes))") (\(String(format: "%.1f", summary.seconds)) s)
                     """

@@ -62,6 +62,21 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var walLSN: String
         /// The WAL segment file holding `walLSN`.
         public var walSegment: String?
+        /// Set when the backup was taken on a hot standby: the data is the
+        /// primary's as of the WAL the standby had replayed (`walLSN` is then
+        /// `pg_last_wal_replay_lsn()`). Absent from a primary's backup.
+        public var standby: Standby? = nil
+    }
+
+    /// Where a standby stood when a backup read it.
+    public struct Standby: Codable, Sendable, Equatable {
+        /// pg_last_wal_replay_lsn() at the snapshot.
+        public var replayLSN: String
+        /// pg_last_wal_receive_lsn(): WAL received but maybe not yet replayed.
+        public var receiveLSN: String?
+        /// pg_last_xact_replay_timestamp(): the primary's commit time of the
+        /// last transaction replayed, so the data's age (ISO-8601 UTC).
+        public var lastReplayedCommit: String?
     }
 
     public struct Compression: Codable, Sendable, Equatable {

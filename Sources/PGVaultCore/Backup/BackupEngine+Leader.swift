@@ -98,6 +98,7 @@ extension BackupEngine {
         var time: String
         var walLSN: String
         var walSegment: String?
+        var standby: Manifest.Standby?
         var server: Manifest.Server
         var encoding: String
         var collate: String?
@@ -112,16 +113,21 @@ extension BackupEngine {
                    CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_walfile_name(pg_current_wal_lsn()) END,
                    current_setting('server_version'), current_setting('server_version_num'),
                    pg_encoding_to_char(d.encoding), d.datcollate, d.datctype,
-                   current_setting('wal_segment_size')
+                   current_setting('wal_segment_size'),
+                   pg_is_in_recovery(), pg_last_wal_receive_lsn()::text,
+                   to_char(pg_last_xact_replay_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
             FROM pg_database d WHERE d.datname = current_database()
             """).firstRow()
         // pg_control_* need pg_monitor or superuser; leave them out rather than fail.
         let sysid = (try? conn.query("SELECT system_identifier::text FROM pg_control_system()").firstRow().optionalString(0)) ?? nil
         let timeline = (try? conn.query("SELECT timeline_id FROM pg_control_checkpoint()").firstRow().optionalInt(0)) ?? nil
         let segBytes = parseSize(try r.string(9))
+        // The replay LSN is NULL on a standby that has replayed nothing yet.
+        let walLSN = try r.optionalString(2) ?? ""
+        let standby = try r.bool(10)
+            ? Manifest.Standby(replayLSN: walLSN, receiveLSN: try r.optionalString(11), lastReplayedCommit: try r.optionalString(12)) : nil
         return SnapshotFacts(
-            // The replay LSN is NULL on a standby that has replayed nothing yet.
-            snapshotID: try r.string(0), time: try r.string(1), walLSN: try r.optionalString(2) ?? "", walSegment: try r.optionalString(3),
+            snapshotID: try r.string(0), time: try r.string(1), walLSN: walLSN, walSegment: try r.optionalString(3), standby: standby,
             server: Manifest.Server(
                 version: try r.string(4), versionNumber: try r.int(5), systemIdentifier: sysid ?? "unknown",
                 timeline: timeline, walSegmentSize: segBytes),

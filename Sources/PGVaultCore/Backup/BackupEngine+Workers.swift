@@ -48,6 +48,9 @@ extension BackupEngine {
             if error.sqlState == PGError.queryCanceled, Cancellation.isCancelled { throw CancellationError() }
             // The server's error stays whole underneath: its SQLSTATE tells a
             // terminated connection from a refused statement.
+            if error.isRecoveryConflict {
+                throw PGVaultError.server("COPY of \(unit.relation.table.qualifiedName) failed: \(PGError.recoveryConflictAdvice)", error)
+            }
             throw PGVaultError.server("COPY of \(unit.relation.table.qualifiedName) failed", error)
         }
     }

@@ -94,7 +94,16 @@ public enum BackupEngine {
         // (compression, pg_dump and the writes run on after the COPYs):
         // nothing is committed or published once the run is cancelled.
         try Task.checkCancellation()
-        try await Blocking.run("pgvault-backup-leader", on: leader) { try $0.execute("COMMIT") }
+        let onStandby = plan.facts.standby != nil
+        try await Blocking.run("pgvault-backup-leader", on: leader) { conn in
+            do { try conn.execute("COMMIT") } catch let error as PGError where onStandby && (error.isConnectionFailure || error.isRecoveryConflict) {
+                // The session that holds the snapshot and the tables' locks
+                // was ended: the tables may have changed under the copies.
+                throw PGVaultError.server(
+                    "the standby ended the backup's leader session (it holds the snapshot and the tables' locks) before the backup finished, so the backup is not kept; the standby's log says why, usually a conflict with recovery: \(PGError.recoveryConflictAdvice)",
+                    error)
+            }
+        }
         TestPause.here("backup: the server's part is done", variable: "PGVAULT_TEST_BACKUP_PAUSE_AFTER_SERVER")
 
         var tables = plan.selected.map(\.table)
@@ -106,7 +115,7 @@ public enum BackupEngine {
             startedAt: ISO8601.format(started), completedAt: ISO8601.format(Date()),
             server: facts.server,
             database: Manifest.Database(name: plan.database, encoding: facts.encoding, collate: facts.collate, ctype: facts.ctype),
-            snapshot: Manifest.Snapshot(id: facts.snapshotID, time: facts.time, walLSN: facts.walLSN, walSegment: facts.walSegment),
+            snapshot: Manifest.Snapshot(id: facts.snapshotID, time: facts.time, walLSN: facts.walLSN, walSegment: facts.walSegment, standby: facts.standby),
             migrations: plan.migrations.isEmpty ? nil : plan.migrations,
             copyFormat: Manifest.copyFormatSummary(done),
             copySettings: CopySession.asDictionary,
@@ -127,7 +136,8 @@ public enum BackupEngine {
             return BackupSummary(
                 status: "complete", archive: chunks.repository.location + "/" + name, database: plan.database, tables: tables.count, units: done.count,
                 rows: totals.rows, rawBytes: totals.rawBytes, archiveBytes: added,
-                seconds: Date().timeIntervalSince(started), snapshotTime: facts.time, walLSN: facts.walLSN, manifest: manifest)
+                seconds: Date().timeIntervalSince(started), snapshotTime: facts.time, walLSN: facts.walLSN, manifest: manifest,
+            standby: facts.standby)
         }
         let finalManifest = manifest
         let archiveBytes = try await Blocking.run("pgvault-backup-publish") {
@@ -144,6 +154,7 @@ public enum BackupEngine {
         return BackupSummary(
             status: "complete", archive: options.output, database: plan.database, tables: tables.count, units: done.count,
             rows: totals.rows, rawBytes: totals.rawBytes, archiveBytes: archiveBytes,
-            seconds: Date().timeIntervalSince(started), snapshotTime: facts.time, walLSN: facts.walLSN, manifest: manifest)
+            seconds: Date().timeIntervalSince(started), snapshotTime: facts.time, walLSN: facts.walLSN, manifest: manifest,
+            standby: facts.standby)
     }
 }

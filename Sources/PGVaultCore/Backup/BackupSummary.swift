@@ -43,8 +43,10 @@ public struct BackupSummary: Codable, Sendable {
     public var manifest: Manifest?
     /// What went wrong after the archive was complete (a metrics file not written).
     public var warnings: [String]?
+    /// Set when the backup read a hot standby: where its replay stood.
+    public var standby: Manifest.Standby? = nil
 
     enum CodingKeys: String, CodingKey {
-        case status, archive, database, tables, units, rows, rawBytes, archiveBytes, seconds, snapshotTime, walLSN, warnings
+        case status, archive, database, tables, units, rows, rawBytes, archiveBytes, seconds, snapshotTime, walLSN, warnings, standby
     }
 }

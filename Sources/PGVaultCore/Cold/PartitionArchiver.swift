@@ -350,7 +350,7 @@ public enum PartitionArchiver {
                 startedAt: ISO8601.format(started), completedAt: ISO8601.format(Date()),
                 server: facts.server,
                 database: Manifest.Database(name: database, encoding: dbRow?[0] ?? facts.encoding, collate: dbRow?[1] ?? nil, ctype: dbRow?[2] ?? nil),
-                snapshot: Manifest.Snapshot(id: facts.snapshotID, time: facts.time, walLSN: facts.walLSN, walSegment: facts.walSegment),
+                snapshot: Manifest.Snapshot(id: facts.snapshotID, time: facts.time, walLSN: facts.walLSN, walSegment: facts.walSegment, standby: facts.standby),
                 migrations: nil,
                 copySettings: CopySession.asDictionary,
                 compression: Manifest.Compression(level: Int(options.compressionLevel)),
