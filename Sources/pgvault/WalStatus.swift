@@ -88,6 +88,10 @@ extension PGVaultCommand {
         @Option(parsing: .unconditional, help: ArgumentHelp("WARNING when more than N files wait to be archived; CRITICAL above 2N.", valueName: "N"))
         var maxBacklog: Int?
 
+        @Option(help: ArgumentHelp(
+            "On a standby: WARNING when replay is further behind than this (30s, 5m); CRITICAL at twice.", valueName: "DURATION"))
+        var maxReplayLag: String?
+
         @Flag(help: "Print one JSON object on one line: status, exitCode, summary, checks, metrics.")
         var json = false
 
@@ -119,6 +123,9 @@ extension PGVaultCommand {
             if offline && forceSwitch { throw ValidationError("--switch needs a connection, not --offline") }
             if DurationText.seconds(timeout) == nil { throw ValidationError("--timeout: '\(timeout)' is not a duration like 30s or 2m") }
             if let maxAge, DurationText.seconds(maxAge) == nil { throw ValidationError("--max-age: '\(maxAge)' is not a duration like 15m or 1h") }
+            if let maxReplayLag, DurationText.seconds(maxReplayLag) == nil {
+                throw ValidationError("--max-replay-lag: '\(maxReplayLag)' is not a duration like 30s or 5m")
+            }
             if let maxBacklog, maxBacklog < 0 { throw ValidationError("'--max-backlog' must be 0 or more") }
         }
 
@@ -131,7 +138,8 @@ extension PGVaultCommand {
             options.forceSwitch = forceSwitch
             options.switchTimeout = DurationText.seconds(timeout) ?? 30
             options.thresholds = WalThresholds(
-                maxAge: maxAge.flatMap(DurationText.seconds), maxBacklog: maxBacklog.map(Int64.init))
+                maxAge: maxAge.flatMap(DurationText.seconds), maxBacklog: maxBacklog.map(Int64.init),
+                maxReplayLag: maxReplayLag.flatMap(DurationText.seconds))
             if forceSwitch && !json && !prometheus {
                 note("pgvault wal-status: switching WAL on \(connection.display) and waiting up to \(timeout) for the segment to be archived")
             }

@@ -29,7 +29,7 @@ struct RunbookTests {
     }
 
     static let expected: [String: Expectation] = [
-        "nightly-backup.md": Expectation(run: 5, illustrative: 1),
+        "nightly-backup.md": Expectation(run: 5, illustrative: 3),
         "disaster-recovery.md": Expectation(run: 7, illustrative: 0),
         "cold-storage.md": Expectation(run: 5, illustrative: 1),
         "repository.md": Expectation(run: 8, illustrative: 1),

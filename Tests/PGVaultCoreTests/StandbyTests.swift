@@ -124,4 +124,66 @@ struct StandbyTests {
         #expect(message.contains("conflict with recovery") && message.contains("max_standby_streaming_delay") && message.contains("hot_standby_feedback"), "\(message)")
         #expect(!FileManager.default.fileExists(atPath: archive))
     }
+
+    static func walStatus(_ arguments: [String]) throws -> (status: Int32, json: [String: Any]) {
+        let out = try Shell.capture([try Shell.pgvault(), "wal-status", "--json"] + arguments)
+        let json = try #require(JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any], "\(out.stdout)\(out.stderr)")
+        return (out.status, json)
+    }
+
+    static func check(_ json: [String: Any], _ name: String) -> [String: Any]? {
+        (json["checks"] as? [[String: Any]])?.first { $0["name"] as? String == name }
+    }
+
+    @Test("wal-status on a standby: streaming and replay lag; archive_mode = always archives there and the archive folder is checked; paused replay past --max-replay-lag; no WAL at all once the primary is gone", arguments: TestServers.versions)
+    func walStatusOnStandby(major: Int) async throws {
+        let primary = try Self.primary(major, rows: 1000)
+        defer { primary.destroy() }
+        let archive = try TestScratch.directory("standby-archive-\(major)")
+        try Shell.run(["/bin/chown", "postgres", archive])
+        let standby = try TestStandby(of: primary, settings: [
+            "archive_mode": "always", "archive_command": "'test ! -f \(archive)/%f && cp %p \(archive)/%f'",
+        ])
+        defer { standby.destroy() }
+        let primaryConn = try PGConnection(conninfo: primary.conninfo())
+        try primaryConn.execute("INSERT INTO orders VALUES (5000000, 'x')")
+        _ = try primaryConn.query("SELECT pg_switch_wal()")
+        try standby.catchUp()
+        // The standby archives what it received (archive_mode = always).
+        let deadline = Date().addingTimeInterval(30)
+        while try FileManager.default.contentsOfDirectory(atPath: archive).filter({ $0.count == 24 }).isEmpty && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+
+        let streaming = try Self.walStatus(["-d", standby.conninfo(), "--archive-dir", archive])
+        let replication = try #require(Self.check(streaming.json, "replication"), "\(streaming.json)")
+        #expect(replication["status"] as? String == "OK", "\(replication)")
+        #expect((replication["detail"] as? String ?? "").contains("streaming from"), "\(replication)")
+        #expect(Self.check(streaming.json, "archiver")?["status"] as? String == "OK", "archive_mode = always: the standby's archiver is judged")
+        #expect(Self.check(streaming.json, "archive-dir")?["status"] as? String != "CRITICAL", "\(streaming.json)")
+        let metrics = try #require(streaming.json["metrics"] as? [String: Any])
+        #expect(metrics["standbyStreaming"] as? Int == 1 && metrics["replayLagBytes"] as? Int == 0, "\(metrics)")
+
+        // Replay paused while the primary commits: behind, past the limit.
+        let standbyConn = try PGConnection(conninfo: standby.conninfo())
+        _ = try standbyConn.query("SELECT pg_wal_replay_pause()")
+        try primaryConn.execute("INSERT INTO orders VALUES (5000001, 'y')")
+        try await Task.sleep(for: .seconds(2.5))
+        try primaryConn.execute("INSERT INTO orders VALUES (5000002, 'z')")
+        try await Task.sleep(for: .milliseconds(500))
+        let paused = try Self.walStatus(["-d", standby.conninfo(), "--max-replay-lag", "1s"])
+        let lagging = try #require(Self.check(paused.json, "replication"))
+        #expect(lagging["status"] as? String == "CRITICAL" && (lagging["detail"] as? String ?? "").contains("paused"), "\(lagging)")
+        #expect(paused.status == 2)
+        _ = try standbyConn.query("SELECT pg_wal_replay_resume()")
+
+        // The primary gone, no restore_command: no WAL arrives.
+        try primary.stop(mode: "immediate")
+        try await Task.sleep(for: .seconds(1))
+        let orphaned = try Self.walStatus(["-d", standby.conninfo()])
+        let none = try #require(Self.check(orphaned.json, "replication"))
+        #expect(none["status"] as? String == "CRITICAL" && (none["detail"] as? String ?? "").contains("primary_conninfo"), "\(none)")
+        #expect(orphaned.status == 2)
+        try primary.start()
+    }
 }

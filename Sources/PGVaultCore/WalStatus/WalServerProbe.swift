@@ -71,6 +71,8 @@ public struct WalServerFacts: Sendable {
     public var ready: WalGathered<ReadyStats> = .skipped("not gathered")
     /// Nil when `--switch` was not asked for.
     public var switchResult: WalGathered<SwitchResult>?
+    /// On a standby: its replication (``StandbyReplication``).
+    public var replication: WalGathered<StandbyReplication> = .skipped("not a standby")
 
     public var archiveModeOn: Bool {
         settings["archive_mode"] == "always" || (settings["archive_mode"] == "on" && !inRecovery)
@@ -128,6 +130,10 @@ public enum WalServerProbe {
         facts.switchResult = switchRequest.map { forceSwitch(conn, facts: facts, request: $0) }
         facts.archiver = gathering { try archiverStats(conn) }
         facts.position = gathering { try position(conn, inRecovery: facts.inRecovery) }
+        if facts.inRecovery {
+            let version = facts.versionNumber
+            facts.replication = gathering { try replication(conn, versionNumber: version) }
+        }
         facts.ready = gathering(
             denied: "listing pg_wal/archive_status with pg_ls_archive_statusdir() needs pg_monitor or superuser "
                 + "(GRANT pg_monitor TO \(facts.role))",

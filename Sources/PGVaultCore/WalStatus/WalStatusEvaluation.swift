@@ -7,10 +7,14 @@ public struct WalThresholds: Sendable, Equatable {
     public var maxAge: Double?
     /// Files waiting. WARNING above, CRITICAL above twice.
     public var maxBacklog: Int64?
+    /// Seconds, on a standby: WARNING when replay is further behind the
+    /// primary's last commit, CRITICAL at twice.
+    public var maxReplayLag: Double?
 
-    public init(maxAge: Double? = nil, maxBacklog: Int64? = nil) {
+    public init(maxAge: Double? = nil, maxBacklog: Int64? = nil, maxReplayLag: Double? = nil) {
         self.maxAge = maxAge
         self.maxBacklog = maxBacklog
+        self.maxReplayLag = maxReplayLag
     }
 }
 
@@ -71,6 +75,8 @@ public struct WalStatusInput: Sendable {
 /// - `--max-age`: `archive-age` WARNING past it, CRITICAL past twice it, while
 ///   something waits to be archived (an idle server has nothing to archive);
 /// - `--max-backlog N`: `backlog` WARNING above N waiting files, CRITICAL above 2N;
+/// - on a standby, `replication` (``standbyCheck(_:archiveDir:_:_:)``), and
+///   archive_mode off is no fault there: the primary archives;
 /// - `--switch`: CRITICAL if the segment is not archived in time;
 /// - archive folder: no base backup to recover from, or the WAL after the newest
 ///   usable one broken (`pitr`); a gap, a wrong-size segment (a short one breaks
@@ -93,6 +99,7 @@ public enum WalStatusEvaluator {
             facts = f
             checks.append(connectionCheck(f))
             checks.append(settingsCheck(f, archiveDir: input.archiveDir))
+            if f.inRecovery { checks.append(standbyCheck(f, archiveDir: input.archiveDir, input.thresholds, &m)) }
             if f.inRecovery && f.settings["archive_mode"] != "always" {
                 let why = "this server is a standby and archive_mode is not 'always': the primary archives; run wal-status against the primary"
                 checks += ["archiver", "backlog"].map { WalCheck($0, .skipped, "skipped: \(why)") }
@@ -159,7 +166,13 @@ public enum WalStatusEvaluator {
         var fix = ""
         let mode = s["archive_mode"]
         let minimal = s["wal_level"] == "minimal"
-        if mode == "off" || minimal {
+        if mode == "off" && f.inRecovery && !minimal {
+            return WalCheck(
+                "settings", .ok,
+                "\(settings) (standby: the primary archives; this standby archives nothing. archive_mode = always would archive here too, "
+                    + "and after a promotion archive_mode must be on)",
+                data: data)
+        } else if mode == "off" || minimal {
             problem = minimal
                 ? "wal_level is minimal and archive_mode is \(mode ?? "?"), so WAL cannot be archived and point-in-time recovery is not possible"
                 : "archive_mode is off, so no WAL is archived and point-in-time recovery is not possible"

@@ -64,6 +64,9 @@ public struct WalMetrics: Sendable, Equatable {
     public var pitrRecoverable: Bool?
     public var pitrWindowStartSeconds: Double?
     public var pitrWindowEndSeconds: Double?
+    public var standbyStreaming: Bool?
+    public var replayLagBytes: Int64?
+    public var replayDelaySeconds: Double?
 
     public init() {}
 
@@ -88,6 +91,9 @@ public struct WalMetrics: Sendable, Equatable {
             ("pitr_recoverable", "pitrRecoverable", "1 when a base backup and the WAL after it make point-in-time recovery possible.", pitrRecoverable.map { $0 ? 1 : 0 }),
             ("pitr_window_start_timestamp_seconds", "pitrWindowStartSeconds", "The earliest recoverable time: the stop time of the base backup recovery starts from.", pitrWindowStartSeconds),
             ("pitr_window_end_timestamp_seconds", "pitrWindowEndSeconds", "The latest recoverable time: when the last segment of the unbroken WAL after that backup was archived.", pitrWindowEndSeconds),
+            ("standby_streaming", "standbyStreaming", "On a standby: 1 when its WAL receiver is streaming from the primary.", standbyStreaming.map { $0 ? 1 : 0 }),
+            ("replay_lag_bytes", "replayLagBytes", "On a standby: WAL received but not yet replayed, in bytes.", replayLagBytes.map(Double.init)),
+            ("replay_delay_seconds", "replayDelaySeconds", "On a standby: seconds since the last replayed commit while replay is behind (0 when caught up).", replayDelaySeconds),
         ]
     }
 }
