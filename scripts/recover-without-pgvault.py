@@ -225,6 +225,11 @@ def main():
             post = schema["postData"]
             psql(["--file", "-"], member_bytes(post["member"], post["chunks"], post["sha256"]))
             print("  post-data schema applied")
+            stats = schema.get("statistics")
+            if stats:
+                # pg_dump 18's optimizer statistics: PostgreSQL 18 or later only.
+                psql(["--file", "-"], member_bytes(stats["member"], stats["chunks"], stats["sha256"]))
+                print("  optimizer statistics applied")
         for seq in manifest["sequences"]:
             called = "true" if seq["isCalled"] else "false"
             target = quote(seq["schema"]) + "." + quote(seq["name"])

@@ -97,6 +97,23 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var pgDumpVersion: String
         public var preData: Member
         public var postData: Member
+        /// PostgreSQL 18 and later: the tables' and indexes' optimizer
+        /// statistics (pg_dump 18's `pg_restore_relation_stats` and
+        /// `pg_restore_attribute_stats` calls), applied after post-data so
+        /// that the restored database plans well before its first ANALYZE.
+        public var statistics: Member? = nil
+
+        /// Every schema member, in the order a restore uses them.
+        public var members: [Member] { [preData, postData] + (statistics.map { [$0] } ?? []) }
+
+        /// The schema members with `transform` applied to each.
+        public func mapMembers(_ transform: (Member) throws -> Member) rethrows -> Schema {
+            var out = self
+            out.preData = try transform(preData)
+            out.postData = try transform(postData)
+            out.statistics = try statistics.map(transform)
+            return out
+        }
     }
 
     /// A file of the archive other than data units: name, size and SHA-256.

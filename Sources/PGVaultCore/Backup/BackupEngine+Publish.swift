@@ -51,8 +51,7 @@ extension BackupEngine {
     static func publish(staging: String, manifest: Manifest, form: BackupOptions.Form, output: String) throws -> Int64 {
         var members = manifest.units.map { ($0.member, $0.compressedBytes) }
         if let schema = manifest.schema {
-            members.insert((schema.postData.member, schema.postData.bytes), at: 0)
-            members.insert((schema.preData.member, schema.preData.bytes), at: 0)
+            members.insert(contentsOf: schema.members.map { ($0.member, $0.bytes) }, at: 0)
         }
         let manifestSize = (try FileManager.default.attributesOfItem(atPath: staging + "/" + Manifest.memberName)[.size] as? NSNumber)?.int64Value ?? 0
         members.append((Manifest.memberName, manifestSize))

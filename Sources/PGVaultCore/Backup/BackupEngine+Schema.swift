@@ -29,24 +29,51 @@ extension BackupEngine {
             // second read of the catalog).
             let dump = staging + "/schema/schema.dump"
             defer { unlink(dump) }
-            let args = ["--schema-only", "--format=custom", "--compress=0", "--file=\(dump)", "--snapshot=\(snapshot)", "--no-password"]
-                + selectionArgs
+            // pg_dump 18 also dumps the optimizer statistics: everything but
+            // the data (`--schema-only` excludes statistics too).
+            let statistics = tools.majorVersion >= 18
+            let args = [statistics ? "--no-data" : "--schema-only", "--format=custom", "--compress=0", "--file=\(dump)", "--snapshot=\(snapshot)", "--no-password"]
+                + (statistics ? ["--statistics"] : []) + selectionArgs
             let result = try tools.run("pg_dump", conninfo: conninfo, arguments: args)
             guard result.status == 0 else {
                 throw PGVaultError(.server, "pg_dump \(tools.versionString) (\(tools.binDir)) failed to dump the schema: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
             }
+            // Statistics entries (of tables in the data section, of indexes in
+            // post-data) go to a member of their own, applied last.
+            var lists: [String: String] = [:]
+            if statistics {
+                let tocPath = staging + "/schema/schema.toc"
+                defer { unlink(tocPath) }
+                let toc = try tools.run("pg_restore", conninfo: nil, arguments: ["--list", "--file=\(tocPath)", dump])
+                guard toc.status == 0 else {
+                    throw PGVaultError.io("pg_restore \(tools.versionString) (\(tools.binDir)) failed to list the schema dump: \(toc.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+                }
+                let entries = try String(contentsOfFile: tocPath, encoding: .utf8).split(separator: "\n").filter { !$0.hasPrefix(";") }
+                for (name, keep) in [("statistics", true), ("no-statistics", false)] {
+                    let path = staging + "/schema/\(name).list"
+                    try (entries.filter { $0.contains(" STATISTICS DATA ") == keep }.joined(separator: "\n") + "\n")
+                        .write(toFile: path, atomically: false, encoding: .utf8)
+                    lists[name] = path
+                }
+            }
+            defer { for path in lists.values { unlink(path) } }
             var members: [Manifest.Member] = []
-            for section in ["pre-data", "post-data"] {
+            let scripts: [(name: String, arguments: [String])] = [
+                ("pre-data", ["--section=pre-data"]),
+                ("post-data", ["--section=post-data"] + (lists["no-statistics"].map { ["--use-list=\($0)"] } ?? [])),
+            ] + (lists["statistics"].map { [("statistics", ["--use-list=\($0)"])] } ?? [])
+            for (section, arguments) in scripts {
                 let plain = staging + "/schema/\(section).sql"
                 defer { unlink(plain) }
-                let result = try tools.run("pg_restore", conninfo: nil, arguments: ["--section=\(section)", "--file=\(plain)", dump])
+                let result = try tools.run("pg_restore", conninfo: nil, arguments: arguments + ["--file=\(plain)", dump])
                 guard result.status == 0 else {
                     throw PGVaultError.io("pg_restore \(tools.versionString) (\(tools.binDir)) failed to write the \(section) schema: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
                 }
                 if let chunks = destination.chunks { try chunks.repository.key.pinRestrictKey(inFile: plain) }
                 members.append(try compressFile(plain, member: "schema/\(section).sql.zst", into: destination))
             }
-            return Manifest.Schema(pgDumpVersion: tools.versionString, preData: members[0], postData: members[1])
+            return Manifest.Schema(
+                pgDumpVersion: tools.versionString, preData: members[0], postData: members[1], statistics: members.count > 2 ? members[2] : nil)
         }
     }
 

@@ -72,7 +72,7 @@ final class RepositoryArchive: ArchiveSource {
         reader = try ChunkReader(repository: backup.repository, packs: backup.manifest.packs ?? [])
         let m = backup.manifest
         var members: [String: (chunks: [Manifest.ChunkRef], bytes: Int64, sha256: String)] = [:]
-        for member in [m.schema?.preData, m.schema?.postData].compactMap({ $0 }) {
+        for member in m.schema?.members ?? [] {
             members[member.member] = (member.chunks ?? [], member.bytes, member.sha256)
         }
         for unit in m.units { members[unit.member] = (unit.chunks ?? [], unit.compressedBytes, unit.sha256) }

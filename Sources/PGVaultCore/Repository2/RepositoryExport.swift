@@ -56,10 +56,7 @@ enum MemberRecoding {
     static func copy(_ manifest: Manifest, from source: ArchiveSource, into destination: ArchiveDestination) throws -> Manifest {
         var out = manifest
         let level = Int32(manifest.compression.level)
-        if let schema = manifest.schema {
-            out.schema?.preData = try copy(schema.preData, from: source, into: destination, level: level)
-            out.schema?.postData = try copy(schema.postData, from: source, into: destination, level: level)
-        }
+        out.schema = try manifest.schema?.mapMembers { try copy($0, from: source, into: destination, level: level) }
         for (i, unit) in manifest.units.enumerated() {
             try Cancellation.check()
             let member = try destination.member(unit.member, level: level)

@@ -90,16 +90,16 @@ public enum Snapshots {
 
     /// Every member's chunk list: the schema scripts', then the units'.
     static func chunkLists(_ manifest: Manifest) -> [[Manifest.ChunkRef]] {
-        [manifest.schema?.preData.chunks, manifest.schema?.postData.chunks].compactMap { $0 } + manifest.units.compactMap(\.chunks)
+        (manifest.schema?.members ?? []).compactMap(\.chunks) + manifest.units.compactMap(\.chunks)
     }
 
     /// Every chunk reference of the manifest (schema scripts' and units')
     /// replaced by `transform`'s: a repack's move of chunks to new packs.
     static func mapChunks(_ manifest: inout Manifest, _ transform: (Manifest.ChunkRef) throws -> Manifest.ChunkRef) rethrows {
-        if var schema = manifest.schema {
-            schema.preData.chunks = try schema.preData.chunks?.map(transform)
-            schema.postData.chunks = try schema.postData.chunks?.map(transform)
-            manifest.schema = schema
+        manifest.schema = try manifest.schema?.mapMembers { member in
+            var member = member
+            member.chunks = try member.chunks?.map(transform)
+            return member
         }
         for i in manifest.units.indices {
             manifest.units[i].chunks = try manifest.units[i].chunks?.map(transform)

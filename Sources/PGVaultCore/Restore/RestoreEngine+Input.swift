@@ -21,6 +21,9 @@ extension RestoreEngine {
         if !dataOnly, let schema = manifest.schema {
             out.append(.init(name: schema.preData.member, bytes: schema.preData.bytes, what: "the pre-data schema"))
             out.append(.init(name: schema.postData.member, bytes: schema.postData.bytes, what: "the post-data schema"))
+            if let statistics = schema.statistics {
+                out.append(.init(name: statistics.member, bytes: statistics.bytes, what: "the optimizer statistics"))
+            }
         }
         let tables = Set(selected.map(\.qualifiedName))
         for u in manifest.units where tables.contains(u.qualifiedTable) {

@@ -90,6 +90,13 @@ public enum RestoreEngine {
         } else {
             try await Reattach.run(options: options, leader: leader, monitor: monitor, notes: constraintNotes, log: log)
         }
+        if !options.dataOnly, let statistics = manifest.schema?.statistics {
+            let (applied, note) = try await Blocking.run("pgvault-restore-statistics") {
+                try RestoreStatistics.apply(statistics, options: options)
+            }
+            if let note { constraintNotes.withLock { $0.append(note) } }
+            if applied > 0 { log("applied the optimizer statistics of \(applied) tables and indexes") }
+        }
         let postDataSeconds = Date().timeIntervalSince(postStart)
 
         // Nothing is marked finished once the run is cancelled: --resume goes on from here.

@@ -73,8 +73,7 @@ public struct SchemaScript: Sendable, Equatable {
                 if isRestrictLine(line) { i += 1; continue }
                 throw PGVaultError.archive("the schema script holds the psql meta-command '\(line.prefix(40))', which pgvault cannot run; take the backup without pg_dump --create")
             }
-            if line == "--", i + 2 < lines.count, lines[i + 1].hasPrefix("-- Name: "), lines[i + 2] == "--",
-               let header = parseHeader(lines[i + 1]) {
+            if line == "--", i + 2 < lines.count, lines[i + 2] == "--", let header = parseHeader(lines[i + 1]) {
                 finish()
                 current = Object(
                     index: 0, name: header.name, type: header.type, schema: header.schema, sql: "",
@@ -97,9 +96,11 @@ public struct SchemaScript: Sendable, Equatable {
         return SchemaScript(preamble: preamble, objects: objects)
     }
 
-    /// `-- Name: users; Type: TABLE; Schema: public; Owner: postgres`.
+    /// `-- Name: users; Type: TABLE; Schema: public; Owner: postgres`, or
+    /// pg_dump 18's `-- Statistics for Name: users; Type: STATISTICS DATA; ...`.
     static func parseHeader(_ line: Substring) -> (name: String, type: String, schema: String?)? {
-        let rest = line.dropFirst("-- Name: ".count)
+        guard let prefix = ["-- Name: ", "-- Statistics for Name: "].first(where: { line.hasPrefix($0) }) else { return nil }
+        let rest = line.dropFirst(prefix.count)
         guard let typeRange = rest.range(of: "; Type: ") else { return nil }
         let name = String(rest[..<typeRange.lowerBound])
         let afterType = rest[typeRange.upperBound...]

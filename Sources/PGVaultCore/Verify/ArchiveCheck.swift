@@ -64,6 +64,7 @@ enum ArchiveCheck {
         if let schema = manifest.schema {
             expected[schema.preData.member] = "the schema (pre-data)"
             expected[schema.postData.member] = "the schema (post-data)"
+            if let statistics = schema.statistics { expected[statistics.member] = "the optimizer statistics" }
         }
         for unit in manifest.units { expected[unit.member] = "unit \(unit.id) of \(unit.qualifiedTable)" }
         var missing = Set<String>()
@@ -83,7 +84,7 @@ enum ArchiveCheck {
         }
 
         // Stream every member that is there: size, SHA-256, zstd to its end, rows, digest.
-        let schemaItems: [Item] = manifest.schema.map { [.schema($0.preData), .schema($0.postData)] } ?? []
+        let schemaItems: [Item] = manifest.schema?.members.map { .schema($0) } ?? []
         let items = (schemaItems + manifest.units.map { .unit($0) }).filter { !missing.contains($0.member) }
         let count = CheckedCount(total: items.count, progress: progress)
         if opening.isTar {
