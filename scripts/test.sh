@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine: installs what is missing
 # (scripts/bootstrap.sh), builds, and runs every test against real, throwaway
-# PostgreSQL 15 and 17 clusters that the test harness starts and stops itself.
+# PostgreSQL 15, 16, 17 and 18 clusters that the test harness starts and stops itself
+# (every test on 17; the version-sensitive ones on all four).
 # Idempotent: run it as often as you like.
 #
-# Environment: PGVAULT_TEST_VERSIONS=17 limits the server versions;
+# Environment: PGVAULT_TEST_VERSIONS=17 (or =18, ...) limits the server versions;
 # PGVAULT_TEST_PG17_URL=postgresql://... points the tests at an existing server.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -17,8 +17,16 @@ public struct Migration: Sendable, Equatable {
     public let fileName: String
 }
 
-/// Reads a migrations folder exactly as sqlx resolves it.
+/// Where migrations come from: a sqlx-style folder (`--source DIR`), or the copy
+/// of migrations/ built into pgvault (Migrations+Embedded.swift), as sqlx's
+/// `migrate!` embeds them, so an installed pgvault migrates from any folder.
 public enum MigrationSource {
+    /// The migrations built into this executable.
+    public static func embedded() throws -> [Migration] {
+        try resolve(embeddedFiles.map { (name: $0.name, bytes: Array($0.text.utf8)) }, origin: "built-in migrations")
+    }
+
+    /// Reads a migrations folder exactly as sqlx resolves it.
     public static func load(directory: String) throws -> [Migration] {
         let names: [String]
         var isDir: ObjCBool = false
@@ -33,19 +41,26 @@ public enum MigrationSource {
         } catch {
             throw PGVaultError(.io, "cannot read the migrations folder '\(directory)': \(Files.reason(error)); check its permissions or pass --source DIR")
         }
+        let files = try names.filter { $0.hasSuffix(".sql") }.map { name in
+            do {
+                return (name: name, bytes: try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory + "/" + name))))
+            } catch {
+                throw PGVaultError(.io, "cannot read migration file '\(directory)/\(name)': \(Files.reason(error)); check its permissions")
+            }
+        }
+        return try resolve(files, origin: "the migrations folder '\(directory)'")
+    }
+
+    /// sqlx's rules over (file name, bytes): versions from the names, up/down pairs,
+    /// SHA-384 of the up file. `origin` names where the files came from in errors.
+    static func resolve(_ files: [(name: String, bytes: [UInt8])], origin: String) throws -> [Migration] {
         var ups: [Int64: (name: String, description: String, sql: String, bytes: [UInt8])] = [:]
         var downs: [Int64: String] = [:]
-        for name in names.sorted() where name.hasSuffix(".sql") {
+        for (name, bytes) in files.sorted(by: { $0.name < $1.name }) where name.hasSuffix(".sql") {
             guard let underscore = name.firstIndex(of: "_"), let version = Int64(name[..<underscore]) else {
                 throw PGVaultError(.io, "migration file '\(name)' does not start with '<version>_' (e.g. 20250101000000_create_users.up.sql)")
             }
             let rest = String(name[name.index(after: underscore)...])
-            let bytes: [UInt8]
-            do {
-                bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory + "/" + name)))
-            } catch {
-                throw PGVaultError(.io, "cannot read migration file '\(directory)/\(name)': \(Files.reason(error)); check its permissions")
-            }
             guard let sql = String(validating: bytes, as: UTF8.self) else {
                 throw PGVaultError(.io, "migration file '\(name)' is not valid UTF-8")
             }
@@ -56,7 +71,7 @@ public enum MigrationSource {
             let suffix = rest.hasSuffix(".up.sql") ? ".up.sql" : ".sql"
             let description = String(rest.dropLast(suffix.count)).replacingOccurrences(of: "_", with: " ")
             if ups[version] != nil {
-                throw PGVaultError(.io, "two migrations have version \(version); each version must be unique")
+                throw PGVaultError(.io, "two migrations in \(origin) have version \(version); each version must be unique")
             }
             ups[version] = (name, description, sql, bytes)
         }
@@ -81,6 +96,11 @@ public struct Migrator: Sendable {
 
     public init(directory: String) throws {
         migrations = try MigrationSource.load(directory: directory)
+    }
+
+    /// The migrations built into pgvault (migrations/ as it was at build time).
+    public static func embedded() throws -> Migrator {
+        Migrator(migrations: try MigrationSource.embedded())
     }
 
     public init(migrations: [Migration]) { self.migrations = migrations }
@@ -156,7 +176,7 @@ public struct Migrator: Sendable {
             let applied = try validate(conn)
             guard let last = applied.last else { return nil }
             guard let migration = migrations.first(where: { $0.version == last.version }) else {
-                throw PGVaultError(.verification, "the last applied migration, \(last.version) (\(last.description)), is not in the migrations folder")
+                throw PGVaultError(.verification, "the last applied migration, \(last.version) (\(last.description)), is not among these migrations; pass --source DIR with the folder that has it")
             }
             guard let down = migration.downSQL else {
                 throw PGVaultError(.archive, "migration \(migration.fileName) has no .down.sql, so it cannot be reverted")

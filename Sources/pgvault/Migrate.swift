@@ -8,8 +8,10 @@ extension PGVaultCommand {
         static let configuration = CommandConfiguration(
             abstract: "Apply (or revert) the chat schema's migrations, compatible with sqlx.",
             discussion: """
-                Migrations are sqlx-style files in --source: <version>_<name>.up.sql and \
-                <version>_<name>.down.sql. Applied versions are recorded in _sqlx_migrations \
+                pgvault carries the chat schema's migrations (the repository's migrations/ \
+                folder as it was when pgvault was built), so it migrates from any folder. \
+                --source DIR uses a folder of sqlx-style files instead: <version>_<name>.up.sql \
+                and <version>_<name>.down.sql. Applied versions are recorded in _sqlx_migrations \
                 exactly as `sqlx migrate run` records them (same checksum, same advisory lock), \
                 so either tool recognises a database migrated by the other.
 
@@ -17,6 +19,7 @@ extension PGVaultCommand {
                   pgvault migrate -d postgresql://app@db1/chat
                   pgvault migrate -d "dbname=chat" --status
                   pgvault migrate -d "dbname=chat" --down
+                  pgvault migrate -d "dbname=chat" --source ./migrations
 
                 Exit status: 0 the database is at the wanted version; 2 a migration failed \
                 (it is rolled back) or the database cannot be reached.
@@ -24,8 +27,8 @@ extension PGVaultCommand {
 
         @OptionGroup var connection: ConnectionOptions
 
-        @Option(help: ArgumentHelp("Folder holding the migration files.", valueName: "DIR"))
-        var source: String = "migrations"
+        @Option(help: ArgumentHelp("Folder holding the migration files (default: the migrations built into pgvault).", valueName: "DIR"))
+        var source: String?
 
         @Flag(help: "Revert the most recently applied migration instead of applying.")
         var down = false
@@ -39,7 +42,7 @@ extension PGVaultCommand {
         func run() async throws {
             let report = CommandReport("migrate", json: json, database: connection.databaseName)
             try await report.run {
-                let migrator = try Migrator(directory: source)
+                let migrator = try source.map { try Migrator(directory: $0) } ?? Migrator.embedded()
                 let conn = try await Blocking.run("pgvault-migrate") { [connection] in
                     try connection.connect(application: "pgvault migrate")
                 }

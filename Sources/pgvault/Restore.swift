@@ -37,7 +37,9 @@ extension PGVaultCommand {
 
                 Before the target is touched, every member the restore reads is checked to \
                 be in the archive with the size the manifest records; a missing or cut \
-                member is named and nothing changes.
+                member is named and nothing changes. The target server must run the \
+                source's PostgreSQL major or a newer one (15 into 18 works); an older one \
+                is refused, naming both versions, before anything changes.
 
                 ARCHIVE - reads a tar from standard input (what backup --output - writes). \
                 It is first copied whole to a temporary file under $TMPDIR (owner-only, \

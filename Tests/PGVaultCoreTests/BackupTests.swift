@@ -46,7 +46,7 @@ struct BackupTests {
         return db
     }
 
-    @Test("manifest counts equal the server's on generated data; the archive is owner-only and complete", arguments: TestServers.versions)
+    @Test("manifest counts equal the server's on generated data; the archive is owner-only and complete", arguments: TestServers.matrix)
     func countsMatch(major: Int) async throws {
         let db = try await Self.chatDatabase(major)
         let out = try TestScratch.directory("backup") + "/archive"

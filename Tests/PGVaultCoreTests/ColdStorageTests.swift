@@ -45,7 +45,7 @@ struct ColdStorageTests {
 
     // MARK: - Archive and bring back
 
-    @Test("archiving the 3 oldest months removes exactly them with their reactions and attachments; bringing them back restores the database", arguments: TestServers.versions)
+    @Test("archiving the 3 oldest months removes exactly them with their reactions and attachments; bringing them back restores the database", arguments: TestServers.matrix)
     func roundTrip(major: Int) async throws {
         let db = try Self.generated(major)
         let conn = try db.connect()
@@ -111,7 +111,7 @@ struct ColdStorageTests {
         #expect(try ColdStore(repo: repo).entries(includeRestored: true).filter { $0.status == "restored" }.count == 3)
     }
 
-    @Test("a failure between the dump and the detach leaves every partition attached and every row present", arguments: TestServers.versions)
+    @Test("a failure between the dump and the detach leaves every partition attached and every row present", arguments: TestServers.matrix)
     func failureInjection(major: Int) async throws {
         let db = try Self.generated(major)
         let conn = try db.connect()

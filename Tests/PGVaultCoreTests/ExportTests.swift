@@ -606,7 +606,7 @@ struct ExportTests {
         }
     }
 
-    @Test("every statement reaches messages, reactions, attachments and audit logs through indexes", arguments: TestServers.versions)
+    @Test("every statement reaches messages, reactions, attachments and audit logs through indexes", arguments: TestServers.matrix)
     func plans(major: Int) throws {
         let db = try ExportFixture.shared(major)
         let conn = try db.connect()
@@ -630,9 +630,10 @@ struct ExportTests {
         }
     }
 
-    @Test("a generated heavy user (many channels and partitions): every count equals the database's, nothing of others leaks")
-    func generatedHeavyUser() throws {
-        let db = try TestServers.database(prefix: "export_gen")
+    @Test("a generated heavy user (many channels and partitions): every count equals the database's, nothing of others leaks",
+          arguments: TestServers.matrix)
+    func generatedHeavyUser(major: Int) throws {
+        let db = try TestServers.database(major, prefix: "export_gen")
         let conn = try db.connect()
         try Migrator(directory: RepoPaths.migrations).run(conn)
         let generated = try DataGenerator(config: try GeneratorConfig.scale("tiny")).run(conninfo: db.conninfo)

@@ -25,7 +25,7 @@ struct MigrationTests {
         #expect(Migrator.lockID(database: "postgres") == 0x3d32_ad9e * Int64(CRC32.checksum(Array("postgres".utf8))))
     }
 
-    @Test("apply all, revert all, apply again", arguments: TestServers.versions)
+    @Test("apply all, revert all, apply again", arguments: TestServers.matrix)
     func upDownUp(major: Int) throws {
         let db = try TestServers.database(major)
         let conn = try db.connect()

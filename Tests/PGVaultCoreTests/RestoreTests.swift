@@ -246,15 +246,35 @@ struct Planning {
 extension RestoreTests {
 @Suite("restore: round trips and recovery on real servers", .serialized)
 struct OnServers {
-    @Test("a full restore equals its source table by table", arguments: TestServers.versions)
+    @Test("a full restore equals its source table by table", arguments: TestServers.matrix)
     func roundTrip(major: Int) async throws {
         try await roundTrip(source: major, target: major)
     }
 
-    @Test("a full restore from 15 into 17 equals its source table by table",
-          .enabled(if: TestServers.testing(15, 17), "needs PostgreSQL 15 and 17 in PGVAULT_TEST_VERSIONS"))
-    func roundTripIntoNewer() async throws {
-        try await roundTrip(source: 15, target: 17)
+    @Test("a full restore into a newer major equals its source table by table",
+          arguments: TestServers.pairs([(15, 17), (15, 18), (16, 17), (17, 18)]))
+    func roundTripIntoNewer(source: Int, target: Int) async throws {
+        try await roundTrip(source: source, target: target)
+    }
+
+    @Test("a restore into an older major (18 into 17) is refused before the target changes, naming both versions and the fix",
+          .enabled(if: TestServers.testing(17, 18), "needs PostgreSQL 17 and 18 in PGVAULT_TEST_VERSIONS"))
+    func restoreIntoOlderMajor() async throws {
+        let fixture = try await RestoreFixtures.source(18)
+        let targetDB = try TestServers.database(17, prefix: "restore")
+        let error = await #expect(throws: PGVaultError.self) {
+            _ = try await RestoreEngine.run(RestoreOptions(archive: fixture.archive, conninfo: targetDB.conninfo))
+        }
+        let message = error?.description ?? ""
+        #expect(error?.kind == .server)
+        #expect(message.contains("taken from PostgreSQL 18.") && message.contains("runs PostgreSQL 17."), "\(message)")
+        #expect(message.contains("Restore into a server of PostgreSQL 18 or newer") && message.contains("nothing was changed"), "\(message)")
+        let untouched = try targetDB.connect().query("""
+            SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+            """)
+        #expect(untouched.scalar == "0")
+        #expect(try targetDB.connect().query("SELECT to_regnamespace('pgvault_restore') IS NULL").scalar == "t")
     }
 
     private func roundTrip(source: Int, target: Int) async throws {
@@ -264,6 +284,8 @@ struct OnServers {
         options.jobs = 3
         options.analyze = true
         let summary = try await RestoreEngine.run(options)
+        // pg_dump of the source's own major (at least the server's, and the lowest such).
+        #expect(fixture.manifest.schema?.pgDumpVersion.split(separator: ".").first == "\(source)", "\(fixture.manifest.schema?.pgDumpVersion ?? "-")")
 
         #expect(summary.status == "complete" && summary.verifyOK == true, "\(summary.verifyFailures)")
         #expect(summary.units == fixture.manifest.units.count && summary.rows == fixture.manifest.units.reduce(0) { $0 + $1.rows })

@@ -396,7 +396,7 @@ struct VerifyTests {
 
     // MARK: - Restored database
 
-    @Test("a clean restore passes", arguments: TestServers.versions)
+    @Test("a clean restore passes", arguments: TestServers.matrix)
     func cleanRestore(major: Int) async throws {
         let source = try await VerifyFixture.source(major)
         let target = try VerifyFixture.restored(source)

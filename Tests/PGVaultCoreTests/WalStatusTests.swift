@@ -616,7 +616,7 @@ struct WalStatusTests {
     }
 
     @Test("healthy archiving: 0, as superuser and as pg_monitor; --switch sees the new segment arrive",
-          arguments: TestServers.versions)
+          arguments: TestServers.matrix)
     func healthy(major: Int) async throws {
         let (cluster, archive, before) = try await Self.blocking {
             let (cluster, archive) = try Self.archivingCluster(major)
@@ -664,7 +664,7 @@ struct WalStatusTests {
         #expect(plain.check("backlog")?.detail.contains("pg_ls_archive_statusdir() needs pg_monitor") == true)
     }
 
-    @Test("a failing archive_command: 2, naming the failing segment", arguments: TestServers.versions)
+    @Test("a failing archive_command: 2, naming the failing segment", arguments: TestServers.matrix)
     func failing(major: Int) async throws {
         let (cluster, segment, failed) = try await Self.blocking {
             let (cluster, _) = try Self.archivingCluster(major, command: "exit 1")
@@ -727,7 +727,7 @@ struct WalStatusTests {
     }
 
     @Test("pitr from a real pg_basebackup: the window; a short segment and a gap named; compressed segments count",
-          arguments: TestServers.versions)
+          arguments: TestServers.matrix)
     func pitrFromBaseBackup(major: Int) async throws {
         let (cluster, archive, base, names) = try await Self.blocking {
             let (cluster, archive) = try Self.archivingCluster(major)

@@ -122,8 +122,21 @@ public final class TestCluster: @unchecked Sendable {
     /// Runs a server binary, as `postgres` when we are root.
     @discardableResult
     public func runAsServerUser(_ argv: [String]) throws -> String {
-        let args = getuid() == 0 ? ["/usr/sbin/runuser", "-u", Self.serverUser, "--"] + argv : argv
+        let own = Self.withOwnLibraries(binDir: binDir, argv)
+        let args = getuid() == 0 ? ["/usr/sbin/runuser", "-u", Self.serverUser, "--"] + own : own
         return try Shell.run(args, workingDirectory: baseDir)
+    }
+
+    /// A wheel's server (16, 17, 18) loads modules such as libpqwalreceiver that
+    /// find libpq through the system's search path: Debian's older libpq, which
+    /// then rejects the `primary_conninfo` that `pg_basebackup -R` writes
+    /// ("invalid connection option sslnegotiation"). Its own lib/ first on
+    /// LD_LIBRARY_PATH keeps the server on its own libpq. Debian's 15 needs nothing.
+    public static func withOwnLibraries(binDir: String, _ argv: [String]) -> [String] {
+        let lib = URL(fileURLWithPath: binDir).deletingLastPathComponent().appendingPathComponent("lib").path
+        guard FileManager.default.fileExists(atPath: lib + "/libpq.so.5") else { return argv }
+        let inherited = ProcessInfo.processInfo.environment["LD_LIBRARY_PATH"].map { ":" + $0 } ?? ""
+        return ["/usr/bin/env", "LD_LIBRARY_PATH=\(lib)\(inherited)"] + argv
     }
 
     /// Records our PID so a later run can find and remove clusters of a test

@@ -9,22 +9,47 @@ import Glibc
 /// version, started the first time a test needs it and stopped when the test
 /// process exits (also when tests failed). Each test gets a fresh database.
 ///
+/// The version matrix: every suite runs on the main major (17); the
+/// version-sensitive tests (migrations up and down, backup → restore round trips,
+/// verify, wal-status, the export, cold storage) run on every major under test,
+/// with `arguments: TestServers.matrix`; the other parameterised tests run on
+/// `TestServers.versions` (15 and the main one), as before 16 and 18 joined.
+///
 /// Environment:
-/// - `PGVAULT_TEST_VERSIONS`: majors to test, comma-separated (default `15,17`).
+/// - `PGVAULT_TEST_VERSIONS`: majors to test, comma-separated (default `15,16,17,18`).
+///   `PGVAULT_TEST_VERSIONS=18` runs every test once, on 18.
 /// - `PGVAULT_TEST_PG<major>_URL`: a connection string to an existing server of
 ///   that major; tests then create their databases there instead of starting one.
 public enum TestServers {
+    /// Every major under test (`PGVAULT_TEST_VERSIONS`), ascending.
+    public static var matrix: [Int] {
+        let text = ProcessInfo.processInfo.environment["PGVAULT_TEST_VERSIONS"] ?? "15,16,17,18"
+        return Set(text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }).sorted()
+    }
+
+    /// The majors a parameterised test that is not about versions runs on:
+    /// 15 (the oldest the tool supports) and the main one, when under test.
     public static var versions: [Int] {
-        let text = ProcessInfo.processInfo.environment["PGVAULT_TEST_VERSIONS"] ?? "15,17"
-        return text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let main = newest
+        return matrix.filter { $0 == 15 || $0 == main }
     }
 
     /// Whether all of `majors` are under test: for `.enabled(if:)`, so a test
     /// that needs a version left out of `PGVAULT_TEST_VERSIONS` shows as skipped.
-    public static func testing(_ majors: Int...) -> Bool { majors.allSatisfy(versions.contains) }
+    public static func testing(_ majors: Int...) -> Bool { majors.allSatisfy(matrix.contains) }
 
-    /// The newest major under test (the usual choice for tests not about versions).
-    public static var newest: Int { versions.max() ?? 17 }
+    /// The (source, target) pairs of `pairs` whose majors are both under test:
+    /// the arguments of a cross-version test.
+    public static func pairs(_ pairs: [(Int, Int)]) -> [(Int, Int)] {
+        pairs.filter { matrix.contains($0.0) && matrix.contains($0.1) }
+    }
+
+    /// The main major, the one tests not about versions run on: 17 when under
+    /// test, else the newest under test.
+    public static var newest: Int {
+        let majors = matrix
+        return majors.contains(17) ? 17 : majors.max() ?? 17
+    }
 
     /// A server of `major`, started on first use.
     public static func server(_ major: Int) throws -> TestServer {

@@ -22,6 +22,10 @@ extension RestoreEngine {
         /// Checks the target, applies the schema (full) or detaches
         /// constraints (data-only), creates partitions; returns the plan.
         func prepare() throws -> Prepared {
+            try RestoreEngine.checkMajor(
+                archive: options.archiveName, source: manifest.server,
+                targetVersion: leader.parameterStatus("server_version") ?? String(leader.serverVersionNumber),
+                targetNumber: leader.serverVersionNumber)
             try Session.prepare(leader, options)
             let database = try leader.query("SELECT current_database()").firstRow().string(0)
             try checkEncoding(database)
