@@ -66,7 +66,7 @@ let package = Package(
         ),
 
         // Test support: throwaway PostgreSQL clusters, temporary folders.
-        .target(name: "TestSupport", dependencies: ["PGClient", "PGVaultCore", "Mixing", "S3Client"], path: "Tests/TestSupport", swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["PGClient", "PGVaultCore", "Mixing", "S3Client", "HTTPClient"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "PGClientTests", dependencies: ["PGClient", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ZstdStreamTests", dependencies: ["ZstdStream", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ArchiveIOTests", dependencies: ["ArchiveIO", "TestSupport"], swiftSettings: strict),
