@@ -52,6 +52,8 @@ extension S3Client {
             if ifAbsent { attempt.headers.append(HTTPHeader("If-None-Match", "*")) }
             return attempt
         }
+        // A retry after an attempt whose answer was lost finds the upload already completed.
+        if attempts > 1, S3XML.error(response.body)?.code == "NoSuchUpload", try headObject(key) != nil { return }
         guard response.isSuccess, S3XML.error(response.body) == nil else {
             throw failure("POST \(name(key)) (complete a multipart upload)", response, attempts: attempts)
         }
