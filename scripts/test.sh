@@ -22,3 +22,7 @@ trap reap EXIT
 swift build --build-tests
 # Serially: the database tests are heavy and the machine has two cores.
 swift test --skip-build --no-parallel "$@"
+
+# The whole run (no test filter given) also checks pgvault as an installed
+# program: the Debian package, unpacked into a clean folder, run from /tmp.
+if [ $# -eq 0 ]; then scripts/ci-package.sh; fi
