@@ -66,9 +66,21 @@ public struct SchemaScript: Sendable, Equatable {
             body = []
         }
 
+        var lexer = SQLLineState()
         var i = 0
         while i < lines.count {
             let line = lines[i]
+            // Inside a literal, a dollar-quoted body or a comment, a line is text.
+            guard lexer.atTopLevel else {
+                lexer.consume(line)
+                if current != nil {
+                    body.append(line)
+                } else if !preamble.isEmpty {
+                    preamble[preamble.count - 1] += "\n" + line
+                }
+                i += 1
+                continue
+            }
             if line.hasPrefix("\\") {
                 if isRestrictLine(line) { i += 1; continue }
                 throw PGVaultError.archive("the schema script holds the psql meta-command '\(line.prefix(40))', which pgvault cannot run; take the backup without pg_dump --create")
@@ -81,6 +93,7 @@ public struct SchemaScript: Sendable, Equatable {
                 i += 3
                 continue
             }
+            lexer.consume(line)
             if let value = settingValue(line, "default_tablespace") {
                 tablespace = value
             } else if let value = settingValue(line, "default_table_access_method") {
