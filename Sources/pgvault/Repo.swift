@@ -90,8 +90,11 @@ extension PGVaultCommand.Repo {
                 let parsed = try parseRecipients()
                 let repo = repo, keyFile = keyFile, encrypted = !noEncryption
                 let (repository, keyPath) = try await Blocking.run("pgvault-repo-init") {
-                    try FileManager.default.createDirectory(atPath: repo, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-                    return try ChunkRepository.create(store: LocalFolderStore(root: repo), recipients: parsed, encrypted: encrypted, keyFile: keyFile)
+                    let location = RepositoryLocation(repo)
+                    if case .folder = location {
+                        try FileManager.default.createDirectory(atPath: repo, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                    }
+                    return try ChunkRepository.create(store: try location.store(), recipients: parsed, encrypted: encrypted, keyFile: keyFile)
                 }
                 let created = Created(
                     repository: repo, id: repository.config.id, encrypted: encrypted, recipients: repository.config.recipients,

@@ -25,9 +25,15 @@ final class RepositoryBackupWriter: Sendable {
     /// nil when `path` is no format-2 repository (a folder of archives, or
     /// nothing yet: the engine writes archives there, as before).
     static func start(_ options: BackupOptions, repository path: String) throws -> RepositoryBackupWriter? {
-        guard Files.exists(path) else { return nil }
-        let store = LocalFolderStore(root: path)
-        guard try ChunkRepository.exists(in: store) else { return nil }
+        let location = RepositoryLocation(path)
+        if case .folder = location, !Files.exists(path) { return nil }
+        let store = try location.store()
+        guard try ChunkRepository.exists(in: store) else {
+            guard case .folder = location else {
+                throw PGVaultError.archive("'\(store.location)' is not a pgvault repository (it has no config); check --repo, or create one with `pgvault repo init --repo \(path)`", wholeArchive: true)
+            }
+            return nil
+        }
         let repository = try ChunkRepository.open(store: store, credentials: .init(keyFile: options.keyFile))
         // The lock comes before the index is read: a prune that finished
         // before it cannot have deleted a pack the index still names.

@@ -209,8 +209,12 @@ extension ChunkRepository {
         }
     }
 
-    /// Opens the format-2 repository in the folder `path` (S3 comes later).
+    /// Opens the format-2 repository `--repo` names: a folder, or
+    /// `s3://BUCKET/PREFIX` (configured the AWS way, docs/storage.md).
     public static func open(path: String, credentials: Credentials) throws -> ChunkRepository {
+        if case .s3 = RepositoryLocation(path) {
+            return try open(store: try RepositoryLocation(path).store(), credentials: credentials)
+        }
         guard Files.exists(path) else {
             throw PGVaultError.archive("repository '\(path)' does not exist; check the path (`pgvault repo init --repo \(path)` creates one)", wholeArchive: true)
         }
@@ -218,8 +222,11 @@ extension ChunkRepository {
         return try open(store: LocalFolderStore(root: path), credentials: credentials)
     }
 
-    /// Is the folder `path` a format-2 repository?
+    /// Is `path` a format-2 repository? A folder holding its config; an
+    /// `s3://` location always answers yes: there is no other kind of
+    /// repository in a bucket, and opening it says if its config is missing.
     public static func exists(path: String) -> Bool {
-        Files.exists(path + "/" + RepositoryConfig.objectKey)
+        if case .s3 = RepositoryLocation(path) { return true }
+        return Files.exists(path + "/" + RepositoryConfig.objectKey)
     }
 }

@@ -70,7 +70,9 @@ public struct S3ObjectStore: ObjectStore {
         return (bucket, prefix)
     }
 
-    public var location: String { "s3://\(client.bucket)/\(prefix)" }
+    /// `s3://BUCKET/PREFIX` as `--repo` names it (no trailing `/`: callers
+    /// add `/` and a key, as for a folder).
+    public var location: String { "s3://\(client.bucket)" + (prefix.isEmpty ? "" : "/" + prefix.dropLast()) }
 
     public func writer(for key: String, ifAbsent: Bool) throws -> any ObjectWriter {
         try ObjectKey.validate(key)
