@@ -47,6 +47,8 @@ extension PGVaultCommand {
         @Option(help: ArgumentHelp("Repository folder; cold archives go under DIR/cold/ (in a format-2 repository: into its packs, deduplicated).", valueName: "DIR"))
         var repo: String
 
+        @OptionGroup var s3: S3EndpointOption
+
         @Option(help: ArgumentHelp("A format-2 repository's key file (default: ~/.config/pgvault/keys/<id>.key). No identity is needed to archive.", valueName: "FILE"))
         var keyFile: String?
 
@@ -85,6 +87,7 @@ extension PGVaultCommand {
         }
 
         func run() async throws {
+            s3.apply()
             var report = CommandReport("archive-partitions", json: json, database: connection.databaseName)
             report.onFailure = failureMetrics(dryRun ? nil : metricsFile, command: "archive-partitions", database: connection.databaseName)
             try await report.run {

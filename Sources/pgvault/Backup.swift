@@ -43,6 +43,8 @@ extension PGVaultCommand {
             valueName: "DIR"))
         var repo: String?
 
+        @OptionGroup var s3: S3EndpointOption
+
         @Option(help: ArgumentHelp(
             "With --repo of a format-2 repository: its key file.",
             discussion: "Default: ~/.config/pgvault/keys/<id>.key, where repo init wrote it.",
@@ -115,6 +117,7 @@ extension PGVaultCommand {
         }
 
         func run() async throws {
+            s3.apply()
             var report = CommandReport("backup", json: json, database: connection.databaseName)
             report.resultOnStandardError = output == "-"
             report.onFailure = failureMetrics(metricsFile, command: "backup", database: connection.databaseName)

@@ -32,6 +32,8 @@ extension PGVaultCommand {
         @Option(help: ArgumentHelp("The format-2 repository.", valueName: "DIR"))
         var repo: String
 
+        @OptionGroup var s3: S3EndpointOption
+
         @Flag(help: "Read, decrypt, decompress and hash every chunk.")
         var readData = false
 
@@ -55,6 +57,7 @@ extension PGVaultCommand {
         }
 
         func run() async throws {
+            s3.apply()
             let report = CommandReport("check", json: json)
             try await report.run {
                 let repo = repo, credentials = ChunkRepository.Credentials(keyFile: keyFile, identityFile: identity)

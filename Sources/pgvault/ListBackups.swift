@@ -24,6 +24,8 @@ extension PGVaultCommand {
         @Option(help: ArgumentHelp("Repository folder.", valueName: "DIR"))
         var repo: String
 
+        @OptionGroup var s3: S3EndpointOption
+
         @Option(help: ArgumentHelp("A format-2 repository's key file (default: ~/.config/pgvault/keys/<id>.key).", valueName: "FILE"))
         var keyFile: String?
 
@@ -34,6 +36,7 @@ extension PGVaultCommand {
         var cold = false
 
         func run() async throws {
+            s3.apply()
             let report = CommandReport("list", json: json)
             try await report.run {
                 if cold { return try listCold(report) }

@@ -73,6 +73,8 @@ struct RepositoryBackupOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A format-2 repository (pgvault repo init) to read a backup of, instead of ARCHIVE.", valueName: "DIR"))
     var repo: String?
 
+    @OptionGroup var s3: S3EndpointOption
+
     @Option(help: ArgumentHelp("With --repo: the backup's name (pgvault list), or latest.", valueName: "NAME"))
     var backup: String = "latest"
 

@@ -32,6 +32,8 @@ extension PGVaultCommand {
         @Option(help: ArgumentHelp("Repository folder.", valueName: "DIR"))
         var repo: String
 
+        @OptionGroup var s3: S3EndpointOption
+
         @Option(parsing: .unconditional, help: "Daily backups to keep.") var keepDaily: Int = 7
         @Option(parsing: .unconditional, help: "Weekly backups to keep.") var keepWeekly: Int = 4
         @Option(parsing: .unconditional, help: "Monthly backups to keep.") var keepMonthly: Int = 12
@@ -63,6 +65,7 @@ extension PGVaultCommand {
         }
 
         func run() async throws {
+            s3.apply()
             let report = CommandReport("prune", json: json)
             try await report.run {
                 let policy = Repository.Policy(daily: keepDaily, weekly: keepWeekly, monthly: keepMonthly)

@@ -50,6 +50,8 @@ extension PGVaultCommand.Repo {
         @Option(help: ArgumentHelp("The folder to create the repository in (missing or empty).", valueName: "DIR"))
         var repo: String
 
+        @OptionGroup var s3: S3EndpointOption
+
         @Option(name: .customLong("encrypt-to"), help: ArgumentHelp("An age recipient (public key, age1...) to encrypt to (repeatable).", valueName: "RECIPIENT"))
         var recipients: [String] = []
 
@@ -85,6 +87,7 @@ extension PGVaultCommand.Repo {
         }
 
         func run() async throws {
+            s3.apply()
             let report = CommandReport("repo init", json: json)
             try await report.run {
                 let parsed = try parseRecipients()
@@ -157,6 +160,8 @@ extension PGVaultCommand.Repo {
         @Option(help: ArgumentHelp("The format-2 repository.", valueName: "DIR"))
         var repo: String
 
+        @OptionGroup var s3: S3EndpointOption
+
         @Flag(help: "Remove every lock, not only stale ones (no pgvault may be running on the repository).")
         var all = false
 
@@ -170,6 +175,7 @@ extension PGVaultCommand.Repo {
         }
 
         func run() async throws {
+            s3.apply()
             let report = CommandReport("repo unlock", json: json)
             try await report.run {
                 let repo = repo, all = all

@@ -29,6 +29,8 @@ extension PGVaultCommand.Repo {
         @Option(help: ArgumentHelp("The format-2 repository.", valueName: "DIR"))
         var repo: String
 
+        @OptionGroup var s3: S3EndpointOption
+
         @Option(help: ArgumentHelp("The backup's name (pgvault list), or latest.", valueName: "NAME"))
         var backup: String = "latest"
 
@@ -45,6 +47,7 @@ extension PGVaultCommand.Repo {
         var json = false
 
         func run() async throws {
+            s3.apply()
             let report = CommandReport("repo export", json: json)
             try await report.run {
                 let repo = repo, backup = backup, output = output

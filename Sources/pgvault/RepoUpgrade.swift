@@ -35,6 +35,8 @@ extension PGVaultCommand.Repo {
         @Option(help: ArgumentHelp("The format-2 repository (pgvault repo init) to import into.", valueName: "DIR"))
         var repo: String
 
+        @OptionGroup var s3: S3EndpointOption
+
         @Option(help: ArgumentHelp("The repository key file (default: ~/.config/pgvault/keys/<id>.key).", valueName: "FILE"))
         var keyFile: String?
 
@@ -42,6 +44,7 @@ extension PGVaultCommand.Repo {
         var json = false
 
         func run() async throws {
+            s3.apply()
             let report = CommandReport("repo upgrade", json: json)
             try await report.run {
                 let from = from, repo = repo, credentials = ChunkRepository.Credentials(keyFile: keyFile)

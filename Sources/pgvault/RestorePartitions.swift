@@ -36,6 +36,8 @@ extension PGVaultCommand {
         @Option(help: ArgumentHelp("Repository folder (cold archives are under DIR/cold/).", valueName: "DIR"))
         var repo: String
 
+        @OptionGroup var s3: S3EndpointOption
+
         @Option(help: ArgumentHelp("With a format-2 repository: an age identity file that decrypts it (needed when it is encrypted).", valueName: "FILE"))
         var identity: String?
 
@@ -69,6 +71,7 @@ extension PGVaultCommand {
         }
 
         func run() async throws {
+            s3.apply()
             var report = CommandReport("restore-partitions", json: json, database: connection.databaseName)
             report.onFailure = failureMetrics(dryRun ? nil : metricsFile, command: "restore-partitions", database: connection.databaseName)
             try await report.run {

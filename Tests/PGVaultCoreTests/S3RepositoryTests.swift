@@ -61,7 +61,11 @@ struct S3RepositoryTests {
             try #require(backup.status == 0, "\(backup.stderr)")
             #expect(backup.stdout.contains("\"archive\":\"\(repo)/"), "\(backup.stdout)")
         }
-        let listed = try Self.pgvault(server, ["list", "--repo", repo, "--key-file", keys.keyFile, "--json"])
+        // --s3-endpoint instead of the environment's endpoint.
+        var withoutEndpoint = ProcessInfo.processInfo.environment
+        for (k, v) in server.environment where k != "AWS_ENDPOINT_URL_S3" { withoutEndpoint[k] = v }
+        let listed = try Shell.capture(
+            [try Shell.pgvault(), "list", "--repo", repo, "--key-file", keys.keyFile, "--json", "--s3-endpoint", server.endpoint], environment: withoutEndpoint)
         let backups = try #require((try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [String: Any])?["backups"] as? [[String: Any]])
         #expect(backups.count == 2 && backups.contains { $0["addedBytes"] as? Int == 0 }, "\(backups)")
 
