@@ -33,6 +33,7 @@ struct RunbookTests {
         "disaster-recovery.md": Expectation(run: 7, illustrative: 0),
         "cold-storage.md": Expectation(run: 5, illustrative: 1),
         "repository.md": Expectation(run: 8, illustrative: 1),
+        "s3.md": Expectation(run: 6, illustrative: 3),
         // Its cron lines monitor a server it has not set up yet where they stand.
         "wal-archiving.md": Expectation(run: 4, illustrative: 4, archiving: true, cronIsRun: false),
     ]
@@ -183,9 +184,18 @@ final class RunbookWorld: Sendable {
     let cluster: TestCluster
     let scratch: String
     let pgvault: String
+    /// s3.md: a bucket of the test S3 server standing for `s3://chat-backups`,
+    /// and the environment that points pgvault at it.
+    let s3: (bucket: String, environment: [String: String])?
 
     init(runbook: String, archiving: Bool, pgvault: String) throws {
         self.pgvault = pgvault
+        if runbook == "s3.md" {
+            let server = try TestS3Server.shared()
+            s3 = (try server.makeBucket("chat-backups"), server.environment)
+        } else {
+            s3 = nil
+        }
         let settings = archiving ? ["wal_level": "replica", "archive_mode": "on", "archive_command": "''"] : [:]
         cluster = try TestCluster(major: TestServers.newest, settings: settings, name: "pgvault-runbook")
         do {
@@ -214,6 +224,7 @@ final class RunbookWorld: Sendable {
     /// The placeholders of docs/runbooks/README.md, replaced in `run` blocks.
     func substitute(_ line: String) -> String {
         var text = line
+        if let s3 { text = text.replacingOccurrences(of: "s3://chat-backups/", with: "s3://\(s3.bucket)/") }
         for host in ["db1", "db2"] {
             text = text.replacingOccurrences(of: "host=\(host)", with: "host=\(cluster.socketDir) port=\(cluster.port)")
             text = text.replacingOccurrences(of: "-h \(host) ", with: "-h \(cluster.socketDir) -p \(cluster.port) ")
@@ -236,7 +247,7 @@ final class RunbookWorld: Sendable {
             "PATH": "\((pgvault as NSString).deletingLastPathComponent):\(cluster.binDir):/usr/local/bin:/usr/bin:/bin",
             "HOME": scratch + "/home", "TMPDIR": scratch + "/tmp", "LANG": "C.UTF-8",
             "PGHOST": "/nonexistent-runbook-server-say-host", "PGPORT": "1",
-        ]
+        ].merging(s3?.environment ?? [:]) { a, _ in a }
         let command = ["/usr/bin/env", "-i"] + environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
             + ["/usr/bin/timeout", "600", "/bin/bash", file]
         defer { stopServersStartedByScript() }
