@@ -99,14 +99,13 @@ extension PGVaultCommand {
             if !quiet { options.log = { note("pgvault drill: \($0)") } }
             var report = CommandReport("drill", json: json)
             report.failureFields = ["repository": repo, "backup": repository.backup]
-            report.interruptedLeaves = "the drill's database or scratch cluster was removed; the next drill removes any left"
+            let leaves = "the drill's database or scratch cluster was removed; the next drill removes any left"
+            report.interruptedLeaves = leaves
             let metricsFile = metricsFile
             report.onFailure = metricsFile.map { path in { try? MetricsFile.writeDrill(path, repository: repo, success: false, recoverySeconds: nil) } }
             try await report.run {
                 if let metricsFile { try OutputPath.checkWritableFile(metricsFile, what: "--metrics-file") }
-                let result = try await cancellingOnSignals(
-                    leaving: "the drill's database or scratch cluster was removed; the next drill removes any left"
-                ) { [options] in try await DrillEngine.run(options) }
+                let result = try await cancellingOnSignals(leaving: leaves) { [options] in try await DrillEngine.run(options) }
                 if let metricsFile {
                     do {
                         try MetricsFile.writeDrill(metricsFile, repository: repo, success: result.passed, recoverySeconds: result.recoverySeconds)

@@ -139,8 +139,8 @@ public struct ScratchCluster: Sendable {
             // an immediate shutdown (its data is thrown away anyway).
             if let pm = (try? String(contentsOfFile: folder + "/data/postmaster.pid", encoding: .utf8))?.split(separator: "\n").first.flatMap({ pid_t($0) }), pm > 0 {
                 kill(pm, SIGQUIT)
-                for _ in 0..<100 where kill(pm, 0) == 0 { usleep(100_000) }
-                if kill(pm, 0) == 0 { kill(pm, SIGKILL) }
+                for _ in 0..<100 where DrillOwner.running(pm) { usleep(100_000) }
+                if DrillOwner.running(pm) { kill(pm, SIGKILL) }
             }
             Files.removeTree(folder)
             if !Files.exists(folder) { removed.append(folder) }
@@ -168,11 +168,20 @@ struct DrillOwner: Equatable {
         host = String(words[1])
     }
 
+    /// The process exists and is not a zombie (a container's init may never
+    /// reap the orphaned postmaster of a killed drill).
+    static func running(_ pid: pid_t) -> Bool {
+        guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.range(of: ") ", options: .backwards) else { return true }
+        return !stat[close.upperBound...].hasPrefix("Z")
+    }
+
     /// A drill on another host may be running: only this host's are judged.
     /// The pid must be a running pgvault, not a process that took its number.
     var isAlive: Bool {
         guard host == Self.host else { return true }
-        guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+        guard Self.running(pid) else { return false }
         let cmdline = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
         return String(decoding: cmdline, as: UTF8.self).contains("pgvault")
     }

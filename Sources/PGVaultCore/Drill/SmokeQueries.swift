@@ -67,7 +67,17 @@ extension SmokeQuery {
             """, [table]
         ).rows.map { try $0.string(0) })
         let plan = try conn.query("EXPLAIN (FORMAT JSON) " + query, parameters).scalar ?? ""
-        let scan = Self.indexScan(plan: plan, on: relations)
+        var leading: [String: String] = [:]
+        for row in try conn.query("""
+            SELECT c.relname, a.attname FROM pg_catalog.pg_index i
+            JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+            JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
+            JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+            WHERE t.relname = ANY($1::text[])
+            """, ["{" + relations.map { "\"\($0)\"" }.joined(separator: ",") + "}"]).rows {
+            leading[try row.string(0)] = try row.string(1)
+        }
+        let scan = Self.indexScan(plan: plan, on: relations) { leading[$0] }
         switch (rows > 0, scan) {
         case (true, let scan?):
             return SmokeResult(name: name, status: "passed", rows: rows, scan: scan, detail: "\(rows) rows; \(scan)")
@@ -80,19 +90,30 @@ extension SmokeQuery {
 
     static let indexNodes: Set<String> = ["Index Scan", "Index Only Scan", "Bitmap Heap Scan"]
 
-    /// The first index, index-only or bitmap heap scan of one of
-    /// `relations` in an `EXPLAIN (FORMAT JSON)` plan, described; nil when
-    /// there is none (or the plan does not parse).
-    static func indexScan(plan: String, on relations: Set<String>) -> String? {
+    /// The first index, index-only or bitmap scan of one of `relations` in
+    /// an `EXPLAIN (FORMAT JSON)` plan whose index condition constrains the
+    /// index's leading column (`leadingColumn` of an index name), described;
+    /// nil when there is none, or the plan does not parse. An index read
+    /// whole, with a filter or a condition on a later column only, is no
+    /// index serving the query: at production size it is a full scan.
+    static func indexScan(plan: String, on relations: Set<String>, leadingColumn: (String) -> String?) -> String? {
         var found: String?
         walk(plan: plan) { node in
             guard found == nil, let type = node["Node Type"] as? String, indexNodes.contains(type),
                   let relation = node["Relation Name"] as? String, relations.contains(relation) else { return }
-            var index = node["Index Name"] as? String
-            if index == nil, let children = node["Plans"] as? [[String: Any]] {
-                index = children.compactMap { $0["Index Name"] as? String }.first
+            // A bitmap heap scan's indexes are in its Bitmap Index Scan nodes.
+            var probes: [[String: Any]] = []
+            if type == "Bitmap Heap Scan" {
+                walk(node) { if $0["Node Type"] as? String == "Bitmap Index Scan" { probes.append($0) } }
+            } else {
+                probes = [node]
             }
-            found = "\(type)\(index.map { " using \($0)" } ?? "") on \(relation)"
+            for probe in probes {
+                guard let index = probe["Index Name"] as? String, let condition = probe["Index Cond"] as? String,
+                      let column = leadingColumn(index), condition.contains("(\(column) ") || condition.contains("(\(SQL.ident(column)) ") else { continue }
+                found = "\(type) using \(index) on \(relation)"
+                return
+            }
         }
         return found
     }
@@ -108,7 +129,11 @@ extension SmokeQuery {
 
     private static func walk(plan: String, _ visit: ([String: Any]) -> Void) {
         guard let top = try? JSONSerialization.jsonObject(with: Data(plan.utf8)) as? [[String: Any]] else { return }
-        var stack = top.compactMap { $0["Plan"] as? [String: Any] }
+        top.compactMap { $0["Plan"] as? [String: Any] }.forEach { walk($0, visit) }
+    }
+
+    private static func walk(_ root: [String: Any], _ visit: ([String: Any]) -> Void) {
+        var stack = [root]
         while let node = stack.popLast() {
             visit(node)
             stack += ((node["Plans"] as? [[String: Any]]) ?? []).reversed()
