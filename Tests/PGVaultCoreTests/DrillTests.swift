@@ -166,17 +166,8 @@ struct DrillTests {
     func sigkillScratch() async throws {
         let f = try await Self.fixture("killscratch", TestServers.newest)
         let process = try Child(["drill", "--repo", f.repo, "--identity", f.keys.identity, "--quiet"])
-        var folder: String?
-        let deadline = Date().addingTimeInterval(60)
-        while folder == nil && process.isRunning && Date() < deadline {
-            folder = Self.scratchFolders().first { dir in
-                (try? String(contentsOfFile: dir + "/owner", encoding: .utf8))?.hasPrefix("\(process.pid) ") == true
-                    && Files.exists(dir + "/.s.PGSQL.5432")
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        let left = try await Self.scratchCluster(of: process)
         process.kill()
-        let left = try #require(folder, "the drill ended before its scratch cluster was up")
         let postmaster = try #require(try String(contentsOfFile: left + "/data/postmaster.pid", encoding: .utf8).split(separator: "\n").first.flatMap { pid_t($0) })
         #expect(DrillOwner.running(postmaster), "the killed drill's postmaster should still run")
 
@@ -215,6 +206,34 @@ struct DrillTests {
         #expect(try Self.drillDatabases(f.db) == [foreign])
     }
 
+    /// The folder of the scratch cluster `process` started, once its server listens.
+    static func scratchCluster(of process: Child) async throws -> String {
+        let deadline = Date().addingTimeInterval(60)
+        while process.isRunning && Date() < deadline {
+            let folder = scratchFolders().first { dir in
+                (try? String(contentsOfFile: dir + "/owner", encoding: .utf8))?.hasPrefix("\(process.pid) ") == true
+                    && Files.exists(dir + "/.s.PGSQL.5432")
+            }
+            if let folder { return folder }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw HarnessError("the drill ended, or 60 s passed, before its scratch cluster was up")
+    }
+
+    @Test("SIGINT mid-drill: exit 130, the scratch cluster stopped and removed, the drill recorded as broken off")
+    func sigint() async throws {
+        let f = try await Self.fixture("int", TestServers.newest)
+        let process = try Child(["drill", "--repo", f.repo, "--identity", f.keys.identity, "--quiet"])
+        let running = try await Self.scratchCluster(of: process)
+        let postmaster = try #require(try String(contentsOfFile: running + "/data/postmaster.pid", encoding: .utf8).split(separator: "\n").first.flatMap { pid_t($0) })
+        kill(process.pid, SIGINT)
+        #expect(process.wait() == 130)
+        #expect(!Files.exists(running))
+        #expect(!DrillOwner.running(postmaster))
+        let last = try #require(try Self.listed(f).first?["lastDrill"] as? [String: Any])
+        #expect(last["outcome"] as? String == "error", "\(last)")
+    }
+
     /// A pgvault run started and reaped with waitpid (Subprocess), so that
     /// the test knows at once when it ended and can SIGKILL it.
     final class Child {
@@ -229,6 +248,12 @@ struct DrillTests {
             var status: Int32 = 0
             if !exited && waitpid(pid, &status, WNOHANG) == pid { exited = true }
             return !exited
+        }
+
+        /// Its exit status, once it ends.
+        func wait() -> Int32 {
+            exited = true
+            return Subprocess.wait(pid)
         }
 
         func kill() {

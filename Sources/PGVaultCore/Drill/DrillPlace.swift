@@ -39,7 +39,7 @@ struct DrillPlace: Sendable {
                 description: "server \(ConnInfo.redacted(target)), PostgreSQL \(admin.parameterStatus("server_version") ?? "?")",
                 spaceCheck: space, cleanedUp: dropped, notes: notes)
         case .scratch:
-            let reaped = ScratchCluster.reapOrphans(pgBin: options.pgBin)
+            let reaped = ScratchCluster.reapOrphans()
             reaped.forEach { log("removed \($0), the scratch cluster of a drill that was killed") }
             let major = manifest.server.versionNumber / 10000
             log("starting a scratch PostgreSQL \(major) cluster")

@@ -64,11 +64,22 @@ public struct ScratchCluster: Sendable {
         return cluster
     }
 
-    /// Stops the server (fast, then immediate) and removes the folder.
+    /// Stops the server and removes the folder.
     public func destroy() {
-        if Files.exists(dataDir + "/postmaster.pid") {
-            if (try? run("pg_ctl", ["-D", dataDir, "-m", "fast", "-w", "-t", "30", "stop"])) == nil {
-                _ = try? run("pg_ctl", ["-D", dataDir, "-m", "immediate", "-w", "-t", "30", "stop"])
+        Self.remove(folder)
+    }
+
+    /// Stops the postmaster of the cluster in `folder`, if one runs, by a
+    /// signal (no pg_ctl: this also runs after a cancellation, which would
+    /// stop a pg_ctl at once): SIGINT, a fast shutdown; SIGQUIT, an
+    /// immediate one, after 30 s; SIGKILL after 10 more. Then removes the
+    /// folder. Its data is thrown away anyway.
+    static func remove(_ folder: String) {
+        if let pid = (try? String(contentsOfFile: folder + "/data/postmaster.pid", encoding: .utf8))?
+            .split(separator: "\n").first.flatMap({ pid_t($0) }), pid > 0 {
+            for (sig, tenths) in [(SIGINT, 300), (SIGQUIT, 100), (SIGKILL, 50)] where DrillOwner.running(pid) {
+                kill(pid, sig)
+                for _ in 0..<tenths where DrillOwner.running(pid) { usleep(100_000) }
             }
         }
         Files.removeTree(folder)
@@ -128,21 +139,14 @@ public struct ScratchCluster: Sendable {
     /// Stops and removes the scratch clusters of drills that died (SIGKILL,
     /// a reboot): owned by this host, by a process that is no longer a
     /// running pgvault. Returns the folders removed.
-    public static func reapOrphans(pgBin: String?) -> [String] {
+    public static func reapOrphans() -> [String] {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/tmp") else { return [] }
         var removed: [String] = []
         for entry in entries where entry.hasPrefix(folderPrefix) {
             let folder = "/tmp/" + entry
             guard let text = try? String(contentsOfFile: folder + "/owner", encoding: .utf8),
                   let owner = DrillOwner(text), !owner.isAlive else { continue }
-            // The postmaster's pid is postmaster.pid's first line; SIGQUIT is
-            // an immediate shutdown (its data is thrown away anyway).
-            if let pm = (try? String(contentsOfFile: folder + "/data/postmaster.pid", encoding: .utf8))?.split(separator: "\n").first.flatMap({ pid_t($0) }), pm > 0 {
-                kill(pm, SIGQUIT)
-                for _ in 0..<100 where DrillOwner.running(pm) { usleep(100_000) }
-                if DrillOwner.running(pm) { kill(pm, SIGKILL) }
-            }
-            Files.removeTree(folder)
+            remove(folder)
             if !Files.exists(folder) { removed.append(folder) }
         }
         return removed
