@@ -74,6 +74,12 @@ echo "the second backup added nothing (ADDED), the database being unchanged:"
 "$PGVAULT" restore --repo "$DEMO/vault" --backup latest --identity "$DEMO/identity.txt" \
     -d "host=$DEMO port=5432 user=postgres dbname=chat_from_vault" --jobs 2
 
+step "pgvault drill: prove the latest backup restores, on a throwaway PostgreSQL 17, and time it"
+"$PGVAULT" drill --repo "$DEMO/vault" --backup latest --identity "$DEMO/identity.txt" --jobs 2 \
+    --metrics-file "$DEMO/drill.prom"
+echo "the drill's metrics, and list's LAST DRILL column:"; grep -v '^#' "$DEMO/drill.prom"
+"$PGVAULT" list --repo "$DEMO/vault" --key-file "$DEMO/vault.key"
+
 step "pgvault verify: the archive offline, then the live database's foreign keys"
 LATEST="$(ls -d "$DEMO"/repo/chat-* | tail -1)"
 "$PGVAULT" verify "$LATEST"

@@ -65,14 +65,21 @@ extension PGVaultCommand {
         /// A format-2 repository: from the catalogs, with what each backup
         /// added; no identity needed (the key file is).
         func listFormat2(_ report: CommandReport) throws {
-            let entries = try ChunkRepository.open(path: repo, credentials: .init(keyFile: keyFile)).entries()
+            let repository = try ChunkRepository.open(path: repo, credentials: .init(keyFile: keyFile))
+            let drills = try DrillRecords.latest(in: repository)
+            let entries = try repository.entries().map { e in
+                var e = e
+                e.lastDrill = drills[e.name]
+                return e
+            }
             report.result(ListResult(repository: repo, items: entries, key: "backups")) {
                 guard !entries.isEmpty else { return "no backups in \(repo)" }
                 let rows = entries.map { e in
                     [e.name, e.status, e.startedAt ?? "-", Format.bytes(e.logicalBytes ?? 0), Format.bytes(e.addedBytes ?? 0),
-                     e.seconds.map { String(format: "%.1fs", $0) } ?? "-", e.rows.map(String.init) ?? "-"]
+                     e.seconds.map { String(format: "%.1fs", $0) } ?? "-", e.rows.map(String.init) ?? "-",
+                     e.lastDrill.map { "\($0.outcome) \($0.completedAt) (\(String(format: "%.1fs", $0.recoverySeconds)))" } ?? "-"]
                 }
-                return textTable(header: ["BACKUP", "STATUS", "STARTED", "LOGICAL", "ADDED", "DURATION", "ROWS"], rows: rows)
+                return textTable(header: ["BACKUP", "STATUS", "STARTED", "LOGICAL", "ADDED", "DURATION", "ROWS", "LAST DRILL"], rows: rows)
             }
         }
 

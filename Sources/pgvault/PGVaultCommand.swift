@@ -18,7 +18,7 @@ struct PGVaultCommand: AsyncParsableCommand {
             """,
         version: PGVault.version,
         subcommands: [
-            Repo.self, Backup.self, ListBackups.self, Prune.self, Check.self, Restore.self, Verify.self,
+            Repo.self, Backup.self, ListBackups.self, Prune.self, Check.self, Restore.self, Verify.self, Drill.self,
             ArchivePartitions.self, RestorePartitions.self,
             WalStatus.self,
             ExportUser.self, ExportWorker.self,

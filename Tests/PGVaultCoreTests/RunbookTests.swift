@@ -33,6 +33,7 @@ struct RunbookTests {
         "disaster-recovery.md": Expectation(run: 7, illustrative: 0),
         "cold-storage.md": Expectation(run: 5, illustrative: 1),
         "repository.md": Expectation(run: 8, illustrative: 1),
+        "restore-drill.md": Expectation(run: 5, illustrative: 1),
         "s3.md": Expectation(run: 6, illustrative: 3),
         // Its cron lines monitor a server it has not set up yet where they stand.
         "wal-archiving.md": Expectation(run: 4, illustrative: 4, archiving: true, cronIsRun: false),

@@ -73,6 +73,8 @@ public struct Repository: Sendable {
         /// chunks take, shared with other backups).
         public var logicalBytes: Int64?
         public var addedBytes: Int64?
+        /// A format-2 repository's backup: its newest restore drill.
+        public var lastDrill: DrillRecord?
     }
 
     /// Something in the repository that is not a backup: shown for what it is,
@@ -300,6 +302,11 @@ public enum MetricsFile {
                 if keep { lines.append(String(line)) }
             }
         }
+        try publish(lines, to: path)
+    }
+
+    /// Writes `lines` to `path` the safe way: a temporary file, fsync, rename.
+    static func publish(_ lines: [String], to path: String) throws {
         let tmp = path + ".tmp-\(getpid())"
         unlink(tmp)
         let file = try OutputFile(creating: tmp)

@@ -88,6 +88,7 @@ public enum RepositoryPrune {
             try store.delete(Snapshots.manifestKey(name))
             try store.delete(Snapshots.catalogKey(name))
         }
+        try DrillRecords.removeAll(except: Set(kept.map(\.name)), in: repository)
         for folder in cold.incomplete {
             try Cancellation.check()
             try ColdRepository.remove(folder, in: repository)

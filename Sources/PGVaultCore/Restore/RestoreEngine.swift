@@ -48,6 +48,8 @@ public enum RestoreEngine {
             }
         }
 
+        let fetchSeconds = Date().timeIntervalSince(started)
+        let schemaStart = Date()
         let leader = try await Blocking.run("pgvault-restore-connect") {
             try PGConnection(conninfo: options.conninfo, applicationName: "pgvault restore")
         }
@@ -55,6 +57,7 @@ public enum RestoreEngine {
         let prepared = try await Blocking.run("pgvault-restore-prepare", on: leader) { [context] _ in
             try context.prepare()
         }
+        let schemaSeconds = Date().timeIntervalSince(schemaStart)
 
         // Data.
         let monitor = Locked(LoadProgress(
@@ -118,6 +121,7 @@ public enum RestoreEngine {
 
         var verifyOK: Bool?
         var verifyFailures: [String] = []
+        let verifyStart = Date()
         if options.verify {
             monitor.withLock { $0.beginPhase("verify") }
             log("verifying the restored tables against the archive")
@@ -131,8 +135,9 @@ public enum RestoreEngine {
             log(report.summary)
         }
 
+        let verifySeconds = options.verify ? Date().timeIntervalSince(verifyStart) : 0
         let totals = monitor.value.progress
-        return RestoreSummary(
+        var summary = RestoreSummary(
             status: verifyOK == false ? "verify-failed" : "complete", archive: options.archiveName, database: prepared.database,
             mode: options.dataOnly ? "data-only" : "full", resumed: options.resume,
             units: totals.unitsDone, unitsSkipped: prepared.finished.count, rows: totals.rows, bytes: totals.bytes,
@@ -142,5 +147,9 @@ public enum RestoreEngine {
             sequences: finish.sequences, dropped: prepared.dropped,
             verify: verifyOK.map { $0 ? "ok" : "failed" } ?? "skipped", verifyOK: verifyOK, verifyFailures: verifyFailures,
             notes: prepared.plan.notes + constraintNotes.value + finish.notes)
+        summary.fetchSeconds = fetchSeconds
+        summary.schemaSeconds = schemaSeconds
+        summary.verifySeconds = verifySeconds
+        return summary
     }
 }

@@ -114,6 +114,12 @@ public struct RestoreSummary: Codable, Sendable {
     public var seconds: Double
     public var loadSeconds: Double
     public var postDataSeconds: Double
+    /// The other phases' wall time (restore drills report each phase):
+    /// reading the manifest and checking every member is there; the target's
+    /// preparation with the pre-data schema; the verification at the end.
+    public var fetchSeconds: Double = 0
+    public var schemaSeconds: Double = 0
+    public var verifySeconds: Double = 0
     public var createdPartitions: [String]
     /// Units loaded through a partitioned parent, the server routing the rows.
     public var routedUnits: Int

@@ -17,18 +17,7 @@ public struct PGTools: Sendable {
     /// program for its version is a process start (Debian's /usr/bin/pg_dump
     /// is a Perl wrapper, about 50 ms), paid on every backup.
     public static func locate(serverMajor: Int, serverVersion: String, pgBin: String?) throws -> PGTools {
-        var candidates: [String] = []
-        if let pgBin { candidates.append(pgBin) }
-        else {
-            if let env = ProcessInfo.processInfo.environment["PGVAULT_PG_BIN"] { candidates.append(env) }
-            let home = ProcessInfo.processInfo.environment["PGVAULT_PG_HOME"] ?? "/opt/pgvault-pg"
-            for major in [serverMajor, 16, 17, 18, 19, 20] where major >= serverMajor {
-                candidates.append("/usr/lib/postgresql/\(major)/bin")
-                candidates.append("\(home)/\(major)/bin")
-            }
-            let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-            candidates += path.split(separator: ":").map(String.init)
-        }
+        let candidates = candidateFolders(major: serverMajor, pgBin: pgBin)
         var found: [PGTools] = []
         var seen = Set<String>()
         for dir in candidates where seen.insert(realPath(dir + "/pg_dump")).inserted {
@@ -48,6 +37,23 @@ public struct PGTools: Sendable {
         }
         let have = found.map { "\($0.versionString) (\($0.binDir))" }.joined(separator: ", ")
         throw PGVaultError.io("the server is PostgreSQL \(serverVersion) but the pg_dump found is \(have.isEmpty ? "none" : have): pg_dump must be at least version \(serverMajor). Install PostgreSQL \(serverMajor) client programs or pass --pg-bin DIR.")
+    }
+
+    /// Where PostgreSQL's programs of at least `major` may be, in the order
+    /// they are tried: `pgBin` alone when given; else $PGVAULT_PG_BIN, the
+    /// usual install folders (`major` first) and PATH. pg_dump's search and
+    /// the restore drill's server programs (initdb, postgres) share it.
+    static func candidateFolders(major: Int, pgBin: String?) -> [String] {
+        if let pgBin { return [pgBin] }
+        var candidates: [String] = []
+        if let env = ProcessInfo.processInfo.environment["PGVAULT_PG_BIN"] { candidates.append(env) }
+        let home = ProcessInfo.processInfo.environment["PGVAULT_PG_HOME"] ?? "/opt/pgvault-pg"
+        for m in [major, 16, 17, 18, 19, 20] where m >= major {
+            candidates.append("/usr/lib/postgresql/\(m)/bin")
+            candidates.append("\(home)/\(m)/bin")
+        }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        return candidates + path.split(separator: ":").map(String.init)
     }
 
     /// The file a path names after following symbolic links (/bin → /usr/bin),
