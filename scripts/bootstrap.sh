@@ -22,7 +22,7 @@ log() { printf 'bootstrap: %s\n' "$*" >&2; }
 need_sudo() { if [ "$(id -u)" -ne 0 ]; then echo sudo; fi; }
 SUDO=$(need_sudo)
 
-debs=(libpq-dev libzstd-dev libarchive-dev libssl-dev libcurl4-openssl-dev zlib1g-dev pkg-config postgresql postgresql-contrib zstd age python3-pip python3-venv util-linux jq)
+debs=(libpq-dev libzstd-dev libarchive-dev libssl-dev libcurl4-openssl-dev curl zlib1g-dev pkg-config postgresql postgresql-contrib zstd age python3-pip python3-venv util-linux jq)
 missing=()
 for p in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
