@@ -48,7 +48,7 @@ struct S3RepositoryTests {
         return try Shell.capture([try Shell.pgvault()] + arguments, environment: environment)
     }
 
-    @Test("PostgreSQL → an encrypted repository in S3 → a fresh database: repo init, backup twice (the second adds nothing), list, check --read-data, restore with table digests equal, verify, prune", arguments: TestServers.versions)
+    @Test("PostgreSQL → an encrypted repository in S3 → a fresh database: repo init, backup twice (the second adds nothing), list, check --read-data, restore with table digests equal, verify, a drill, prune", arguments: TestServers.versions)
     func roundTrip(major: Int) async throws {
         let server = try TestS3Server.shared()
         let repo = "s3://\(try server.makeBucket("rt"))/nightly/chat"
@@ -77,11 +77,14 @@ struct S3RepositoryTests {
         try RestoreFixtures.expectSameTables(try db.connect(), try target.connect())
         let verified = try Self.pgvault(server, ["verify", "--repo", repo, "--identity", keys.identity, "-d", target.conninfo])
         #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
+        // A restore drill reads the same repository in S3, on a scratch cluster of the backup's major.
+        let drilled = try Self.pgvault(server, ["drill", "--repo", repo, "--identity", keys.identity, "--scratch-cluster", "--json"])
+        #expect(drilled.status == 0 && drilled.stdout.contains("\"status\":\"passed\""), "\(drilled.stdout)\(drilled.stderr)")
         let pruned = try Self.pgvault(server, ["prune", "--repo", repo, "--key-file", keys.keyFile, "--keep-daily", "0", "--keep-weekly", "0", "--keep-monthly", "0"])
         #expect(pruned.status == 0 && pruned.stdout.contains("deleted"), "\(pruned.stdout)\(pruned.stderr)")
 
         // The secret never shows in what pgvault printed.
-        for output in [made, listed, checked, restored, verified, pruned] {
+        for output in [made, listed, checked, restored, verified, drilled, pruned] {
             let secret = try #require(server.environment["AWS_SECRET_ACCESS_KEY"])
             #expect(!output.stdout.contains(secret) && !output.stderr.contains(secret))
         }
