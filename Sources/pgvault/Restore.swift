@@ -112,6 +112,9 @@ extension PGVaultCommand {
         @Flag(help: "ANALYZE the restored tables at the end.")
         var analyze = false
 
+        @Flag(inversion: .prefixedNo, help: "Apply the backup's optimizer statistics after post-data (backups of PostgreSQL 18 and later).")
+        var statistics = true
+
         @Flag(help: "Leave out ALTER ... OWNER TO (the target lacks the source's roles).")
         var noOwner = false
 
@@ -165,6 +168,7 @@ extension PGVaultCommand {
             options.createPartitions = createPartitions
             options.verify = verify
             options.analyze = analyze
+            options.statistics = statistics
             options.noOwner = noOwner
             options.noPrivileges = noPrivileges
             options.maintenanceWorkMem = maintenanceWorkMem

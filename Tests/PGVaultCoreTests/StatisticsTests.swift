@@ -24,7 +24,7 @@ struct StatisticsTests {
         return relations + columns
     }
 
-    @Test("a backup of 18 carries the statistics in schema/statistics.sql; restored on 18 the tables, indexes and columns have the source's statistics before any ANALYZE; verify passes", .enabled(if: TestServers.testing(18)))
+    @Test("a backup of 18 carries the statistics in schema/statistics.sql; restored on 18 the tables, indexes and columns have the source's statistics before any ANALYZE (none with --no-statistics); verify passes", .enabled(if: TestServers.testing(18)))
     func carriedAndRestored() async throws {
         let db = try await BackupTests.chatDatabase(18)
         try db.connect().execute("ANALYZE")
@@ -39,6 +39,11 @@ struct StatisticsTests {
         #expect(restored.status == 0, "\(restored.stderr)")
         let source = try Self.statistics(try db.connect()), copy = try Self.statistics(try target.connect())
         #expect(source.count > 50 && copy == source, "\(Set(source).symmetricDifference(copy).sorted().prefix(10))")
+        // --no-statistics leaves them to ANALYZE: the tables are not analyzed yet.
+        let bare = try db.sibling(prefix: "nostats")
+        let without = try Shell.capture([try Shell.pgvault(), "restore", archive, "-d", bare.conninfo, "--quiet", "--no-statistics"])
+        #expect(without.status == 0, "\(without.stderr)")
+        #expect(try bare.connect().query("SELECT count(*) FROM pg_stats WHERE schemaname = 'public'").scalar == "0")
         let verified = try Shell.capture([try Shell.pgvault(), "verify", archive])
         #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
     }

@@ -93,7 +93,7 @@ public enum RestoreEngine {
         } else {
             try await Reattach.run(options: options, leader: leader, monitor: monitor, notes: constraintNotes, log: log)
         }
-        if !options.dataOnly, let statistics = manifest.schema?.statistics {
+        if !options.dataOnly, options.statistics, let statistics = manifest.schema?.statistics {
             let (applied, note) = try await Blocking.run("pgvault-restore-statistics") {
                 try RestoreStatistics.apply(statistics, options: options)
             }

@@ -44,6 +44,8 @@ public struct RestoreOptions: Sendable {
     public var verify = true
     /// ANALYZE the loaded tables at the end.
     public var analyze = false
+    /// Apply the backup's optimizer statistics (PostgreSQL 18; ``Manifest/Schema/statistics``).
+    public var statistics = true
     /// Leave out `ALTER ... OWNER TO` (the target lacks the source's roles).
     public var noOwner = false
     /// Leave out GRANT/REVOKE.
