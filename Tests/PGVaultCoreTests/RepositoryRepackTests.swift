@@ -11,14 +11,17 @@ import TestSupport
 struct RepositoryRepackTests {
     typealias Fixture = RepositoryFormatTests
 
-    /// 40 small tables (a chunk each, all in one pack), backed up; then 30 of
+    /// 40 small tables (a chunk each, in the few packs the jobs share), backed up; then 30 of
     /// them changed and backed up again: once the first backup is pruned, its
     /// packs are mostly garbage.
     static func mostlyGarbage(_ name: String) throws -> (db: TestDatabase, repo: String, keys: RepositoryFormatTests.Keys) {
         let db = try TestServers.database(prefix: "repack")
         let conn = try db.connect()
         for t in 1...40 {
-            try conn.execute("CREATE TABLE t\(t) AS SELECT g, md5(g::text || '\(t)') AS m FROM generate_series(1, 3000) g")
+            // The tables that change are ten times the size of those that do
+            // not, so that any pack holding one of each is mostly garbage,
+            // however the backup's jobs shared the packs out.
+            try conn.execute("CREATE TABLE t\(t) AS SELECT g, md5(g::text || '\(t)') AS m FROM generate_series(1, \(t <= 30 ? 10_000 : 1_000)) g")
         }
         let keys = try Fixture.keys(name)
         let repo = try Fixture.encryptedRepository(name, keys)
