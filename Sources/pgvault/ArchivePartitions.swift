@@ -87,7 +87,6 @@ extension PGVaultCommand {
         }
 
         func run() async throws {
-            s3.apply()
             var report = CommandReport("archive-partitions", json: json, database: connection.databaseName)
             report.onFailure = failureMetrics(dryRun ? nil : metricsFile, command: "archive-partitions", database: connection.databaseName)
             try await report.run {

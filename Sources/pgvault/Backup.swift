@@ -117,7 +117,6 @@ extension PGVaultCommand {
         }
 
         func run() async throws {
-            s3.apply()
             var report = CommandReport("backup", json: json, database: connection.databaseName)
             report.resultOnStandardError = output == "-"
             report.onFailure = failureMetrics(metricsFile, command: "backup", database: connection.databaseName)

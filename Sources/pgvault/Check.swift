@@ -57,7 +57,6 @@ extension PGVaultCommand {
         }
 
         func run() async throws {
-            s3.apply()
             let report = CommandReport("check", json: json)
             try await report.run {
                 let repo = repo, credentials = ChunkRepository.Credentials(keyFile: keyFile, identityFile: identity)

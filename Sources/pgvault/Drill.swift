@@ -89,7 +89,6 @@ extension PGVaultCommand {
         }
 
         func run() async throws {
-            repository.s3.apply()
             let repo = repository.repo ?? ""
             var options = DrillOptions(repository: repo, credentials: repository.credentials, place: target.map { .target($0) } ?? .scratch)
             options.backup = repository.backup

@@ -36,7 +36,6 @@ extension PGVaultCommand {
         var cold = false
 
         func run() async throws {
-            s3.apply()
             let report = CommandReport("list", json: json)
             try await report.run {
                 if cold { return try listCold(report) }

@@ -65,7 +65,6 @@ extension PGVaultCommand {
         }
 
         func run() async throws {
-            s3.apply()
             let report = CommandReport("prune", json: json)
             try await report.run {
                 let policy = Repository.Policy(daily: keepDaily, weekly: keepWeekly, monthly: keepMonthly)

@@ -87,7 +87,6 @@ extension PGVaultCommand.Repo {
         }
 
         func run() async throws {
-            s3.apply()
             let report = CommandReport("repo init", json: json)
             try await report.run {
                 let parsed = try parseRecipients()
@@ -175,7 +174,6 @@ extension PGVaultCommand.Repo {
         }
 
         func run() async throws {
-            s3.apply()
             let report = CommandReport("repo unlock", json: json)
             try await report.run {
                 let repo = repo, all = all

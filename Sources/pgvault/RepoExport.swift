@@ -47,7 +47,6 @@ extension PGVaultCommand.Repo {
         var json = false
 
         func run() async throws {
-            s3.apply()
             let report = CommandReport("repo export", json: json)
             try await report.run {
                 let repo = repo, backup = backup, output = output

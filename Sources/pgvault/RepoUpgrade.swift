@@ -44,7 +44,6 @@ extension PGVaultCommand.Repo {
         var json = false
 
         func run() async throws {
-            s3.apply()
             let report = CommandReport("repo upgrade", json: json)
             try await report.run {
                 let from = from, repo = repo, credentials = ChunkRepository.Credentials(keyFile: keyFile)

@@ -153,7 +153,6 @@ extension PGVaultCommand {
         }
 
         func run() async throws {
-            repository.s3.apply()
             let showProgress = !quiet && isatty(2) != 0
             var options = RestoreOptions(archive: archive ?? "", conninfo: connection.dbname)
             options.jobs = jobs

@@ -71,7 +71,6 @@ extension PGVaultCommand {
         }
 
         func run() async throws {
-            s3.apply()
             var report = CommandReport("restore-partitions", json: json, database: connection.databaseName)
             report.onFailure = failureMetrics(dryRun ? nil : metricsFile, command: "restore-partitions", database: connection.databaseName)
             try await report.run {

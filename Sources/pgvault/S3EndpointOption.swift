@@ -5,7 +5,9 @@ import Foundation
 /// `--repo s3://...` lives in (MinIO, Ceph RGW, R2, B2...). It outranks
 /// `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL` and the profile's endpoint
 /// (docs/storage.md, "S3"); it is set as `AWS_ENDPOINT_URL_S3` for this
-/// process, so every store the command opens uses it.
+/// process, so every store the command opens uses it. That happens when the
+/// option is validated, which ArgumentParser does for every command that
+/// has the group, before `run()`: no command can forget it.
 struct S3EndpointOption: ParsableArguments {
     @Option(
         name: .customLong("s3-endpoint"),
@@ -19,10 +21,6 @@ struct S3EndpointOption: ParsableArguments {
         guard let url = URLComponents(string: s3Endpoint), ["http", "https"].contains(url.scheme ?? ""), !(url.host ?? "").isEmpty else {
             throw ValidationError("'--s3-endpoint' must be an http:// or https:// URL such as https://s3.eu-central-1.amazonaws.com, not '\(s3Endpoint)'")
         }
-    }
-
-    /// Makes the endpoint the one this process's stores use.
-    func apply() {
-        if let s3Endpoint { setenv("AWS_ENDPOINT_URL_S3", s3Endpoint, 1) }
+        setenv("AWS_ENDPOINT_URL_S3", s3Endpoint, 1)
     }
 }

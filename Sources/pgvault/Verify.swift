@@ -94,7 +94,6 @@ extension PGVaultCommand {
         }
 
         func run() async throws {
-            repository.s3.apply()
             let progress: (@Sendable (String) -> Void)? = isatty(2) == 1 ? Self.showProgress : nil
             let report = CommandReport("verify", json: json, database: connection.dbname.isEmpty ? nil : connection.databaseName)
             try await report.run {

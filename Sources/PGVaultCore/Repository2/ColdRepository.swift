@@ -112,8 +112,7 @@ enum ColdRepository {
     /// What prune keeps and check expects indexed: the packs and chunks of
     /// every published cold archive, restored ones included (they are kept
     /// for reference, as in a folder repository).
-    static func live(_ repository: ChunkRepository) throws -> (packs: Set<String>, chunks: [String], incomplete: [String]) {
-        let all = try catalogs(repository)
+    static func live(_ all: [Stored]) -> (packs: Set<String>, chunks: [String], incomplete: [String]) {
         let published = all.filter { $0.status != "incomplete" }
         return (Set(published.flatMap(\.catalog.packs)), published.flatMap(\.catalog.chunks), all.filter { $0.status == "incomplete" }.map(\.folder))
     }

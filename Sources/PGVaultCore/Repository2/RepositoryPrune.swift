@@ -50,7 +50,8 @@ public enum RepositoryPrune {
 
         // What stays referenced: packs by the kept catalogs' pack lists,
         // chunks by their chunk lists; cold archives' (cold or restored) always.
-        let cold = try ColdRepository.live(repository)
+        let coldCatalogs = try ColdRepository.catalogs(repository)
+        let cold = ColdRepository.live(coldCatalogs)
         let livePacks = Set(kept.flatMap(\.packs)).union(cold.packs)
         let liveChunks = Set((kept.flatMap(\.chunks) + cold.chunks).compactMap(ChunkID.init(hex:)))
         let index = try ChunkIndex.load(repository)
@@ -103,23 +104,23 @@ public enum RepositoryPrune {
             try store.delete(object.key)
         }
         if !toRepack.isEmpty && repository.canReadData {
-            result.repack = try RepositoryRepack.run(repository, candidates: toRepack, documents: try documents(kept, in: repository), lock: lock)
+            result.repack = try RepositoryRepack.run(repository, candidates: toRepack, documents: documents(kept, cold: coldCatalogs), lock: lock)
         }
         return result
     }
 
     /// What a repack may rewrite: the kept backups and the published cold archives.
-    private static func documents(_ kept: [SnapshotCatalog], in repository: ChunkRepository) throws -> [RepositoryRepack.Document] {
+    private static func documents(_ kept: [SnapshotCatalog], cold: [ColdRepository.Stored]) -> [RepositoryRepack.Document] {
         let backups = kept.map {
             RepositoryRepack.Document(
                 what: "backup \($0.name)", catalogKey: Snapshots.catalogKey($0.name), manifestKey: Snapshots.manifestKey($0.name), catalog: $0)
         }
-        let cold = try ColdRepository.catalogs(repository).filter { $0.status != "incomplete" }.map {
+        let published = cold.filter { $0.status != "incomplete" }.map {
             RepositoryRepack.Document(
                 what: "cold archive \($0.folder.dropLast())", catalogKey: ColdRepository.catalogKey($0.folder),
                 manifestKey: ColdRepository.manifestKey($0.folder), catalog: $0.catalog)
         }
-        return backups + cold
+        return backups + published
     }
 }
 

@@ -130,10 +130,7 @@ public enum WalServerProbe {
         facts.switchResult = switchRequest.map { forceSwitch(conn, facts: facts, request: $0) }
         facts.archiver = gathering { try archiverStats(conn) }
         facts.position = gathering { try position(conn, inRecovery: facts.inRecovery) }
-        if facts.inRecovery {
-            let version = facts.versionNumber
-            facts.replication = gathering { try replication(conn, versionNumber: version) }
-        }
+        if facts.inRecovery { facts.replication = gathering { try replication(conn) } }
         facts.ready = gathering(
             denied: "listing pg_wal/archive_status with pg_ls_archive_statusdir() needs pg_monitor or superuser "
                 + "(GRANT pg_monitor TO \(facts.role))",

@@ -28,8 +28,7 @@ public struct StandbyReplication: Sendable, Equatable {
 }
 
 extension WalServerProbe {
-    static func replication(_ conn: PGConnection, versionNumber: Int) throws -> StandbyReplication {
-        let paused = versionNumber >= 100000 ? "pg_is_wal_replay_paused()" : "false"
+    static func replication(_ conn: PGConnection) throws -> StandbyReplication {
         let r = try conn.query("""
             SELECT w.status, w.sender_host, w.sender_port,
                    extract(epoch FROM clock_timestamp() - w.last_msg_receipt_time)::float8,
@@ -37,7 +36,7 @@ extension WalServerProbe {
                    pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::bigint,
                    CASE WHEN pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0
                         ELSE extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float8 END,
-                   \(paused)
+                   pg_is_wal_replay_paused()
             FROM (SELECT 1) one LEFT JOIN pg_stat_wal_receiver w ON true
             """)
         let row = try r.firstRow()
