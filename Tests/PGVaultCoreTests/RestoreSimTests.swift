@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// scripts/restore-sim: replays a restore's statement timeline under the
+/// phase runner and the dependency scheduler. A small timeline whose answers
+/// can be worked out by hand pins its arithmetic.
+@Suite("restore-sim: the scheduling simulator")
+struct RestoreSimTests {
+    static let script = RepoPaths.root + "/scripts/restore-sim"
+
+    /// schema (1 s, leader) → load a (4 s) and load b (1 s) → key b (3 s) after
+    /// load b, key a (1 s) after load a → fk (1 s) after both keys.
+    static let timeline = """
+        {"id":"schema","kind":"schema","relation":null,"deps":[],"start":0,"end":1,"worker":0,"bytes":0}
+        {"id":"load:a","kind":"load","relation":"a","deps":["schema"],"start":1,"end":5,"worker":1,"bytes":100}
+        {"id":"load:b","kind":"load","relation":"b","deps":["schema"],"start":1,"end":2,"worker":2,"bytes":10}
+        {"id":"key:b","kind":"key","relation":"b","deps":["load:b"],"start":2,"end":5,"worker":2,"bytes":0}
+        {"id":"key:a","kind":"key","relation":"a","deps":["load:a"],"start":5,"end":6,"worker":1,"bytes":0}
+        {"id":"fk:a_b","kind":"fk","relation":"a","deps":["key:a","key:b"],"start":6,"end":7,"worker":1,"bytes":0}
+
+        """
+
+    struct Prediction: Decodable {
+        let jobs: Int
+        let phases: Double
+        let dependencies: Double
+        let lowerBound: Double
+        let actual: Double?
+    }
+
+    struct Report: Decodable {
+        let steps: Int
+        let criticalPath: Double
+        let workerSeconds: Double
+        let predictions: [Prediction]
+    }
+
+    func simulate(_ text: String, _ arguments: [String]) throws -> Shell.Output {
+        let folder = try TestScratch.Folder("restore-sim")
+        defer { folder.remove() }
+        try Data(text.utf8).write(to: URL(fileURLWithPath: folder["timeline.jsonl"]))
+        return try Shell.capture(["/usr/bin/env", "python3", Self.script, folder["timeline.jsonl"]] + arguments)
+    }
+
+    @Test("phases wait for each phase's slowest statement; dependencies start a table's key as soon as its data is in")
+    func predictsBothSchedulers() throws {
+        let result = try simulate(Self.timeline, ["--json", "--jobs", "1,2"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try JSONDecoder().decode(Report.self, from: Data(result.stdout.utf8))
+        #expect(report.steps == 6)
+        #expect(report.criticalPath == 7)
+        #expect(report.workerSeconds == 10)
+        let one = try #require(report.predictions.first { $0.jobs == 1 })
+        #expect(one.phases == 11 && one.dependencies == 11 && one.lowerBound == 11)
+        let two = try #require(report.predictions.first { $0.jobs == 2 })
+        // Phases: 1 (schema) + max(4, 1) loads + max(3, 1) keys + 1 fk = 9.
+        #expect(two.phases == 9)
+        // Dependencies: key b runs while load a still loads: the critical path, 7.
+        #expect(two.dependencies == 7)
+        #expect(two.lowerBound == 7)
+    }
+
+    @Test("a real run's wall time is printed beside the prediction for its job count")
+    func actualBesideThePrediction() throws {
+        let folder = try TestScratch.Folder("restore-sim-actual")
+        defer { folder.remove() }
+        try Data(Self.timeline.utf8).write(to: URL(fileURLWithPath: folder["run.jsonl"]))
+        let result = try simulate(Self.timeline, ["--json", "--jobs", "2", "--actual", "4=\(folder["run.jsonl"])"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try JSONDecoder().decode(Report.self, from: Data(result.stdout.utf8))
+        #expect(report.predictions.map(\.jobs) == [2, 4])
+        #expect(report.predictions.last?.actual == 7)
+    }
+
+    @Test("a step that depends on a missing step, a cycle or a line that is not a step is refused naming it")
+    func refusesBadTimelines() throws {
+        let missing = try simulate(#"{"id":"a","kind":"load","deps":["nowhere"],"start":0,"end":1,"worker":1}"#, [])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("'nowhere'"))
+
+        let cycle = try simulate("""
+            {"id":"a","kind":"load","deps":["b"],"start":0,"end":1,"worker":1}
+            {"id":"b","kind":"key","deps":["a"],"start":1,"end":2,"worker":1}
+            """, [])
+        #expect(cycle.status == 2)
+        #expect(cycle.stderr.contains("cycle"))
+
+        let garbage = try simulate("not json\n", [])
+        #expect(garbage.status == 2)
+        #expect(garbage.stderr.contains("line 1"))
+
+        let empty = try simulate("\n", [])
+        #expect(empty.status == 2)
+        #expect(empty.stderr.contains("holds no steps"))
+    }
+}
