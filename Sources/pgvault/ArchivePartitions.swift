@@ -17,12 +17,17 @@ extension PGVaultCommand {
                 they are in the same archive), DETACH it and DROP it (or keep it with \
                 --keep-detached). Any failure before the COMMIT leaves the partition attached \
                 with every row. In a format-2 repository the archive is stored in its packs, \
-                deduplicated against the backups (no identity needed). See \
+                deduplicated against the backups (no identity needed). With --attach-to TABLE \
+                each partition instead moves to that partitioned table (the design's \
+                messages_archive) in one transaction: DETACH, then ATTACH with the same bounds; \
+                rows of other tables that reference it are refused. See \
                 docs/cold-storage.md and docs/runbooks/cold-storage.md.
 
                 Examples:
                   pgvault archive-partitions -d "dbname=chat" --table messages \\
                       --older-than 12months --repo /backups/chat --dry-run
+                  pgvault archive-partitions -d "dbname=chat" --table messages \\
+                      --older-than 12months --attach-to messages_archive
                   pgvault archive-partitions -d "dbname=chat" \\
                       --table messages --table audit_logs \\
                       --older-than 12months --repo /backups/chat --referencing-rows archive \\
@@ -44,8 +49,11 @@ extension PGVaultCommand {
         @Option(help: ArgumentHelp("Fixed cutoff: partitions whose upper bound is at or before this date or time.", valueName: "DATE"))
         var before: String?
 
-        @Option(help: ArgumentHelp("Repository folder; cold archives go under DIR/cold/ (in a format-2 repository: into its packs, deduplicated).", valueName: "DIR"))
-        var repo: String
+        @Option(help: ArgumentHelp("Repository folder; cold archives go under DIR/cold/ (in a format-2 repository: into its packs, deduplicated). Not used with --attach-to.", valueName: "DIR"))
+        var repo: String?
+
+        @Option(help: ArgumentHelp("Move each partition to this partitioned table instead (DETACH, then ATTACH with the same bounds, in one transaction), e.g. messages_archive.", valueName: "TABLE"))
+        var attachTo: String?
 
         @OptionGroup var s3: S3EndpointOption
 
@@ -83,6 +91,14 @@ extension PGVaultCommand {
                 throw ValidationError("'--older-than \(olderThan)': write a count and a unit of days or longer, e.g. 12months, 90days, 1year, 8weeks")
             }
             if let limit, limit < 1 { throw ValidationError("'--limit' must be at least 1") }
+            if attachTo == nil, repo == nil { throw ValidationError("give '--repo DIR' (where the cold archives go), or '--attach-to TABLE' to move the partitions to an archive table") }
+            if attachTo != nil {
+                if repo != nil { throw ValidationError("'--attach-to' moves partitions inside the database and writes no archive: leave out '--repo'") }
+                if referencingRows == .archive {
+                    throw ValidationError("'--attach-to' cannot take '--referencing-rows archive': a partition of \(attachTo ?? "") cannot satisfy foreign keys to \(table.joined(separator: ", ")). Remove the referencing rows first, or archive to cold storage without '--attach-to'")
+                }
+                if keepDetached { throw ValidationError("'--attach-to' attaches each partition to the archive table: '--keep-detached' does not apply") }
+            }
             if !(1...19).contains(compressLevel) { throw ValidationError("'--compress-level' must be between 1 and 19") }
         }
 
@@ -92,7 +108,8 @@ extension PGVaultCommand {
             try await report.run {
                 if let metricsFile, !dryRun { try OutputPath.checkWritableFile(metricsFile, what: "--metrics-file") }
                 let cutoff: ColdArchiveOptions.Cutoff = olderThan.map { .olderThan($0) } ?? .before(before ?? "")
-                var options = ColdArchiveOptions(conninfo: connection.dbname, repo: repo, tables: table, cutoff: cutoff)
+                var options = ColdArchiveOptions(conninfo: connection.dbname, repo: repo ?? "", tables: table, cutoff: cutoff)
+                options.attachTo = attachTo
                 options.referencingRows = referencingRows
                 options.keepDetached = keepDetached
                 options.dryRun = dryRun
@@ -112,7 +129,8 @@ extension PGVaultCommand {
         }
 
         static func human(_ s: ColdArchiveSummary) -> String {
-            let verb = s.dryRun ? "dry run (nothing changed)" : (s.partitions.isEmpty ? "nothing to archive" : "archived")
+            let moved = s.partitions.first { $0.attachedTo != nil }?.attachedTo
+            let verb = s.dryRun ? "dry run (nothing changed)" : (s.partitions.isEmpty ? "nothing to archive" : moved.map { "moved to \($0)" } ?? "archived")
             var lines = ["\(verb): database \(s.database), cutoff \(s.cutoff)"]
             guard !s.partitions.isEmpty else { return lines[0] }
             let rows = s.partitions.map { p in

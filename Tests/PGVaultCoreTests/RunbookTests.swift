@@ -31,7 +31,7 @@ struct RunbookTests {
     static let expected: [String: Expectation] = [
         "nightly-backup.md": Expectation(run: 5, illustrative: 3),
         "disaster-recovery.md": Expectation(run: 7, illustrative: 0),
-        "cold-storage.md": Expectation(run: 5, illustrative: 1),
+        "cold-storage.md": Expectation(run: 6, illustrative: 1),
         "repository.md": Expectation(run: 8, illustrative: 1),
         "restore-drill.md": Expectation(run: 5, illustrative: 1),
         "s3.md": Expectation(run: 6, illustrative: 3),

@@ -28,6 +28,9 @@ public struct ColdArchiveOptions: Sendable {
     public var referencingRows: ReferencingRows = .refuse
     /// Keep the detached partition as a plain table instead of dropping it.
     public var keepDetached = false
+    /// Move each partition to this partitioned table (DETACH, then ATTACH with
+    /// the same bounds, in one transaction) instead of to a cold archive.
+    public var attachTo: String?
     public var dryRun = false
     /// How long to wait for each lock, e.g. "30s".
     public var lockWaitTimeout = "30s"
@@ -57,9 +60,12 @@ public struct ColdPartitionResult: Codable, Sendable {
     public var partition: String
     public var from: String
     public var to: String
-    /// `archived` (detached and dropped), `archived-kept-detached`, or in a dry
-    /// run `would-archive` / `refused`.
+    /// `archived` (detached and dropped), `archived-kept-detached`, `attached`
+    /// (moved by --attach-to), or in a dry run `would-archive`, `would-attach`
+    /// or `refused`.
     public var action: String
+    /// The table an `attached` partition now belongs to.
+    public var attachedTo: String?
     public var rows: Int64?
     /// Rows of referencing tables (archived and deleted, or that would be), by table.
     public var referencingRows: [String: Int64]
@@ -109,11 +115,16 @@ public enum PartitionArchiver {
         let started = Date()
         guard !options.tables.isEmpty else { throw PGVaultError.usage("give at least one --table") }
         let conn = try PGConnection(conninfo: options.conninfo, applicationName: "pgvault archive-partitions")
-        let plan = try await Blocking.run("pgvault-cold-plan", on: conn) { conn in
+        if options.attachTo != nil, options.referencingRows == .archive || options.keepDetached {
+            throw PGVaultError.usage("--attach-to moves partitions inside the database: it takes neither --referencing-rows archive nor --keep-detached")
+        }
+        let (plan, target) = try await Blocking.run("pgvault-cold-plan", on: conn) { conn in
             try CopySession.apply(conn)
             let database = try conn.query("SELECT current_database()").firstRow().string(0)
             try ColdCatalog.acquireLock(conn, database: database)
-            return try makePlan(conn, options: options, database: database)
+            var plan = try makePlan(conn, options: options, database: database)
+            let target = try options.attachTo.map { try PartitionMover.check(conn, target: $0, plan: &plan) }
+            return (plan, target)
         }
         if options.dryRun || plan.items.isEmpty {
             return ColdArchiveSummary(
@@ -128,6 +139,13 @@ public enum PartitionArchiver {
         var results: [ColdPartitionResult] = []
         for item in plan.items {
             try Task.checkCancellation()
+            if let target {
+                options.progress?("moving \(item.result.partition) [\(item.result.from), \(item.result.to)) to \(target.qualified)")
+                results.append(try await Blocking.run("pgvault-cold-move", on: conn) { conn in
+                    try PartitionMover.move(item, to: target, conn: conn, options: options)
+                })
+                continue
+            }
             options.progress?("archiving \(item.result.partition) [\(item.result.from), \(item.result.to))")
             results.append(try await archive(item, conn: conn, options: options, database: plan.database))
         }
@@ -211,7 +229,7 @@ public enum PartitionArchiver {
                 if reason == nil, !counts.isEmpty, options.referencingRows == .refuse {
                     let list = counts.sorted { $0.key < $1.key }.map { "\($0.value) rows of \($0.key)" }.joined(separator: ", ")
                     let keys = refs.map { "\($0.qualified).\($0.name)" }.joined(separator: ", ")
-                    reason = "\(list) reference it (foreign keys \(keys)); pgvault never leaves dangling references nor cascades. Archive them with it (--referencing-rows archive) or remove them first"
+                    reason = "\(list) reference it (foreign keys \(keys)); pgvault never leaves dangling references nor cascades. \(options.attachTo.map { "A partition of \($0) cannot satisfy those foreign keys: remove them first, or archive the partition to cold storage with them (--referencing-rows archive, without --attach-to)" } ?? "Archive them with it (--referencing-rows archive) or remove them first")"
                 }
                 if reason == nil, !grandchildren.isEmpty, !refs.isEmpty, options.referencingRows == .archive || !counts.isEmpty {
                     reason = "the referencing tables are themselves referenced (\(grandchildren.joined(separator: "; "))); removing their rows could orphan or cascade further, which pgvault does not do"
@@ -224,7 +242,7 @@ public enum PartitionArchiver {
                 let result = ColdPartitionResult(
                     table: parent.qualified, partition: p.table.qualifiedName,
                     from: p.table.bound?.rangeFrom?.joined(separator: ", ") ?? "", to: p.table.bound?.rangeTo?.joined(separator: ", ") ?? "",
-                    action: reason != nil ? "refused" : (options.dryRun ? (options.keepDetached ? "would-archive-keep-detached" : "would-archive") : "pending"),
+                    action: reason != nil ? "refused" : (options.dryRun ? (options.attachTo != nil ? "would-attach" : options.keepDetached ? "would-archive-keep-detached" : "would-archive") : "pending"),
                     rows: rows, referencingRows: counts,
                     archive: ChunkRepository.exists(path: options.repo)
                         ? options.repo + "/" + String(ColdRepository.folder(parent: parent.qualified, partition: p.table.name).dropLast())
@@ -454,19 +472,22 @@ public enum PartitionArchiver {
             if published { publisher.unpublish() }
             throw error
         }
+        // The outcome of a failed COMMIT is unknown: keep the archive, it may
+        // be the only copy of the rows.
+        try commit(conn, what: "the detach of \(p.qualifiedName)", unknown: "The cold archive is kept at \(final). If \(p.qualifiedName) is still attached, a new run replaces the archive; if it is gone, the archive holds its rows.")
+        publisher.committed()
+        return DetachOutcome(published: published)
+    }
+
+    /// COMMIT; a failure says the outcome is unknown (the connection may have
+    /// died after the server committed) and what to look at (`unknown`).
+    static func commit(_ conn: PGConnection, what: String, unknown: String) throws {
         do {
             try conn.execute("COMMIT")
         } catch {
-            // The outcome is unknown (the connection may have died after the server
-            // committed): keep the archive, it may be the only copy of the rows.
             let failure = PGVaultError.classify(error)
-            throw PGVaultError(
-                failure.kind,
-                "COMMIT of the detach of \(p.qualifiedName) failed (\(error)); its outcome is unknown. The cold archive is kept at \(final). If \(p.qualifiedName) is still attached, a new run replaces the archive; if it is gone, the archive holds its rows.",
-                underlying: failure)
+            throw PGVaultError(failure.kind, "COMMIT of \(what) failed (\(error)); its outcome is unknown. \(unknown)", underlying: failure)
         }
-        publisher.committed()
-        return DetachOutcome(published: published)
     }
 
     static func checkStillAttached(_ conn: PGConnection, _ item: Item) throws {
