@@ -10,6 +10,12 @@
 # three times each with and without --no-statistics, alternating, and prints
 # the restore times, how many column statistics there are, and the export's
 # messages query for the heaviest author (estimated and actual rows).
+#
+# Server CPU: the CPU seconds of the server's processes (the postmaster's
+# reaped children plus the live ones, from /proc, so this must run on the
+# server's host), over the restore, and over the restore plus the
+# $PGVAULT_STATS_SETTLE seconds after it (default 90: autovacuum's first
+# analyses of the restored tables fall in that window).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d /opt/swift/usr/bin ] && export PATH="$PATH:/opt/swift/usr/bin"
@@ -26,16 +32,47 @@ psql -X -q -d "$BASE dbname=postgres" -c "DROP DATABASE IF EXISTS stats_src" -c 
 psql -X -q -d "$BASE dbname=stats_src" -c "VACUUM ANALYZE"
 "$P" backup -d "$BASE dbname=stats_src" --output "$OUT/archive" --jobs 2 --quiet
 read -r AUTHOR LO HI < <(psql -X -Atd "$BASE dbname=stats_src" -c "SELECT author_id, min(channel_id), max(channel_id) FROM messages GROUP BY author_id ORDER BY count(*) DESC LIMIT 1" | tr '|' ' ')
+SETTLE=${PGVAULT_STATS_SETTLE:-90}
+POSTMASTER=$(awk '/^PPid:/ {print $2}' "/proc/$(psql -X -Atd "$BASE dbname=postgres" -c "SELECT pg_backend_pid()")/status")
+# CPU seconds of the whole cluster so far: reaped children and live processes.
+server_cpu() {
+    python3 - "$POSTMASTER" <<'PY'
+import os, sys
+tick = os.sysconf("SC_CLK_TCK")
+def fields(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+pm = sys.argv[1]
+f = fields(pm)
+total = sum(int(x) for x in f[11:15])  # utime stime cutime cstime of the postmaster
+for pid in os.listdir("/proc"):
+    if not pid.isdigit() or pid == pm:
+        continue
+    try:
+        g = fields(pid)
+    except OSError:
+        continue
+    if g[1] == pm:  # a live child: its own time (its children are counted when reaped)
+        total += int(g[11]) + int(g[12])
+print(f"{total / tick:.2f}")
+PY
+}
 Q="SELECT m.id FROM messages m WHERE m.author_id = $AUTHOR AND m.channel_id BETWEEN $LO AND $HI ORDER BY m.channel_id, m.created_at, m.id"
 for i in 1 2 3; do
     for mode in no-statistics statistics; do
         db=stats_${mode//-/_}
         psql -X -q -d "$BASE dbname=postgres" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+        cpu0=$(server_cpu)
         /usr/bin/time -f "$mode: restore %e s" "$P" restore "$OUT/archive" -d "$BASE dbname=$db" --jobs 2 --quiet "--$mode" 2>&1 >/dev/null | grep restore
+        cpu1=$(server_cpu)
         if [ "$i" = 1 ]; then
             # Column statistics: reltuples says little, since CREATE INDEX sets it.
             psql -X -Atd "$BASE dbname=$db" -c "SELECT count(*) || ' column statistics (pg_stats)' FROM pg_stats WHERE schemaname = 'public'"
             psql -X -Atd "$BASE dbname=$db" -c "EXPLAIN (ANALYZE, TIMING OFF) $Q" | head -1
         fi
+        sleep "$SETTLE"
+        cpu2=$(server_cpu)
+        python3 -c "import sys; a, b, c = map(float, sys.argv[2:5]); print(f'{sys.argv[1]}: server CPU {b - a:.1f} s during the restore, {c - a:.1f} s with the {sys.argv[5]} s after it')" "$mode" "$cpu0" "$cpu1" "$cpu2" "$SETTLE"
+        psql -X -q -d "$BASE dbname=postgres" -c "DROP DATABASE $db"
     done
 done
