@@ -68,6 +68,11 @@ extension PGVaultCommand {
         @Flag(help: "Only the data, no schema.")
         var dataOnly = false
 
+        @Flag(help: ArgumentHelp(
+            "Into a repository: read every table, even those whose fingerprints say they are unchanged since the previous backup.",
+            discussion: "By default such units are taken from the previous backup without reading them (docs/repository-format.md, \"Unchanged units\")."))
+        var readUnchanged = false
+
         @Option(parsing: .unconditional, help: ArgumentHelp(
             "zstd level (1-19).",
             discussion: "Higher levels make smaller archives for more CPU; the default 2 is the measured best trade on a 2-core backup host (docs/benchmarks.md)."))
@@ -137,6 +142,7 @@ extension PGVaultCommand {
                 options.splitBytes = splitSize << 20
                 options.lockWaitTimeout = lockWaitTimeout.postgres
                 options.pgBin = pgBin
+                options.reuseUnchanged = !readUnchanged
                 let showProgress = !quiet && isatty(2) != 0
                 if showProgress { options.progress = { ProgressLine.show($0) } }
                 var summary = try await cancellingOnSignals { [options] in try await BackupEngine.run(options) }
@@ -146,7 +152,7 @@ extension PGVaultCommand {
                     """
                     backup complete: \(summary.archive)
                       database \(summary.database), snapshot \(summary.snapshotTime) at WAL \(summary.walLSN)\(summary.standby.map { " (read from a standby: replayed to \($0.replayLSN), last replayed commit \($0.lastReplayedCommit ?? "none yet"))" } ?? "")
-                      \(summary.tables) tables, \(summary.units) units, \(summary.rows) rows
+                      \(summary.tables) tables, \(summary.units) units\(summary.unitsUnchanged.map { $0 > 0 ? " (\($0) unchanged since the previous backup, not read again)" : "" } ?? ""), \(summary.rows) rows
                       \(Format.bytes(summary.rawBytes)) of COPY data \(summary.manifest?.packs != nil ? "stored; \(Format.bytes(summary.archiveBytes)) new in the repository, the rest already there" : "in \(Format.bytes(summary.archiveBytes))") (\(String(format: "%.1f", summary.seconds)) s)
                     """
                 }

@@ -231,6 +231,10 @@ public struct Manifest: Codable, Sendable, Equatable {
         /// `compressedBytes` is the sum of their stored sizes and `sha256` is
         /// of the raw COPY stream.
         public var chunks: [ChunkRef]? = nil
+        /// In a repository: what says the unit's rows are the same in a later
+        /// backup without reading them (see ``UnchangedUnits``); nil when the
+        /// server does not let pgvault tell.
+        public var fingerprint: String? = nil
 
         public var format: CopyFormat { copyFormat ?? .text }
 

@@ -20,11 +20,13 @@ public enum UnitWriter {
     /// about 200 KiB). A unit under one buffer is compressed here, at its end.
     /// Memory: one row, two buffers and zstd's state. Cold storage uses it for
     /// its subset units too.
+    static func memberName(_ id: String) -> String { "data/\(id).copy.zst" }
+
     public static func write(
         id: String, schema: String, table: String, columns: [String], sql: String, format: CopyFormat = .text, conn: PGConnection,
         into destination: ArchiveDestination, level: Int32, onFlush: (_ rows: Int64, _ rawBytes: Int64) -> Void = { _, _ in }
     ) throws -> Manifest.Unit {
-        let member = "data/\(id).copy.zst"
+        let member = memberName(id)
         let stream = try destination.member(member, level: level)
         var pipeline: JobThread<CompressedMember>?
         var finished = false

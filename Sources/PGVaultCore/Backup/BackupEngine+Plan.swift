@@ -83,8 +83,14 @@ extension BackupEngine {
         if unit.fromPage == nil && unit.toPage == nil {
             return "COPY \(t) (\(cols)) TO STDOUT\(unit.format.options())"
         }
+        return "COPY (SELECT \(cols) FROM ONLY \(t) WHERE \(pageConditions(unit).joined(separator: " AND "))) TO STDOUT\(unit.format.options())"
+    }
+
+    /// A split table's unit reads the heap pages [fromPage, toPage); none for a whole table.
+    static func pageConditions(_ unit: PlannedUnit) -> [String] {
+        if unit.fromPage == nil && unit.toPage == nil { return [] }
         var conditions = ["ctid >= '(\(unit.fromPage ?? 0),0)'::tid"]
         if let to = unit.toPage { conditions.append("ctid < '(\(to),0)'::tid") }
-        return "COPY (SELECT \(cols) FROM ONLY \(t) WHERE \(conditions.joined(separator: " AND "))) TO STDOUT\(unit.format.options())"
+        return conditions
     }
 }

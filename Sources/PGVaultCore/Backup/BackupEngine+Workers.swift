@@ -11,7 +11,8 @@ extension BackupEngine {
     /// transaction commits once the queue is empty. The units come back in
     /// plan order.
     static func runWorkers(
-        _ options: BackupOptions, units: [PlannedUnit], snapshot: String, destination: ArchiveDestination, progress: Locked<BackupProgress>
+        _ options: BackupOptions, units: [PlannedUnit], snapshot: String, destination: ArchiveDestination, progress: Locked<BackupProgress>,
+        unchanged: UnchangedUnits? = nil
     ) async throws -> [Manifest.Unit] {
         let level = options.compressionLevel
         return try await WorkerPool.overConnections(
@@ -27,13 +28,26 @@ extension BackupEngine {
                 try conn.execute("SET TRANSACTION SNAPSHOT \(SQL.literal(snapshot))")
             },
             finish: { conn in try conn.execute("COMMIT") },
-            body: { conn, unit in try dumpUnit(unit, conn: conn, into: destination, level: level, progress: progress) })
+            body: { conn, unit in try dumpUnit(unit, conn: conn, into: destination, level: level, progress: progress, unchanged: unchanged) })
     }
 
-    /// COPY one planned unit into its member, counting its progress.
-    static func dumpUnit(_ unit: PlannedUnit, conn: PGConnection, into destination: ArchiveDestination, level: Int32, progress: Locked<BackupProgress>) throws -> Manifest.Unit {
+    /// COPY one planned unit into its member, counting its progress; or,
+    /// into a repository, take it from the previous backup when its
+    /// fingerprint says it has not changed (``UnchangedUnits``).
+    static func dumpUnit(
+        _ unit: PlannedUnit, conn: PGConnection, into destination: ArchiveDestination, level: Int32, progress: Locked<BackupProgress>,
+        unchanged: UnchangedUnits? = nil
+    ) throws -> Manifest.Unit {
         let columns = unit.relation.table.columns.filter { !$0.generated }.map(\.name)
         do {
+            let fingerprint = try unchanged?.fingerprint(of: unit, columns: columns, conn: conn)
+            if let fingerprint, let taken = unchanged?.take(fingerprint, for: unit, columns: columns) {
+                progress.withLock {
+                    $0.add(rows: taken.rows, rawBytes: taken.rawBytes)
+                    $0.finishUnit(compressedBytes: taken.compressedBytes)
+                }
+                return taken
+            }
             let written = try UnitWriter.write(
                 id: unit.id, schema: unit.relation.table.schema, table: unit.relation.table.name, columns: columns,
                 sql: copyStatement(unit, columns: columns), format: unit.format, conn: conn, into: destination, level: level,
@@ -42,6 +56,7 @@ extension BackupEngine {
             var result = written
             result.fromPage = unit.fromPage
             result.toPage = unit.toPage
+            result.fingerprint = fingerprint
             return result
         } catch let error as PGError {
             // Our own cancel request (a signal, a failed sibling) is not a failure of this COPY.

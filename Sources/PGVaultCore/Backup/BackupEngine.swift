@@ -88,7 +88,8 @@ public enum BackupEngine {
         // Data and schema in parallel: workers stream units while pg_dump runs.
         let snapshot = plan.facts.snapshotID
         async let schemaMember = dumpSchema(options, serverMajor: leader.serverMajorVersion, serverVersion: plan.facts.server.version, snapshot: snapshot, selected: plan.selected, relations: plan.relations, staging: staging, destination: destination)
-        let done = try await runWorkers(options, units: units, snapshot: snapshot, destination: destination, progress: progress)
+        let unchanged = chunks.map { UnchangedUnits(writer: $0, server: plan.facts.server, database: plan.database, reuse: options.reuseUnchanged) }
+        let done = try await runWorkers(options, units: units, snapshot: snapshot, destination: destination, progress: progress, unchanged: unchanged)
         let schema = try await schemaMember
         // The server's part can end before a signal is noticed by a worker
         // (compression, pg_dump and the writes run on after the COPYs):
@@ -133,11 +134,13 @@ public enum BackupEngine {
             manifest.packs = packs
             published = true
             let totals = progress.value
-            return BackupSummary(
+            var summary = BackupSummary(
                 status: "complete", archive: chunks.repository.location + "/" + name, database: plan.database, tables: tables.count, units: done.count,
                 rows: totals.rows, rawBytes: totals.rawBytes, archiveBytes: added,
                 seconds: Date().timeIntervalSince(started), snapshotTime: facts.time, walLSN: facts.walLSN, manifest: manifest,
-            standby: facts.standby)
+                standby: facts.standby)
+            summary.unitsUnchanged = unchanged?.taken.value
+            return summary
         }
         let finalManifest = manifest
         let archiveBytes = try await Blocking.run("pgvault-backup-publish") {

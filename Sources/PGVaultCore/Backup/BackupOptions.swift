@@ -31,6 +31,10 @@ public struct BackupOptions: Sendable {
     public var binaryCopy = true
     /// Tables or partitions larger than this are split into ctid ranges of about this size.
     public var splitBytes: Int64 = 256 << 20
+    /// Into a format-2 repository: take a unit whose fingerprint equals the
+    /// previous backup's from that backup instead of reading it again
+    /// (``UnchangedUnits``). `--read-unchanged` sets it false.
+    public var reuseUnchanged = true
     /// How long to wait for each ACCESS SHARE lock, e.g. "30s".
     public var lockWaitTimeout: String = "30s"
     public var pgBin: String?

@@ -45,8 +45,11 @@ public struct BackupSummary: Codable, Sendable {
     public var warnings: [String]?
     /// Set when the backup read a hot standby: where its replay stood.
     public var standby: Manifest.Standby? = nil
+    /// Into a format-2 repository: the units taken unread from the previous
+    /// backup because their fingerprints said they had not changed.
+    public var unitsUnchanged: Int? = nil
 
     enum CodingKeys: String, CodingKey {
-        case status, archive, database, tables, units, rows, rawBytes, archiveBytes, seconds, snapshotTime, walLSN, warnings, standby
+        case status, archive, database, tables, units, rows, rawBytes, archiveBytes, seconds, snapshotTime, walLSN, warnings, standby, unitsUnchanged
     }
 }

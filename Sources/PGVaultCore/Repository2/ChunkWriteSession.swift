@@ -87,6 +87,22 @@ final class ChunkWriteSession: Sendable {
         return reference(entry)
     }
 
+    /// The chunks of a unit an earlier backup stored, as references in this
+    /// backup's numbering of packs; nil when one of them is no longer in the
+    /// index (then the unit is read again).
+    func reuse(_ refs: [Manifest.ChunkRef]) -> [Manifest.ChunkRef]? {
+        let entries = state.withLock { s -> [ChunkIndex.Entry]? in
+            var entries: [ChunkIndex.Entry] = []
+            for ref in refs {
+                guard let id = ChunkID(hex: ref.id), let entry = s.index.entry(id) ?? s.pending[id] else { return nil }
+                entries.append(entry)
+            }
+            s.statistics.reusedChunks += entries.count
+            return entries
+        }
+        return entries?.map(reference)
+    }
+
     private func reference(_ entry: ChunkIndex.Entry) -> Manifest.ChunkRef {
         let number = state.withLock { s in
             if let n = s.packNumbers[entry.pack] { return n }

@@ -14,12 +14,25 @@ final class RepositoryBackupWriter: Sendable {
     let spool: String
     /// Shared: other backups may run, prune may not.
     private let lock: RepositoryLock
+    /// The newest complete backup of each database, read under the lock (so
+    /// no prune removes its chunks meanwhile): where unchanged units come from.
+    private let previous: [String: SnapshotCatalog]
 
-    private init(repository: ChunkRepository, session: ChunkWriteSession, spool: String, lock: RepositoryLock) {
+    private init(repository: ChunkRepository, session: ChunkWriteSession, spool: String, lock: RepositoryLock, previous: [String: SnapshotCatalog]) {
         self.repository = repository
         self.session = session
         self.spool = spool
         self.lock = lock
+        self.previous = previous
+    }
+
+    /// The units of `database`'s previous backup that carry a fingerprint, by it.
+    func fingerprinted(database: String) -> [String: Manifest.Unit] {
+        var out: [String: Manifest.Unit] = [:]
+        for unit in previous[database]?.fingerprinted ?? [] {
+            if let fingerprint = unit.fingerprint { out[fingerprint] = unit }
+        }
+        return out
     }
 
     /// nil when `path` is no format-2 repository (a folder of archives, or
@@ -39,7 +52,16 @@ final class RepositoryBackupWriter: Sendable {
         // before it cannot have deleted a pack the index still names.
         let lock = try RepositoryLock.acquire(store: store, kind: .shared, command: "backup", patience: 30)
         let session: ChunkWriteSession
-        do { session = try ChunkWriteSession(repository: repository) } catch {
+        var previous: [String: SnapshotCatalog] = [:]
+        do {
+            session = try ChunkWriteSession(repository: repository)
+            // Newest first: the first complete one of each database. A catalog
+            // that does not open (damaged, or not written with the key) costs
+            // the reuse, never the backup: `check` and `list` name it.
+            for (catalog, complete) in (try? Snapshots.catalogs(repository)) ?? [] where complete && previous[catalog.database] == nil {
+                previous[catalog.database] = catalog
+            }
+        } catch {
             try? lock.release()
             throw error
         }
@@ -47,7 +69,7 @@ final class RepositoryBackupWriter: Sendable {
         Files.removeTree(spool)
         try Files.makeDirectory(spool)
         try Files.makeDirectory(spool + "/schema")
-        return RepositoryBackupWriter(repository: repository, session: session, spool: spool, lock: lock)
+        return RepositoryBackupWriter(repository: repository, session: session, spool: spool, lock: lock, previous: previous)
     }
 
     /// Finishes the packs, then writes the catalog and the manifest under a

@@ -25,6 +25,10 @@ public struct SnapshotCatalog: Codable, Sendable, Equatable {
     public var chunks: [String]
     /// Every pack it refers to.
     public var packs: [String]
+    /// Its units that carry a fingerprint (their names, columns, row counts
+    /// and digests and chunk lists; no table data): the next backup of the
+    /// database takes those whose fingerprints have not changed from here.
+    public var fingerprinted: [Manifest.Unit]?
 
     init(manifest: Manifest, name: String, statistics: ChunkWriteSession.Statistics) {
         self.name = name
@@ -41,6 +45,8 @@ public struct SnapshotCatalog: Codable, Sendable, Equatable {
         reusedChunks = usage.reusedChunks
         chunks = usage.chunks
         packs = usage.packs
+        let fingerprinted = manifest.units.filter { $0.fingerprint != nil }
+        self.fingerprinted = fingerprinted.isEmpty ? nil : fingerprinted
     }
 }
 
