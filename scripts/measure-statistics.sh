@@ -7,10 +7,12 @@
 # against a PostgreSQL 18 server the caller started (its client programs on
 # PATH or in /opt/pgvault-pg/18/bin). Makes the database `stats_src` (migrate,
 # generate SCALE, default small, VACUUM ANALYZE), backs it up, restores it
-# three times each with and without --no-statistics, alternating, and prints
+# three times ($PGVAULT_STATS_REPEAT) each with and without --no-statistics,
+# alternating, and prints
 # the restore times, how many column statistics there are, and the export's
 # messages query for the heaviest author (estimated and actual rows).
 #
+# PGVAULT_STATS_KEEP_SOURCE=1 keeps an existing stats_src (a rerun).
 # Server CPU: the CPU seconds of the server's processes (the postmaster's
 # reaped children plus the live ones, from /proc, so this must run on the
 # server's host), over the restore, and over the restore plus the
@@ -26,10 +28,14 @@ swift build --product pgvault 2>&1 | tail -1
 P="$(swift build --show-bin-path)/pgvault"
 OUT=$(mktemp -d /tmp/pgvault-stats-XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
-psql -X -q -d "$BASE dbname=postgres" -c "DROP DATABASE IF EXISTS stats_src" -c "CREATE DATABASE stats_src"
-"$P" migrate -d "$BASE dbname=stats_src" >/dev/null
-"$P" generate -d "$BASE dbname=stats_src" --scale "$SCALE" >/dev/null
-psql -X -q -d "$BASE dbname=stats_src" -c "VACUUM ANALYZE"
+if [ "${PGVAULT_STATS_KEEP_SOURCE:-0}" = 1 ] && psql -X -Atd "$BASE dbname=stats_src" -c "SELECT 1" >/dev/null 2>&1; then
+    echo "reusing the database stats_src (PGVAULT_STATS_KEEP_SOURCE=1)"
+else
+    psql -X -q -d "$BASE dbname=postgres" -c "DROP DATABASE IF EXISTS stats_src" -c "CREATE DATABASE stats_src"
+    "$P" migrate -d "$BASE dbname=stats_src" >/dev/null
+    "$P" generate -d "$BASE dbname=stats_src" --scale "$SCALE" >/dev/null
+    psql -X -q -d "$BASE dbname=stats_src" -c "VACUUM ANALYZE"
+fi
 "$P" backup -d "$BASE dbname=stats_src" --output "$OUT/archive" --jobs 2 --quiet
 read -r AUTHOR LO HI < <(psql -X -Atd "$BASE dbname=stats_src" -c "SELECT author_id, min(channel_id), max(channel_id) FROM messages GROUP BY author_id ORDER BY count(*) DESC LIMIT 1" | tr '|' ' ')
 SETTLE=${PGVAULT_STATS_SETTLE:-90}
@@ -58,7 +64,7 @@ print(f"{total / tick:.2f}")
 PY
 }
 Q="SELECT m.id FROM messages m WHERE m.author_id = $AUTHOR AND m.channel_id BETWEEN $LO AND $HI ORDER BY m.channel_id, m.created_at, m.id"
-for i in 1 2 3; do
+for i in $(seq 1 "${PGVAULT_STATS_REPEAT:-3}"); do
     for mode in no-statistics statistics; do
         db=stats_${mode//-/_}
         psql -X -q -d "$BASE dbname=postgres" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
@@ -68,7 +74,7 @@ for i in 1 2 3; do
         if [ "$i" = 1 ]; then
             # Column statistics: reltuples says little, since CREATE INDEX sets it.
             psql -X -Atd "$BASE dbname=$db" -c "SELECT count(*) || ' column statistics (pg_stats)' FROM pg_stats WHERE schemaname = 'public'"
-            psql -X -Atd "$BASE dbname=$db" -c "EXPLAIN (ANALYZE, TIMING OFF) $Q" | head -1
+            psql -X -Atd "$BASE dbname=$db" -c "EXPLAIN (ANALYZE, TIMING OFF) $Q" | sed -n 1p
         fi
         sleep "$SETTLE"
         cpu2=$(server_cpu)
