@@ -39,7 +39,7 @@ fi
 "$P" backup -d "$BASE dbname=stats_src" --output "$OUT/archive" --jobs 2 --quiet
 read -r AUTHOR LO HI < <(psql -X -Atd "$BASE dbname=stats_src" -c "SELECT author_id, min(channel_id), max(channel_id) FROM messages GROUP BY author_id ORDER BY count(*) DESC LIMIT 1" | tr '|' ' ')
 SETTLE=${PGVAULT_STATS_SETTLE:-90}
-POSTMASTER=$(awk '/^PPid:/ {print $2}' "/proc/$(psql -X -Atd "$BASE dbname=postgres" -c "SELECT pg_backend_pid()")/status")
+POSTMASTER=$(head -1 "$(psql -X -Atd "$BASE dbname=postgres" -c "SELECT current_setting('data_directory')")/postmaster.pid")
 # CPU seconds of the whole cluster so far: reaped children and live processes.
 server_cpu() {
     python3 - "$POSTMASTER" <<'PY'
