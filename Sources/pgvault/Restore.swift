@@ -130,6 +130,11 @@ extension PGVaultCommand {
             valueName: "N"))
         var maintenanceWorkers = 0
 
+        @Option(help: ArgumentHelp(
+            "Write the statement timeline to this file: JSON Lines, one object per step (docs/architecture.md). Full restores only.",
+            valueName: "FILE"))
+        var timeline: String?
+
         @Flag(help: "Print the summary as one JSON object on one line (docs/cli.md).")
         var json = false
 
@@ -143,6 +148,9 @@ extension PGVaultCommand {
                 throw ValidationError("ARCHIVE '-' reads a tar from standard input, which is a terminal; pipe one in (pgvault backup -o - | pgvault restore - ...) or give the archive's path")
             }
             if jobs < 1 || jobs > 64 { throw ValidationError("'--jobs' must be between 1 and 64") }
+            if timeline != nil && dataOnly {
+                throw ValidationError("'--timeline' records a full restore's steps; --data-only loads and reattaches in phases and has none. Leave out one of them.")
+            }
             if maintenanceWorkers < 0 || maintenanceWorkers > 64 { throw ValidationError("'--maintenance-workers' must be between 0 and 64") }
             if includeDefault && since == nil && until == nil {
                 throw ValidationError("'--include-default' goes with '--since' or '--until'")
@@ -172,6 +180,7 @@ extension PGVaultCommand {
             options.noPrivileges = noPrivileges
             options.maintenanceWorkMem = maintenanceWorkMem
             options.maintenanceWorkers = maintenanceWorkers
+            options.timeline = timeline
             if showProgress { options.progress = { RestoreProgressLine.show($0) } }
             if !quiet {
                 options.log = { message in
@@ -202,6 +211,9 @@ extension PGVaultCommand {
                 "  \(s.units) units loaded\(s.unitsSkipped > 0 ? " (\(s.unitsSkipped) by the interrupted run)" : ""), \(s.rows) rows, \(Format.bytes(s.bytes)) of COPY data",
                 "  \(String(format: "%.1f", s.seconds)) s in all: data \(String(format: "%.1f", s.loadSeconds)) s, \(s.mode == "full" ? "post-data (\(s.postDataStatements) statements)" : "constraints") \(String(format: "%.1f", s.postDataSeconds)) s; \(s.sequences) sequences set",
             ]
+            if let wall = s.scheduledSeconds, let b = s.bound {
+                lines.append("  data and post-data \(String(format: "%.1f", wall)) s against a lower bound of \(String(format: "%.1f", b.lowerBoundSeconds)) s (critical path \(String(format: "%.1f", b.criticalPathSeconds)) s; statements \(String(format: "%.1f", b.statementSeconds)) s over \(b.jobs) connections)")
+            }
             if !s.dropped.isEmpty { lines.append("  dropped first (--clean): \(s.dropped.count) objects") }
             if !s.createdPartitions.isEmpty { lines.append("  created partitions: \(s.createdPartitions.joined(separator: ", "))") }
             if s.routedUnits > 0 { lines.append("  \(s.routedUnits) units routed through their partitioned parent") }

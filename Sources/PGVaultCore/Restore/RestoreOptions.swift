@@ -58,6 +58,8 @@ public struct RestoreOptions: Sendable {
     /// btree build with 2 workers took about 25 % more server CPU here,
     /// docs/benchmarks.md). Raise it when --jobs is well below the cores.
     public var maintenanceWorkers = 0
+    /// Where to write the statement timeline (JSON Lines, ``RestoreTimeline``); full restores only.
+    public var timeline: String?
     /// Called about once a second while units load, and at each phase.
     public var progress: (@Sendable (RestoreProgress) -> Void)?
     /// Messages about what the restore does (phases, created partitions, ...).
@@ -122,6 +124,10 @@ public struct RestoreSummary: Codable, Sendable {
     public var fetchSeconds: Double = 0
     public var schemaSeconds: Double = 0
     public var verifySeconds: Double = 0
+    /// Full restore: the wall time of the data and post-data steps, and the
+    /// lower bound of any schedule of them computed from their timeline.
+    public var scheduledSeconds: Double?
+    public var bound: RestoreTimeline.Bound?
     public var createdPartitions: [String]
     /// Units loaded through a partitioned parent, the server routing the rows.
     public var routedUnits: Int
