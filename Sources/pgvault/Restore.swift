@@ -48,8 +48,11 @@ extension PGVaultCommand {
                 then read by --jobs connections at once, which a pipe cannot do. --jobs \
                 and --resume then work as with a file: to resume, pipe in the same archive.
 
-                At the end the restored tables are verified against the archive (row counts \
-                and content digests, foreign keys) unless --no-verify.
+                The restore is verified (--verify standard, the default): each unit's COPY \
+                row count against the manifest and the archive's checksums as it loads, and \
+                PostgreSQL's validation of every key and foreign key. --verify full also \
+                reads every restored table back and compares it with the archive (row \
+                counts and content digests). --no-verify skips both.
 
                 Examples:
                   pgvault restore /backups/chat/chat-20250101T000000Z \\
@@ -106,8 +109,14 @@ extension PGVaultCommand {
         @Flag(inversion: .prefixedNo, help: "Create partitions the target lacks from the archive's bounds.")
         var createPartitions = true
 
-        @Flag(inversion: .prefixedNo, help: "Verify the restored tables against the archive at the end.")
-        var verify = true
+        @Option(help: ArgumentHelp(
+            "How the restore is proved: standard or full.",
+            discussion: "standard (the default) collects what the load proves as it goes: each unit's COPY row count against the manifest, the archive's checksums checked while streaming, and PostgreSQL's validation of every key and foreign key. full also reads every restored table back and compares its row count and content digest with the archive. docs/architecture.md says what each proves and what it cannot.",
+            valueName: "LEVEL"))
+        var verify: RestoreOptions.Verification = .standard
+
+        @Flag(help: "Do not verify the restore.")
+        var noVerify = false
 
         @Flag(help: "ANALYZE the restored tables at the end.")
         var analyze = false
@@ -173,7 +182,8 @@ extension PGVaultCommand {
             options.includeDefaultPartitions = includeDefault
             options.order = order
             options.createPartitions = createPartitions
-            options.verify = verify
+            options.verify = !noVerify
+            options.verification = verify
             options.analyze = analyze
             options.statistics = statistics
             options.noOwner = noOwner
@@ -222,7 +232,8 @@ extension PGVaultCommand {
             }
             for n in s.notes { lines.append("  note: \(n)") }
             switch s.verifyOK {
-            case true?: lines.append("  verified: row counts, content digests and foreign keys match the archive")
+            case true? where s.verifyLevel == "full": lines.append("  verified (full): row counts, content digests and foreign keys match the archive")
+            case true?: lines.append("  verified (standard): row counts and checksums matched as each unit loaded; keys and foreign keys validated by PostgreSQL")
             case false?: lines.append("  verification FAILED (\(s.verifyFailures.count) findings)")
             case nil: lines.append("  not verified (--no-verify)")
             }

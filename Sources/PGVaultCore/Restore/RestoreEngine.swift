@@ -81,11 +81,13 @@ public enum RestoreEngine {
             end: Date().timeIntervalSince(started), worker: 0, bytes: 0)])
         var lastIDs = ["schema"]
         var summaryBound: RestoreTimeline.Bound?
+        var notValidInArchive = Set<String>()
         var scheduledSeconds: Double?
         if !options.dataOnly, let schema = manifest.schema {
             // Data and post-data, each step as soon as what it needs is done.
             let script = try await Blocking.run("pgvault-restore-post-data") { try PostData.script(schema, options: options) }
             let doneSteps = try await Blocking.run("pgvault-restore-steps", on: leader) { try RestoreJournal.steps($0) }
+            notValidInArchive = RestoreProof.notValid(in: script)
             let graph = RestoreGraph.build(
                 loads: prepared.plan.loads, tables: manifest.tables, script: script,
                 finishedUnits: prepared.finished, finishedSteps: doneSteps, planOrder: options.order == .newestFirst)
@@ -133,6 +135,25 @@ public enum RestoreEngine {
         }
         postDataSeconds += Date().timeIntervalSince(statisticsStart)
 
+        var verifyOK: Bool?
+        var verifyFailures: [String] = []
+        var verifySeconds = 0.0
+        if options.verify && options.verification == .standard {
+            // What the load proved, read from the journal before it is dropped.
+            let proofStart = Date()
+            let proof = try await Blocking.run("pgvault-restore-proof", on: leader) { [notValidInArchive] in
+                try RestoreProof.standard($0, plan: prepared.plan, notValidInArchive: notValidInArchive)
+            }
+            verifyOK = proof.failures.isEmpty
+            verifyFailures = proof.failures
+            log(proof.summary)
+            verifySeconds = Date().timeIntervalSince(proofStart)
+            timeline.entries.append(.init(
+                id: "verify", kind: "verify", relation: nil, deps: lastIDs, start: proofStart.timeIntervalSince(started),
+                end: Date().timeIntervalSince(started), worker: 0, bytes: 0))
+            lastIDs = ["verify"]
+        }
+
         // Nothing is marked finished once the run is cancelled: --resume goes on from here.
         try Task.checkCancellation()
         let finishStart = Date()
@@ -167,10 +188,8 @@ public enum RestoreEngine {
             lastIDs = analyzed.map(\.id)
         }
 
-        var verifyOK: Bool?
-        var verifyFailures: [String] = []
         let verifyStart = Date()
-        if options.verify {
+        if options.verify && options.verification == .full {
             monitor.withLock { $0.beginPhase("verify") }
             log("verifying the restored tables against the archive")
             let restored = Set(prepared.plan.loads.map(\.unit.id))
@@ -184,13 +203,13 @@ public enum RestoreEngine {
             timeline.entries.append(.init(
                 id: "verify", kind: "verify", relation: nil, deps: lastIDs, start: verifyStart.timeIntervalSince(started),
                 end: Date().timeIntervalSince(started), worker: 0, bytes: 0))
+            verifySeconds = Date().timeIntervalSince(verifyStart)
         }
         if let path = options.timeline {
             try await Blocking.run("pgvault-restore-timeline") { [timeline] in try timeline.write(to: path) }
             log("wrote the statement timeline (\(timeline.entries.count) steps) to \(path)")
         }
 
-        let verifySeconds = options.verify ? Date().timeIntervalSince(verifyStart) : 0
         let totals = monitor.value.progress
         var summary = RestoreSummary(
             status: verifyOK == false ? "verify-failed" : "complete", archive: options.archiveName, database: prepared.database,
@@ -206,6 +225,7 @@ public enum RestoreEngine {
         summary.schemaSeconds = schemaSeconds
         summary.verifySeconds = verifySeconds
         summary.scheduledSeconds = scheduledSeconds
+        summary.verifyLevel = options.verify ? options.verification.rawValue : nil
         summary.bound = summaryBound
         return summary
     }

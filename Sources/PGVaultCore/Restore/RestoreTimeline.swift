@@ -43,7 +43,15 @@ public struct RestoreTimeline: Sendable {
         public var criticalPathSeconds: Double
         public var statementSeconds: Double
         public var jobs: Int
-        public var lowerBoundSeconds: Double { max(criticalPathSeconds, statementSeconds / Double(max(1, jobs))) }
+        /// max(the critical path, the statement time / jobs).
+        public var lowerBoundSeconds: Double
+
+        public init(criticalPathSeconds: Double, statementSeconds: Double, jobs: Int) {
+            self.criticalPathSeconds = criticalPathSeconds
+            self.statementSeconds = statementSeconds
+            self.jobs = jobs
+            lowerBoundSeconds = max(criticalPathSeconds, statementSeconds / Double(max(1, jobs)))
+        }
     }
 
     public var entries: [Entry]

@@ -33,7 +33,7 @@ enum StepScheduler {
         guard !pending.isEmpty else { return Outcome(timings: timings.value, start: start, end: start, workers: 0) }
         let loads = pending.filter { $0.kind == .load }.count
         let objects = pending.count - loads
-        log("loading \(loads) units and building \(objects) post-data objects over \(workers) connections, each as soon as what it needs is done")
+        log("loading \(loads) units and building \(objects) post-data objects over \(workers) workers, each as soon as what it needs is done")
         let environment = ProcessInfo.processInfo.environment
         let loadDelay = Int(environment[UnitLoader.testDelayVariable] ?? "") ?? 0
         let stepDelay = Int(environment[PostData.testDelayVariable] ?? "") ?? 0
@@ -43,34 +43,31 @@ enum StepScheduler {
         let name = "pgvault restore"
         _ = try await WorkerPool.run(
             Array(1...workers), jobs: workers, name: name,
-            makeWorker: { context in
-                let conn = try PGConnection(conninfo: options.conninfo, applicationName: "\(name) \(context.number)")
-                context.cancels(conn)
-                try Session.prepare(conn, options)
-                try Session.runPreamble(conn, preamble)
-                // The archive's COPY text is in the source database's encoding; the server converts.
-                try conn.execute("SET client_encoding = \(SQL.literal(encoding))")
-                // An archive reader of its own: a source is not shared between threads.
-                return (conn: conn, source: try options.source.open(), number: context.number)
-            }
+            makeWorker: { context in Worker(context: context) }
         ) { worker, _ in
             do {
                 while let n = try queue.next() {
                     let step = graph.steps[n]
+                    // Connected first: the step's time is its statement's.
+                    switch step.work {
+                    case .load: _ = try worker.loader(options, encoding: encoding)
+                    case .object: _ = try worker.builder(options, preamble: preamble)
+                    }
                     let began = Date().timeIntervalSince(origin)
                     switch step.work {
                     case .load(let load):
-                        let rows = try UnitLoader.loadUnit(
-                            load, conn: worker.conn, source: worker.source, delayMilliseconds: loadDelay, monitor: monitor)
+                        let (conn, source) = try worker.loader(options, encoding: encoding)
+                        let rows = try UnitLoader.loadUnit(load, conn: conn, source: source, delayMilliseconds: loadDelay, monitor: monitor)
                         monitor.withLock { $0.finishUnit(rows: rows) }
                         let left = loadsLeft.withLock { $0 -= 1; return $0 }
                         if left == 0 { monitor.withLock { $0.beginPhase("post-data", total: objects) } }
                     case .object(let object):
-                        try PostData.apply(object, conn: worker.conn, delayMilliseconds: stepDelay, notes: notes, log: log)
+                        let conn = try worker.builder(options, preamble: preamble)
+                        try PostData.apply(object, conn: conn, delayMilliseconds: stepDelay, notes: notes, log: log)
                         monitor.withLock { $0.stepDone() }
                     }
                     let ended = Date().timeIntervalSince(origin)
-                    timings.withLock { $0[n] = Timing(start: began, end: ended, worker: worker.number) }
+                    timings.withLock { $0[n] = Timing(start: began, end: ended, worker: worker.context.number) }
                     queue.finish(n)
                 }
             } catch {
@@ -79,8 +76,45 @@ enum StepScheduler {
             }
         }
         let end = Date().timeIntervalSince(origin)
-        log("restored the data and post-data in \(String(format: "%.1f", end - start)) s over \(workers) connections")
+        log("restored the data and post-data in \(String(format: "%.1f", end - start)) s over \(workers) workers")
         return Outcome(timings: timings.value, start: start, end: end, workers: workers)
+    }
+}
+
+/// A worker's connections, each opened when first needed: one for loads (the
+/// COPY session settings, the archive's encoding, a reader of the archive of
+/// its own) and one for post-data (pg_dump's preamble too: its empty
+/// search_path would change how COPY reads a regclass). One runs at a time.
+private struct Worker {
+    let context: WorkerPool.Context
+    var load: (conn: PGConnection, source: ArchiveSource)?
+    var build: PGConnection?
+
+    init(context: WorkerPool.Context) { self.context = context }
+
+    mutating func loader(_ options: RestoreOptions, encoding: String) throws -> (PGConnection, ArchiveSource) {
+        if let load { return load }
+        let conn = try open(options, "load")
+        // The archive's COPY text is in the source database's encoding; the server converts.
+        try conn.execute("SET client_encoding = \(SQL.literal(encoding))")
+        let made = (conn: conn, source: try options.source.open())
+        load = made
+        return made
+    }
+
+    mutating func builder(_ options: RestoreOptions, preamble: [String]) throws -> PGConnection {
+        if let build { return build }
+        let conn = try open(options, "post-data")
+        try Session.runPreamble(conn, preamble)
+        build = conn
+        return conn
+    }
+
+    private func open(_ options: RestoreOptions, _ what: String) throws -> PGConnection {
+        let conn = try PGConnection(conninfo: options.conninfo, applicationName: "pgvault restore \(what) \(context.number)")
+        context.cancels(conn)
+        try Session.prepare(conn, options)
+        return conn
     }
 }
 
