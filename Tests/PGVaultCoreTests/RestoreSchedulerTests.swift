@@ -117,6 +117,8 @@ struct RestoreSchedulerTests {
         let done = Int(try conn.query("SELECT count(*) FROM pgvault_restore.steps WHERE step LIKE 'post-data:%'").scalar ?? "0") ?? 0
         #expect(done >= 40)
         #expect(try conn.query("SELECT count(*) FROM pgvault_restore.units").scalar == String(fixture.manifest.units.count))
+        // Small units load several to a transaction, each with its journal row.
+        #expect(try conn.query("SELECT count(DISTINCT xmin::text) < count(*) FROM pgvault_restore.units").scalar == "t")
 
         var options = RestoreOptions(archive: fixture.archive, conninfo: targetDB.conninfo)
         options.jobs = 2
@@ -132,5 +134,29 @@ struct RestoreSchedulerTests {
         #expect(RestoreFixtures.normalized(sourceSchema) == RestoreFixtures.normalized(restoredSchema))
         #expect(try conn.query("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND NOT convalidated").scalar == "0")
         #expect(try conn.query("SELECT to_regnamespace('pgvault_restore') IS NULL").scalar == "t")
+    }
+
+    @Test("--verify standard fails on a foreign key left NOT VALID without reading the tables back; --verify full reads them back")
+    func verificationLevels() async throws {
+        let fixture = try await RestoreFixtures.source(TestServers.newest)
+        // Reactions without their messages: the foreign key cannot be validated.
+        let (partial, _) = try RestoreFixtures.emptyTarget(fixture)
+        var options = RestoreOptions(archive: fixture.archive, conninfo: partial.conninfo)
+        options.excludeTables = ["messages*"]
+        let standard = try await RestoreEngine.run(options)
+        #expect(standard.verifyLevel == "standard" && standard.verifyOK == false)
+        #expect(standard.verifyFailures.contains { $0.hasPrefix("foreign key message_reactions_fk_message on public.message_reactions is NOT VALID") },
+                "\(standard.verifyFailures)")
+
+        let (whole, conn) = try RestoreFixtures.emptyTarget(fixture)
+        options = RestoreOptions(archive: fixture.archive, conninfo: whole.conninfo)
+        options.verification = .full
+        let lines = RestoreFixtures.Lines()
+        options.log = { lines.add($0) }
+        let full = try await RestoreEngine.run(options)
+        #expect(full.verifyLevel == "full" && full.verifyOK == true, "\(full.verifyFailures)")
+        #expect(lines.all.contains { $0.hasPrefix("OK (standard)") } == false)
+        #expect(lines.all.contains { $0.hasPrefix("verifying the restored tables against the archive") })
+        try RestoreFixtures.expectSameTables(try fixture.db.connect(), conn)
     }
 }

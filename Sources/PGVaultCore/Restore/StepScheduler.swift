@@ -46,29 +46,33 @@ enum StepScheduler {
             makeWorker: { context in Worker(context: context) }
         ) { worker, _ in
             do {
-                while let n = try queue.next() {
-                    let step = graph.steps[n]
-                    // Connected first: the step's time is its statement's.
-                    switch step.work {
-                    case .load: _ = try worker.loader(options, encoding: encoding)
-                    case .object: _ = try worker.builder(options, preamble: preamble)
-                    }
-                    let began = Date().timeIntervalSince(origin)
-                    switch step.work {
-                    case .load(let load):
+                while let batch = try queue.next() {
+                    let n = batch[0]
+                    switch graph.steps[n].work {
+                    case .load:
+                        let loadsOfBatch = batch.compactMap { k -> LoadPlan.Load? in
+                            if case .load(let load) = graph.steps[k].work { return load } else { return nil }
+                        }
                         let (conn, source) = try worker.loader(options, encoding: encoding)
-                        let rows = try UnitLoader.loadUnit(load, conn: conn, source: source, delayMilliseconds: loadDelay, monitor: monitor)
-                        monitor.withLock { $0.finishUnit(rows: rows) }
-                        let left = loadsLeft.withLock { $0 -= 1; return $0 }
+                        let loaded = try UnitLoader.loadUnits(
+                            loadsOfBatch, conn: conn, source: source, delayMilliseconds: loadDelay, monitor: monitor)
+                        let committed = Date().timeIntervalSince(origin)
+                        for (i, k) in batch.enumerated() {
+                            monitor.withLock { $0.finishUnit(rows: loaded[i].rows) }
+                            // The last unit's end is the COMMIT: none is visible before.
+                            let end = i == batch.count - 1 ? committed : loaded[i].end.timeIntervalSince(origin)
+                            timings.withLock { $0[k] = Timing(start: loaded[i].start.timeIntervalSince(origin), end: end, worker: worker.context.number) }
+                        }
+                        let left = loadsLeft.withLock { $0 -= batch.count; return $0 }
                         if left == 0 { monitor.withLock { $0.beginPhase("post-data", total: objects) } }
                     case .object(let object):
                         let conn = try worker.builder(options, preamble: preamble)
+                        let began = Date().timeIntervalSince(origin)
                         try PostData.apply(object, conn: conn, delayMilliseconds: stepDelay, notes: notes, log: log)
                         monitor.withLock { $0.stepDone() }
+                        timings.withLock { $0[n] = Timing(start: began, end: Date().timeIntervalSince(origin), worker: worker.context.number) }
                     }
-                    let ended = Date().timeIntervalSince(origin)
-                    timings.withLock { $0[n] = Timing(start: began, end: ended, worker: worker.context.number) }
-                    queue.finish(n)
+                    for k in batch { queue.finish(k) }
                 }
             } catch {
                 queue.fail()
@@ -166,9 +170,22 @@ private final class ReadyQueue: @unchecked Sendable {
         }
     }
 
-    /// The next step to run, waiting until one is ready; nil when all are
-    /// done or another worker failed.
-    func next() throws -> Int? {
+    /// Units below this size load together, in one transaction.
+    static let smallUnit: Int64 = 1 << 20
+    /// At most this many units, and this many bytes, in one transaction.
+    static let batchUnits = 32
+    static let batchBytes: Int64 = 8 << 20
+
+    private func batchable(_ n: Int) -> Bool {
+        guard case .load(let load) = steps[n].work else { return false }
+        // A routed unit counts its rows in a DEFAULT partition by transaction: alone.
+        return steps[n].size < Self.smallUnit && load.defaultPartitions.isEmpty
+    }
+
+    /// The next step to run, waiting until one is ready; with it, when it is
+    /// a small unit, other small units ready to load in the same transaction.
+    /// Nil when all are done or another worker failed.
+    func next() throws -> [Int]? {
         condition.lock()
         defer { condition.unlock() }
         while true {
@@ -181,7 +198,19 @@ private final class ReadyQueue: @unchecked Sendable {
                     held[relation] = h
                 }
                 running += 1
-                return n
+                var batch = [n]
+                if batchable(n) {
+                    var bytes = steps[n].size
+                    var taken: [Int] = []
+                    for (k, m) in ready.enumerated() where batch.count < Self.batchUnits && batchable(m) && bytes + steps[m].size <= Self.batchBytes {
+                        batch.append(m)
+                        taken.append(k)
+                        bytes += steps[m].size
+                    }
+                    for k in taken.reversed() { ready.remove(at: k) }
+                    running += taken.count
+                }
+                return batch
             }
             if running == 0 {
                 // Nothing runs and nothing can: the graph has a cycle (a bug).
