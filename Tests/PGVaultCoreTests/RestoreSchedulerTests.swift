@@ -25,9 +25,10 @@ struct RestoreSchedulerTests {
                 == QualifiedName(schema: "public", name: "B"))
     }
 
-    @Test("--timeline writes one valid JSON line per step whose dependencies finish first, and the bound is below the wall time")
-    func timeline() async throws {
-        let fixture = try await RestoreFixtures.source(TestServers.newest)
+    @Test("--timeline writes one valid JSON line per step whose dependencies finish first, and the bound is below the wall time",
+          arguments: TestServers.versions)
+    func timeline(major: Int) async throws {
+        let fixture = try await RestoreFixtures.source(major)
         let (targetDB, _) = try RestoreFixtures.emptyTarget(fixture)
         let path = try TestScratch.path("timeline") + ".jsonl"
         var options = RestoreOptions(archive: fixture.archive, conninfo: targetDB.conninfo)

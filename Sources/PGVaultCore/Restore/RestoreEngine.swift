@@ -91,7 +91,7 @@ public enum RestoreEngine {
             let graph = RestoreGraph.build(
                 loads: prepared.plan.loads, tables: manifest.tables, script: script,
                 finishedUnits: prepared.finished, finishedSteps: doneSteps, planOrder: options.order == .newestFirst)
-            if !prepared.finished.isEmpty || !doneSteps.isEmpty {
+            if options.resume {
                 log("resuming: \(graph.steps.filter(\.done).count) of \(graph.steps.count) steps were done before")
             }
             let outcome = try await StepScheduler.run(

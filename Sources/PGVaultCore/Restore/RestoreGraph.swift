@@ -45,10 +45,9 @@ struct RestoreGraph: Sendable {
         /// other such steps (CREATE INDEX). Loads lock nothing the graph does
         /// not already order.
         var locks: [String: Bool]
-        /// Finished by an earlier run (the journal says so).
+        /// Finished by an earlier run (the journal says so: a unit's row, or
+        /// `post-data:N` for the script's object N).
         var done: Bool
-        /// The journal's key for a post-data object.
-        var journalKey: String?
     }
 
     var steps: [Step]
@@ -98,7 +97,7 @@ struct RestoreGraph: Sendable {
             let n = steps.count
             steps.append(Step(
                 id: uniqueID("load:\(load.unit.id)", n), kind: .load, relation: load.archived.qualifiedName, work: .load(load),
-                deps: [], size: load.unit.rawBytes, locks: [:], done: finishedUnits[load.unit.id] != nil, journalKey: nil))
+                deps: [], size: load.unit.rawBytes, locks: [:], done: finishedUnits[load.unit.id] != nil))
             if planOrder { firstLoad[load.archived.qualifiedName] = firstLoad[load.archived.qualifiedName] ?? n }
             for r in Set([load.destination, load.archived.qualifiedName]) { loadsBy[r, default: []].append(n) }
             bytes[load.archived.qualifiedName, default: 0] += load.unit.rawBytes
@@ -188,11 +187,10 @@ struct RestoreGraph: Sendable {
                 }
                 lastOther = n
             }
-            let key = "post-data:\(object.index)"
             steps.append(Step(
                 id: uniqueID("\(kind.rawValue):\(object.schema.map { "\($0)." } ?? "")\(object.name)", n), kind: kind,
                 relation: about, work: .object(object), deps: deps,
-                size: about.map(treeBytes) ?? 0, locks: locks, done: finishedSteps.contains(key), journalKey: key))
+                size: about.map(treeBytes) ?? 0, locks: locks, done: finishedSteps.contains("post-data:\(object.index)")))
         }
         // A foreign key waits for the attachments of the referenced tree, wherever they are in the script.
         for n in steps.indices where steps[n].kind == .fk {
