@@ -8,6 +8,7 @@ import PGVaultGenerator
 extension BackupOptions.Form: ExpressibleByArgument {}
 
 extension RestoreOptions.Order: ExpressibleByArgument {}
+extension RestoreOptions.Verification: ExpressibleByArgument {}
 
 extension ColdArchiveOptions.ReferencingRows: ExpressibleByArgument {}
 

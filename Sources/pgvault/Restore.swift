@@ -48,8 +48,11 @@ extension PGVaultCommand {
                 then read by --jobs connections at once, which a pipe cannot do. --jobs \
                 and --resume then work as with a file: to resume, pipe in the same archive.
 
-                At the end the restored tables are verified against the archive (row counts \
-                and content digests, foreign keys) unless --no-verify.
+                The restore is verified (--verify standard, the default): each unit's COPY \
+                row count against the manifest and the archive's checksums as it loads, and \
+                PostgreSQL's validation of every key and foreign key. --verify full also \
+                reads every restored table back and compares it with the archive (row \
+                counts and content digests). --no-verify skips both.
 
                 Examples:
                   pgvault restore /backups/chat/chat-20250101T000000Z \\
@@ -106,8 +109,14 @@ extension PGVaultCommand {
         @Flag(inversion: .prefixedNo, help: "Create partitions the target lacks from the archive's bounds.")
         var createPartitions = true
 
-        @Flag(inversion: .prefixedNo, help: "Verify the restored tables against the archive at the end.")
-        var verify = true
+        @Option(help: ArgumentHelp(
+            "How the restore is proved: standard or full.",
+            discussion: "standard (the default) collects what the load proves as it goes: each unit's COPY row count against the manifest, the archive's checksums checked while streaming, and PostgreSQL's validation of every key and foreign key. full also reads every restored table back and compares its row count and content digest with the archive. docs/architecture.md says what each proves and what it cannot.",
+            valueName: "LEVEL"))
+        var verify: RestoreOptions.Verification = .standard
+
+        @Flag(help: "Do not verify the restore.")
+        var noVerify = false
 
         @Flag(help: "ANALYZE the restored tables at the end.")
         var analyze = false
@@ -130,6 +139,11 @@ extension PGVaultCommand {
             valueName: "N"))
         var maintenanceWorkers = 0
 
+        @Option(help: ArgumentHelp(
+            "Write the statement timeline to this file: JSON Lines, one object per step (docs/architecture.md). Full restores only.",
+            valueName: "FILE"))
+        var timeline: String?
+
         @Flag(help: "Print the summary as one JSON object on one line (docs/cli.md).")
         var json = false
 
@@ -143,6 +157,9 @@ extension PGVaultCommand {
                 throw ValidationError("ARCHIVE '-' reads a tar from standard input, which is a terminal; pipe one in (pgvault backup -o - | pgvault restore - ...) or give the archive's path")
             }
             if jobs < 1 || jobs > 64 { throw ValidationError("'--jobs' must be between 1 and 64") }
+            if timeline != nil && dataOnly {
+                throw ValidationError("'--timeline' records a full restore's steps; --data-only loads and reattaches in phases and has none. Leave out one of them.")
+            }
             if maintenanceWorkers < 0 || maintenanceWorkers > 64 { throw ValidationError("'--maintenance-workers' must be between 0 and 64") }
             if includeDefault && since == nil && until == nil {
                 throw ValidationError("'--include-default' goes with '--since' or '--until'")
@@ -165,13 +182,15 @@ extension PGVaultCommand {
             options.includeDefaultPartitions = includeDefault
             options.order = order
             options.createPartitions = createPartitions
-            options.verify = verify
+            options.verify = !noVerify
+            options.verification = verify
             options.analyze = analyze
             options.statistics = statistics
             options.noOwner = noOwner
             options.noPrivileges = noPrivileges
             options.maintenanceWorkMem = maintenanceWorkMem
             options.maintenanceWorkers = maintenanceWorkers
+            options.timeline = timeline
             if showProgress { options.progress = { RestoreProgressLine.show($0) } }
             if !quiet {
                 options.log = { message in
@@ -202,6 +221,9 @@ extension PGVaultCommand {
                 "  \(s.units) units loaded\(s.unitsSkipped > 0 ? " (\(s.unitsSkipped) by the interrupted run)" : ""), \(s.rows) rows, \(Format.bytes(s.bytes)) of COPY data",
                 "  \(String(format: "%.1f", s.seconds)) s in all: data \(String(format: "%.1f", s.loadSeconds)) s, \(s.mode == "full" ? "post-data (\(s.postDataStatements) statements)" : "constraints") \(String(format: "%.1f", s.postDataSeconds)) s; \(s.sequences) sequences set",
             ]
+            if let wall = s.scheduledSeconds, let b = s.bound {
+                lines.append("  data and post-data \(String(format: "%.1f", wall)) s against a lower bound of \(String(format: "%.1f", b.lowerBoundSeconds)) s (critical path \(String(format: "%.1f", b.criticalPathSeconds)) s; statements \(String(format: "%.1f", b.statementSeconds)) s over \(b.jobs) connections)")
+            }
             if !s.dropped.isEmpty { lines.append("  dropped first (--clean): \(s.dropped.count) objects") }
             if !s.createdPartitions.isEmpty { lines.append("  created partitions: \(s.createdPartitions.joined(separator: ", "))") }
             if s.routedUnits > 0 { lines.append("  \(s.routedUnits) units routed through their partitioned parent") }
@@ -210,7 +232,8 @@ extension PGVaultCommand {
             }
             for n in s.notes { lines.append("  note: \(n)") }
             switch s.verifyOK {
-            case true?: lines.append("  verified: row counts, content digests and foreign keys match the archive")
+            case true? where s.verifyLevel == "full": lines.append("  verified (full): row counts, content digests and foreign keys match the archive")
+            case true?: lines.append("  verified (standard): row counts and checksums matched as each unit loaded; keys and foreign keys validated by PostgreSQL")
             case false?: lines.append("  verification FAILED (\(s.verifyFailures.count) findings)")
             case nil: lines.append("  not verified (--no-verify)")
             }

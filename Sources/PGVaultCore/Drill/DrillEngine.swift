@@ -30,6 +30,8 @@ public enum DrillEngine {
             restore.noOwner = true
             restore.noPrivileges = true
             restore.verify = true
+            // A drill proves the backup whole: every table read back and compared.
+            restore.verification = .full
             restore.log = log
             let summary = try await RestoreEngine.run(restore)
             phases.fetch += summary.fetchSeconds

@@ -2,68 +2,49 @@ import Foundation
 import PGClient
 import Support
 
-/// A full restore's schema after the data: keys, indexes, foreign keys, the rest.
+/// A full restore's schema after the data: keys, indexes, foreign keys, the
+/// rest, one object at a time (``StepScheduler`` decides when).
 enum PostData {
-    /// Applies the post-data schema in phases; returns the statements run.
-    static func run(
-        schema: Manifest.Schema, manifest: Manifest, options: RestoreOptions, monitor: Locked<LoadProgress>, notes: Locked<[String]>,
+    /// Test hook, for tests only: milliseconds to wait inside each post-data
+    /// object's transaction, so a test can kill a restore mid-way through it.
+    static let testDelayVariable = "PGVAULT_TEST_STEP_DELAY_MS"
+
+    /// The post-data script, with --no-owner/--no-privileges applied.
+    static func script(_ schema: Manifest.Schema, options: RestoreOptions) throws -> SchemaScript {
+        let text = try RestoreEngine.Context.readMember(options.source, schema.postData)
+        return try SchemaScript.parse(text).filtered(noOwner: options.noOwner, noPrivileges: options.noPrivileges)
+    }
+
+    /// Runs one object in a transaction with its journal entry. A foreign
+    /// key that rows of a partial restore violate is added NOT VALID, with a note.
+    static func apply(
+        _ object: SchemaScript.Object, conn: PGConnection, delayMilliseconds: Int, notes: Locked<[String]>,
         log: @escaping @Sendable (String) -> Void
-    ) async throws -> Int {
-        let text = try await Blocking.run("pgvault-restore-post-data") {
-            try RestoreEngine.Context.readMember(options.source, schema.postData)
-        }
-        let script = try SchemaScript.parse(text).filtered(noOwner: options.noOwner, noPrivileges: options.noPrivileges)
-        let done = try await Blocking.run("pgvault-restore-steps") {
-            try RestoreJournal.steps(try PGConnection(conninfo: options.conninfo, applicationName: "pgvault restore"))
-        }
-        // Sizes by table as pg_dump names them, to build the largest first.
-        var sizes: [String: Int64] = [:]
-        for u in manifest.units { sizes[SchemaScript.dumpName(u.schema, u.table), default: 0] += u.rawBytes }
-        var count = 0
-        for phase in SchemaScript.Phase.allCases {
-            var objects = script.objects.filter { SchemaScript.Phase.of($0) == phase && !done.contains("post-data:\($0.index)") }
-            guard !objects.isEmpty else { continue }
-            if phase.parallel {
-                objects.sort { (sizes[SchemaScript.tableOf($0) ?? ""] ?? 0) > (sizes[SchemaScript.tableOf($1) ?? ""] ?? 0) }
+    ) throws {
+        func run(_ sql: String) throws {
+            try Session.retryingDeadlocks(conn) { conn in
+                try conn.execute(sql)
+                if delayMilliseconds > 0 { usleep(useconds_t(delayMilliseconds * 1000)) }
+                try RestoreJournal.recordStep(conn, "post-data:\(object.index)")
             }
-            let phaseStart = Date()
-            monitor.withLock { $0.beginPhase("post-data: \(phase.label)", total: objects.count) }
-            _ = try await WorkerPool.overConnections(
-                objects, jobs: phase.parallel ? options.jobs : 1, conninfo: options.conninfo, name: "pgvault restore post-data",
-                setup: { conn in
-                    try Session.prepare(conn, options)
-                    try Session.runPreamble(conn, script.preamble)
-                }
-            ) { conn, object in
-                do {
-                    do {
-                        try Session.retryingDeadlocks(conn) { conn in
-                            try conn.execute(SchemaScript.sql(of: object))
-                            try RestoreJournal.recordStep(conn, "post-data:\(object.index)")
-                        }
-                    } catch let error as PGError where error.sqlState == PGError.foreignKeyViolation && phase == .foreignKeys {
-                        // Rows reference rows the selection left out: keep the
-                        // constraint for new rows, unvalidated, and say so.
-                        guard var notValid = object.sql.notValidForeignKey else { throw error }
-                        notValid = SchemaScript.sql(of: SchemaScript.Object(
-                            index: object.index, name: object.name, type: object.type, schema: object.schema, sql: notValid,
-                            tablespace: object.tablespace, accessMethod: object.accessMethod))
-                        try Session.retryingDeadlocks(conn) { conn in
-                            try conn.execute(notValid)
-                            try RestoreJournal.recordStep(conn, "post-data:\(object.index)")
-                        }
-                        let note = "foreign key \(object.name) (\(object.schema ?? "")) added NOT VALID: \(error.message); some rows reference rows that were not restored"
-                        notes.withLock { $0.append(note) }
-                        log(note)
-                    }
-                    monitor.withLock { $0.stepDone() }
-                } catch let error as PGError {
-                    throw PGVaultError.server("post-data \(object.type) \(object.schema.map { "\($0)." } ?? "")\(object.name) failed: \(error). The data is loaded; fix the cause and rerun with --resume to finish the schema.", error)
-                }
-            }
-            count += objects.count
-            log("post-data: \(objects.count) \(phase.label) in \(String(format: "%.1f", Date().timeIntervalSince(phaseStart))) s\(phase.parallel ? " over \(max(1, min(options.jobs, objects.count))) connections" : "")")
         }
-        return count
+        do {
+            do {
+                try run(SchemaScript.sql(of: object))
+            } catch let error as PGError where error.sqlState == PGError.foreignKeyViolation && SchemaScript.Phase.of(object) == .foreignKeys {
+                // Rows reference rows the selection left out: keep the
+                // constraint for new rows, unvalidated, and say so.
+                guard var notValid = object.sql.notValidForeignKey else { throw error }
+                notValid = SchemaScript.sql(of: SchemaScript.Object(
+                    index: object.index, name: object.name, type: object.type, schema: object.schema, sql: notValid,
+                    tablespace: object.tablespace, accessMethod: object.accessMethod))
+                try run(notValid)
+                let note = "foreign key \(object.name) (\(object.schema ?? "")) added NOT VALID: \(error.message); some rows reference rows that were not restored"
+                notes.withLock { $0.append(note) }
+                log(note)
+            }
+        } catch let error as PGError {
+            throw PGVaultError.server("post-data \(object.type) \(object.schema.map { "\($0)." } ?? "")\(object.name) failed: \(error). The data is loaded; fix the cause and rerun with --resume to finish the schema.", error)
+        }
     }
 }

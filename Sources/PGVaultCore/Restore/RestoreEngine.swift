@@ -73,56 +73,123 @@ public enum RestoreEngine {
             }
         }
         defer { reporter?.cancel() }
-        let pending = prepared.plan.loads.filter { prepared.finished[$0.unit.id] == nil }
-        if pending.count < prepared.plan.loads.count {
-            log("resuming: \(prepared.plan.loads.count - pending.count) of \(prepared.plan.loads.count) units were loaded before")
-        }
-        log("loading \(pending.count) units over \(max(1, min(options.jobs, pending.count))) connections")
-        let loadStart = Date()
-        try await UnitLoader.load(pending, options: options, encoding: manifest.database.encoding, monitor: monitor)
-        let loadSeconds = Date().timeIntervalSince(loadStart)
-        options.progress?(monitor.value.snapshot)
-
-        // Schema after data, or the target's own constraints back.
-        let postStart = Date()
+        var loadSeconds = 0.0, postDataSeconds = 0.0
         var postDataStatements = 0
         let constraintNotes = Locked<[String]>([])
+        var timeline = RestoreTimeline(entries: [RestoreTimeline.Entry(
+            id: "schema", kind: "schema", relation: nil, deps: [], start: schemaStart.timeIntervalSince(started),
+            end: Date().timeIntervalSince(started), worker: 0, bytes: 0)])
+        var lastIDs = ["schema"]
+        var summaryBound: RestoreTimeline.Bound?
+        var notValidInArchive = Set<String>()
+        var scheduledSeconds: Double?
         if !options.dataOnly, let schema = manifest.schema {
-            postDataStatements = try await PostData.run(
-                schema: schema, manifest: manifest, options: options, monitor: monitor, notes: constraintNotes, log: log)
+            // Data and post-data, each step as soon as what it needs is done.
+            let script = try await Blocking.run("pgvault-restore-post-data") { try PostData.script(schema, options: options) }
+            let doneSteps = try await Blocking.run("pgvault-restore-steps", on: leader) { try RestoreJournal.steps($0) }
+            notValidInArchive = RestoreProof.notValid(in: script)
+            let graph = RestoreGraph.build(
+                loads: prepared.plan.loads, tables: manifest.tables, script: script,
+                finishedUnits: prepared.finished, finishedSteps: doneSteps, planOrder: options.order == .newestFirst)
+            if options.resume {
+                log("resuming: \(graph.steps.filter(\.done).count) of \(graph.steps.count) steps were done before")
+            }
+            let outcome = try await StepScheduler.run(
+                graph, options: options, encoding: manifest.database.encoding, preamble: script.preamble, origin: started,
+                monitor: monitor, notes: constraintNotes, log: log)
+            let entries = RestoreEngine.timelineEntries(graph, outcome, doneAt: timeline.entries[0].end)
+            timeline.entries += entries
+            lastIDs = RestoreEngine.sinks(entries)
+            let loadsEnd = zip(graph.steps, outcome.timings).compactMap { $0.kind == .load ? $1?.end : nil }.max() ?? outcome.start
+            loadSeconds = loadsEnd - outcome.start
+            postDataSeconds = outcome.end - loadsEnd
+            postDataStatements = graph.steps.filter { $0.kind != .load && !$0.done }.count
+            summaryBound = timeline.bound(jobs: max(1, options.jobs), kinds: RestoreEngine.scheduledKinds)
+            scheduledSeconds = outcome.end - outcome.start
         } else {
+            let pending = prepared.plan.loads.filter { prepared.finished[$0.unit.id] == nil }
+            if pending.count < prepared.plan.loads.count {
+                log("resuming: \(prepared.plan.loads.count - pending.count) of \(prepared.plan.loads.count) units were loaded before")
+            }
+            log("loading \(pending.count) units over \(max(1, min(options.jobs, pending.count))) connections")
+            let loadStart = Date()
+            try await UnitLoader.load(pending, options: options, encoding: manifest.database.encoding, monitor: monitor)
+            loadSeconds = Date().timeIntervalSince(loadStart)
+            options.progress?(monitor.value.snapshot)
+            // The target's own constraints back.
+            let postStart = Date()
             try await Reattach.run(options: options, leader: leader, monitor: monitor, notes: constraintNotes, log: log)
+            postDataSeconds = Date().timeIntervalSince(postStart)
         }
+        let statisticsStart = Date()
         if !options.dataOnly, options.statistics, let statistics = manifest.schema?.statistics {
             let (applied, note) = try await Blocking.run("pgvault-restore-statistics") {
                 try RestoreStatistics.apply(statistics, options: options)
             }
             if let note { constraintNotes.withLock { $0.append(note) } }
             if applied > 0 { log("applied the optimizer statistics of \(applied) tables and indexes") }
+            timeline.entries.append(.init(
+                id: "statistics", kind: "statistics", relation: nil, deps: lastIDs, start: statisticsStart.timeIntervalSince(started),
+                end: Date().timeIntervalSince(started), worker: 0, bytes: 0))
+            lastIDs = ["statistics"]
         }
-        let postDataSeconds = Date().timeIntervalSince(postStart)
-
-        // Nothing is marked finished once the run is cancelled: --resume goes on from here.
-        try Task.checkCancellation()
-        let finish = try await Blocking.run("pgvault-restore-finish", on: leader) { [context] _ in
-            try context.finish(plan: prepared.plan)
-        }
-        if options.analyze {
-            log("analyzing \(finish.analyzeTables.count) tables")
-            monitor.withLock { $0.beginPhase("analyze", total: finish.analyzeTables.count) }
-            _ = try await WorkerPool.overConnections(
-                finish.analyzeTables, jobs: options.jobs, conninfo: options.conninfo, name: "pgvault restore analyze",
-                setup: { try Session.prepare($0, options) }
-            ) { conn, table in
-                try conn.execute("ANALYZE \(table)")
-                monitor.withLock { $0.stepDone() }
-            }
-        }
+        postDataSeconds += Date().timeIntervalSince(statisticsStart)
 
         var verifyOK: Bool?
         var verifyFailures: [String] = []
+        var verifySeconds = 0.0
+        if options.verify && options.verification == .standard {
+            // What the load proved, read from the journal before it is dropped.
+            let proofStart = Date()
+            let proof = try await Blocking.run("pgvault-restore-proof", on: leader) { [notValidInArchive] in
+                try RestoreProof.standard($0, plan: prepared.plan, notValidInArchive: notValidInArchive)
+            }
+            verifyOK = proof.failures.isEmpty
+            verifyFailures = proof.failures
+            log(proof.summary)
+            verifySeconds = Date().timeIntervalSince(proofStart)
+            timeline.entries.append(.init(
+                id: "verify", kind: "verify", relation: nil, deps: lastIDs, start: proofStart.timeIntervalSince(started),
+                end: Date().timeIntervalSince(started), worker: 0, bytes: 0))
+            lastIDs = ["verify"]
+        }
+
+        // Nothing is marked finished once the run is cancelled: --resume goes on from here.
+        try Task.checkCancellation()
+        let finishStart = Date()
+        let finish = try await Blocking.run("pgvault-restore-finish", on: leader) { [context] _ in
+            try context.finish(plan: prepared.plan)
+        }
+        timeline.entries.append(.init(
+            id: "sequences", kind: "sequence", relation: nil, deps: lastIDs, start: finishStart.timeIntervalSince(started),
+            end: Date().timeIntervalSince(started), worker: 0, bytes: 0))
+        lastIDs = ["sequences"]
+        if options.analyze {
+            log("analyzing \(finish.analyzeTables.count) tables")
+            monitor.withLock { $0.beginPhase("analyze", total: finish.analyzeTables.count) }
+            let after = lastIDs
+            let analyzed = try await WorkerPool.run(
+                finish.analyzeTables, jobs: options.jobs, name: "pgvault restore analyze",
+                makeWorker: { context in
+                    let conn = try PGConnection(conninfo: options.conninfo, applicationName: "pgvault restore analyze \(context.number)")
+                    context.cancels(conn)
+                    try Session.prepare(conn, options)
+                    return (conn: conn, number: context.number)
+                }
+            ) { worker, table in
+                let start = Date().timeIntervalSince(started)
+                try worker.conn.execute("ANALYZE \(table)")
+                monitor.withLock { $0.stepDone() }
+                return RestoreTimeline.Entry(
+                    id: "analyze:\(table)", kind: "analyze", relation: table, deps: after, start: start,
+                    end: Date().timeIntervalSince(started), worker: worker.number, bytes: 0)
+            }
+            timeline.entries += analyzed
+            lastIDs = analyzed.map(\.id)
+        }
+
         let verifyStart = Date()
-        if options.verify {
+        if options.verify && options.verification == .full {
             monitor.withLock { $0.beginPhase("verify") }
             log("verifying the restored tables against the archive")
             let restored = Set(prepared.plan.loads.map(\.unit.id))
@@ -133,9 +200,16 @@ public enum RestoreEngine {
             verifyOK = report.ok
             verifyFailures = report.failures.map { "\($0.check) \($0.object)\($0.constraint.map { " \($0)" } ?? ""): \($0.detail)" }
             log(report.summary)
+            timeline.entries.append(.init(
+                id: "verify", kind: "verify", relation: nil, deps: lastIDs, start: verifyStart.timeIntervalSince(started),
+                end: Date().timeIntervalSince(started), worker: 0, bytes: 0))
+            verifySeconds = Date().timeIntervalSince(verifyStart)
+        }
+        if let path = options.timeline {
+            try await Blocking.run("pgvault-restore-timeline") { [timeline] in try timeline.write(to: path) }
+            log("wrote the statement timeline (\(timeline.entries.count) steps) to \(path)")
         }
 
-        let verifySeconds = options.verify ? Date().timeIntervalSince(verifyStart) : 0
         let totals = monitor.value.progress
         var summary = RestoreSummary(
             status: verifyOK == false ? "verify-failed" : "complete", archive: options.archiveName, database: prepared.database,
@@ -150,6 +224,9 @@ public enum RestoreEngine {
         summary.fetchSeconds = fetchSeconds
         summary.schemaSeconds = schemaSeconds
         summary.verifySeconds = verifySeconds
+        summary.scheduledSeconds = scheduledSeconds
+        summary.verifyLevel = options.verify ? options.verification.rawValue : nil
+        summary.bound = summaryBound
         return summary
     }
 }

@@ -41,7 +41,9 @@ public struct RestoreOptions: Sendable {
     public var order: Order = .size
     /// Create partitions the target lacks from the archive's bounds.
     public var createPartitions = true
+    /// Verify the restore (false: --no-verify), as `verification` says.
     public var verify = true
+    public var verification: Verification = .standard
     /// ANALYZE the loaded tables at the end.
     public var analyze = false
     /// Apply the backup's optimizer statistics (PostgreSQL 18; ``Manifest/Schema/statistics``).
@@ -58,6 +60,8 @@ public struct RestoreOptions: Sendable {
     /// btree build with 2 workers took about 25 % more server CPU here,
     /// docs/benchmarks.md). Raise it when --jobs is well below the cores.
     public var maintenanceWorkers = 0
+    /// Where to write the statement timeline (JSON Lines, ``RestoreTimeline``); full restores only.
+    public var timeline: String?
     /// Called about once a second while units load, and at each phase.
     public var progress: (@Sendable (RestoreProgress) -> Void)?
     /// Messages about what the restore does (phases, created partitions, ...).
@@ -79,6 +83,19 @@ public struct RestoreOptions: Sendable {
             "default=\(includeDefaultPartitions)",
             "create-partitions=\(createPartitions)",
         ].joined(separator: ";")
+    }
+}
+
+extension RestoreOptions {
+    /// How a restore is proved (docs/architecture.md, "Verification levels").
+    public enum Verification: String, Sendable, CaseIterable {
+        /// What the load proves as it goes (``RestoreProof``): each COPY's row
+        /// count against the manifest, the archive's checksums while streaming,
+        /// PostgreSQL's validation of the keys and foreign keys.
+        case standard
+        /// Also reads every restored table back and compares it with the
+        /// archive (row counts, content digests, orphan checks): ``Verifier``.
+        case full
     }
 }
 
@@ -122,6 +139,12 @@ public struct RestoreSummary: Codable, Sendable {
     public var fetchSeconds: Double = 0
     public var schemaSeconds: Double = 0
     public var verifySeconds: Double = 0
+    /// Full restore: the wall time of the data and post-data steps, and the
+    /// lower bound of any schedule of them computed from their timeline.
+    public var scheduledSeconds: Double?
+    public var bound: RestoreTimeline.Bound?
+    /// `standard` or `full`; nil with --no-verify.
+    public var verifyLevel: String?
     public var createdPartitions: [String]
     /// Units loaded through a partitioned parent, the server routing the rows.
     public var routedUnits: Int

@@ -177,8 +177,9 @@ public struct SchemaScript: Sendable, Equatable {
 
     // MARK: - Post-data phases
 
-    /// Post-data objects are built in this order; phases marked parallel run
-    /// over --jobs connections.
+    /// The kinds of post-data objects, in the order a phase-by-phase restore
+    /// would build them. ``RestoreGraph`` turns them into steps with
+    /// dependencies; whatever it cannot resolve keeps this order.
     public enum Phase: Int, Sendable, CaseIterable, Comparable {
         /// Primary keys, unique and exclusion constraints (and NOT VALID checks).
         case keys
@@ -190,18 +191,6 @@ public struct SchemaScript: Sendable, Equatable {
         case foreignKeys
         /// Triggers, rules, policies, comments, grants...: in the dump's order.
         case rest
-
-        public var parallel: Bool { self == .keys || self == .indexes || self == .foreignKeys }
-
-        public var label: String {
-            switch self {
-            case .keys: return "primary key/unique constraints"
-            case .indexes: return "indexes"
-            case .attach: return "index attachments"
-            case .foreignKeys: return "foreign keys"
-            case .rest: return "triggers, rules and other statements"
-            }
-        }
 
         public static func < (a: Phase, b: Phase) -> Bool { a.rawValue < b.rawValue }
 

@@ -1,0 +1,29 @@
+import Foundation
+
+extension RestoreEngine {
+    /// The kinds of the steps the scheduler runs: the bound is theirs.
+    static let scheduledKinds: Set<String> = ["load", "key", "index", "attach", "fk", "other"]
+
+    /// The graph's steps as timeline entries; a step done by an earlier run
+    /// is there too, taking no time at `doneAt` (the schema step's end), so
+    /// every dependency names an entry.
+    static func timelineEntries(_ graph: RestoreGraph, _ outcome: StepScheduler.Outcome, doneAt: Double) -> [RestoreTimeline.Entry] {
+        graph.steps.enumerated().map { n, step in
+            let timing = outcome.timings[n]
+            var bytes: Int64 = 0
+            if case .load(let load) = step.work { bytes = load.unit.rawBytes }
+            let deps = step.deps.map { graph.steps[$0].id }
+            return RestoreTimeline.Entry(
+                id: step.id, kind: step.kind.rawValue, relation: step.relation,
+                deps: deps.isEmpty ? ["schema"] : deps, start: timing?.start ?? doneAt, end: timing?.end ?? doneAt,
+                worker: timing?.worker ?? 0, bytes: bytes)
+        }
+    }
+
+    /// The entries nothing else among them depends on: what a later step waits for.
+    static func sinks(_ entries: [RestoreTimeline.Entry]) -> [String] {
+        let needed = Set(entries.flatMap(\.deps))
+        let ids = entries.map(\.id).filter { !needed.contains($0) }
+        return ids.isEmpty ? ["schema"] : ids
+    }
+}

@@ -1,0 +1,282 @@
+import Foundation
+
+/// A full restore's data and post-data as steps with dependencies, so that
+/// each step starts as soon as what it needs is done instead of waiting for
+/// a whole phase:
+/// - `load`: a data unit (after the pre-data schema);
+/// - `key` (primary key, unique, exclusion, NOT VALID check) and `index`:
+///   after every load that can put rows into the table: its own units, its
+///   ancestors' (rows routed down) and its partitions' (rows under it);
+/// - `attach` (`ALTER INDEX parent ATTACH PARTITION child`): after the two
+///   indexes it names;
+/// - `fk`: after both tables' loads and keys, and the referenced tree's
+///   unique indexes and their attachments;
+/// - `other` (triggers, rules, policies, comments, grants, materialized view
+///   data...): after everything else, one after another in the dump's order,
+///   as the phase runner did: a trigger must not fire during the load, and
+///   these are not classified further.
+/// Whatever cannot be resolved (a name that does not parse) waits for every
+/// step of the kinds before it, as the phase runner made it.
+///
+/// Steps also name the relations they lock and how, so the scheduler does
+/// not start a step that would only wait on another's lock.
+struct RestoreGraph: Sendable {
+    enum Kind: String, Sendable { case load, key, index, attach, fk, other }
+
+    enum Work: Sendable {
+        case load(LoadPlan.Load)
+        case object(SchemaScript.Object)
+    }
+
+    struct Step: Sendable {
+        var id: String
+        var kind: Kind
+        /// `schema.table`, unquoted.
+        var relation: String?
+        var work: Work
+        var deps: [Int]
+        /// Bytes of the relation (its unit for a load): larger goes first.
+        var size: Int64
+        /// Lower goes first, before size: with --order newest-first, the
+        /// position of the table's first unit in the plan; else 0.
+        var rank = 0
+        /// Relations locked while it runs: true for a lock that conflicts
+        /// with every other step's (ALTER TABLE), false for one shared with
+        /// other such steps (CREATE INDEX). Loads lock nothing the graph does
+        /// not already order.
+        var locks: [String: Bool]
+        /// Finished by an earlier run (the journal says so: a unit's row, or
+        /// `post-data:N` for the script's object N).
+        var done: Bool
+    }
+
+    var steps: [Step]
+
+    /// `finishedUnits`/`finishedSteps`: the journal's, for --resume.
+    /// `planOrder`: keep the plan's order of the tables (--order newest-first)
+    /// before the sizes.
+    static func build(
+        loads: [LoadPlan.Load], tables: [Manifest.Table], script: SchemaScript,
+        finishedUnits: [String: Int64], finishedSteps: Set<String>, planOrder: Bool = false
+    ) -> RestoreGraph {
+        var steps: [Step] = []
+        var ids = Set<String>()
+        /// Ids are unique: a name pg_dump repeats (a COMMENT and its object) gets the step's number.
+        func uniqueID(_ id: String, _ n: Int) -> String {
+            let unique = ids.contains(id) ? "\(id)#\(n)" : id
+            ids.insert(unique)
+            return unique
+        }
+
+        // The partition trees.
+        var parent: [String: String] = [:], children: [String: [String]] = [:]
+        for t in tables {
+            if let ps = t.parentSchema, let pn = t.parentName {
+                parent[t.qualifiedName] = "\(ps).\(pn)"
+                children["\(ps).\(pn)", default: []].append(t.qualifiedName)
+            }
+        }
+        func descendants(_ r: String) -> [String] {
+            var out: [String] = [], stack = [r]
+            while let x = stack.popLast() { for c in children[x] ?? [] { out.append(c); stack.append(c) } }
+            return out
+        }
+        func ancestors(_ r: String) -> [String] {
+            var out: [String] = [], x = r
+            while let p = parent[x], !out.contains(p) { out.append(p); x = p }
+            return out
+        }
+        func tree(_ r: String) -> [String] { [r] + ancestors(r) + descendants(r) }
+        /// The tree under the root of `r`: what a foreign key on it reads.
+        func wholeTree(_ r: String) -> [String] { let root = ancestors(r).last ?? r; return [root] + descendants(root) }
+
+        var loadsBy: [String: [Int]] = [:]
+        var firstLoad: [String: Int] = [:]
+        var bytes: [String: Int64] = [:]
+        for load in loads {
+            let n = steps.count
+            steps.append(Step(
+                id: uniqueID("load:\(load.unit.id)", n), kind: .load, relation: load.archived.qualifiedName, work: .load(load),
+                deps: [], size: load.unit.rawBytes, locks: [:], done: finishedUnits[load.unit.id] != nil))
+            if planOrder { firstLoad[load.archived.qualifiedName] = firstLoad[load.archived.qualifiedName] ?? n }
+            for r in Set([load.destination, load.archived.qualifiedName]) { loadsBy[r, default: []].append(n) }
+            bytes[load.archived.qualifiedName, default: 0] += load.unit.rawBytes
+        }
+        func loadsOf(_ relations: [String]) -> [Int] { Array(Set(relations.flatMap { loadsBy[$0] ?? [] })).sorted() }
+        func treeBytes(_ r: String) -> Int64 { ([r] + descendants(r)).reduce(0) { $0 + (bytes[$1] ?? 0) } }
+
+        // Index names (schema.name, unquoted) → the key/index step that builds it.
+        var indexStep: [String: Int] = [:]
+        var keysBy: [String: [Int]] = [:], uniqueBy: [String: [Int]] = [:], attachesBy: [String: [Int]] = [:]
+        var firstOther: Int?
+        var lastOther: Int?
+        let objects = script.objects
+        // Classify first: an attachment or foreign key can name an index built later in the script.
+        var kinds: [Kind] = []
+        for object in objects {
+            switch SchemaScript.Phase.of(object) {
+            case .keys: kinds.append(.key)
+            case .indexes: kinds.append(.index)
+            case .attach: kinds.append(.attach)
+            case .foreignKeys: kinds.append(.fk)
+            case .rest: kinds.append(.other)
+            }
+        }
+        let base = steps.count
+        let relations = objects.map { SchemaScript.tableOf($0).flatMap { QualifiedName.parse($0)?.text } }
+        for (k, object) in objects.enumerated() {
+            let relation = relations[k]
+            let n = base + k
+            if let relation, kinds[k] == .key || kinds[k] == .index {
+                if let name = QualifiedName.indexName(object) { indexStep["\(object.schema ?? "").\(name)"] = n }
+                if kinds[k] == .key { keysBy[relation, default: []].append(n) }
+                if kinds[k] == .key || object.sql.hasPrefix("CREATE UNIQUE INDEX ") { uniqueBy[relation, default: []].append(n) }
+            }
+        }
+        for (k, object) in objects.enumerated() {
+            let n = base + k
+            let kind = kinds[k]
+            let relation = relations[k]
+            var deps: [Int] = []
+            var locks: [String: Bool] = [:]
+            var about = relation
+            /// Every step of the kinds before `kind` in the phase runner's order.
+            func conservative() -> [Int] {
+                let order: [Kind] = [.load, .key, .index, .attach, .fk]
+                let before = Set(order.prefix { $0 != kind })
+                return (before.contains(.load) ? Array(0..<base) : [])
+                    + (base..<base + objects.count).filter { before.contains(kinds[$0 - base]) }
+            }
+            switch kind {
+            case .key, .index:
+                if let relation {
+                    deps = loadsOf(tree(relation))
+                    locks[relation] = kind == .key
+                } else {
+                    deps = conservative()
+                }
+            case .attach:
+                if let (parentIndex, childIndex) = QualifiedName.attachment(object.sql),
+                   let p = indexStep[parentIndex.text], let c = indexStep[childIndex.text] {
+                    deps = [p, c]
+                    for s in [p, c] { if let r = relations[s - base] { locks[r] = true } }
+                    if let r = relations[p - base] { attachesBy[r, default: []].append(n) }
+                    about = relations[c - base]
+                } else {
+                    deps = conservative()
+                }
+            case .fk:
+                if let relation, let referenced = QualifiedName.referenced(object.sql) {
+                    let own = wholeTree(relation), other = wholeTree(referenced.text)
+                    var d = Set(loadsOf(own + other))
+                    for r in own { d.formUnion(keysBy[r] ?? []) }
+                    for r in other { d.formUnion(uniqueBy[r] ?? []) }
+                    // The referenced tree's attachments are added below, once all are known.
+                    deps = d.sorted()
+                    for r in own + other { locks[r] = true }
+                } else {
+                    deps = conservative()
+                }
+            case .other, .load:
+                if firstOther == nil {
+                    firstOther = n
+                    deps = (0..<n).filter { $0 < base || kinds[$0 - base] != .other }
+                        + (n + 1..<base + objects.count).filter { kinds[$0 - base] != .other }
+                } else if let lastOther {
+                    deps = [lastOther]
+                }
+                lastOther = n
+            }
+            steps.append(Step(
+                id: uniqueID("\(kind.rawValue):\(object.schema.map { "\($0)." } ?? "")\(object.name)", n), kind: kind,
+                relation: about, work: .object(object), deps: deps,
+                size: about.map(treeBytes) ?? 0, locks: locks, done: finishedSteps.contains("post-data:\(object.index)")))
+        }
+        // A foreign key waits for the attachments of the referenced tree, wherever they are in the script.
+        for n in steps.indices where steps[n].kind == .fk {
+            guard case .object(let object) = steps[n].work, let referenced = QualifiedName.referenced(object.sql),
+                  steps[n].relation != nil else { continue }
+            let extra = wholeTree(referenced.text).flatMap { attachesBy[$0] ?? [] }
+            steps[n].deps = Array(Set(steps[n].deps + extra)).sorted()
+        }
+        if planOrder {
+            for n in steps.indices {
+                steps[n].rank = steps[n].relation.flatMap { firstLoad[$0] ?? ancestors($0).lazy.compactMap { firstLoad[$0] }.first } ?? Int.max
+                if steps[n].kind == .load { steps[n].rank = n }
+            }
+        }
+        return RestoreGraph(steps: steps)
+    }
+}
+
+/// A `schema.name` as pg_dump writes it (each part quoted when it must be),
+/// read back into its parts.
+struct QualifiedName: Sendable, Equatable {
+    var schema: String
+    var name: String
+    var text: String { "\(schema).\(name)" }
+
+    /// `public.users`, `"Ops"."Job Runs"`; nil unless exactly a qualified name.
+    static func parse(_ s: String) -> QualifiedName? {
+        var rest = Substring(s)
+        guard let q = scan(&rest), rest.isEmpty else { return nil }
+        return q
+    }
+
+    /// Reads a qualified name at the start of `s` and leaves the rest.
+    static func scan(_ s: inout Substring) -> QualifiedName? {
+        guard let a = ident(&s), s.first == "." else { return nil }
+        s = s.dropFirst()
+        guard let b = ident(&s) else { return nil }
+        return QualifiedName(schema: a, name: b)
+    }
+
+    /// One identifier: `"..."` (with `""` for a quote) or plain.
+    static func ident(_ s: inout Substring) -> String? {
+        if s.first == "\"" {
+            var out = "", i = s.index(after: s.startIndex)
+            while i < s.endIndex {
+                if s[i] == "\"" {
+                    let next = s.index(after: i)
+                    if next < s.endIndex && s[next] == "\"" { out.append("\""); i = s.index(after: next); continue }
+                    s = s[next...]
+                    return out
+                }
+                out.append(s[i])
+                i = s.index(after: i)
+            }
+            return nil
+        }
+        let plain = s.prefix { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "$" }
+        guard !plain.isEmpty else { return nil }
+        s = s.dropFirst(plain.count)
+        return String(plain)
+    }
+
+    /// The index a key or index object builds: `ADD CONSTRAINT name ...` or `CREATE [UNIQUE] INDEX name ON ...`.
+    static func indexName(_ object: SchemaScript.Object) -> String? {
+        for marker in ["ADD CONSTRAINT ", "CREATE UNIQUE INDEX ", "CREATE INDEX "] {
+            guard let r = object.sql.range(of: marker) else { continue }
+            var rest = object.sql[r.upperBound...]
+            return ident(&rest)
+        }
+        return nil
+    }
+
+    /// `ALTER INDEX parent ATTACH PARTITION child;` → (parent, child).
+    static func attachment(_ sql: String) -> (QualifiedName, QualifiedName)? {
+        guard sql.hasPrefix("ALTER INDEX ") else { return nil }
+        var rest = sql.dropFirst("ALTER INDEX ".count)
+        guard let parent = scan(&rest), rest.hasPrefix(" ATTACH PARTITION ") else { return nil }
+        rest = rest.dropFirst(" ATTACH PARTITION ".count)
+        guard let child = scan(&rest) else { return nil }
+        return (parent, child)
+    }
+
+    /// The table a foreign key references: `... REFERENCES schema.table(...)`.
+    static func referenced(_ sql: String) -> QualifiedName? {
+        guard let r = sql.range(of: " REFERENCES ") else { return nil }
+        var rest = sql[r.upperBound...]
+        return scan(&rest)
+    }
+}

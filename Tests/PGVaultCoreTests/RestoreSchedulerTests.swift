@@ -1,0 +1,163 @@
+import Foundation
+import PGClient
+@testable import PGVaultCore
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The full restore's steps run by dependencies: the timeline they leave,
+/// the bound computed from it, and --resume after a kill in the post-data.
+@Suite("restore: scheduled by dependencies", .serialized)
+struct RestoreSchedulerTests {
+    @Test("names as pg_dump writes them read back into their parts")
+    func qualifiedNames() {
+        #expect(QualifiedName.parse("public.users") == QualifiedName(schema: "public", name: "users"))
+        #expect(QualifiedName.parse("\"Ops\".\"Job \"\"Runs\"\"\"") == QualifiedName(schema: "Ops", name: "Job \"Runs\""))
+        #expect(QualifiedName.parse("users") == nil)
+        #expect(QualifiedName.parse("public.users extra") == nil)
+        let attach = QualifiedName.attachment("ALTER INDEX public.messages_pkey ATTACH PARTITION \"P\".\"m 1_pkey\";")
+        #expect(attach?.0 == QualifiedName(schema: "public", name: "messages_pkey"))
+        #expect(attach?.1 == QualifiedName(schema: "P", name: "m 1_pkey"))
+        #expect(QualifiedName.referenced("ALTER TABLE ONLY public.a\n    ADD CONSTRAINT f FOREIGN KEY (x) REFERENCES public.\"B\"(id);")
+                == QualifiedName(schema: "public", name: "B"))
+    }
+
+    @Test("--timeline writes one valid JSON line per step whose dependencies finish first, and the bound is below the wall time",
+          arguments: TestServers.versions)
+    func timeline(major: Int) async throws {
+        let fixture = try await RestoreFixtures.source(major)
+        let (targetDB, _) = try RestoreFixtures.emptyTarget(fixture)
+        let path = try TestScratch.path("timeline") + ".jsonl"
+        var options = RestoreOptions(archive: fixture.archive, conninfo: targetDB.conninfo)
+        options.jobs = 3
+        options.analyze = true
+        options.timeline = path
+        let summary = try await RestoreEngine.run(options)
+        #expect(summary.verifyOK == true, "\(summary.verifyFailures)")
+
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        var entries: [String: [String: Any]] = [:]
+        var order: [String] = []
+        for line in lines {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            #expect(Set(object.keys) == ["id", "kind", "relation", "deps", "start", "end", "worker", "bytes"], "\(line)")
+            let id = try #require(object["id"] as? String)
+            #expect(entries[id] == nil, "duplicate id \(id)")
+            entries[id] = object
+            order.append(id)
+        }
+        func kind(_ id: String) -> String { entries[id]?["kind"] as? String ?? "" }
+        func start(_ id: String) -> Double { entries[id]?["start"] as? Double ?? -1 }
+        func end(_ id: String) -> Double { entries[id]?["end"] as? Double ?? .infinity }
+        func deps(_ id: String) -> [String] { entries[id]?["deps"] as? [String] ?? [] }
+        func relation(_ id: String) -> String? { entries[id]?["relation"] as? String }
+        let kinds = Set(order.map(kind))
+        #expect(kinds.isSubset(of: ["schema", "load", "key", "index", "attach", "fk", "other", "sequence", "statistics", "verify", "analyze"]))
+        #expect(kinds.isSuperset(of: ["schema", "load", "key", "index", "attach", "fk", "other", "sequence", "verify", "analyze"]))
+        #expect(order.filter { kind($0) == "load" }.count == fixture.manifest.units.count)
+        for id in order {
+            #expect(start(id) <= end(id), "\(id)")
+            for d in deps(id) {
+                #expect(entries[d] != nil, "\(id) depends on \(d), which is not in the timeline")
+                #expect(end(d) <= start(id), "\(id) started at \(start(id)) before \(d) ended at \(end(id))")
+            }
+            if kind(id) == "load" { #expect((entries[id]?["bytes"] as? Int ?? 0) > 0 && (entries[id]?["worker"] as? Int ?? 0) > 0) }
+        }
+        // The dependency rules: a table's keys and indexes after its loads,
+        // an attachment after its two indexes, a foreign key after both tables' keys.
+        var loadsOf: [String: Set<String>] = [:]
+        for id in order where kind(id) == "load" { loadsOf[relation(id) ?? "", default: []].insert(id) }
+        for id in order where kind(id) == "key" || kind(id) == "index" {
+            #expect(Set(deps(id)).isSuperset(of: loadsOf[relation(id) ?? ""] ?? []), "\(id)")
+        }
+        for id in order where kind(id) == "attach" {
+            #expect(deps(id).count == 2 && deps(id).allSatisfy { ["key", "index"].contains(kind($0)) }, "\(id): \(deps(id))")
+        }
+        let pkey = try #require(order.first { $0 == "key:public.messages_2025_01 messages_2025_01_pkey" })
+        let fk = try #require(order.first { kind($0) == "fk" && relation($0) == "public.message_reactions" })
+        #expect(start(fk) >= end(pkey) || !deps(fk).isEmpty)
+        let lastNonOther = order.filter { ["load", "key", "index", "attach", "fk"].contains(kind($0)) }.map(end).max() ?? 0
+        #expect(order.filter { kind($0) == "other" }.allSatisfy { start($0) >= lastNonOther })
+        // Not phases: some table's keys or indexes start while other units still load.
+        let lastLoad = order.filter { kind($0) == "load" }.map(end).max() ?? 0
+        #expect(order.contains { ["key", "index"].contains(kind($0)) && start($0) < lastLoad })
+
+        let wall = try #require(summary.scheduledSeconds)
+        let bound = try #require(summary.bound)
+        #expect(bound.jobs == 3 && bound.criticalPathSeconds > 0 && bound.statementSeconds > 0)
+        #expect(bound.lowerBoundSeconds <= wall + 0.001, "bound \(bound) above the wall time \(wall)")
+    }
+
+    @Test("a restore killed with SIGKILL during the post-data and rerun with --resume ends exact")
+    func killInPostData() async throws {
+        let fixture = try await RestoreFixtures.source(TestServers.newest)
+        let (targetDB, conn) = try RestoreFixtures.emptyTarget(fixture)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Shell.pgvault())
+        process.arguments = ["restore", fixture.archive, "--dbname", targetDB.conninfo, "--jobs", "2", "--quiet", "--json"]
+        var environment = ProcessInfo.processInfo.environment
+        environment[PostData.testDelayVariable] = "40"
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Wait until every unit is loaded and some post-data is done, then kill it.
+        var steps = 0, units = 0
+        let deadline = Date().addingTimeInterval(120)
+        while (steps < 40 || units < fixture.manifest.units.count) && Date() < deadline && process.isRunning {
+            try await Task.sleep(for: .milliseconds(50))
+            steps = Int((try? conn.query("SELECT count(*) FROM pgvault_restore.steps WHERE step LIKE 'post-data:%'").scalar ?? "0") ?? "0") ?? 0
+            units = Int((try? conn.query("SELECT count(*) FROM pgvault_restore.units").scalar ?? "0") ?? "0") ?? 0
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal)
+        let done = Int(try conn.query("SELECT count(*) FROM pgvault_restore.steps WHERE step LIKE 'post-data:%'").scalar ?? "0") ?? 0
+        #expect(done >= 40)
+        #expect(try conn.query("SELECT count(*) FROM pgvault_restore.units").scalar == String(fixture.manifest.units.count))
+        // Small units load several to a transaction, each with its journal row.
+        #expect(try conn.query("SELECT count(DISTINCT xmin::text) < count(*) FROM pgvault_restore.units").scalar == "t")
+
+        var options = RestoreOptions(archive: fixture.archive, conninfo: targetDB.conninfo)
+        options.jobs = 2
+        options.resume = true
+        let summary = try await RestoreEngine.run(options)
+        #expect(summary.verifyOK == true, "\(summary.verifyFailures)")
+        #expect(summary.units == 0 && summary.unitsSkipped == fixture.manifest.units.count)
+        #expect(summary.postDataStatements > 0)
+        let source = try fixture.db.connect()
+        try RestoreFixtures.expectSameTables(source, conn)
+        let sourceSchema = try RestoreFixtures.pgDump(fixture.db, section: nil, bin: targetDB.server.binDir)
+        let restoredSchema = try RestoreFixtures.pgDump(targetDB, section: nil, bin: targetDB.server.binDir)
+        #expect(RestoreFixtures.normalized(sourceSchema) == RestoreFixtures.normalized(restoredSchema))
+        #expect(try conn.query("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND NOT convalidated").scalar == "0")
+        #expect(try conn.query("SELECT to_regnamespace('pgvault_restore') IS NULL").scalar == "t")
+    }
+
+    @Test("--verify standard fails on a foreign key left NOT VALID without reading the tables back; --verify full reads them back")
+    func verificationLevels() async throws {
+        let fixture = try await RestoreFixtures.source(TestServers.newest)
+        // Reactions without their messages: the foreign key cannot be validated.
+        let (partial, _) = try RestoreFixtures.emptyTarget(fixture)
+        var options = RestoreOptions(archive: fixture.archive, conninfo: partial.conninfo)
+        options.excludeTables = ["messages*"]
+        let standard = try await RestoreEngine.run(options)
+        #expect(standard.verifyLevel == "standard" && standard.verifyOK == false)
+        #expect(standard.verifyFailures.contains { $0.hasPrefix("foreign key message_reactions_fk_message on public.message_reactions is NOT VALID") },
+                "\(standard.verifyFailures)")
+
+        let (whole, conn) = try RestoreFixtures.emptyTarget(fixture)
+        options = RestoreOptions(archive: fixture.archive, conninfo: whole.conninfo)
+        options.verification = .full
+        let lines = RestoreFixtures.Lines()
+        options.log = { lines.add($0) }
+        let full = try await RestoreEngine.run(options)
+        #expect(full.verifyLevel == "full" && full.verifyOK == true, "\(full.verifyFailures)")
+        #expect(lines.all.contains { $0.hasPrefix("OK (standard)") } == false)
+        #expect(lines.all.contains { $0.hasPrefix("verifying the restored tables against the archive") })
+        try RestoreFixtures.expectSameTables(try fixture.db.connect(), conn)
+    }
+}
