@@ -5,17 +5,21 @@ import Glibc
 import Darwin
 #endif
 
-/// Where each regular file's data lies in a tar on disk, from one pass over
-/// its headers (data is skipped by seeking, not read). With it, a member is
-/// read straight from its offset instead of being found by scanning every
-/// header before it: reading all n members of an archive costs n header reads,
-/// not n²/2 (an archive with 10,000 partitions has 10,000 members).
+/// Where each regular file's data lies in a tar on disk, read from its headers
+/// as far as needed (data is skipped by seeking, not read) and remembered.
+/// With it, a member is read straight from its offset instead of being found
+/// by scanning every header before it: reading all n members of an archive
+/// costs n header reads, not n²/2 (an archive with 10,000 partitions has
+/// 10,000 members).
 ///
-/// Entry names pass the same safety checks as in ``ArchiveReader``. A member
-/// whose data cannot be located (a compressed tar, a sparse entry) has no
-/// offset; ``TarMemberFile`` cannot read it and the caller falls back to
-/// ``ArchiveReader``.
-public struct TarIndex: Sendable {
+/// The headers are read only as far as the member asked for, as a scan from
+/// the start would: an entry further on that ``ArchiveReader`` refuses (a
+/// symbolic link in a pg_basebackup tar) does not stop a member before it
+/// from being read. Entry names pass the same safety checks as in
+/// ``ArchiveReader``. A member whose data cannot be located (a compressed tar,
+/// a sparse entry) has no offset; ``TarMemberFile`` cannot read it and the
+/// caller falls back to ``ArchiveReader``. One thread owns an instance.
+public final class TarIndex {
     public struct Member: Sendable, Equatable {
         public var name: String
         public var size: Int64
@@ -23,32 +27,42 @@ public struct TarIndex: Sendable {
         public var offset: Int64?
     }
 
-    /// Regular files in archive order, duplicates included.
-    public let members: [Member]
+    /// Regular files read so far, in archive order, duplicates included.
+    public private(set) var members: [Member] = []
+    /// Entries read so far (directories included), for error messages.
+    public private(set) var entriesRead = 0
     /// The first member of each name (the one a scan from the start finds).
-    private let first: [String: Int]
+    private var first: [String: Int] = [:]
+    /// nil once the end is reached.
+    private var reader: ArchiveReader?
 
-    /// Reads the headers of the tar at `path`. `entriesRead` is set to how far
-    /// it got, for the caller's error message when it throws.
-    public init(path: String, entriesRead: inout Int) throws {
-        let reader = try ArchiveReader(path: path)
-        var members: [Member] = []
-        var first: [String: Int] = [:]
-        while let entry = try reader.nextEntry() {
+    public init(path: String) throws {
+        reader = try ArchiveReader(path: path)
+    }
+
+    /// The first regular file named `name`, reading headers until it is
+    /// found; with no name, reads to the end and returns nil.
+    @discardableResult
+    public func scan(until name: String? = nil) throws -> Member? {
+        if let name, let i = first[name] { return members[i] }
+        while let reader {
+            guard let entry = try reader.nextEntry() else {
+                self.reader = nil
+                break
+            }
             entriesRead += 1
+            var found = false
             if entry.type == .regularFile {
-                if first[entry.path] == nil { first[entry.path] = members.count }
+                if first[entry.path] == nil {
+                    first[entry.path] = members.count
+                    found = entry.path == name
+                }
                 members.append(Member(name: entry.path, size: entry.size ?? 0, offset: reader.currentDataOffset))
             }
             try reader.skipData()
+            if found { return members.last }
         }
-        self.members = members
-        self.first = first
-    }
-
-    /// The first regular file named `name`, if any.
-    public func member(_ name: String) -> Member? {
-        first[name].map { members[$0] }
+        return nil
     }
 }
 

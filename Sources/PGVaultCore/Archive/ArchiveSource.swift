@@ -154,8 +154,8 @@ final class DirectoryArchive: ArchiveSource {
 }
 
 /// A single-file archive: a pax tar of the same members (manifest.json last).
-/// The first read or listing indexes the tar's headers once (``TarIndex``);
-/// every member is then read from its offset, so a restore of an archive with
+/// Its headers are indexed as they are read (``TarIndex``), each at most once,
+/// and every member is read from its offset, so a restore of an archive with
 /// thousands of members no longer scans from the start for each one.
 final class TarArchive: ArchiveSource {
     let location: String
@@ -164,20 +164,22 @@ final class TarArchive: ArchiveSource {
 
     init(_ path: String) { location = path }
 
-    private func indexed() throws -> TarIndex {
-        if let index { return index }
+    /// The index, read as far as `name` (to the end without one).
+    private func indexed(until name: String?) throws -> (TarIndex, TarIndex.Member?) {
         var entries = 0
         do {
-            let index = try TarIndex(path: location, entriesRead: &entries)
+            let index = try self.index ?? TarIndex(path: location)
             self.index = index
-            return index
+            entries = index.entriesRead
+            let member = try index.scan(until: name)
+            return (index, member)
         } catch let error as ArchiveError {
-            throw Self.explain(error, path: location, entriesRead: entries)
+            throw Self.explain(error, path: location, entriesRead: index?.entriesRead ?? entries)
         }
     }
 
     func readMember(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        guard let member = try indexed().member(name) else {
+        guard let member = try indexed(until: name).1 else {
             throw MissingMemberError(reason: "no entry \(name) in \(location)")
         }
         guard member.offset != nil else { return try scan(for: name, body) }
@@ -210,7 +212,7 @@ final class TarArchive: ArchiveSource {
     }
 
     func listMembers() throws -> [(name: String, size: Int64)] {
-        try indexed().members.map { ($0.name, $0.size) }
+        try indexed(until: nil).0.members.map { ($0.name, $0.size) }
     }
 
     /// libarchive's failure in terms of the path the user gave: a file that is
