@@ -47,11 +47,12 @@ def ratio(a, b):
 
 out = []
 flags = " --profile" if E["B_PROFILE"] == "1" else ""
-out.append(f"## Scale `{E['B_SCALE']}`, repeat {E['B_REPEAT']}\n")
-out.append(f"Reproduce: `scripts/bench.sh --scale {E['B_SCALE']} --repeat {E['B_REPEAT']}{flags}`\n")
+kind = "Shape" if E.get("B_PARTITIONS") else "Scale"
+out.append(f"## {kind} `{E['B_SCALE']}`, repeat {E['B_REPEAT']}\n")
+out.append(f"Reproduce: `scripts/bench.sh {E.get('B_ARGS') or ('--scale ' + E['B_SCALE'] + ' --repeat ' + E['B_REPEAT'] + flags)}`\n")
 out.append(f"- date: {E['B_DATE']}; pgvault commit {E['B_COMMIT']}")
 out.append(f"- machine: {NPROC} CPUs ({E['B_CPU']}), {int(E['B_MEM_KB'])/1048576:.1f} GiB RAM, Linux {E['B_KERNEL']}; "
-           "a shared VM, so timings are noisy")
+           f"a shared VM, so timings are noisy; load average {E.get('B_LOAD', '?')} when the report was written")
 out.append(f"- PostgreSQL {E['B_PGVER']} (local, Unix socket only, shared_buffers=512MB, max_wal_size=4GB, fsync on, "
            "pg_stat_statements loaded, track_io_timing and track_wal_io_timing on; same settings for every tool)")
 out.append(f"- data: {E['B_COUNTS']}; database size {mb(E['B_DB_BYTES'])}; `pgvault generate` took {float(E['B_GEN_SECS']):.1f} s")
@@ -60,8 +61,10 @@ out.append(f"- each command run {E['B_REPEAT']} time(s), tools alternating withi
 out.append("| group | command | median s | min s | max s | ratio | peak RSS |")
 out.append("|---|---|---:|---:|---:|---|---:|")
 SPLIT = " (split cores)"
+COLD = " (cold)"
 ref = {"backup": "pg_dump -Fd -j 2 zstd", "restore": "pg_restore -j 2 (from -Fd)",
-       "split": "pg_dump -Fd -j 2 zstd" + SPLIT}
+       "split": "pg_dump -Fd -j 2 zstd" + SPLIT,
+       "cold-backup": "pg_dump -Fd -j 2 zstd" + COLD, "cold-restore": "pg_restore -j 2 (from -Fd)" + COLD}
 for n in order:
     g, w = rows[n]["group"], rows[n]["wall"]
     r = ""
@@ -74,6 +77,25 @@ for n in order:
         r += f"; {ratio(n, 'COPY ceiling binary (2 conns)' + sfx):.2f}× binary COPY ceiling"
     out.append(f"| {g} | `{n}` | {med[n]:.2f} | {min(w):.2f} | {max(w):.2f} | {r} | {peak[n]/1024:.1f} MiB |")
 out.append("")
+# --cold: each cold run beside its warm one.
+cold = [n for n in order if n.endswith(COLD) and n[: -len(COLD)] in med]
+if cold:
+    out.append("Cold beside warm (cold: `sync; echo 3 > /proc/sys/vm/drop_caches` and a server restart before each run):\n")
+    out.append("| command | warm median s | cold median s | cold / warm |")
+    out.append("|---|---:|---:|---:|")
+    for n in cold:
+        w = n[: -len(COLD)]
+        out.append(f"| `{w}` | {med[w]:.2f} | {med[n]:.2f} | {med[n] / med[w]:.2f}× |")
+    out.append("")
+if E.get("B_PARTITIONS"):
+    parts = int(E["B_PARTITIONS"])
+    out.append(f"Per partition ({parts} daily partitions of messages; wall time / partitions):\n")
+    out.append("| command | ms per partition |")
+    out.append("|---|---:|")
+    for n in order:
+        if rows[n]["group"] in ("backup", "restore", "cold-backup", "cold-restore"):
+            out.append(f"| `{n}` | {med[n] * 1000 / parts:.2f} |")
+    out.append("")
 sp, sd, sc = int(E["B_SIZE_PGVAULT"]), int(E["B_SIZE_FD"]), int(E["B_SIZE_FC"])
 out.append("| archive | bytes (du -sb) | vs pg_dump -Fd zstd |")
 out.append("|---|---:|---:|")
@@ -465,9 +487,12 @@ classes (pg_stat_statements) with its I/O and WAL (pg_stat_io, pg_stat_wal), and
 for sections run with `--profile`, perf profiles of a pgvault backup and restore
 (client and server side) and a callgrind profile of the backup path.
 
-Not done yet: cold-cache runs (the OS page cache is warm for every tool),
-larger scales than `default`, and a client on a separate host with cores of
-its own (the "split" group pins one core each on this 2-core machine).
+Runs with `--cold` add backups and restores with the OS page cache dropped
+and the server restarted before each; the other runs have a warm page cache.
+Sections named `many-partitions-N` come from `--shape many-partitions
+--partitions N` (the small scale's rows, messages in N daily partitions).
+Not done yet: a client on a separate host with cores of its own (the "split"
+group pins one core each on this 2-core machine).
 """
 parts = [head]
 # The hand-written analysis between these markers survives regeneration.
@@ -476,7 +501,9 @@ if os.path.exists(E["B_DOC"]):
     old = open(E["B_DOC"]).read()
     if START in old and END in old:
         parts.append(old[old.index(START):old.index(END) + len(END)] + "\n")
-for scale in ("small", "default"):
+shapes = sorted((f[:-3] for f in os.listdir(E["B_RESULTS"]) if f.startswith("many-partitions-") and f.endswith(".md")),
+                key=lambda f: int(f.rsplit("-", 1)[1]) if f.rsplit("-", 1)[1].isdigit() else 0)
+for scale in ["small", "default", "large"] + shapes:
     p = os.path.join(E["B_RESULTS"], scale + ".md")
     if os.path.exists(p):
         parts.append(open(p).read())

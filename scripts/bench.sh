@@ -2,7 +2,18 @@
 # Benchmark harness (issue 8): pgvault against pg_dump/pg_restore on a throwaway
 # local PostgreSQL 17 cluster, filled with `pgvault generate`.
 #
-#   scripts/bench.sh [--scale small|default] [--repeat N] [--profile]
+#   scripts/bench.sh [--scale small|default|large] [--repeat N] [--profile] [--cold]
+#   scripts/bench.sh --shape many-partitions --partitions N [--repeat N] [--cold]
+#
+# --scale large is 10M messages (about 7.5 GB; generating it takes a long while).
+# --shape many-partitions generates the small scale's rows with messages in N
+# daily partitions (`pgvault generate --shape`), and raises the server's
+# max_locks_per_transaction to 256 so that pg_dump can lock 10,000 tables.
+# --cold adds, after the warm runs, backups and restores (pgvault and
+# pg_dump/pg_restore) each preceded by `sync; echo 3 > /proc/sys/vm/drop_caches`
+# (root, or sudo) and a restart of the bench cluster, so that the server reads
+# the database, and the restore the archive, from disk; the report puts them
+# beside the warm ones.
 #
 # Measures wall time, peak RSS, user and system CPU (GNU time, "%e %M %U %S") of:
 # backup (pgvault --jobs 2, pg_dump -Fd -j 2 zstd, pg_dump -Fc zstd, and a "COPY
@@ -45,6 +56,10 @@ ROOT=$(pwd)
 SCALE=small
 REPEAT=3
 PROFILE=0
+SHAPE=
+PARTITIONS=
+COLD=0
+ARGS="$*"
 while [ $# -gt 0 ]; do
     case "$1" in
         --scale) SCALE=$2; shift 2 ;;
@@ -52,11 +67,24 @@ while [ $# -gt 0 ]; do
         --repeat) REPEAT=$2; shift 2 ;;
         --repeat=*) REPEAT=${1#*=}; shift ;;
         --profile) PROFILE=1; shift ;;
+        --shape) SHAPE=$2; shift 2 ;;
+        --shape=*) SHAPE=${1#*=}; shift ;;
+        --partitions) PARTITIONS=$2; shift 2 ;;
+        --partitions=*) PARTITIONS=${1#*=}; shift ;;
+        --cold) COLD=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
         *) echo "bench: unknown argument $1" >&2; exit 2 ;;
     esac
 done
-case "$SCALE" in small|default) ;; *) echo "bench: --scale is small or default" >&2; exit 2 ;; esac
+case "$SCALE" in small|default|large) ;; *) echo "bench: --scale is small, default or large" >&2; exit 2 ;; esac
+case "$SHAPE" in
+    "") [ -z "$PARTITIONS" ] || { echo "bench: --partitions goes with --shape many-partitions" >&2; exit 2; } ;;
+    many-partitions) [[ "$PARTITIONS" =~ ^[1-9][0-9]*$ ]] || { echo "bench: --shape many-partitions needs --partitions N (e.g. 1000)" >&2; exit 2; } ;;
+    *) echo "bench: --shape is many-partitions" >&2; exit 2 ;;
+esac
+# What the data is called in the report and in $RESULTS: the scale, or the shape.
+LABEL=$SCALE; GEN_ARGS=(--scale "$SCALE")
+if [ -n "$SHAPE" ]; then LABEL="$SHAPE-$PARTITIONS"; GEN_ARGS=(--shape "$SHAPE" --partitions "$PARTITIONS"); fi
 [[ "$REPEAT" =~ ^[1-9][0-9]*$ ]] || { echo "bench: --repeat is a positive integer" >&2; exit 2; }
 
 BENCH=${PGVAULT_BENCH_DIR:-/tmp/pgvault-bench}
@@ -117,6 +145,9 @@ pg_stat_statements.track_utility = on
 track_io_timing = on
 track_wal_io_timing = on
 CONF
+# pg_dump (and pgvault's backup) lock every table in one transaction; the lock
+# table holds max_locks_per_transaction × max_connections (6,400 by default).
+[ -n "$SHAPE" ] && echo "max_locks_per_transaction = 256" >> "$BENCH/data/postgresql.auto.conf"
 as_server "$PGBIN/pg_ctl" -D "$BENCH/data" -l "$BENCH/server.log" -w start >/dev/null
 cleanup() {
     as_server "$PGBIN/pg_ctl" -D "$BENCH/data" -m fast stop >/dev/null 2>&1 || true
@@ -133,10 +164,10 @@ MON=("${PSQL[@]}" -d postgres)
 WORK="$BENCH/work"; LOGS="$BENCH/logs"; STATS="$BENCH/stats"; PROF="$BENCH/profile"
 mkdir -p "$WORK" "$LOGS" "$STATS" "$PROF"
 
-step "pgvault migrate + generate --scale $SCALE"
+step "pgvault migrate + generate ${GEN_ARGS[*]}"
 "$PGVAULT" migrate -d "$(conn chat)" --source migrations >"$LOGS/migrate.log" 2>&1
 GEN_START=$(date +%s.%N)
-"$PGVAULT" generate -d "$(conn chat)" --scale "$SCALE" --jobs 1 >"$LOGS/generate.log" 2>&1
+"$PGVAULT" generate -d "$(conn chat)" "${GEN_ARGS[@]}" --jobs 1 >"$LOGS/generate.log" 2>&1
 GEN_SECS=$(python3 -c "print($(date +%s.%N) - $GEN_START)")
 "${PSQL[@]}" -d chat -c "VACUUM ANALYZE" >/dev/null
 DB_BYTES=$("${PSQL[@]}" -At -d chat -c "SELECT pg_database_size('chat')")
@@ -273,6 +304,14 @@ measure() {
     fi
 }
 fresh_db() { "$PGBIN/dropdb" -h "$BENCH" -U postgres --if-exists "$1"; "$PGBIN/createdb" -h "$BENCH" -U postgres "$1"; }
+# --cold: empty the OS page cache and restart the cluster (empty shared
+# buffers), so that the next run reads from disk.
+cold_start() {
+    sync
+    if [ "$(id -u)" -eq 0 ]; then echo 3 >/proc/sys/vm/drop_caches; else echo 3 | sudo tee /proc/sys/vm/drop_caches >/dev/null; fi
+    as_server "$PGBIN/pg_ctl" -D "$BENCH/data" -l "$BENCH/server.log" -m fast -w restart >/dev/null
+    PM_PID=$(head -1 "$BENCH/data/postmaster.pid")
+}
 
 step "backup (x$REPEAT, alternating)"
 for rep in $(seq 1 "$REPEAT"); do
@@ -320,6 +359,21 @@ for rep in $(seq 1 "$REPEAT"); do
     fresh_db r_pgrestore
     STATS_DB=r_pgrestore measure restore "pg_restore -j 2 (from -Fd)" "$rep" "$PGBIN/pg_restore" -h "$BENCH" -U postgres -j 2 -d r_pgrestore "$WORK/pgdump.dir"
 done
+
+if [ "$COLD" = 1 ]; then
+    step "cold: backup and restore, page cache dropped and server restarted before each run (x$REPEAT, alternating)"
+    for rep in $(seq 1 "$REPEAT"); do
+        rm -rf "$WORK/pgvault-cold.bak"; cold_start
+        measure cold-backup "pgvault backup --jobs 2 (cold)" "$rep" "$PGVAULT" backup -d "$(conn chat)" --jobs 2 --output "$WORK/pgvault-cold.bak" --quiet
+        rm -rf "$WORK/pgdump-cold.dir"; cold_start
+        measure cold-backup "pg_dump -Fd -j 2 zstd (cold)" "$rep" "$PGBIN/pg_dump" -h "$BENCH" -U postgres -d chat -Fd -j 2 --compress=zstd -f "$WORK/pgdump-cold.dir"
+        fresh_db r_cold; cold_start
+        measure cold-restore "pgvault restore --jobs 2 (cold)" "$rep" "$PGVAULT" restore "$WORK/pgvault.bak" --jobs 2 -d "$(conn r_cold)"
+        fresh_db r_cold; cold_start
+        measure cold-restore "pg_restore -j 2 (from -Fd) (cold)" "$rep" "$PGBIN/pg_restore" -h "$BENCH" -U postgres -j 2 -d r_cold "$WORK/pgdump.dir"
+    done
+    rm -rf "$WORK/pgvault-cold.bak" "$WORK/pgdump-cold.dir"
+fi
 
 step "verify + export-user (x$REPEAT)"
 HEAVY=$("${PSQL[@]}" -At -d chat -c "SELECT author_id FROM messages GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")
@@ -424,8 +478,9 @@ fi
 step "report"
 mkdir -p "$RESULTS" "$(dirname "$DOC")"
 MEM_KB=$(awk '/MemTotal/ {print $2}' /proc/meminfo)
-export B_SCALE=$SCALE B_REPEAT=$REPEAT B_PROFILE=$PROFILE B_RAW=$RAW B_STATS=$STATS B_PROF=$PROF \
-    B_OUT="$RESULTS/$SCALE.md" B_DOC=$DOC B_RESULTS=$RESULTS \
+export B_SCALE=$LABEL B_REPEAT=$REPEAT B_PROFILE=$PROFILE B_RAW=$RAW B_STATS=$STATS B_PROF=$PROF \
+    B_OUT="$RESULTS/$LABEL.md" B_DOC=$DOC B_RESULTS=$RESULTS B_ARGS="$ARGS" \
+    B_PARTITIONS="${PARTITIONS:-}" B_LOAD="$(cut -d' ' -f1-3 /proc/loadavg)" \
     B_NPROC=$(nproc) B_MEM_KB=$MEM_KB B_CLK_TCK=$(getconf CLK_TCK) B_PERF_FREQ=$PERF_FREQ \
     B_CALLGRIND_TABLE="$CALLGRIND_TABLE" B_BENCH_START=$BENCH_START \
     B_CPU="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \

@@ -56,6 +56,10 @@ public final class ArchiveReader {
     private let archive: ArchiveHandle
     private let buffer: UnsafeMutableRawBufferPointer
     private var current: ArchiveEntryInfo?
+    /// Where the current entry's data starts in the file, when it lies there
+    /// as is, in one piece: an uncompressed tar, not a sparse entry (see
+    /// ``TarIndex``). nil for a zip, a compressed tar, or a sparse entry.
+    public private(set) var currentDataOffset: Int64?
     private var failure: ArchiveError?
     private var finished = false
 
@@ -95,6 +99,7 @@ public final class ArchiveReader {
     public func nextEntry() throws -> ArchiveEntryInfo? {
         try guarded {
             current = nil
+            currentDataOffset = nil
             if finished { return nil }
             var entry: OpaquePointer?
             let rc = try archive.check(archive_read_next_header(archive.raw, &entry), "read the next header of")
@@ -105,6 +110,7 @@ public final class ArchiveReader {
             guard let entry else { throw archive.failure("read the next header of", entry: nil) }
             let info = try Self.describe(entry)
             current = info
+            currentDataOffset = Self.contiguousDataOffset(archive.raw, entry)
             return info
         }
     }
@@ -143,6 +149,19 @@ public final class ArchiveReader {
     }
 
     // MARK: Internals
+
+    /// Right after a tar header is read, libarchive's reader has consumed
+    /// exactly the headers (pax extensions included) and none of the data, so
+    /// the bytes it has consumed are the data's offset. Only for a tar read
+    /// through no decompression filter, and an entry that is not sparse (whose
+    /// data would be stored in pieces).
+    private static func contiguousDataOffset(_ raw: OpaquePointer, _ entry: OpaquePointer) -> Int64? {
+        guard archive_format(raw) & ARCHIVE_FORMAT_BASE_MASK == ARCHIVE_FORMAT_TAR,
+              archive_filter_count(raw) == 1, archive_filter_code(raw, 0) == ARCHIVE_FILTER_NONE,
+              archive_entry_sparse_count(entry) == 0 else { return nil }
+        let offset = archive_filter_bytes(raw, 0)
+        return offset >= 0 ? offset : nil
+    }
 
     /// Checks an entry against the safety rules and converts it.
     private static func describe(_ entry: OpaquePointer) throws(ArchiveError) -> ArchiveEntryInfo {

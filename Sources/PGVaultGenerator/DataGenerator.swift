@@ -41,6 +41,12 @@ public struct DataGenerator: Sendable {
         try preflight(conn)
 
         var step = ContinuousClock.now
+        if config.dailyPartitions > 0 {
+            try DailyPartitions.replaceMonthly(conn, table: "messages", days: config.dailyPartitions) {
+                progress("\($0) in \(Self.seconds(since: step))")
+            }
+            step = ContinuousClock.now
+        }
         let world = Synth.World(config)
         progress("planned \(world.users) users, \(world.servers) servers, \(world.channels) channels, \(world.memberships) memberships in \(Self.seconds(since: step))")
 

@@ -31,6 +31,10 @@ public struct GeneratorConfig: Sendable, Equatable {
     /// Run ANALYZE on the loaded tables at the end (about a minute at the
     /// default scale; otherwise autovacuum gets to it eventually).
     public var analyze: Bool
+    /// 0: messages keeps the migrations' monthly partitions. N > 0: they are
+    /// replaced by N daily partitions from 2024-01-01 (``DailyPartitions``),
+    /// and the messages are spread over those N days.
+    public var dailyPartitions: Int
 
     public init(seed: UInt64 = 1, users: Int, messages: Int) {
         self.seed = seed
@@ -49,22 +53,49 @@ public struct GeneratorConfig: Sendable, Equatable {
         chunkSize = 65_536
         workers = 1
         analyze = false
+        dailyPartitions = 0
+    }
+
+    /// Where the messages' partitioned range ends: 2027-01-01 (the migrations'
+    /// last monthly partition), or the end of the last daily partition.
+    var messagesRangeEnd: Int64 {
+        dailyPartitions > 0 ? Synth.Timeline.rangeStart + Int64(dailyPartitions) * Synth.Timeline.day : Synth.Timeline.rangeEnd
     }
 
     /// The preset scales.
-    public static let scaleNames = ["tiny", "small", "default"]
+    public static let scaleNames = ["tiny", "small", "default", "large"]
 
     /// `tiny`: 200 users, 5k messages (tests; loads in about a second).
     /// `small`: 5k users, 100k messages (demos).
     /// `default`: 100k users, 3M messages (about 2.2 GB, indexes included).
+    /// `large`: the default scale times 10/3, 333k users and 10M messages
+    /// (about 7.5 GB; issue 22's growth and cold-cache figures).
     public static func scale(_ name: String, seed: UInt64 = 1) throws -> GeneratorConfig {
         switch name {
         case "tiny": return GeneratorConfig(seed: seed, users: 200, messages: 5_000)
         case "small": return GeneratorConfig(seed: seed, users: 5_000, messages: 100_000)
         case "default": return GeneratorConfig(seed: seed, users: 100_000, messages: 3_000_000)
+        case "large": return GeneratorConfig(seed: seed, users: 333_333, messages: 10_000_000)
         default:
             throw GeneratorError("unknown scale '\(name)'; choose one of \(scaleNames.joined(separator: ", "))")
         }
+    }
+
+    /// The preset shapes: a layout of the same schema that stresses something
+    /// other than volume.
+    public static let shapeNames = ["many-partitions"]
+
+    /// `many-partitions`: the small scale's sizes (about 200k rows in all),
+    /// with messages in `partitions` daily partitions instead of monthly ones,
+    /// as deployments that keep years of daily partitions have: the per-table
+    /// costs of a backup and a restore dominate.
+    public static func shape(_ name: String, partitions: Int, seed: UInt64 = 1) throws -> GeneratorConfig {
+        guard name == "many-partitions" else {
+            throw GeneratorError("unknown shape '\(name)'; choose one of \(shapeNames.joined(separator: ", "))")
+        }
+        var config = try scale("small", seed: seed)
+        config.dailyPartitions = partitions
+        return config
     }
 
     /// Refuses sizes the generator cannot honour (every monthly partition needs a
@@ -81,6 +112,12 @@ public struct GeneratorConfig: Sendable, Equatable {
             throw GeneratorError("counts must not be negative")
         }
         if chunkSize < 1 || workers < 1 { throw GeneratorError("chunkSize and workers must be positive") }
+        if dailyPartitions < 0 || dailyPartitions > DailyPartitions.maximum {
+            throw GeneratorError("--partitions must be between 1 and \(DailyPartitions.maximum) (got \(dailyPartitions))")
+        }
+        if dailyPartitions > 0 && messages < 4 * dailyPartitions {
+            throw GeneratorError("--messages must be at least 4 per daily partition so every partition gets rows (\(messages) for \(dailyPartitions) partitions; give at least \(4 * dailyPartitions))")
+        }
     }
 }
 

@@ -27,7 +27,7 @@ extension Synth {
         init(world: World) {
             self.world = world
             let config = world.config
-            layout = TimeLayout(count: config.messages)
+            layout = TimeLayout(count: config.messages, rangeEnd: config.messagesRangeEnd)
             let messages = Double(max(1, config.messages))
             reactionShare = min(0.95, Double(config.reactions) / messages / Self.reactionsWhenAny)
             attachmentShare = min(0.95, Double(config.attachments) / messages / Self.attachmentsWhenAny)

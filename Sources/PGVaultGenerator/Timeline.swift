@@ -81,17 +81,22 @@ extension Synth {
 
     /// Where the index-th of `count` time-ordered rows (messages, audit log entries)
     /// falls: a small share before 2024 and after 2026 (DEFAULT partitions), the rest
-    /// stratified over 2024-01 .. 2026-12 with activity growing threefold, so every
-    /// monthly partition gets rows once count is a few hundred. Strictly increasing
+    /// stratified over 2024-01 .. 2026-12 (or up to `rangeEnd`) with activity growing
+    /// threefold, so every monthly partition gets rows once count is a few hundred
+    /// (every daily one once count is 4 per day). Strictly increasing
     /// with the index (at most one row per stratum), which keeps index-based
     /// snowflake sequences unique.
     struct TimeLayout: Sendable {
         let count: Int
         let early: Int
         let late: Int
+        /// End of the partitioned range (exclusive); the late rows fall in the
+        /// 90 days after it.
+        let rangeEnd: Int64
 
-        init(count: Int, outsideShare: Double = 0.005) {
+        init(count: Int, outsideShare: Double = 0.005, rangeEnd: Int64 = Timeline.rangeEnd) {
             self.count = count
+            self.rangeEnd = rangeEnd
             let outside = max(2, Int((Double(count) * outsideShare).rounded()))
             early = outside / 2
             late = outside - early
@@ -106,12 +111,12 @@ extension Synth {
             }
             if index >= count - late {
                 let u = (Double(index - (count - late)) + jitter) / Double(late)
-                return Timeline.rangeEnd + Int64(Double(Timeline.lateEnd - Timeline.rangeEnd) * u)
+                return rangeEnd + Int64(Double(Timeline.lateEnd - Timeline.rangeEnd) * u)
             }
             // Density (1 + 2x)/2 on [0, 1): CDF (x + x^2)/2, inverted.
             let u = (Double(index - early) + jitter) / Double(middle)
             let x = ((1 + 8 * u).squareRoot() - 1) / 2
-            return Timeline.rangeStart + Int64(Double(Timeline.rangeEnd - Timeline.rangeStart) * x)
+            return Timeline.rangeStart + Int64(Double(rangeEnd - Timeline.rangeStart) * x)
         }
     }
 }

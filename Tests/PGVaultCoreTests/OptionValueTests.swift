@@ -33,6 +33,10 @@ struct OptionValueTests {
         (["archive-partitions", "-d", absent, "--table", "m", "--older-than", "12m", "--repo", "SCRATCH"], "--older-than"),
         (["restore-partitions", "-d", absent, "--repo", "SCRATCH", "--table", "m", "--since", "2024-01", "--lock-wait-timeout", "1year"], "--lock-wait-timeout"),
         (["generate", "-d", absent, "--scale", "huge"], "--scale"),
+        (["generate", "-d", absent, "--shape", "few-partitions", "--partitions", "10"], "--shape"),
+        (["generate", "-d", absent, "--shape", "many-partitions"], "--partitions"),
+        (["generate", "-d", absent, "--partitions", "10"], "--partitions"),
+        (["generate", "-d", absent, "--shape", "many-partitions", "--partitions", "0"], "--partitions"),
         (["export-worker", "-d", absent, "--output-dir", "SCRATCH/out", "--poll-interval", "often"], "--poll-interval"),
         (["wal-status", "-d", absent, "--prometheus", "--label", "bad-name=x"], "--label"),
         (["wal-status", "-d", absent, "--prometheus", "--label", "cluster"], "--label"),
@@ -54,7 +58,8 @@ struct OptionValueTests {
         ("backup", "--copy-format", ["auto", "text"]),
         ("restore", "--order", ["size", "newest-first"]),
         ("archive-partitions", "--referencing-rows", ["refuse", "archive"]),
-        ("generate", "--scale", ["tiny", "small", "default"]),
+        ("generate", "--scale", ["tiny", "small", "default", "large"]),
+        ("generate", "--shape", ["many-partitions"]),
     ]
 
     @Test("--help lists the values of a fixed-value option", arguments: listedValues)

@@ -154,11 +154,46 @@ final class DirectoryArchive: ArchiveSource {
 }
 
 /// A single-file archive: a pax tar of the same members (manifest.json last).
+/// Its headers are indexed as they are read (``TarIndex``), each at most once,
+/// and every member is read from its offset, so a restore of an archive with
+/// thousands of members no longer scans from the start for each one.
 final class TarArchive: ArchiveSource {
     let location: String
+    private var index: TarIndex?
+    private var file: TarMemberFile?
+
     init(_ path: String) { location = path }
 
+    /// The index, read as far as `name` (to the end without one).
+    private func indexed(until name: String?) throws -> (TarIndex, TarIndex.Member?) {
+        var entries = 0
+        do {
+            let index = try self.index ?? TarIndex(path: location)
+            self.index = index
+            entries = index.entriesRead
+            let member = try index.scan(until: name)
+            return (index, member)
+        } catch let error as ArchiveError {
+            throw Self.explain(error, path: location, entriesRead: index?.entriesRead ?? entries)
+        }
+    }
+
     func readMember(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard let member = try indexed(until: name).1 else {
+            throw MissingMemberError(reason: "no entry \(name) in \(location)")
+        }
+        guard member.offset != nil else { return try scan(for: name, body) }
+        do {
+            if file == nil { file = try TarMemberFile(path: location) }
+            try file!.read(member, into: body)
+        } catch let error as ArchiveError {
+            throw PGVaultError.archive("'\(location)' changed or was cut short while being read (member \(name)): \(error); copy it again from where it came from, or use another backup", wholeArchive: true)
+        }
+    }
+
+    /// The member found by reading from the start: for a tar whose data
+    /// libarchive cannot place (compressed, or a sparse entry).
+    private func scan(for name: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         var entries = 0
         do {
             let reader = try ArchiveReader(path: location)
@@ -177,17 +212,7 @@ final class TarArchive: ArchiveSource {
     }
 
     func listMembers() throws -> [(name: String, size: Int64)] {
-        var out: [(String, Int64)] = []
-        do {
-            let reader = try ArchiveReader(path: location)
-            while let entry = try reader.nextEntry() {
-                if entry.type == .regularFile { out.append((entry.path, entry.size ?? 0)) }
-                try reader.skipData()
-            }
-        } catch let error as ArchiveError {
-            throw Self.explain(error, path: location, entriesRead: out.count)
-        }
-        return out
+        try indexed(until: nil).0.members.map { ($0.name, $0.size) }
     }
 
     /// libarchive's failure in terms of the path the user gave: a file that is

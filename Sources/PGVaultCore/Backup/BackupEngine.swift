@@ -107,10 +107,7 @@ public enum BackupEngine {
         }
         TestPause.here("backup: the server's part is done", variable: "PGVAULT_TEST_BACKUP_PAUSE_AFTER_SERVER")
 
-        var tables = plan.selected.map(\.table)
-        for i in tables.indices {
-            tables[i].rows = done.filter { $0.schema == tables[i].schema && $0.table == tables[i].name }.reduce(0) { $0 + $1.rows }
-        }
+        let tables = Self.countingRows(plan.selected.map(\.table), done)
         let facts = plan.facts
         var manifest = Manifest(
             startedAt: ISO8601.format(started), completedAt: ISO8601.format(Date()),
