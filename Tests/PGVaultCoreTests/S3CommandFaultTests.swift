@@ -2,7 +2,7 @@ import CryptoDigest
 import Foundation
 import PGClient
 @testable import PGVaultCore
-import S3Client
+@testable import S3Client
 import Testing
 import TestSupport
 
@@ -96,6 +96,19 @@ struct S3CommandFaultTests {
         while !condition() {
             try #require(Date() < deadline, "\(what) did not happen within \(seconds) s")
             try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    @Test("AWS_MAX_ATTEMPTS and PGVAULT_S3_STALL_SECONDS set the attempts and the stall limit; a value that is no whole number ≥ 1 is a usage error naming the variable")
+    func retrySettings() throws {
+        let base = ["AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_REGION": "us-east-1", "HOME": "/nonexistent"]
+        let defaults = try S3ObjectStore.open("s3://bkt/r", environment: base)
+        #expect(defaults.client.retry.maxAttempts == 8 && defaults.client.http.timeouts.stallSeconds == 30)
+        let set = try S3ObjectStore.open("s3://bkt/r", environment: base.merging(["AWS_MAX_ATTEMPTS": "3", "PGVAULT_S3_STALL_SECONDS": "5"]) { $1 })
+        #expect(set.client.retry.maxAttempts == 3 && set.client.http.timeouts.stallSeconds == 5)
+        for (name, value) in [("AWS_MAX_ATTEMPTS", "0"), ("AWS_MAX_ATTEMPTS", "many"), ("PGVAULT_S3_STALL_SECONDS", "-1")] {
+            let error = try #require(throws: PGVaultError.self) { _ = try S3ObjectStore.open("s3://bkt/r", environment: base.merging([name: value]) { $1 }) }
+            #expect(error.kind == .usage && error.description.contains(name) && error.description.contains("'\(value)'"), "\(error)")
         }
     }
 
