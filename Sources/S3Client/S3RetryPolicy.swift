@@ -19,7 +19,7 @@ public struct S3RetryPolicy: Sendable {
 
     /// The policy the AWS way: `AWS_MAX_ATTEMPTS` (attempts in all, as the
     /// AWS CLI and SDKs read it) when set to a whole number of at least 1;
-    /// otherwise the defaults. Returns the reason when the value is unusable.
+    /// otherwise the defaults. Throws, naming the variable, when its value is unusable.
     public static func resolve(environment: [String: String]) throws(S3ConfigurationError) -> S3RetryPolicy {
         guard let text = environment["AWS_MAX_ATTEMPTS"]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return S3RetryPolicy() }
         guard let attempts = Int(text), attempts >= 1 else {
