@@ -20,6 +20,13 @@ extension S3Client {
         guard response.isSuccess, S3XML.error(response.body) == nil,
             let id = S3XML.elements(response.body)?.first(where: { $0.path.hasSuffix("/UploadId") })?.text, !id.isEmpty
         else { throw failure("POST \(name(key)) (start a multipart upload)", response, attempts: attempts) }
+        if attempts > 1 {
+            // An earlier attempt whose answer was lost may have started an
+            // upload no one knows the id of; the key is this writer's alone.
+            for other in try listMultipartUploads(prefix: key) where other.key == key && other.uploadId != id {
+                try abortMultipartUpload(key, uploadId: other.uploadId)
+            }
+        }
         return id
     }
 
@@ -61,6 +68,8 @@ extension S3Client {
 
     /// Discards an upload and its parts; one already gone is fine.
     public func abortMultipartUpload(_ key: String, uploadId: String) throws {
+        // DELETE of the bucket itself (no key) would ask to delete the bucket.
+        precondition(!key.isEmpty, "an upload is of a key")
         let (response, attempts) = try send("DELETE", key: key) { Attempt(query: [("uploadId", uploadId)]) }
         guard response.isSuccess || response.status == 404 else {
             throw failure("DELETE \(name(key)) (abort a multipart upload)", response, attempts: attempts)
@@ -73,11 +82,20 @@ extension S3Client {
         guard response.isSuccess, let elements = S3XML.elements(response.body) else {
             throw failure("GET \(name(prefix)) (list multipart uploads)", response, attempts: attempts)
         }
+        // An Upload's Key and UploadId come in either order (moto sends the
+        // id first): the pair is taken when the Upload element ends.
         var out: [(String, String)] = []
         var key = ""
+        var id = ""
         for element in elements {
-            if element.path.hasSuffix("Upload/Key") { key = element.text }
-            if element.path.hasSuffix("Upload/UploadId") { out.append((key, element.text)) }
+            switch element.path {
+            case "ListMultipartUploadsResult/Upload/Key": key = element.text
+            case "ListMultipartUploadsResult/Upload/UploadId": id = element.text
+            case "ListMultipartUploadsResult/Upload":
+                if !key.isEmpty, !id.isEmpty { out.append((key, id)) }
+                (key, id) = ("", "")
+            default: break
+            }
         }
         return out
     }

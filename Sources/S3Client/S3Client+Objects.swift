@@ -30,11 +30,30 @@ extension S3Client {
         let checksum = try Self.checksum(bytes)
         let (response, attempts) = try send("PUT", key: key) {
             var attempt = Attempt(body: bytes)
-            attempt.headers = [HTTPHeader("Content-Type", "application/octet-stream"), HTTPHeader("x-amz-checksum-sha256", checksum)]
+            // The algorithm named too, as the SDKs do: some services (moto) keep the checksum only then.
+            attempt.headers = [
+                HTTPHeader("Content-Type", "application/octet-stream"), HTTPHeader("x-amz-sdk-checksum-algorithm", "SHA256"),
+                HTTPHeader("x-amz-checksum-sha256", checksum),
+            ]
             if ifAbsent { attempt.headers.append(HTTPHeader("If-None-Match", "*")) }
             return attempt
         }
-        guard response.isSuccess else { throw failure("PUT \(name(key))", response, attempts: attempts) }
+        guard response.isSuccess else {
+            // A retry of a PUT whose answer was lost (the connection dropped
+            // after the service stored it) finds the key taken, by itself:
+            // the same SHA-256 stored there is this write, done.
+            if ifAbsent, attempts > 1, response.status == 412, try storedChecksum(key) == checksum { return }
+            throw failure("PUT \(name(key))", response, attempts: attempts)
+        }
+    }
+
+    /// The SHA-256 checksum the service keeps for the object (base64), or
+    /// nil when there is no object or it has none.
+    func storedChecksum(_ key: String) throws -> String? {
+        let (response, attempts) = try send("HEAD", key: key) { Attempt(headers: [HTTPHeader("x-amz-checksum-mode", "ENABLED")]) }
+        if response.status == 404 { return nil }
+        guard response.isSuccess else { throw failure("HEAD \(name(key))", response, attempts: attempts) }
+        return response.header("x-amz-checksum-sha256")
     }
 
     /// Streams the object, or `range` of it, to `consume`. A connection

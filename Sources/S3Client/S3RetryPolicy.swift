@@ -17,6 +17,17 @@ public struct S3RetryPolicy: Sendable {
         self.maxDelay = maxDelay
     }
 
+    /// The policy the AWS way: `AWS_MAX_ATTEMPTS` (attempts in all, as the
+    /// AWS CLI and SDKs read it) when set to a whole number of at least 1;
+    /// otherwise the defaults. Throws, naming the variable, when its value is unusable.
+    public static func resolve(environment: [String: String]) throws(S3ConfigurationError) -> S3RetryPolicy {
+        guard let text = environment["AWS_MAX_ATTEMPTS"]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return S3RetryPolicy() }
+        guard let attempts = Int(text), attempts >= 1 else {
+            throw S3ConfigurationError("AWS_MAX_ATTEMPTS is '\(text)', not a whole number of attempts of at least 1; set it so (1 means no retry) or unset it")
+        }
+        return S3RetryPolicy(maxAttempts: attempts)
+    }
+
     /// The wait after failed attempt `attempt` (1-based).
     public func delay(after attempt: Int) -> Double {
         let ceiling = min(maxDelay, baseDelay * pow(2, Double(attempt - 1)))

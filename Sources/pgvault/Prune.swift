@@ -101,6 +101,9 @@ extension PGVaultCommand {
                 if result.decisions.isEmpty { lines.append("no complete backups in \(repo)") }
                 for name in result.unfinished { lines.append("\(dryRun ? "would remove" : "removed") unfinished backup \(name)") }
                 lines.append("\(dryRun ? "would delete" : "deleted") \(result.packsDeleted) packs no backup refers to (\(Format.bytes(result.bytesFreed)))")
+                if let aborted = result.uploadsAborted, aborted > 0 {
+                    lines.append("aborted \(aborted) unfinished uploads that failed backups left")
+                }
                 if result.packsWithGarbage > 0 {
                     lines.append("\(result.packsWithGarbage) packs still in use hold \(Format.bytes(result.garbageBytesKept)) no backup refers to; \(result.packsToRepack) of them are at least \(result.repackThreshold) % garbage")
                 }
@@ -129,6 +132,7 @@ struct PruneFormat2Result: Encodable {
         try container.encode(result.unfinished, forKey: .init("unfinished"))
         try container.encode(result.packsDeleted, forKey: .init("packsDeleted"))
         try container.encode(result.bytesFreed, forKey: .init("bytesFreed"))
+        try container.encodeIfPresent(result.uploadsAborted, forKey: .init("uploadsAborted"))
         try container.encode(result.packsWithGarbage, forKey: .init("packsWithGarbage"))
         try container.encode(result.garbageBytesKept, forKey: .init("garbageBytesKept"))
         try container.encode(result.packsToRepack, forKey: .init("packsToRepack"))

@@ -18,6 +18,9 @@ public enum RepositoryPrune {
         /// Catalogs of backups that never finished, removed.
         public var unfinished: [String]
         public var packsDeleted: Int
+        /// Multipart uploads that failed backups left in an S3 bucket,
+        /// aborted (nil for a dry run).
+        public var uploadsAborted: Int?
         public var bytesFreed: Int64
         /// Live packs holding some garbage (over 1 %), and how much, before any repack.
         public var packsWithGarbage: Int
@@ -103,6 +106,8 @@ public enum RepositoryPrune {
             try Cancellation.check()
             try store.delete(object.key)
         }
+        // Under the exclusive lock no backup is uploading: every upload still open is a failed run's.
+        result.uploadsAborted = try store.discardUnfinishedWrites()
         if !toRepack.isEmpty && repository.canReadData {
             result.repack = try RepositoryRepack.run(repository, candidates: toRepack, documents: documents(kept, cold: coldCatalogs), lock: lock)
         }

@@ -68,6 +68,13 @@ public protocol ObjectStore: Sendable {
     /// the readers that need a file (libarchive's seeking tar reader). nil for
     /// a remote store.
     func localPath(of key: String) -> String?
+
+    /// Discards what writes that were never committed left in the store
+    /// (S3: multipart uploads that a failed or killed run could not abort,
+    /// whose parts are stored and billed but are no object). Returns how
+    /// many. Only while no writer of the store can be running: `prune`,
+    /// under the repository's exclusive lock.
+    func discardUnfinishedWrites() throws -> Int
 }
 
 /// An object being written, by one thread at a time (it may be handed from
@@ -124,6 +131,10 @@ extension ObjectStore {
     }
 
     public func localPath(of key: String) -> String? { nil }
+
+    /// A store whose unfinished writes leave nothing that counts (a local
+    /// folder's temporary files are no object, and listings skip them).
+    public func discardUnfinishedWrites() throws -> Int { 0 }
 
     /// The whole object.
     public func get(_ key: String, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {

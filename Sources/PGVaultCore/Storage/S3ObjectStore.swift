@@ -32,20 +32,25 @@ public struct S3ObjectStore: ObjectStore {
     }
 
     /// The store of `url` (`s3://BUCKET[/PREFIX]`), configured the AWS way
-    /// (``S3Configuration/resolve(environment:endpoint:)``); `endpoint` is `--s3-endpoint`.
+    /// (``S3Configuration/resolve(environment:endpoint:)``, `AWS_MAX_ATTEMPTS`,
+    /// `PGVAULT_S3_STALL_SECONDS`); `endpoint` is `--s3-endpoint`.
     public static func open(
         _ url: String, endpoint: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment,
-        retry: S3RetryPolicy = S3RetryPolicy()
+        retry: S3RetryPolicy? = nil
     ) throws -> S3ObjectStore {
         let (bucket, prefix) = try parse(url)
         let configuration: S3Configuration
+        let policy: S3RetryPolicy
+        let timeouts: HTTPTimeouts
         do {
             configuration = try S3Configuration.resolve(environment: environment, endpoint: endpoint)
+            if let retry { policy = retry } else { policy = try S3RetryPolicy.resolve(environment: environment) }
+            timeouts = try S3Timeouts.resolve(environment: environment)
         } catch {
             throw PGVaultError.usage("cannot use '\(url)': \(error.message)")
         }
-        let http = HTTPClient(shouldAbort: { Cancellation.isCancelled })
-        return S3ObjectStore(client: S3Client(configuration: configuration, bucket: bucket, retry: retry, http: http), prefix: prefix)
+        let http = HTTPClient(timeouts: timeouts, shouldAbort: { Cancellation.isCancelled })
+        return S3ObjectStore(client: S3Client(configuration: configuration, bucket: bucket, retry: policy, http: http), prefix: prefix)
     }
 
     /// `s3://BUCKET[/PREFIX]` into the bucket and the prefix (ending in `/`, or empty).

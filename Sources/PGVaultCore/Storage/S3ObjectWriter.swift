@@ -127,8 +127,19 @@ final class S3ObjectWriter: ObjectWriter {
         buffer = []
         inFlight.wait()
         if let uploadId {
-            // Best effort: a bucket lifecycle rule removes uploads that an abort could not (docs/storage.md).
-            try? store.client.abortMultipartUpload(s3Key, uploadId: uploadId)
+            // On a thread of its own, with no cancellation token: after Ctrl-C
+            // the caller's thread is cancelled, and its HTTP client would stop
+            // the abort itself before it went out. Best effort: `prune`
+            // aborts what is left (a service that stopped answering), and so
+            // does a bucket lifecycle rule (docs/storage.md).
+            let (client, key, done) = (store.client, s3Key, DispatchSemaphore(value: 0))
+            let thread = Thread {
+                try? client.abortMultipartUpload(key, uploadId: uploadId)
+                done.signal()
+            }
+            thread.name = "s3-abort"
+            thread.start()
+            done.wait()
         }
     }
 }
