@@ -24,9 +24,18 @@ extension PGVaultCommand {
                 progress is cancelled and its request given back (the attempt is not counted), \
                 and it exits 130 (SIGINT) or 143 (SIGTERM).
 
+                --output s3://BUCKET/PREFIX delivers each package to the bucket instead \
+                (PREFIX/user-<user id>-request-<request id>.zip, written first under \
+                --staging-dir, then uploaded; nothing is visible until the upload completes) \
+                and records its key; --presign DURATION (at most 7d) also records a \
+                pre-signed download link in download_url, for the service to mail; it is \
+                never printed (docs/export-format.md, docs/runbooks/s3.md).
+
                 Examples:
                   pgvault export-worker -d postgresql://exporter@db1/chat \\
                       --output-dir /srv/exports
+                  pgvault export-worker -d postgresql://exporter@db1/chat \\
+                      --output s3://chat-exports/packages --presign 7d
                   pgvault export-worker -d "dbname=chat" --output-dir exports --once --json
 
                 Exit status: 0 stopped cleanly (--once: the queue is empty); 2 the worker \
