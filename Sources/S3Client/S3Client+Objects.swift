@@ -156,9 +156,13 @@ extension S3Client {
         guard response.isSuccess || code == "BucketAlreadyOwnedByYou" else { throw failure("PUT \(name(nil))", response, attempts: attempts) }
     }
 
+    /// The longest a pre-signed link may live: S3 refuses `X-Amz-Expires` above 7 days.
+    public static let maxPresignSeconds = 604_800
+
     /// A link that GETs the object without credentials for `expires` seconds
-    /// (S3 allows up to 604800, 7 days).
+    /// (1 to ``maxPresignSeconds``; anything else throws ``S3PresignError``).
     public func presignedGetURL(_ key: String, expires: Int, date: Date = Date()) throws -> String {
+        guard (1...Self.maxPresignSeconds).contains(expires) else { throw S3PresignError(seconds: expires) }
         let (host, path) = address(key)
         let request = SigV4.Request(method: "GET", path: path, headers: [HTTPHeader("host", host)], payloadHash: SigV4.unsignedPayload)
         let query = try signer.presignedQuery(for: request, expires: expires, date: date)
@@ -187,6 +191,15 @@ extension S3Client {
         let digest = try SHA2()
         try digest.update(bytes)
         return Data(try digest.finalize()).base64EncodedString()
+    }
+}
+
+/// A pre-signed link asked to live longer than S3 allows (or not at all).
+public struct S3PresignError: Error, CustomStringConvertible, Sendable {
+    public let seconds: Int
+    public init(seconds: Int) { self.seconds = seconds }
+    public var description: String {
+        "a pre-signed link can be valid for 1 second to 7 days (604800 s), as S3 allows; \(seconds) s was asked"
     }
 }
 

@@ -198,7 +198,7 @@ private final class SharedDatabases: @unchecked Sendable {
 // MARK: - Helpers
 
 /// Every file of a zip, in order, read back with ArchiveIO's reader.
-private func readPackage(_ path: String) throws -> [(path: String, bytes: [UInt8])] {
+func readPackage(_ path: String) throws -> [(path: String, bytes: [UInt8])] {
     let reader = try ArchiveReader(path: path)
     var files: [(String, [UInt8])] = []
     while let entry = try reader.nextEntry() {
@@ -247,7 +247,7 @@ private func databaseCounts(_ conn: PGConnection, user: String) throws -> [Strin
 /// channel's messages (deleted ones flagged), and the lengths of the other
 /// arrays. Returns the database's counts.
 @discardableResult
-private func expectPackageMatchesDatabase(
+func expectPackageMatchesDatabase(
     _ files: [(path: String, bytes: [UInt8])], _ conn: PGConnection, user: String
 ) throws -> [String: Int] {
     let byPath = Dictionary(uniqueKeysWithValues: files.map { ($0.path, $0.bytes) })

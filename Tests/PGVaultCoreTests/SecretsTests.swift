@@ -139,7 +139,8 @@ struct SecretsTests {
     }
 }
 
-/// Reads /proc/<pid>/cmdline of every pgvault process and of its children,
+/// Reads /proc/<pid>/cmdline of every pgvault process (backup, verify,
+/// export-worker, list, repo) and of its children,
 /// every few milliseconds, while `body` runs.
 final class TitleSampler: @unchecked Sendable {
     private let lock = NSLock()
@@ -184,7 +185,8 @@ final class TitleSampler: @unchecked Sendable {
                 if fields.count > 1 { parents[pid] = String(fields[1]) }
             }
         }
-        let roots = Set(lines.filter { $0.value.contains("pgvault backup") || $0.value.contains("pgvault verify") }.keys)
+        let commands = ["pgvault backup", "pgvault verify", "pgvault export-worker", "pgvault list", "pgvault repo"]
+        let roots = Set(lines.filter { line in commands.contains { line.value.contains($0) } }.keys)
         return lines.filter { roots.contains($0.key) || roots.contains(parents[$0.key] ?? "") }.map(\.value)
     }
 

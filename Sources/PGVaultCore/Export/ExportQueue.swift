@@ -1,3 +1,4 @@
+import Foundation
 import PGClient
 
 /// A request a worker has claimed. `attempt` (the request's `attempts` after
@@ -11,8 +12,26 @@ public struct ExportRequest: Sendable, Equatable {
     public let workerID: String
 }
 
-/// The statements of the `data_export_requests` queue (migration
-/// 20250101000011). Each runs in autocommit on a connection of its own, never
+/// Where a finished package went, as the request row records it.
+public struct ExportDelivery: Sendable, Equatable {
+    /// The file's path, or `s3://BUCKET/KEY`.
+    public var path: String
+    /// The object's key in its bucket (nil for a folder).
+    public var key: String?
+    /// A pre-signed GET link and when it stops working (`--presign`).
+    public var downloadURL: String?
+    public var downloadExpiresAt: Date?
+
+    public init(path: String, key: String? = nil, downloadURL: String? = nil, downloadExpiresAt: Date? = nil) {
+        self.path = path
+        self.key = key
+        self.downloadURL = downloadURL
+        self.downloadExpiresAt = downloadExpiresAt
+    }
+}
+
+/// The statements of the `data_export_requests` queue (migrations
+/// 20250101000011 and 20250101000012). Each runs in autocommit on a connection of its own, never
 /// on the connection that holds an export's snapshot. All times are the
 /// database's clock, so workers on machines with different clocks agree.
 public enum ExportQueue {
@@ -96,15 +115,27 @@ public enum ExportQueue {
         _ conn: PGConnection, _ request: ExportRequest, path: String, bytes: Int64, sha256: String,
         publish: () throws -> Void
     ) throws -> Bool {
+        try complete(conn, request, delivery: ExportDelivery(path: path), bytes: bytes, sha256: sha256, publish: publish)
+    }
+
+    /// ``complete(_:_:path:bytes:sha256:publish:)`` with the object's key and
+    /// the pre-signed link of a package delivered to a bucket.
+    public static func complete(
+        _ conn: PGConnection, _ request: ExportRequest, delivery: ExportDelivery, bytes: Int64, sha256: String,
+        publish: () throws -> Void
+    ) throws -> Bool {
+        let expires = delivery.downloadExpiresAt.map { String(format: "%.3f", $0.timeIntervalSince1970) }
         try conn.execute("BEGIN")
         do {
             let updated = try conn.query("""
                 UPDATE data_export_requests
                    SET status = 'done', completed_at = now(), lease_expires_at = NULL,
-                       output_path = $4, output_bytes = $5, output_sha256 = $6
+                       output_path = $4, output_bytes = $5, output_sha256 = $6, output_key = $7,
+                       download_url = $8, download_expires_at = to_timestamp($9::double precision)
                  WHERE \(fence)
                 RETURNING id
-                """, fenceParameters(request) + [path, String(bytes), sha256]).rows.count == 1
+                """, fenceParameters(request) + [delivery.path, String(bytes), sha256, delivery.key, delivery.downloadURL, expires]
+            ).rows.count == 1
             guard updated else {
                 try conn.execute("ROLLBACK")
                 return false

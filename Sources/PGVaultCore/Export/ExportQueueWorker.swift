@@ -1,5 +1,6 @@
 import Foundation
 import PGClient
+import S3Client
 import Support
 
 #if canImport(Glibc)
@@ -62,6 +63,33 @@ public struct ExportWorkerConfiguration: Sendable {
     /// Stop when the queue is empty instead of polling.
     public var once = false
     public var exportOptions = UserExportOptions()
+    /// `--output s3://BUCKET/PREFIX`: packages are delivered to this bucket
+    /// (uploaded, multipart when large) and `outputDirectory` only stages
+    /// them while they are written.
+    public var bucket: S3ObjectStore?
+    /// `--presign`: with a bucket, record a pre-signed GET link valid this
+    /// many seconds (1 to ``S3Client/maxPresignSeconds``).
+    public var presignSeconds: Int?
+
+    /// The longest `--presign` (S3 refuses links that live longer than 7 days).
+    public static let maxPresignSeconds = S3Client.maxPresignSeconds
+
+    /// Packages go to `bucket`, with a link valid `presignSeconds` if given.
+    /// A link cannot be signed with temporary credentials: it would carry
+    /// the session token (`X-Amz-Security-Token`) into the request row and
+    /// the user's mail, and stop working when the session ends.
+    public mutating func deliver(to bucket: S3ObjectStore, presignSeconds: Int?) throws {
+        if let presignSeconds {
+            guard (1...Self.maxPresignSeconds).contains(presignSeconds) else { throw PGVaultError.usage("\(S3PresignError(seconds: presignSeconds))") }
+            let credentials = bucket.client.configuration.credentials
+            if credentials.hasSessionToken {
+                throw PGVaultError.usage(
+                    "'--presign' cannot sign with temporary credentials: \(credentials) has a session token, which the link would carry and which expires with the session; give the worker long-term credentials of a user that may read the export bucket")
+            }
+        }
+        self.bucket = bucket
+        self.presignSeconds = presignSeconds
+    }
 
     public init(conninfo: String, outputDirectory: String, workerID: String? = nil) {
         self.conninfo = conninfo
@@ -93,6 +121,9 @@ public struct ExportOutcome: Sendable, Equatable {
     public var sha256: String?
     public var error: String?
     public var seconds: Double
+    /// When the pre-signed link recorded in the row stops working. The link
+    /// itself is only in the row: it opens the user's data, so it is not logged.
+    public var downloadExpiresAt: Date?
 }
 
 public enum ExportWorkerEvent: Sendable {
@@ -187,6 +218,22 @@ public struct ExportQueueWorker: Sendable {
         }
     }
 
+    /// Where the package `name` goes: the folder's file, or the bucket's
+    /// object with, for `--presign`, a link signed now. Signing needs no
+    /// request to the service, so the link is made before the upload and
+    /// recorded with it.
+    static func delivery(of name: String, folderPath: String, _ config: ExportWorkerConfiguration) throws -> ExportDelivery {
+        guard let bucket = config.bucket else { return ExportDelivery(path: folderPath) }
+        let key = bucket.prefix + name
+        var delivery = ExportDelivery(path: "s3://\(bucket.client.bucket)/\(key)", key: key)
+        if let seconds = config.presignSeconds {
+            let now = Date()
+            delivery.downloadURL = try bucket.client.presignedGetURL(key, expires: seconds, date: now)
+            delivery.downloadExpiresAt = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down) + Double(seconds))
+        }
+        return delivery
+    }
+
     /// Exports one claimed request, renewing its lease meanwhile, then
     /// publishes and records it, or records the failure.
     private func process(
@@ -265,13 +312,21 @@ public struct ExportQueueWorker: Sendable {
                 // A stop that came after the last row: give the request back, publish nothing.
                 try cancellation.check()
                 let (bytes, sha256) = try ExportFiles.sizeAndDigest(of: partial)
+                let delivery = try Self.delivery(of: finalName, folderPath: finalPath, config)
                 let recorded = try await Blocking.run("pgvault-queue", on: queue) {
-                    try ExportQueue.complete($0, request, path: finalPath, bytes: bytes, sha256: sha256) {
-                        try PartialOutputs.publishing(partial) { try ExportFiles.publish(partial, as: finalPath, replacing: true) }
+                    try ExportQueue.complete($0, request, delivery: delivery, bytes: bytes, sha256: sha256) {
+                        try PartialOutputs.publishing(partial) {
+                            if let bucket = config.bucket {
+                                _ = try bucket.adopt(file: partial, as: finalName, ifAbsent: false)
+                            } else {
+                                try ExportFiles.publish(partial, as: finalPath, replacing: true)
+                            }
+                        }
                     }
                 }
                 if recorded {
-                    outcome.path = finalPath
+                    outcome.path = delivery.path
+                    outcome.downloadExpiresAt = delivery.downloadExpiresAt
                     outcome.bytes = bytes
                     outcome.sha256 = sha256
                 } else {
