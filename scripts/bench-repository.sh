@@ -3,7 +3,11 @@
 # pgvault's own directory archive, in one run on a throwaway local PostgreSQL
 # 17 cluster filled with `pgvault generate`:
 #
-#   scripts/bench-repository.sh [--scale small|default] [--repeat N]
+#   scripts/bench-repository.sh [--scale small|default] [--repeat N] [--s3]
+#
+# --s3: instead of the steps below, the repository on moto's local S3 server
+# against a local folder and against curl's PUT and GET of the same bytes
+# (scripts/bench-repository-s3.sh, section "## Repository on S3").
 #
 # 1. backup into a directory archive, and a first backup into an encrypted
 #    repository (same database, same --jobs 2);
@@ -18,7 +22,8 @@
 # Prints a Markdown section and writes it into $PGVAULT_BENCH_DOC (default
 # docs/benchmarks.md) under "## Repository format 2", replacing an older one.
 # Everything lives under $PGVAULT_BENCH_DIR (default /tmp/pgvault-bench-repo);
-# the cluster is stopped on exit.
+# the cluster is stopped on exit. PGVAULT_BENCH_BINARY: a pgvault to run instead of
+# building a release one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -26,10 +31,12 @@ ROOT=$(pwd)
 
 SCALE=small
 REPEAT=3
+S3=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --scale) SCALE=$2; shift 2 ;;
         --repeat) REPEAT=$2; shift 2 ;;
+        --s3) S3=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
         *) echo "bench-repository: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -43,8 +50,12 @@ DOC=${PGVAULT_BENCH_DOC:-$ROOT/docs/benchmarks.md}
 PGBIN=${PGVAULT_PG_HOME:-/opt/pgvault-pg}/17/bin
 as_server() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
-swift build -c release --product pgvault 2>&1 | tail -1
-PGVAULT="$(swift build -c release --show-bin-path)/pgvault"
+if [ -n "${PGVAULT_BENCH_BINARY:-}" ]; then
+    PGVAULT=$PGVAULT_BENCH_BINARY  # a pgvault built already (say so beside the figures)
+else
+    swift build -c release --product pgvault 2>&1 | tail -1
+    PGVAULT="$(swift build -c release --show-bin-path)/pgvault"
+fi
 
 if [ -f "$DIR/data/postmaster.pid" ]; then as_server "$PGBIN/pg_ctl" -D "$DIR/data" -m fast stop >/dev/null 2>&1 || true; fi
 rm -rf "$DIR"
@@ -77,6 +88,11 @@ timed() {
 }
 json() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
 keygen=$(age-keygen -o "$DIR/identity.txt" 2>&1 | awk '{print $NF}')
+if [ "$S3" = 1 ]; then
+    # shellcheck source=scripts/bench-repository-s3.sh
+    source "$ROOT/scripts/bench-repository-s3.sh"
+    exit 0
+fi
 KEY="$DIR/repo.key"
 "$PGVAULT" repo init --repo "$DIR/repo" --encrypt-to "$keygen" --key-file "$KEY" >/dev/null
 
@@ -114,7 +130,7 @@ for i in $(seq 1 "$REPEAT"); do
 done
 timed check "$PGVAULT" check --repo "$DIR/repo" --read-data --identity "$DIR/identity.txt" --jobs 2
 
-python3 - "$DIR/out" "$LIST" "$SCALE" "$REPEAT" "$CHANGED" "$NEWEST" "$DOC" <<'PY'
+python3 - "$DIR/out" "$LIST" "$SCALE" "$REPEAT" "$CHANGED" "$NEWEST" "$DOC" <<'PY' | tee /dev/stderr | python3 "$ROOT/scripts/bench-doc-section.py" "$DOC"
 import json, statistics, sys, os, re
 out, listing, scale, repeat, changed, newest, doc = sys.argv[1:]
 def runs(label):
@@ -144,10 +160,5 @@ lines += ["",
           f"- after the change: **{100*added[2]/added[0]:.2f} %** (goal: under 5 %);",
           f"- restore from the repository: **{med('restore-repo',0)/med('restore-archive',0):.2f}×** the directory archive's time (goal: within 1.10×);",
           f"- peak RSS of every repository run: at most **{max(med(l,1) for l in ('repo1','repo2','repo3','restore-repo','check'))/1024:.1f} MiB** (goal: 64 MB).", ""]
-section = "\n".join(lines)
-print(section)
-text = open(doc).read() if os.path.exists(doc) else "# Benchmarks\n"
-pattern = re.compile(r"## Repository format 2\n.*?(?=\n## |\Z)", re.S)
-text = pattern.sub(section.rstrip("\n"), text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-open(doc, "w").write(text)
+print("\n".join(lines))
 PY

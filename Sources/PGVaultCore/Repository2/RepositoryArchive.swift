@@ -91,12 +91,9 @@ final class RepositoryArchive: ArchiveSource {
     /// The member's chunks in order, checked one by one, then its SHA-256.
     func stream(_ name: String, chunks: [Manifest.ChunkRef], sha256: String, onData: (UnsafeRawBufferPointer) throws -> Void) throws {
         let digest = try SHA2(.sha256)
-        for chunk in chunks {
-            try Cancellation.check()
-            try reader.read(chunk, member: name) { bytes in
-                try digest.update(bytes)
-                try onData(bytes)
-            }
+        try reader.read(chunks, member: name) { bytes in
+            try digest.update(bytes)
+            try onData(bytes)
         }
         let actual = try digest.hexDigest()
         guard actual == sha256 else {
@@ -119,9 +116,11 @@ final class RepositoryArchive: ArchiveSource {
     }
 }
 
-/// Reads single chunks out of packs. Per pack it keeps the age header's
+/// Reads chunks out of packs. Per pack it keeps the age header's
 /// payload key once read (a few hundred bytes); per chunk it holds the
-/// fetched segments, the frame and the chunk (at most the maximum chunk size).
+/// fetched segments, the frame and zstd's output buffer. A member's chunks
+/// are read ahead of their decoding (``ObjectReadAhead``: at most its window,
+/// 16 MiB, fetched and not yet decoded).
 final class ChunkReader {
     let repository: ChunkRepository
     let packs: [Manifest.PackRef]
@@ -135,9 +134,24 @@ final class ChunkReader {
         hmac = try HMACSHA256Stream(key: repository.key.chunkIDKey)
     }
 
-    func read(_ chunk: Manifest.ChunkRef, member: String, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
-        let (pack, what) = try locate(chunk, member: member)
-        try decode(try fetch(chunk, pack: pack, what: what), chunk, what: what, consume)
+    /// The chunks of `member` in order, each checked against its id: their
+    /// stored ranges are fetched ahead (adjacent ones by one request) while
+    /// the earlier ones are decoded and consumed.
+    func read(_ chunks: [Manifest.ChunkRef], member: String, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
+        var planned: [(chunk: Manifest.ChunkRef, pack: Manifest.PackRef, what: String)] = []
+        var requests: [ObjectReadAhead.Request] = []
+        for chunk in chunks {
+            let (pack, what) = try locate(chunk, member: member)
+            requests.append(ObjectReadAhead.Request(key: pack.objectKey, range: try storedRange(chunk, pack: pack, what: what)))
+            planned.append((chunk, pack, what))
+        }
+        let ahead = ObjectReadAhead(store: repository.store, requests: requests)
+        defer { ahead.cancel() }
+        for (chunk, pack, what) in planned {
+            try Cancellation.check()
+            let stored = try translatingRead(what) { try ahead.next() }
+            try decode(try open(stored, chunk, pack: pack, what: what), chunk, what: what, consume)
+        }
     }
 
     /// The chunk's stored zstd frame, as it lies in its pack (decrypted),
@@ -186,24 +200,38 @@ final class ChunkReader {
     /// The chunk's stored frame: a ranged read of the plaintext pack, or of
     /// the age segments that hold it, decrypted.
     private func fetch(_ chunk: Manifest.ChunkRef, pack: Manifest.PackRef, what: String) throws -> [UInt8] {
-        let store = repository.store
-        guard repository.config.encrypted else {
-            return try read(pack.objectKey, chunk.offset..<(chunk.offset + Int64(chunk.length)), what: what)
-        }
+        let range = try storedRange(chunk, pack: pack, what: what)
+        return try open(try translatingRead(what) { try read(pack.objectKey, range) }, chunk, pack: pack, what: what)
+    }
+
+    /// Where the chunk's frame lies in its pack object: its own bytes, or
+    /// the age segments that hold them (the pack's header is read once).
+    private func storedRange(_ chunk: Manifest.ChunkRef, pack: Manifest.PackRef, what: String) throws -> Range<Int64> {
+        guard repository.config.encrypted else { return chunk.offset..<(chunk.offset + Int64(chunk.length)) }
         let reader = try segmentReader(pack, what: what)
-        let plain = Int(chunk.offset)..<(Int(chunk.offset) + chunk.length)
-        do {
-            let range = try reader.ciphertextRange(plaintext: plain, fileSize: Int(pack.size))
-            let ciphertext = try read(pack.objectKey, Int64(range.lowerBound)..<Int64(range.upperBound), what: what)
-            return try reader.decrypt(plaintext: plain, ciphertext: ciphertext, fileSize: Int(pack.size))
-        } catch let error as AgeError {
-            throw PGVaultError.archive("\(what) in \(store.location) does not decrypt: \(error.detail); the pack is damaged or was changed. Use another backup, and run `pgvault check --repo \(store.location) --read-data`")
+        let range = try decrypting(what) { try reader.ciphertextRange(plaintext: plaintextRange(chunk), fileSize: Int(pack.size)) }
+        return Int64(range.lowerBound)..<Int64(range.upperBound)
+    }
+
+    /// The frame out of the bytes of ``storedRange(_:pack:what:)``.
+    private func open(_ stored: [UInt8], _ chunk: Manifest.ChunkRef, pack: Manifest.PackRef, what: String) throws -> [UInt8] {
+        guard repository.config.encrypted else { return stored }
+        let reader = try segmentReader(pack, what: what)
+        return try decrypting(what) { try reader.decrypt(plaintext: plaintextRange(chunk), ciphertext: stored, fileSize: Int(pack.size)) }
+    }
+
+    private func plaintextRange(_ chunk: Manifest.ChunkRef) -> Range<Int> { Int(chunk.offset)..<(Int(chunk.offset) + chunk.length) }
+
+    private func decrypting<T>(_ what: String, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as AgeError {
+            let location = repository.store.location
+            throw PGVaultError.archive("\(what) in \(location) does not decrypt: \(error.detail); the pack is damaged or was changed. Use another backup, and run `pgvault check --repo \(location) --read-data`")
         }
     }
 
     private func segmentReader(_ pack: Manifest.PackRef, what: String) throws -> AgeRangeDecryptor {
         if let known = segmentReaders[pack.id] { return known }
-        let prefix = try read(pack.objectKey, 0..<Int64(pack.headerBytes), what: what)
+        let prefix = try translatingRead(what) { try read(pack.objectKey, 0..<Int64(pack.headerBytes)) }
         let reader: AgeRangeDecryptor
         do { reader = try AgeRangeDecryptor(prefix: prefix, identities: repository.identities) } catch {
             throw PGVaultError.archive(ChunkRepository.identityMismatch(repository.identityFile, object: pack.objectKey, location: repository.location, error: error))
@@ -212,14 +240,17 @@ final class ChunkReader {
         return reader
     }
 
-    private func read(_ key: String, _ range: Range<Int64>, what: String) throws -> [UInt8] {
+    private func read(_ key: String, _ range: Range<Int64>) throws -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(Int(range.count))
-        do {
-            try repository.store.get(key, range: range) { out.append(contentsOf: $0) }
-        } catch let error as PGVaultError where error.kind == .archive {
+        try repository.store.get(key, range: range) { out.append(contentsOf: $0) }
+        return out
+    }
+
+    /// A store's error for a missing or short pack, said as the chunk's.
+    private func translatingRead<T>(_ what: String, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as PGVaultError where error.kind == .archive {
             throw PGVaultError.archive("\(what) cannot be read from \(repository.location): \(error.message); the pack is missing or truncated. Use another backup, and run `pgvault check --repo \(repository.location)`")
         }
-        return out
     }
 }

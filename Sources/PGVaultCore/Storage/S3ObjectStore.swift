@@ -21,7 +21,9 @@ public struct S3ObjectStore: ObjectStore {
     /// writer holds at most `partSize × (partsInFlight + 1)` bytes.
     public let partsInFlight: Int
 
-    public static let defaultPartSize = 8 << 20
+    /// S3's minimum: with two writers (`--jobs 2`) at 15 MiB each, a backup
+    /// stays within its 96 MB (docs/storage.md, "the memory bound").
+    public static let defaultPartSize = 5 << 20
     public static let defaultPartsInFlight = 2
 
     public init(client: S3Client, prefix: String, partSize: Int = defaultPartSize, partsInFlight: Int = defaultPartsInFlight) {
