@@ -103,6 +103,17 @@ struct RepositoryUnchangedTests {
         #expect(try Fixture.newestCatalog(repo, keys).newChunks == 0)
     }
 
+    @Test("a --schema-only backup in between hides nothing: the backup after it takes every unit from the full one before")
+    func schemaOnlyBetween() async throws {
+        let db = try await BackupTests.chatDatabase(TestServers.newest)
+        let keys = try Fixture.keys("unchanged-schema")
+        let repo = try Fixture.encryptedRepository("unchanged-schema", keys)
+        let full = try Fixture.backup(db, repo, keys)
+        _ = try Fixture.backup(db, repo, keys, ["--schema-only"])
+        let after = try Fixture.backup(db, repo, keys)
+        #expect(after["unitsUnchanged"] as? Int == full["units"] as? Int, "\(after)")
+    }
+
     @Test("a database restored under the same name is another database: nothing is taken from the backups of the one it replaced")
     func restoredCopyReadsEverything() async throws {
         let db = try await BackupTests.chatDatabase(TestServers.newest)

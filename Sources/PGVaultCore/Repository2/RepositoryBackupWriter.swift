@@ -14,11 +14,14 @@ final class RepositoryBackupWriter: Sendable {
     let spool: String
     /// Shared: other backups may run, prune may not.
     private let lock: RepositoryLock
-    /// The newest complete backup of each database, read under the lock (so
-    /// no prune removes its chunks meanwhile): where unchanged units come from.
-    private let previous: [String: SnapshotCatalog]
+    /// The newest complete backups of each database that have fingerprinted
+    /// units (at most ``reuseDepth``; a --schema-only or --table backup in
+    /// between does not hide the full one before it), read under the lock, so
+    /// no prune removes their chunks meanwhile: where unchanged units come from.
+    private let previous: [String: [SnapshotCatalog]]
+    static let reuseDepth = 3
 
-    private init(repository: ChunkRepository, session: ChunkWriteSession, spool: String, lock: RepositoryLock, previous: [String: SnapshotCatalog]) {
+    private init(repository: ChunkRepository, session: ChunkWriteSession, spool: String, lock: RepositoryLock, previous: [String: [SnapshotCatalog]]) {
         self.repository = repository
         self.session = session
         self.spool = spool
@@ -26,11 +29,14 @@ final class RepositoryBackupWriter: Sendable {
         self.previous = previous
     }
 
-    /// The units of `database`'s previous backup that carry a fingerprint, by it.
+    /// The units of `database`'s previous backups that carry a fingerprint,
+    /// by it; the newest backup's where several have one.
     func fingerprinted(database: String) -> [String: Manifest.Unit] {
         var out: [String: Manifest.Unit] = [:]
-        for unit in previous[database]?.fingerprinted ?? [] {
-            if let fingerprint = unit.fingerprint { out[fingerprint] = unit }
+        for catalog in previous[database] ?? [] {
+            for unit in catalog.fingerprinted ?? [] {
+                if let fingerprint = unit.fingerprint, out[fingerprint] == nil { out[fingerprint] = unit }
+            }
         }
         return out
     }
@@ -52,14 +58,15 @@ final class RepositoryBackupWriter: Sendable {
         // before it cannot have deleted a pack the index still names.
         let lock = try RepositoryLock.acquire(store: store, kind: .shared, command: "backup", patience: 30)
         let session: ChunkWriteSession
-        var previous: [String: SnapshotCatalog] = [:]
+        var previous: [String: [SnapshotCatalog]] = [:]
         do {
             session = try ChunkWriteSession(repository: repository)
-            // Newest first: the first complete one of each database. A catalog
-            // that does not open (damaged, or not written with the key) costs
-            // the reuse, never the backup: `check` and `list` name it.
-            for (catalog, complete) in (try? Snapshots.catalogs(repository)) ?? [] where complete && previous[catalog.database] == nil {
-                previous[catalog.database] = catalog
+            // Newest first. A catalog that does not open (damaged, or not
+            // written with the key) costs the reuse, never the backup: `check`
+            // and `list` name it.
+            for (catalog, complete) in (try? Snapshots.catalogs(repository)) ?? []
+            where complete && catalog.fingerprinted != nil && previous[catalog.database, default: []].count < Self.reuseDepth {
+                previous[catalog.database, default: []].append(catalog)
             }
         } catch {
             try? lock.release()

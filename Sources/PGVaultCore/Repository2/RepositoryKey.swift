@@ -141,22 +141,96 @@ extension RepositoryKey {
     /// gives the same script (and chunk), and the key stays unguessable to
     /// the server whose text the script holds, which is what it is for
     /// (psql runs the script in restricted mode until it meets the key).
+    ///
+    /// Two passes over the file, a line at a time (a PostgreSQL 18 statistics
+    /// script is tens of MiB): the MAC, then the rewrite into a temporary file
+    /// renamed over the script. The MAC is of "pg_dump restrict key\0" and the
+    /// script's other lines joined with "\n".
     func pinRestrictKey(inFile path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        let mac = try HMACSHA256Stream(key: macKey)
+        try Array("pg_dump restrict key\0".utf8).withUnsafeBytes { try mac.update($0) }
+        var first = true, found = false
+        try ScriptLines.each(path) { line in
+            if ScriptLines.isRestrict(line) {
+                found = true
+                return
+            }
+            if !first { try [UInt8(ascii: "\n")].withUnsafeBytes { try mac.update($0) } }
+            first = false
+            try line.withUnsafeBytes { try mac.update($0) }
+        }
+        guard found else { return }
+        let pinned = Hex.encode(try mac.finalize())
+        let temporary = path + ".pinned"
+        guard FileManager.default.createFile(atPath: temporary, contents: nil, attributes: [.posixPermissions: 0o600]),
+              let out = FileHandle(forWritingAtPath: temporary) else {
+            throw PGVaultError.io("cannot write pg_restore's script \(temporary)")
+        }
+        do {
+            var buffer: [UInt8] = []
+            var firstLine = true
+            try ScriptLines.each(path) { line in
+                if !firstLine { buffer.append(UInt8(ascii: "\n")) }
+                firstLine = false
+                if ScriptLines.isRestrict(line) {
+                    let command = line.starts(with: Array("\\restrict ".utf8)) ? "\\restrict " : "\\unrestrict "
+                    buffer.append(contentsOf: Array((command + pinned).utf8))
+                } else {
+                    buffer.append(contentsOf: line)
+                }
+                if buffer.count >= 1 << 20 {
+                    try out.write(contentsOf: buffer)
+                    buffer.removeAll(keepingCapacity: true)
+                }
+            }
+            try out.write(contentsOf: buffer)
+            try out.close()
+            try Files.publish(temporary, as: path)
+        } catch {
+            try? out.close()
+            unlink(temporary)
+            throw PGVaultError.io("cannot rewrite pg_restore's script \(path): \(error)")
+        }
+    }
+}
+
+/// A script file read a line at a time, in blocks: memory is one block and
+/// the longest line.
+enum ScriptLines {
+    /// Calls `body` with every piece between newlines (the last one may be
+    /// empty), as `split(separator: "\n", omittingEmptySubsequences: false)`.
+    static func each(_ path: String, _ body: (ArraySlice<UInt8>) throws -> Void) throws {
+        guard let input = FileHandle(forReadingAtPath: path) else {
             throw PGVaultError.io("cannot read pg_restore's script \(path)")
         }
-        var lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-        let restrict = lines.indices.filter { SchemaScript.isRestrictLine(lines[$0]) }
-        guard !restrict.isEmpty else { return }
-        let rest = lines.indices.filter { !restrict.contains($0) }.map { lines[$0] }.joined(separator: "\n")
-        let pinned = Hex.encode(try HMACSHA256.authenticationCode(key: macKey, message: Array(("pg_dump restrict key\0" + rest).utf8)))
-        for i in restrict {
-            let command = lines[i].hasPrefix("\\restrict ") ? "\\restrict " : "\\unrestrict "
-            lines[i] = Substring(command + pinned)
+        defer { try? input.close() }
+        var line: [UInt8] = []
+        while let block = try input.read(upToCount: 1 << 20), !block.isEmpty {
+            var start = block.startIndex
+            while let newline = block[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                if line.isEmpty {
+                    try body(ArraySlice(block[start..<newline]))
+                } else {
+                    line.append(contentsOf: block[start..<newline])
+                    try body(line[...])
+                    line.removeAll(keepingCapacity: true)
+                }
+                start = newline + 1
+            }
+            line.append(contentsOf: block[start...])
         }
-        let text = lines.joined(separator: "\n")
-        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw PGVaultError.io("cannot rewrite pg_restore's script \(path)")
+        try body(line[...])
+    }
+
+    /// `\restrict KEY` or `\unrestrict KEY`, KEY letters and digits (as
+    /// ``SchemaScript/isRestrictLine``, on bytes).
+    static func isRestrict(_ line: ArraySlice<UInt8>) -> Bool {
+        for command in ["\\restrict ", "\\unrestrict "] {
+            let prefix = Array(command.utf8)
+            guard line.starts(with: prefix) else { continue }
+            let key = line.dropFirst(prefix.count)
+            return !key.isEmpty && key.allSatisfy { (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }
         }
+        return false
     }
 }
