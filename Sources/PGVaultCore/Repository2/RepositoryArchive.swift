@@ -145,7 +145,12 @@ final class ChunkReader {
             requests.append(ObjectReadAhead.Request(key: pack.objectKey, range: try storedRange(chunk, pack: pack, what: what)))
             planned.append((chunk, pack, what))
         }
-        let ahead = ObjectReadAhead(store: repository.store, requests: requests)
+        // A local folder answers in microseconds and the kernel reads ahead
+        // on its own: a small window keeps the restore's memory in its bound
+        // (64 MB at the default scale); an object store gets the large one.
+        let ahead = repository.store is LocalFolderStore
+            ? ObjectReadAhead(store: repository.store, requests: requests, windowBytes: ObjectReadAhead.localWindowBytes, maxRequestBytes: 1 << 20)
+            : ObjectReadAhead(store: repository.store, requests: requests)
         defer { ahead.cancel() }
         for (chunk, pack, what) in planned {
             try Cancellation.check()

@@ -26,6 +26,9 @@ final class ObjectReadAhead {
 
     /// 16 MiB per reader: with `--jobs 2` two loaders hold 32 MiB of it.
     static let defaultWindowBytes = 16 << 20
+    /// For a local folder (``RepositoryArchive``): enough to keep the next
+    /// chunks' reads going on a cold cache, little memory.
+    static let localWindowBytes = 4 << 20
     static let defaultMaxRequestBytes = 4 << 20
     /// Two chunks of a member with at most this much of other members'
     /// chunks between them in a pack are fetched by one GET.
