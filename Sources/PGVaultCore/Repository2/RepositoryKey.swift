@@ -222,15 +222,9 @@ enum ScriptLines {
         try body(line[...])
     }
 
-    /// `\restrict KEY` or `\unrestrict KEY`, KEY letters and digits (as
-    /// ``SchemaScript/isRestrictLine``, on bytes).
+    /// `\restrict KEY` or `\unrestrict KEY`: ``SchemaScript/isRestrictLine``'s
+    /// rule, asked only of lines that start with a backslash.
     static func isRestrict(_ line: ArraySlice<UInt8>) -> Bool {
-        for command in ["\\restrict ", "\\unrestrict "] {
-            let prefix = Array(command.utf8)
-            guard line.starts(with: prefix) else { continue }
-            let key = line.dropFirst(prefix.count)
-            return !key.isEmpty && key.allSatisfy { (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }
-        }
-        return false
+        line.first == UInt8(ascii: "\\") && SchemaScript.isRestrictLine(Substring(String(decoding: line, as: UTF8.self)))
     }
 }
