@@ -57,4 +57,30 @@ struct SchemaScriptTests {
     func topLevelMetaCommand() {
         #expect(throws: PGVaultError.self) { try SchemaScript.parse("SELECT 'a';\n\\connect other\n") }
     }
+
+    @Test("fed a line at a time, the parser hands over each object when the next header is read, with the preamble complete before the first")
+    func streaming() throws {
+        var lines: [String] = ["SET client_encoding = 'UTF8';", "SELECT pg_catalog.set_config('search_path', '', false);", ""]
+        for k in 0..<50 {
+            lines += ["--", "-- Statistics for Name: t\(k); Type: STATISTICS DATA; Schema: public; Owner: -", "--", "", "SELECT \(k);", ""]
+        }
+        var parser = SchemaScript.Parser()
+        var emitted: [(index: Int, atLine: Int, preamble: Int)] = []
+        for (n, line) in lines.enumerated() {
+            try parser.feed(line[...]) { object, preamble in emitted.append((object.index, n, preamble.count)) }
+        }
+        #expect(emitted.count == 49)
+        try parser.finish { object, preamble in emitted.append((object.index, lines.count, preamble.count)) }
+        #expect(emitted.map(\.index) == Array(0..<50))
+        #expect(emitted.allSatisfy { $0.preamble == 2 })
+        // Object k is closed by the third line of header k + 1, never later.
+        for k in 0..<49 { #expect(emitted[k].atLine == 3 + 6 * (k + 1) + 2) }
+        let whole = try SchemaScript.parse(lines.joined(separator: "\n"))
+        #expect(whole.objects.count == 50 && whole.objects[7].sql == "SELECT 7;")
+    }
+
+    @Test("a meta-command held back as a possible header is refused at the end too")
+    func heldMetaCommand() {
+        #expect(throws: PGVaultError.self) { try SchemaScript.parse("SELECT 1;\n--\n\\connect other") }
+    }
 }

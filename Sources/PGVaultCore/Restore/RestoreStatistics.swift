@@ -20,15 +20,38 @@ enum RestoreStatistics {
         guard conn.serverVersionNumber >= 180000 else {
             return (0, "the backup's optimizer statistics were not restored: PostgreSQL \(conn.serverVersionNumber / 10000) has no pg_restore_relation_stats(); run ANALYZE (or restore with --analyze)")
         }
-        let script = try SchemaScript.parse(try RestoreEngine.Context.readMember(options.source, member))
+        // The script is read, parsed and run one object at a time (pg_dump
+        // 18 writes one per table and index; the whole can be tens of MB).
+        // Its preamble comes before the first object, so it runs first.
+        let source = try options.source.open()
+        var applied = 0
         do {
-            try Session.runPreamble(conn, script.preamble)
             try conn.transaction { conn in
-                for object in script.objects { try conn.execute(object.sql) }
+                var parser = SchemaScript.Parser()
+                var lines = LineSplitter()
+                var preambleRun = false
+                func run(_ object: SchemaScript.Object, _ preamble: [String]) throws {
+                    if !preambleRun {
+                        try Session.runPreamble(conn, preamble)
+                        preambleRun = true
+                    }
+                    try conn.execute(object.sql)
+                    applied += 1
+                }
+                func line(_ bytes: UnsafeRawBufferPointer) throws {
+                    guard let text = String(validating: bytes.bindMemory(to: UInt8.self), as: UTF8.self) else {
+                        throw PGVaultError.archive("member \(member.member) is not valid UTF-8 text")
+                    }
+                    try parser.feed(text[...], emit: run)
+                }
+                try Archive.streamMember(member.member, expectedBytes: member.bytes, sha256: member.sha256, from: source,
+                                         maxOutput: 1 << 30) { try lines.feed($0, line: line) }
+                try lines.finish(line: line)
+                try parser.finish(emit: run)
             }
         } catch let error as PGError {
             return (0, "the backup's optimizer statistics were not restored (\(error)); run ANALYZE (or restore with --analyze)")
         }
-        return (script.objects.count, nil)
+        return (applied, nil)
     }
 }

@@ -43,70 +43,13 @@ public struct SchemaScript: Sendable, Equatable {
 
     /// Parses pg_dump output. Throws on a psql meta-command it cannot run.
     public static func parse(_ text: String) throws -> SchemaScript {
-        var preamble: [String] = []
+        var parser = Parser()
         var objects: [Object] = []
-        // State set by `SET` lines; pg_dump writes them before the header of the
-        // object they apply to, so an object takes the state in force at its header.
-        var tablespace = "''"
-        var accessMethod: String?
-        var current: Object?
-        var body: [Substring] = []
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-
-        func finish() {
-            guard var object = current else { return }
-            while let last = body.last, isCommentOrBlank(last) { body.removeLast() }
-            while let first = body.first, isCommentOrBlank(first) { body.removeFirst() }
-            if !body.isEmpty {
-                object.index = objects.count
-                object.sql = body.joined(separator: "\n")
-                objects.append(object)
-            }
-            current = nil
-            body = []
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            try parser.feed(line) { object, _ in objects.append(object) }
         }
-
-        var lexer = SQLLineState()
-        var i = 0
-        while i < lines.count {
-            let line = lines[i]
-            // Inside a literal, a dollar-quoted body or a comment, a line is text.
-            guard lexer.atTopLevel else {
-                lexer.consume(line)
-                if current != nil {
-                    body.append(line)
-                } else if !preamble.isEmpty {
-                    preamble[preamble.count - 1] += "\n" + line
-                }
-                i += 1
-                continue
-            }
-            if line.hasPrefix("\\") {
-                if isRestrictLine(line) { i += 1; continue }
-                throw PGVaultError.archive("the schema script holds the psql meta-command '\(line.prefix(40))', which pgvault cannot run; take the backup without pg_dump --create")
-            }
-            if line == "--", i + 2 < lines.count, lines[i + 2] == "--", let header = parseHeader(lines[i + 1]) {
-                finish()
-                current = Object(
-                    index: 0, name: header.name, type: header.type, schema: header.schema, sql: "",
-                    tablespace: tablespace, accessMethod: accessMethod)
-                i += 3
-                continue
-            }
-            lexer.consume(line)
-            if let value = settingValue(line, "default_tablespace") {
-                tablespace = value
-            } else if let value = settingValue(line, "default_table_access_method") {
-                accessMethod = value
-            } else if current != nil {
-                body.append(line)
-            } else if !isCommentOrBlank(line) {
-                preamble.append(String(line))
-            }
-            i += 1
-        }
-        finish()
-        return SchemaScript(preamble: preamble, objects: objects)
+        try parser.finish { object, _ in objects.append(object) }
+        return SchemaScript(preamble: parser.preamble, objects: objects)
     }
 
     /// `-- Name: users; Type: TABLE; Schema: public; Owner: postgres`, or
