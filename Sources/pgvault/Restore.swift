@@ -51,7 +51,8 @@ extension PGVaultCommand {
                 The restore is verified (--verify standard, the default): each unit's COPY \
                 row count against the manifest and the archive's checksums as it loads, and \
                 PostgreSQL's validation of every key and foreign key. --verify full also \
-                reads every restored table back and compares it with the archive (row \
+                reads every restored table back, each once its own loads, keys and indexes \
+                are done, and compares it with the archive (row \
                 counts and content digests). --no-verify skips both.
 
                 Examples:

@@ -157,7 +157,55 @@ struct RestoreSchedulerTests {
         let full = try await RestoreEngine.run(options)
         #expect(full.verifyLevel == "full" && full.verifyOK == true, "\(full.verifyFailures)")
         #expect(lines.all.contains { $0.hasPrefix("OK (standard)") } == false)
-        #expect(lines.all.contains { $0.hasPrefix("verifying the restored tables against the archive") })
+        #expect(lines.all.contains { $0.hasPrefix("checking the foreign keys; \(fixture.manifest.tables.filter { $0.kind != "partitioned" }.count) tables were read back") },
+                "\(lines.all)")
         try RestoreFixtures.expectSameTables(try fixture.db.connect(), conn)
+    }
+
+    @Test("--verify full reads each table back as a step of the schedule, after its loads, keys and indexes and before the foreign keys wait on it; a table that differs from the manifest fails")
+    func readBacksInTheSchedule() async throws {
+        let fixture = try await RestoreFixtures.source(TestServers.newest)
+        // The archive with the row digest of one unit of users changed: the
+        // rows load (COPY's count and the member's checksum are right), and
+        // only the read-back can see it.
+        let archive = try TestScratch.path("read-back-archive")
+        try FileManager.default.copyItem(atPath: fixture.archive, toPath: archive)
+        var manifest = fixture.manifest
+        let k = try #require(manifest.units.firstIndex { $0.qualifiedTable == "public.users" })
+        let digest = manifest.units[k].rowDigest
+        manifest.units[k].rowDigest = (digest.first == "0" ? "1" : "0") + digest.dropFirst()
+        try Data(try manifest.encoded()).write(to: URL(fileURLWithPath: archive + "/manifest.json"))
+
+        let (target, _) = try RestoreFixtures.emptyTarget(fixture)
+        var options = RestoreOptions(archive: archive, conninfo: target.conninfo)
+        options.verification = .full
+        options.jobs = 2
+        options.timeline = try TestScratch.path("read-back") + ".jsonl"
+        let summary = try await RestoreEngine.run(options)
+        #expect(summary.verifyLevel == "full" && summary.verifyOK == false)
+        #expect(summary.verifyFailures.contains { $0.hasPrefix("digest public.users") }, "\(summary.verifyFailures)")
+        #expect(!summary.verifyFailures.contains { $0.hasPrefix("digest public.channels") }, "\(summary.verifyFailures)")
+
+        var entries: [String: [String: Any]] = [:]
+        for line in try String(contentsOfFile: try #require(options.timeline), encoding: .utf8).split(separator: "\n") {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            entries[try #require(object["id"] as? String)] = object
+        }
+        let readBacks = entries.filter { $0.key.hasPrefix("verify:") }
+        let leaves = fixture.manifest.tables.filter { $0.kind != "partitioned" }
+        #expect(readBacks.count == leaves.count)
+        for (id, entry) in readBacks {
+            let relation = try #require(entry["relation"] as? String)
+            let deps = try #require(entry["deps"] as? [String])
+            #expect((entry["worker"] as? Int ?? 0) >= 1, "\(id) ran on the leader")
+            #expect(!deps.contains { $0.hasPrefix("fk:") }, "\(id) waits on a foreign key")
+            let loads = fixture.manifest.units.filter { $0.qualifiedTable == relation }.map { "load:\($0.id)" }
+            #expect(Set(loads).isSubset(of: Set(deps)), "\(id): \(deps)")
+            for dep in deps {
+                #expect((entries[dep]?["end"] as? Double ?? .infinity) <= (entry["start"] as? Double ?? -1), "\(id) started before \(dep) ended")
+            }
+        }
+        // users' primary key is among its read-back's dependencies.
+        #expect((readBacks["verify:public.users"]?["deps"] as? [String] ?? []).contains { $0.hasPrefix("key:public.users ") }, "\(readBacks["verify:public.users"] ?? [:])")
     }
 }

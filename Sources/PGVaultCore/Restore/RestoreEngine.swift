@@ -83,20 +83,33 @@ public enum RestoreEngine {
         var summaryBound: RestoreTimeline.Bound?
         var notValidInArchive = Set<String>()
         var scheduledSeconds: Double?
+        /// `--verify full` of a full restore: the tables' read-backs, steps of the graph.
+        var readBacks: (checks: [DigestCheck], findings: [VerifyFinding])?
         if !options.dataOnly, let schema = manifest.schema {
             // Data and post-data, each step as soon as what it needs is done.
             let script = try await Blocking.run("pgvault-restore-post-data") { try PostData.script(schema, options: options) }
             let doneSteps = try await Blocking.run("pgvault-restore-steps", on: leader) { try RestoreJournal.steps($0) }
             notValidInArchive = RestoreProof.notValid(in: script)
+            if options.verify && options.verification == .full {
+                // Each table is read back as soon as its own work is done.
+                let restored = Set(prepared.plan.loads.map(\.unit.id))
+                readBacks = try await Blocking.run("pgvault-restore-verify-plan", on: leader) { conn in
+                    RestorePlan.make(
+                        tables: manifest.tables, units: manifest.units, target: try Catalog.relations(conn).map(\.table),
+                        selected: restored.count == manifest.units.count ? nil : restored)
+                }
+            }
             let graph = RestoreGraph.build(
                 loads: prepared.plan.loads, tables: manifest.tables, script: script,
-                finishedUnits: prepared.finished, finishedSteps: doneSteps, planOrder: options.order == .newestFirst)
+                finishedUnits: prepared.finished, finishedSteps: doneSteps, planOrder: options.order == .newestFirst,
+                checks: readBacks?.checks ?? [])
             if options.resume {
                 log("resuming: \(graph.steps.filter(\.done).count) of \(graph.steps.count) steps were done before")
             }
             let outcome = try await StepScheduler.run(
                 graph, options: options, encoding: manifest.database.encoding, preamble: script.preamble, origin: started,
                 monitor: monitor, notes: constraintNotes, log: log)
+            readBacks?.findings += outcome.findings
             let entries = RestoreEngine.timelineEntries(graph, outcome, doneAt: timeline.entries[0].end)
             timeline.entries += entries
             lastIDs = RestoreEngine.sinks(entries)
@@ -191,12 +204,18 @@ public enum RestoreEngine {
         let verifyStart = Date()
         if options.verify && options.verification == .full {
             monitor.withLock { $0.beginPhase("verify") }
-            log("verifying the restored tables against the archive")
-            let restored = Set(prepared.plan.loads.map(\.unit.id))
-            let report = try await Verifier.checkRestored(
-                archive: options.source, conninfo: options.conninfo, jobs: options.jobs,
-                units: restored.count == manifest.units.count ? nil : restored, extraRelations: [],
-                trustValidatedForeignKeys: !options.dataOnly, progress: nil)
+            let report: VerifyReport
+            if let readBacks {
+                log("checking the foreign keys; \(readBacks.checks.count) tables were read back as they were restored")
+                report = try await Verifier.finishRestored(digests: readBacks.findings, conninfo: options.conninfo, jobs: options.jobs)
+            } else {
+                log("verifying the restored tables against the archive")
+                let restored = Set(prepared.plan.loads.map(\.unit.id))
+                report = try await Verifier.checkRestored(
+                    archive: options.source, conninfo: options.conninfo, jobs: options.jobs,
+                    units: restored.count == manifest.units.count ? nil : restored, extraRelations: [],
+                    trustValidatedForeignKeys: !options.dataOnly, progress: nil)
+            }
             verifyOK = report.ok
             verifyFailures = report.failures.map { "\($0.check) \($0.object)\($0.constraint.map { " \($0)" } ?? ""): \($0.detail)" }
             log(report.summary)

@@ -14,18 +14,21 @@ import Foundation
 /// - `other` (triggers, rules, policies, comments, grants, materialized view
 ///   data...): after everything else, one after another in the dump's order,
 ///   as the phase runner did: a trigger must not fire during the load, and
-///   these are not classified further.
+///   these are not classified further;
+/// - `verify` (`--verify full`): a table's read-back against the archive,
+///   after the loads that put rows into it and its own keys and indexes.
 /// Whatever cannot be resolved (a name that does not parse) waits for every
 /// step of the kinds before it, as the phase runner made it.
 ///
 /// Steps also name the relations they lock and how, so the scheduler does
 /// not start a step that would only wait on another's lock.
 struct RestoreGraph: Sendable {
-    enum Kind: String, Sendable { case load, key, index, attach, fk, other }
+    enum Kind: String, Sendable { case load, key, index, attach, fk, other, verify }
 
     enum Work: Sendable {
         case load(LoadPlan.Load)
         case object(SchemaScript.Object)
+        case verify(DigestCheck)
     }
 
     struct Step: Sendable {
@@ -54,10 +57,11 @@ struct RestoreGraph: Sendable {
 
     /// `finishedUnits`/`finishedSteps`: the journal's, for --resume.
     /// `planOrder`: keep the plan's order of the tables (--order newest-first)
-    /// before the sizes.
+    /// before the sizes. `checks`: the tables to read back (`--verify full`).
     static func build(
         loads: [LoadPlan.Load], tables: [Manifest.Table], script: SchemaScript,
-        finishedUnits: [String: Int64], finishedSteps: Set<String>, planOrder: Bool = false
+        finishedUnits: [String: Int64], finishedSteps: Set<String>, planOrder: Bool = false,
+        checks: [DigestCheck] = []
     ) -> RestoreGraph {
         var steps: [Step] = []
         var ids = Set<String>()
@@ -107,7 +111,7 @@ struct RestoreGraph: Sendable {
 
         // Index names (schema.name, unquoted) → the key/index step that builds it.
         var indexStep: [String: Int] = [:]
-        var keysBy: [String: [Int]] = [:], uniqueBy: [String: [Int]] = [:], attachesBy: [String: [Int]] = [:]
+        var keysBy: [String: [Int]] = [:], buildsBy: [String: [Int]] = [:], uniqueBy: [String: [Int]] = [:], attachesBy: [String: [Int]] = [:]
         var firstOther: Int?
         var lastOther: Int?
         let objects = script.objects
@@ -130,6 +134,7 @@ struct RestoreGraph: Sendable {
             if let relation, kinds[k] == .key || kinds[k] == .index {
                 if let name = QualifiedName.indexName(object) { indexStep["\(object.schema ?? "").\(name)"] = n }
                 if kinds[k] == .key { keysBy[relation, default: []].append(n) }
+                buildsBy[relation, default: []].append(n)
                 if kinds[k] == .key || object.sql.hasPrefix("CREATE UNIQUE INDEX ") { uniqueBy[relation, default: []].append(n) }
             }
         }
@@ -177,7 +182,7 @@ struct RestoreGraph: Sendable {
                 } else {
                     deps = conservative()
                 }
-            case .other, .load:
+            case .other, .load, .verify:
                 if firstOther == nil {
                     firstOther = n
                     deps = (0..<n).filter { $0 < base || kinds[$0 - base] != .other }
@@ -198,6 +203,21 @@ struct RestoreGraph: Sendable {
                   steps[n].relation != nil else { continue }
             let extra = wholeTree(referenced.text).flatMap { attachesBy[$0] ?? [] }
             steps[n].deps = Array(Set(steps[n].deps + extra)).sorted()
+        }
+        // A table's read-back: after its rows are in (the loads of its tree)
+        // and its keys and indexes are built, whose locks it would wait on.
+        // It locks nothing the graph tracks: its ACCESS SHARE conflicts only
+        // with ACCESS EXCLUSIVE, which the keys it waits for take, and a
+        // foreign key's SHARE ROW EXCLUSIVE does not stop it.
+        for check in checks {
+            let relation = check.target.qualifiedName
+            let relations = Array(Set(tree(check.object) + tree(relation)))
+            let own = [relation] + descendants(relation)
+            let deps = Set(loadsOf(relations)).union(own.flatMap { buildsBy[$0] ?? [] })
+            steps.append(Step(
+                id: uniqueID("verify:\(check.object)", steps.count), kind: .verify, relation: check.object, work: .verify(check),
+                deps: deps.sorted(), size: check.units.reduce(0) { $0 + $1.rawBytes },
+                locks: [:], done: false))
         }
         if planOrder {
             for n in steps.indices {

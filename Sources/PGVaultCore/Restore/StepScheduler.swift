@@ -20,6 +20,8 @@ enum StepScheduler {
         var start: Double
         var end: Double
         var workers: Int
+        /// The findings of the `verify` steps, in the order they ran.
+        var findings: [VerifyFinding] = []
     }
 
     static func run(
@@ -30,6 +32,7 @@ enum StepScheduler {
         let pending = graph.steps.filter { !$0.done }
         let workers = max(1, min(options.jobs, pending.count))
         let timings = Locked<[Timing?]>(Array(repeating: nil, count: graph.steps.count))
+        let findings = Locked<[VerifyFinding]>([])
         guard !pending.isEmpty else { return Outcome(timings: timings.value, start: start, end: start, workers: 0) }
         let loads = pending.filter { $0.kind == .load }.count
         let objects = pending.count - loads
@@ -71,6 +74,13 @@ enum StepScheduler {
                         try PostData.apply(object, conn: conn, delayMilliseconds: stepDelay, notes: notes, log: log)
                         monitor.withLock { $0.stepDone() }
                         timings.withLock { $0[n] = Timing(start: began, end: Date().timeIntervalSince(origin), worker: worker.context.number) }
+                    case .verify(let check):
+                        let conn = try worker.checker(options)
+                        let began = Date().timeIntervalSince(origin)
+                        let found = try Verifier.checkOrReport(.digest(check), conn, archive: options.source)
+                        findings.withLock { $0 += found }
+                        monitor.withLock { $0.stepDone() }
+                        timings.withLock { $0[n] = Timing(start: began, end: Date().timeIntervalSince(origin), worker: worker.context.number) }
                     }
                     for k in batch { queue.finish(k) }
                 }
@@ -81,18 +91,20 @@ enum StepScheduler {
         }
         let end = Date().timeIntervalSince(origin)
         log("restored the data and post-data in \(String(format: "%.1f", end - start)) s over \(workers) workers")
-        return Outcome(timings: timings.value, start: start, end: end, workers: workers)
+        return Outcome(timings: timings.value, start: start, end: end, workers: workers, findings: findings.value)
     }
 }
 
 /// A worker's connections, each opened when first needed: one for loads (the
 /// COPY session settings, the archive's encoding, a reader of the archive of
-/// its own) and one for post-data (pg_dump's preamble too: its empty
-/// search_path would change how COPY reads a regclass). One runs at a time.
+/// its own), one for post-data (pg_dump's preamble too: its empty
+/// search_path would change how COPY reads a regclass) and one for reading
+/// tables back (verify's settings). One runs at a time.
 private struct Worker {
     let context: WorkerPool.Context
     var load: (conn: PGConnection, source: ArchiveSource)?
     var build: PGConnection?
+    var check: PGConnection?
 
     init(context: WorkerPool.Context) { self.context = context }
 
@@ -111,6 +123,18 @@ private struct Worker {
         let conn = try open(options, "post-data")
         try Session.runPreamble(conn, preamble)
         build = conn
+        return conn
+    }
+
+    mutating func checker(_ options: RestoreOptions) throws -> PGConnection {
+        if let check { return check }
+        let conn = try PGConnection(conninfo: options.conninfo, applicationName: "pgvault restore verify \(context.number)")
+        context.cancels(conn)
+        try Verifier.configure(conn)
+        // A read-back may queue behind a step's lock as long as that step
+        // runs (say, a foreign key validated over a large table).
+        try conn.execute("SET lock_timeout = 0")
+        check = conn
         return conn
     }
 

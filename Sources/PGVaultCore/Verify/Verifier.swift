@@ -62,16 +62,24 @@ public enum Verifier {
         }
         let catalog = try await CatalogFacts.read(conninfo, extraRelations, tables: true)
         let plan = RestorePlan.make(tables: manifest.tables, units: manifest.units, target: catalog.target, selected: units)
-        let trusted = catalog.orphans.filter { trustValidatedForeignKeys && $0.check == "foreign-key" && $0.validated }
-        let orphans = catalog.orphans.filter { !trusted.contains($0) }
+        let (orphans, validated) = catalog.foreignKeys(trustValidated: trustValidatedForeignKeys)
         progress?("comparing \(plan.checks.count) tables with the archive; \(orphans.count) foreign keys")
         let items = plan.checks.map(Item.digest) + orphans.map(Item.orphans)
         let results = try await run(items, jobs: jobs, conninfo: conninfo, archive: archive, progress: progress)
-        let validated = trusted.map {
-            VerifyFinding.ok($0.check, $0.child.qualifiedName, constraint: $0.constraint,
-                             "validated by PostgreSQL when the restore added it (every row checked then): \($0.arrow)")
-        }
         return plan.findings + results + validated + catalog.problems
+    }
+
+    /// What ``checkRestored`` checks after a full restore that read its
+    /// tables back as it went (`--verify full`: each table's ``DigestCheck``
+    /// a step of ``RestoreGraph``, their findings in `digests`): the foreign
+    /// keys, the validated ones trusted.
+    static func finishRestored(digests: [VerifyFinding], conninfo: String, jobs: Int) async throws -> VerifyReport {
+        try await timed {
+            let catalog = try await CatalogFacts.read(conninfo, [], tables: false)
+            let (orphans, validated) = catalog.foreignKeys(trustValidated: true)
+            let results = try await run(orphans.map(Item.orphans), jobs: jobs, conninfo: conninfo, archive: nil, progress: nil)
+            return digests + results + validated + catalog.problems
+        }
     }
 
     /// What verification reads from a database's catalog before it starts:
@@ -91,6 +99,17 @@ public enum Verifier {
                     target: tables ? try Catalog.relations(conn).map(\.table) : [],
                     orphans: declared + relations, problems: problems)
             }
+        }
+
+        /// The orphan checks to run, and the findings of the foreign keys
+        /// trusted instead: with `trustValidated`, those a full restore has
+        /// just added with ALTER TABLE ... ADD CONSTRAINT, which checked every row.
+        func foreignKeys(trustValidated: Bool) -> (run: [OrphanCheck], trusted: [VerifyFinding]) {
+            let trusted = orphans.filter { trustValidated && $0.check == "foreign-key" && $0.validated }
+            return (orphans.filter { !trusted.contains($0) }, trusted.map {
+                VerifyFinding.ok($0.check, $0.child.qualifiedName, constraint: $0.constraint,
+                                 "validated by PostgreSQL when the restore added it (every row checked then): \($0.arrow)")
+            })
         }
     }
 
@@ -144,16 +163,21 @@ public enum Verifier {
         let findings = try await WorkerPool.overConnections(
             items, jobs: jobs, conninfo: conninfo, name: "pgvault verify", size: { $0.weight }, setup: configure
         ) { conn, item in
-            let findings: [VerifyFinding]
-            do {
-                findings = try check(item, conn, archive: archive)
-            } catch let error as PGError where error.kind == .query && conn.isHealthy {
-                findings = [failure(item, error)]
-            }
+            let findings = try checkOrReport(item, conn, archive: archive)
             count.checked(item.label)
             return findings
         }
         return findings.flatMap { $0 }
+    }
+
+    /// ``check(_:_:archive:)``, with a query error of the item (say, a
+    /// permission denied) as its failed finding; a lost connection throws.
+    static func checkOrReport(_ item: Item, _ conn: PGConnection, archive: ArchiveLocation?) throws -> [VerifyFinding] {
+        do {
+            return try check(item, conn, archive: archive)
+        } catch let error as PGError where error.kind == .query && conn.isHealthy {
+            return [failure(item, error)]
+        }
     }
 
     static func check(_ item: Item, _ conn: PGConnection, archive: ArchiveLocation?) throws -> [VerifyFinding] {
