@@ -221,10 +221,11 @@ public struct LoadPlan: Sendable {
         // Column compatibility, table by table, for each archived root reached.
         // Tables with binary units, and their ancestors: binary COPY takes fewer widenings.
         var binary = Set<String>()
+        let lookup = manifest.lookup
         for u in manifest.units where u.format == .binary {
-            var table = manifest.table(schema: u.schema, name: u.table)
+            var table = lookup.table(schema: u.schema, name: u.table)
             while let t = table, binary.insert(t.qualifiedName).inserted {
-                table = t.parentName.flatMap { manifest.table(schema: t.parentSchema ?? t.schema, name: $0) }
+                table = t.parentName.flatMap { lookup.table(schema: t.parentSchema ?? t.schema, name: $0) }
             }
         }
         var compared = Set<String>()

@@ -193,6 +193,7 @@ enum ArchiveCheck {
     static func consistency(_ manifest: Manifest) -> [VerifyFinding] {
         var findings: [VerifyFinding] = []
         var ids = Set<String>(), members = Set<String>()
+        let lookup = manifest.lookup
         for unit in manifest.units {
             if !ids.insert(unit.id).inserted {
                 findings.append(.failed("archive", unit.member, "manifest.json lists unit id \(unit.id) twice"))
@@ -203,7 +204,7 @@ enum ArchiveCheck {
             do { try MemberPath.validate(unit.member) } catch {
                 findings.append(.failed("archive", unit.member, "\(error)"))
             }
-            if manifest.table(schema: unit.schema, name: unit.table) == nil {
+            if lookup.table(schema: unit.schema, name: unit.table) == nil {
                 findings.append(.failed("archive", unit.member, "unit \(unit.id) belongs to \(unit.qualifiedTable), which manifest.json does not list"))
             }
             if RowDigest(hex: unit.rowDigest, rows: unit.rows) == nil {
@@ -211,7 +212,7 @@ enum ArchiveCheck {
             }
         }
         for table in manifest.tables where table.kind != "partitioned" {
-            let units = manifest.units(of: table)
+            let units = lookup.units(of: table)
             let sum = units.reduce(Int64(0)) { $0 + $1.rows }
             if !units.isEmpty && sum != table.rows {
                 findings.append(.failed(
