@@ -11,9 +11,7 @@ extension BackupEngine {
         var output = options.output
         let path: String
         if options.output == "-" {
-            path = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/pgvault-spool.partial-\(getpid())"
-            Files.removeTree(path)
-            try Files.makeDirectory(path)
+            path = try Files.spoolFolder()
         } else {
             if options.uniqueName {
                 try OutputPath.checkFolder(of: options.output, what: "--repo")

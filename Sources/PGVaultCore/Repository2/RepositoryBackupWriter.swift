@@ -72,9 +72,7 @@ final class RepositoryBackupWriter: Sendable {
             try? lock.release()
             throw error
         }
-        let spool = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/pgvault-spool.partial-\(getpid())"
-        Files.removeTree(spool)
-        try Files.makeDirectory(spool)
+        let spool = try Files.spoolFolder()
         try Files.makeDirectory(spool + "/schema")
         return RepositoryBackupWriter(repository: repository, session: session, spool: spool, lock: lock, previous: previous)
     }

@@ -82,6 +82,23 @@ extension FileError {
 }
 
 public enum Files {
+    /// A fresh, empty, owner-only spool folder of this process under $TMPDIR
+    /// (or /tmp): `pgvault-spool.partial-<pid>`. The spools of pgvault
+    /// processes that no longer run (killed with SIGKILL, or by a crash, so
+    /// their cleanup never ran) are removed first: one of `backup -o -` holds
+    /// a whole backup in the clear.
+    static func spoolFolder(in folder: String = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") throws -> String {
+        let prefix = "pgvault-spool.partial-"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where name.hasPrefix(prefix) {
+            guard let pid = pid_t(name.dropFirst(prefix.count)), pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { removeTree(folder + "/" + name) }
+        }
+        let path = folder + "/" + prefix + "\(getpid())"
+        removeTree(path)
+        try makeDirectory(path)
+        return path
+    }
+
     /// fsync a directory, so a rename or a new entry in it is durable.
     public static func syncDirectory(_ path: String) throws {
         let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
