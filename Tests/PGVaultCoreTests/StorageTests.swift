@@ -279,6 +279,32 @@ struct StorageTests {
         #expect(try ZstdDecompressor.decompress(bytes: roundTrip) == bytes)
     }
 
+    @Test("deferred sync: members appear at their commit, their files' and folders' fsyncs wait for the flush, which names a file it cannot sync")
+    func deferredSync() throws {
+        let (_, folder) = try Self.store("store-deferred")
+        defer { folder.remove() }
+        let sync = DeferredSync()
+        let destination = ArchiveDestination(stagingFolder: folder.path + "/.chat-x.partial-1", deferringSync: sync)
+        for name in ["data/u00001.copy.zst", "data/u00002.copy.zst", "schema/pre-data.sql.zst"] {
+            let member = try destination.member(name, level: 1)
+            try [UInt8](repeating: 1, count: 1000).withUnsafeBytes { try member.compress($0) }
+            _ = try member.finish()
+            #expect(FileManager.default.fileExists(atPath: folder.path + "/.chat-x.partial-1/" + name))
+        }
+        let staging = folder.path + "/.chat-x.partial-1"
+        #expect(sync.waiting.files == ["data/u00001.copy.zst", "data/u00002.copy.zst", "schema/pre-data.sql.zst"].map { staging + "/" + $0 })
+        #expect(sync.waiting.folders == [folder.path, staging, staging + "/data", staging + "/schema"])
+        try sync.flush()
+        #expect(sync.waiting.files.isEmpty && sync.waiting.folders.isEmpty)
+        #expect(Self.everything(folder.path).allSatisfy { !$0.contains(ObjectKey.temporaryMarker) })
+
+        let member = try destination.member("data/u00003.copy.zst", level: 1)
+        _ = try member.finish()
+        unlink(staging + "/data/u00003.copy.zst")
+        let error = #expect(throws: FileError.self) { try sync.flush() }
+        #expect(error?.path == staging + "/data/u00003.copy.zst" && error?.code == ENOENT, "\(String(describing: error))")
+    }
+
     @Test("an archive directory is read through the store: members listed and streamed, a missing one named")
     func archiveThroughStore() throws {
         let (store, folder) = try Self.store("store-archive")

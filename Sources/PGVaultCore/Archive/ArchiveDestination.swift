@@ -31,9 +31,12 @@ public struct ArchiveDestination: Sendable {
 
     /// The members of the local staging folder `path`, as objects of the
     /// folder that holds it (the repository, or the folder of `--output`).
-    public init(stagingFolder path: String) {
+    /// `deferringSync`: their fsyncs wait for its ``DeferredSync/flush()``.
+    public init(stagingFolder path: String, deferringSync: DeferredSync? = nil) {
         let parent = (path as NSString).deletingLastPathComponent
-        self.init(store: LocalFolderStore(root: parent.isEmpty ? "." : parent), prefix: (path as NSString).lastPathComponent)
+        self.init(
+            store: LocalFolderStore(root: parent.isEmpty ? "." : parent, deferringSync: deferringSync),
+            prefix: (path as NSString).lastPathComponent)
     }
 
     /// Starts the member `member` (`data/u00001.copy.zst`): it appears at

@@ -81,8 +81,10 @@ extension BackupEngine {
     static func compressFile(_ path: String, member: String, into destination: ArchiveDestination) throws -> Manifest.Member {
         let input = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
         defer { try? input.close() }
-        // Schema text is small; a modest level keeps zstd's memory (and so peak RSS) low.
-        let out = try destination.member(member, level: 6)
+        // A modest level keeps zstd's memory (and so peak RSS) low: this runs
+        // beside the data's compressors, and PostgreSQL 18's statistics make
+        // the text several MiB (level 3's tables are about half of level 6's).
+        let out = try destination.member(member, level: 3)
         let encoded: EncodedMember
         do {
             while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {

@@ -69,7 +69,11 @@ public enum BackupEngine {
         guard case let (staging, output)? = early else { throw PGVaultError.io("no staging folder was made") }
         named.output = output
         let options = named
-        let destination = chunks.map { ArchiveDestination(chunks: $0.session) } ?? ArchiveDestination(stagingFolder: staging)
+        // The staging folder is seen by nobody until manifest.json is in it:
+        // its members are made durable all together just before that.
+        let deferredSync = DeferredSync()
+        let destination = chunks.map { ArchiveDestination(chunks: $0.session) }
+            ?? ArchiveDestination(stagingFolder: staging, deferringSync: deferredSync)
 
         let units = options.schemaOnly ? [] : planUnits(plan.selected, splitBytes: options.splitBytes, binary: options.binaryCopy)
         let progress = Locked(BackupProgress(unitsTotal: units.count, estimatedBytes: units.reduce(0) { $0 + $1.estimatedBytes }))
@@ -142,8 +146,10 @@ public enum BackupEngine {
         let finalManifest = manifest
         let archiveBytes = try await Blocking.run("pgvault-backup-publish") {
             try Cancellation.check()
-            // Every member was committed (whole, fsynced, its folder fsynced)
-            // through the store; the manifest is the last object.
+            // Every member was committed (whole) through the store; a folder
+            // archive's become durable here, before the manifest, the last
+            // object (a tar's are read back into the tar, which is fsynced).
+            if options.form == .directory { try deferredSync.flush() }
             try ArchiveDestination(stagingFolder: staging).put(Manifest.memberName, bytes: try finalManifest.encoded())
             let bytes = try publish(staging: staging, manifest: finalManifest, options: options)
             if options.form == .file { Files.removeTree(staging) }

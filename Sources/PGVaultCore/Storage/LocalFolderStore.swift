@@ -13,9 +13,15 @@ import Glibc
 public struct LocalFolderStore: ObjectStore {
     public let root: String
     public var location: String { root }
+    /// Set: a write's fsyncs (its file's, its folder's) wait for this
+    /// ``DeferredSync/flush()`` instead of its commit.
+    let deferredSync: DeferredSync?
 
     /// The store of the folder `root`, which must exist before the first put.
-    public init(root: String) { self.root = root }
+    public init(root: String, deferringSync: DeferredSync? = nil) {
+        self.root = root
+        deferredSync = deferringSync
+    }
 
     public func localPath(of key: String) -> String? {
         (try? ObjectKey.validate(key)) == nil ? nil : root + "/" + key
@@ -158,6 +164,10 @@ public struct LocalFolderStore: ObjectStore {
     }
 
     func syncFolder(_ path: String, for key: String) throws {
+        if let deferredSync {
+            deferredSync.folder(path)
+            return
+        }
         do {
             try Files.syncDirectory(path)
         } catch let error as FileError {

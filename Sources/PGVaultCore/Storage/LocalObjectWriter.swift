@@ -7,7 +7,8 @@ import Glibc
 /// An object of a ``LocalFolderStore`` being written: a temporary file in the
 /// key's folder (0600), fsynced, closed and renamed over the key at the
 /// commit (linked, with `ifAbsent`, which fails if the key exists), then the
-/// folder fsynced. Dropped without a commit, the temporary file is removed;
+/// folder fsynced (both fsyncs at the store's ``DeferredSync/flush()``
+/// instead, when it has one). Dropped without a commit, the temporary file is removed;
 /// it is listed in ``PartialOutputs`` meanwhile, so a quit-at-once removes it
 /// too, and a cancelled run commits nothing.
 final class LocalObjectWriter: ObjectWriter {
@@ -45,8 +46,9 @@ final class LocalObjectWriter: ObjectWriter {
     func commit() throws -> Int64 {
         guard let file else { throw PGVaultError.io("object '\(key)' in '\(store.root)' was already committed or aborted") }
         do {
-            try file.close()
+            try file.close(sync: store.deferredSync == nil)
             try PartialOutputs.publishing(file.path) { try store.place(file.path, as: key, ifAbsent: ifAbsent) }
+            store.deferredSync?.file(store.root + "/" + key)
         } catch {
             abort()
             throw (error as? FileError).map { store.failure("write", key, $0.code) } ?? error

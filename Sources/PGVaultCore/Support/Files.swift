@@ -35,11 +35,12 @@ public final class OutputFile {
 
     public func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
 
-    /// fsync, then close. The file is durable when this returns.
-    public func close() throws {
+    /// fsync, then close. The file is durable when this returns (without
+    /// `sync`, only once something fsyncs it later: ``DeferredSync``).
+    public func close(sync: Bool = true) throws {
         guard fd >= 0 else { return }
         defer { fd = -1 }
-        guard fsync(fd) == 0 else {
+        guard !sync || fsync(fd) == 0 else {
             let error = FileError(operation: "fsync", path: path)
             Glibc.close(fd)
             throw error
