@@ -120,6 +120,12 @@ struct RestoreSchedulerTests {
         #expect(try conn.query("SELECT count(*) FROM pgvault_restore.units").scalar == String(fixture.manifest.units.count))
         // Small units load several to a transaction, each with its journal row.
         #expect(try conn.query("SELECT count(DISTINCT xmin::text) < count(*) FROM pgvault_restore.units").scalar == "t")
+        // ...without TRUNCATE + FREEZE: their tables keep the files they were created with.
+        #expect(try conn.query("""
+            SELECT count(*) FROM pgvault_restore.units u
+            WHERE (SELECT count(*) FROM pgvault_restore.units o WHERE o.xmin::text = u.xmin::text) > 1
+              AND pg_relation_filenode(u.destination::regclass) <> u.destination::regclass::oid
+            """).scalar == "0")
 
         var options = RestoreOptions(archive: fixture.archive, conninfo: targetDB.conninfo)
         options.jobs = 2
