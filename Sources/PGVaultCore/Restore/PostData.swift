@@ -21,12 +21,20 @@ enum PostData {
         _ object: SchemaScript.Object, conn: PGConnection, delayMilliseconds: Int, notes: Locked<[String]>,
         log: @escaping @Sendable (String) -> Void
     ) throws {
+        let step = "post-data:\(object.index)"
         func run(_ sql: String) throws {
-            try Session.retryingDeadlocks(conn) { conn in
-                try conn.execute(sql)
-                if delayMilliseconds > 0 { usleep(useconds_t(delayMilliseconds * 1000)) }
-                try RestoreJournal.recordStep(conn, "post-data:\(object.index)")
+            guard delayMilliseconds == 0 else {
+                try Session.retryingDeadlocks(conn) { conn in
+                    try conn.execute(sql)
+                    usleep(useconds_t(delayMilliseconds * 1000))
+                    try RestoreJournal.recordStep(conn, step)
+                }
+                return
             }
+            // The object, its journal row and the COMMIT in one round trip:
+            // thousands of partitions make thousands of index attachments,
+            // each a quick catalog change.
+            try Session.retryingDeadlocks(conn, script: "BEGIN;\n\(sql)\n;\n\(RestoreJournal.recordStepStatement(step));\nCOMMIT")
         }
         do {
             do {

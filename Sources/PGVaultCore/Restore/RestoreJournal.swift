@@ -135,6 +135,11 @@ public enum RestoreJournal {
         try conn.query("INSERT INTO \(q).steps (step) VALUES ($1) ON CONFLICT DO NOTHING", [step])
     }
 
+    /// ``recordStep(_:_:)`` as a statement, for a script sent whole.
+    static func recordStepStatement(_ step: String) -> String {
+        "INSERT INTO \(q).steps (step) VALUES (\(SQL.literal(step))) ON CONFLICT DO NOTHING"
+    }
+
     static func recordDetached(_ conn: PGConnection, _ d: Detached) throws {
         try conn.query(
             "INSERT INTO \(q).detached (position, kind, schema_name, table_name, name, definition, inherited) VALUES ($1, $2, $3, $4, $5, $6, $7)",

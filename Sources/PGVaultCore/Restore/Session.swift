@@ -33,14 +33,32 @@ enum Session {
     /// Runs `body` in a transaction, again (up to 5 times) if the server broke
     /// a deadlock by cancelling it; parallel DDL on related tables can deadlock.
     static func retryingDeadlocks(_ conn: PGConnection, _ body: (PGConnection) throws -> Void) throws {
-        var attempt = 0
+        try retryingDeadlocks { try conn.transaction { try body($0) } }
+    }
+
+    /// The same for `script`, `BEGIN; ...; COMMIT` sent as one query (one
+    /// round trip): a statement that fails stops it, and the transaction
+    /// is rolled back.
+    static func retryingDeadlocks(_ conn: PGConnection, script: String) throws {
+        try retryingDeadlocks {
+            do {
+                try conn.execute(script)
+            } catch {
+                if conn.isHealthy { try? conn.execute("ROLLBACK") }
+                throw error
+            }
+        }
+    }
+
+    private static func retryingDeadlocks(_ attempt: () throws -> Void) throws {
+        var attempts = 0
         while true {
             do {
-                try conn.transaction { try body($0) }
+                try attempt()
                 return
-            } catch let error as PGError where error.sqlState == PGError.deadlockDetected && attempt < 5 {
-                attempt += 1
-                usleep(useconds_t(100_000 * attempt))
+            } catch let error as PGError where error.sqlState == PGError.deadlockDetected && attempts < 5 {
+                attempts += 1
+                usleep(useconds_t(100_000 * attempts))
             }
         }
     }

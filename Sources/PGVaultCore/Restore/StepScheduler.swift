@@ -155,7 +155,11 @@ private final class ReadyQueue: @unchecked Sendable {
     private var waitingOn: [Int]
     private var dependents: [[Int]]
     private var ready: [Int] = []
-    private var held: [String: (shared: Int, exclusive: Bool)] = [:]
+    /// Each step's locks, the relations numbered: a check of a ready step
+    /// is a few array reads, not string hashing (thousands of partitions
+    /// make thousands of ready steps, each checked at every `next()`).
+    private let locks: [[(relation: Int, exclusive: Bool)]]
+    private var held: [(shared: Int, exclusive: Bool)]
     private var left: Int
     private var running = 0
     private var failed = false
@@ -165,6 +169,15 @@ private final class ReadyQueue: @unchecked Sendable {
         waitingOn = Array(repeating: 0, count: steps.count)
         dependents = Array(repeating: [], count: steps.count)
         left = steps.count
+        var numbers: [String: Int] = [:]
+        locks = steps.map { step in
+            step.locks.map { relation, exclusive in
+                let number = numbers[relation] ?? numbers.count
+                numbers[relation] = number
+                return (number, exclusive)
+            }
+        }
+        held = Array(repeating: (0, false), count: numbers.count)
         for (n, s) in steps.enumerated() {
             for d in Set(s.deps) where !steps[d].done {
                 waitingOn[n] += 1
@@ -188,8 +201,8 @@ private final class ReadyQueue: @unchecked Sendable {
     }
 
     private func conflicts(_ n: Int) -> Bool {
-        steps[n].locks.contains { relation, exclusive in
-            guard let h = held[relation] else { return false }
+        locks[n].contains { relation, exclusive in
+            let h = held[relation]
             return h.exclusive || (exclusive && h.shared > 0)
         }
     }
@@ -216,10 +229,8 @@ private final class ReadyQueue: @unchecked Sendable {
             if failed || left == 0 { return nil }
             if let k = ready.firstIndex(where: { !conflicts($0) }) {
                 let n = ready.remove(at: k)
-                for (relation, exclusive) in steps[n].locks {
-                    var h = held[relation] ?? (0, false)
-                    if exclusive { h.exclusive = true } else { h.shared += 1 }
-                    held[relation] = h
+                for (relation, exclusive) in locks[n] {
+                    if exclusive { held[relation].exclusive = true } else { held[relation].shared += 1 }
                 }
                 running += 1
                 var batch = [n]
@@ -250,10 +261,8 @@ private final class ReadyQueue: @unchecked Sendable {
     func finish(_ n: Int) {
         condition.lock()
         defer { condition.unlock() }
-        for (relation, exclusive) in steps[n].locks {
-            guard var h = held[relation] else { continue }
-            if exclusive { h.exclusive = false } else { h.shared -= 1 }
-            held[relation] = h.shared == 0 && !h.exclusive ? nil : h
+        for (relation, exclusive) in locks[n] {
+            if exclusive { held[relation].exclusive = false } else { held[relation].shared -= 1 }
         }
         running -= 1
         left -= 1
