@@ -25,6 +25,25 @@ struct RestoreSchedulerTests {
                 == QualifiedName(schema: "public", name: "B"))
     }
 
+    @Test("the graph's lock modes conflict as PostgreSQL's do")
+    func lockModes() {
+        typealias M = RestoreGraph.LockMode
+        // PostgreSQL's table (lock.c, LockConflicts), for the modes the restore takes.
+        let table: [M: Set<M>] = [
+            .accessShare: [.accessExclusive],
+            .shareUpdateExclusive: [.shareUpdateExclusive, .share, .shareRowExclusive, .accessExclusive],
+            .share: [.shareUpdateExclusive, .shareRowExclusive, .accessExclusive],
+            .shareRowExclusive: [.shareUpdateExclusive, .share, .shareRowExclusive, .accessExclusive],
+            .accessExclusive: Set(M.allCases),
+        ]
+        for a in M.allCases {
+            for b in M.allCases {
+                #expect(a.conflicts(with: b) == table[a]!.contains(b), "\(a) against \(b)")
+                #expect(a.conflicts(with: b) == b.conflicts(with: a))
+            }
+        }
+    }
+
     @Test("--timeline writes one valid JSON line per step whose dependencies finish first, and the bound is below the wall time",
           arguments: TestServers.versions)
     func timeline(major: Int) async throws {

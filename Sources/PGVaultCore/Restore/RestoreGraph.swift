@@ -20,9 +20,40 @@ import Foundation
 /// Whatever cannot be resolved (a name that does not parse) waits for every
 /// step of the kinds before it, as the phase runner made it.
 ///
-/// Steps also name the relations they lock and how, so the scheduler does
-/// not start a step that would only wait on another's lock.
+/// Steps also name the relations they lock and in which of PostgreSQL's
+/// lock modes, so the scheduler does not start a step that would only wait
+/// on another's lock (and starts every step that would not).
 struct RestoreGraph: Sendable {
+    /// The table-level lock modes the restore's statements take, numbered
+    /// as PostgreSQL numbers them (lockdefs.h).
+    enum LockMode: Int, Sendable, CaseIterable {
+        /// A read (`--verify full`'s COPY); ATTACH PARTITION on both tables.
+        case accessShare = 1
+        /// `ALTER INDEX parent ATTACH PARTITION` on the parent index.
+        case shareUpdateExclusive = 4
+        /// CREATE INDEX.
+        case share = 5
+        /// ADD FOREIGN KEY, on both tables.
+        case shareRowExclusive = 6
+        /// ADD PRIMARY KEY / UNIQUE / other constraints, and ATTACH
+        /// PARTITION on the partition's index.
+        case accessExclusive = 8
+
+        /// PostgreSQL's conflict table, for these modes.
+        func conflicts(with other: LockMode) -> Bool {
+            switch (self, other) {
+            case (.accessExclusive, _), (_, .accessExclusive): return true
+            case (.accessShare, _), (_, .accessShare): return false
+            case (.share, .share): return false
+            default: return true  // 4, 5 and 6 conflict with each other and with themselves
+            }
+        }
+    }
+
+    /// The lock key of an index (schema.name): indexes are relations too,
+    /// named apart from tables.
+    static func indexLock(_ name: String) -> String { "index " + name }
+
     enum Kind: String, Sendable { case load, key, index, attach, fk, other, verify }
 
     enum Work: Sendable {
@@ -43,11 +74,9 @@ struct RestoreGraph: Sendable {
         /// Lower goes first, before size: with --order newest-first, the
         /// position of the table's first unit in the plan; else 0.
         var rank = 0
-        /// Relations locked while it runs: true for a lock that conflicts
-        /// with every other step's (ALTER TABLE), false for one shared with
-        /// other such steps (CREATE INDEX). Loads lock nothing the graph does
-        /// not already order.
-        var locks: [String: Bool]
+        /// Relations locked while it runs, and how. Loads lock nothing the
+        /// graph does not already order.
+        var locks: [String: LockMode]
         /// Finished by an earlier run (the journal says so: a unit's row, or
         /// `post-data:N` for the script's object N).
         var done: Bool
@@ -143,7 +172,7 @@ struct RestoreGraph: Sendable {
             let kind = kinds[k]
             let relation = relations[k]
             var deps: [Int] = []
-            var locks: [String: Bool] = [:]
+            var locks: [String: LockMode] = [:]
             var about = relation
             /// Every step of the kinds before `kind` in the phase runner's order.
             func conservative() -> [Int] {
@@ -156,7 +185,7 @@ struct RestoreGraph: Sendable {
             case .key, .index:
                 if let relation {
                     deps = loadsOf(tree(relation))
-                    locks[relation] = kind == .key
+                    locks[relation] = kind == .key ? .accessExclusive : .share
                 } else {
                     deps = conservative()
                 }
@@ -164,7 +193,9 @@ struct RestoreGraph: Sendable {
                 if let (parentIndex, childIndex) = QualifiedName.attachment(object.sql),
                    let p = indexStep[parentIndex.text], let c = indexStep[childIndex.text] {
                     deps = [p, c]
-                    for s in [p, c] { if let r = relations[s - base] { locks[r] = true } }
+                    for s in [p, c] { if let r = relations[s - base] { locks[r] = .accessShare } }
+                    locks[Self.indexLock(parentIndex.text)] = .shareUpdateExclusive
+                    locks[Self.indexLock(childIndex.text)] = .accessExclusive
                     if let r = relations[p - base] { attachesBy[r, default: []].append(n) }
                     about = relations[c - base]
                 } else {
@@ -178,7 +209,7 @@ struct RestoreGraph: Sendable {
                     for r in other { d.formUnion(uniqueBy[r] ?? []) }
                     // The referenced tree's attachments are added below, once all are known.
                     deps = d.sorted()
-                    for r in own + other { locks[r] = true }
+                    for r in own + other { locks[r] = .shareRowExclusive }
                 } else {
                     deps = conservative()
                 }
@@ -206,9 +237,8 @@ struct RestoreGraph: Sendable {
         }
         // A table's read-back: after its rows are in (the loads of its tree)
         // and its keys and indexes are built, whose locks it would wait on.
-        // It locks nothing the graph tracks: its ACCESS SHARE conflicts only
-        // with ACCESS EXCLUSIVE, which the keys it waits for take, and a
-        // foreign key's SHARE ROW EXCLUSIVE does not stop it.
+        // Its ACCESS SHARE conflicts only with ACCESS EXCLUSIVE: a foreign
+        // key's SHARE ROW EXCLUSIVE does not stop it.
         for check in checks {
             let relation = check.target.qualifiedName
             let relations = Array(Set(tree(check.object) + tree(relation)))
@@ -217,7 +247,7 @@ struct RestoreGraph: Sendable {
             steps.append(Step(
                 id: uniqueID("verify:\(check.object)", steps.count), kind: .verify, relation: check.object, work: .verify(check),
                 deps: deps.sorted(), size: check.units.reduce(0) { $0 + $1.rawBytes },
-                locks: [:], done: false))
+                locks: Dictionary(own.map { ($0, .accessShare) }, uniquingKeysWith: { a, _ in a }), done: false))
         }
         if planOrder {
             for n in steps.indices {

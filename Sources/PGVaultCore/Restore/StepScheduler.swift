@@ -158,8 +158,9 @@ private final class ReadyQueue: @unchecked Sendable {
     /// Each step's locks, the relations numbered: a check of a ready step
     /// is a few array reads, not string hashing (thousands of partitions
     /// make thousands of ready steps, each checked at every `next()`).
-    private let locks: [[(relation: Int, exclusive: Bool)]]
-    private var held: [(shared: Int, exclusive: Bool)]
+    private let locks: [[(relation: Int, mode: RestoreGraph.LockMode)]]
+    /// By relation number, by lock mode: how many running steps hold it.
+    private var held: [[Int]]
     private var left: Int
     private var running = 0
     private var failed = false
@@ -171,13 +172,13 @@ private final class ReadyQueue: @unchecked Sendable {
         left = steps.count
         var numbers: [String: Int] = [:]
         locks = steps.map { step in
-            step.locks.map { relation, exclusive in
+            step.locks.map { relation, mode in
                 let number = numbers[relation] ?? numbers.count
                 numbers[relation] = number
-                return (number, exclusive)
+                return (number, mode)
             }
         }
-        held = Array(repeating: (0, false), count: numbers.count)
+        held = Array(repeating: Array(repeating: 0, count: 9), count: numbers.count)
         for (n, s) in steps.enumerated() {
             for d in Set(s.deps) where !steps[d].done {
                 waitingOn[n] += 1
@@ -201,9 +202,8 @@ private final class ReadyQueue: @unchecked Sendable {
     }
 
     private func conflicts(_ n: Int) -> Bool {
-        locks[n].contains { relation, exclusive in
-            let h = held[relation]
-            return h.exclusive || (exclusive && h.shared > 0)
+        locks[n].contains { relation, mode in
+            RestoreGraph.LockMode.allCases.contains { held[relation][$0.rawValue] > 0 && mode.conflicts(with: $0) }
         }
     }
 
@@ -229,9 +229,7 @@ private final class ReadyQueue: @unchecked Sendable {
             if failed || left == 0 { return nil }
             if let k = ready.firstIndex(where: { !conflicts($0) }) {
                 let n = ready.remove(at: k)
-                for (relation, exclusive) in locks[n] {
-                    if exclusive { held[relation].exclusive = true } else { held[relation].shared += 1 }
-                }
+                for (relation, mode) in locks[n] { held[relation][mode.rawValue] += 1 }
                 running += 1
                 var batch = [n]
                 if batchable(n) {
@@ -261,9 +259,7 @@ private final class ReadyQueue: @unchecked Sendable {
     func finish(_ n: Int) {
         condition.lock()
         defer { condition.unlock() }
-        for (relation, exclusive) in locks[n] {
-            if exclusive { held[relation].exclusive = false } else { held[relation].shared -= 1 }
-        }
+        for (relation, mode) in locks[n] { held[relation][mode.rawValue] -= 1 }
         running -= 1
         left -= 1
         for d in dependents[n] {
