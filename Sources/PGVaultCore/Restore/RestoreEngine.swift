@@ -104,7 +104,7 @@ public enum RestoreEngine {
                 finishedUnits: prepared.finished, finishedSteps: doneSteps, planOrder: options.order == .newestFirst,
                 checks: readBacks?.checks ?? [])
             if options.resume {
-                log("resuming: \(graph.steps.filter(\.done).count) of \(graph.steps.count) steps were done before")
+                log("resuming: \(graph.steps.reduce(0) { $0 + ($1.done ? 1 : 0) }) of \(graph.steps.count) steps were done before")
             }
             let outcome = try await StepScheduler.run(
                 graph, options: options, encoding: manifest.database.encoding, preamble: script.preamble, origin: started,
@@ -116,7 +116,7 @@ public enum RestoreEngine {
             let loadsEnd = zip(graph.steps, outcome.timings).compactMap { $0.kind == .load ? $1?.end : nil }.max() ?? outcome.start
             loadSeconds = loadsEnd - outcome.start
             postDataSeconds = outcome.end - loadsEnd
-            postDataStatements = graph.steps.filter { $0.kind != .load && !$0.done }.count
+            postDataStatements = graph.steps.reduce(0) { $0 + ($1.kind != .load && !$1.done ? 1 : 0) }
             summaryBound = timeline.bound(jobs: max(1, options.jobs), kinds: RestoreEngine.scheduledKinds)
             scheduledSeconds = outcome.end - outcome.start
         } else {

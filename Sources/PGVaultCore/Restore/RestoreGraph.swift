@@ -56,7 +56,9 @@ struct RestoreGraph: Sendable {
 
     enum Kind: String, Sendable { case load, key, index, attach, fk, other, verify }
 
-    enum Work: Sendable {
+    /// Boxed (indirect): a load's unit and tables are hundreds of bytes,
+    /// which would make every step, and every copy of the steps, that large.
+    indirect enum Work: Sendable {
         case load(LoadPlan.Load)
         case object(SchemaScript.Object)
         case verify(DigestCheck)
@@ -76,7 +78,9 @@ struct RestoreGraph: Sendable {
         var rank = 0
         /// Relations locked while it runs, and how. Loads lock nothing the
         /// graph does not already order.
-        var locks: [String: LockMode]
+        /// (A list, not a dictionary: one dictionary per step is a heap
+        /// block of its own, per partition several.)
+        var locks: [(relation: String, mode: LockMode)]
         /// Finished by an earlier run (the journal says so: a unit's row, or
         /// `post-data:N` for the script's object N).
         var done: Bool
@@ -93,6 +97,7 @@ struct RestoreGraph: Sendable {
         checks: [DigestCheck] = []
     ) -> RestoreGraph {
         var steps: [Step] = []
+        steps.reserveCapacity(loads.count + script.objects.count + checks.count)
         var ids = Set<String>()
         /// Ids are unique: a name pg_dump repeats (a COMMENT and its object) gets the step's number.
         func uniqueID(_ id: String, _ n: Int) -> String {
@@ -130,7 +135,7 @@ struct RestoreGraph: Sendable {
             let n = steps.count
             steps.append(Step(
                 id: uniqueID("load:\(load.unit.id)", n), kind: .load, relation: load.archived.qualifiedName, work: .load(load),
-                deps: [], size: load.unit.rawBytes, locks: [:], done: finishedUnits[load.unit.id] != nil))
+                deps: [], size: load.unit.rawBytes, locks: [], done: finishedUnits[load.unit.id] != nil))
             if planOrder { firstLoad[load.archived.qualifiedName] = firstLoad[load.archived.qualifiedName] ?? n }
             for r in Set([load.destination, load.archived.qualifiedName]) { loadsBy[r, default: []].append(n) }
             bytes[load.archived.qualifiedName, default: 0] += load.unit.rawBytes
@@ -226,7 +231,7 @@ struct RestoreGraph: Sendable {
             steps.append(Step(
                 id: uniqueID("\(kind.rawValue):\(object.schema.map { "\($0)." } ?? "")\(object.name)", n), kind: kind,
                 relation: about, work: .object(object), deps: deps,
-                size: about.map(treeBytes) ?? 0, locks: locks, done: finishedSteps.contains("post-data:\(object.index)")))
+                size: about.map(treeBytes) ?? 0, locks: locks.map { ($0.key, $0.value) }, done: finishedSteps.contains("post-data:\(object.index)")))
         }
         // A foreign key waits for the attachments of the referenced tree, wherever they are in the script.
         for n in steps.indices where steps[n].kind == .fk {
@@ -247,7 +252,7 @@ struct RestoreGraph: Sendable {
             steps.append(Step(
                 id: uniqueID("verify:\(check.object)", steps.count), kind: .verify, relation: check.object, work: .verify(check),
                 deps: deps.sorted(), size: check.units.reduce(0) { $0 + $1.rawBytes },
-                locks: Dictionary(own.map { ($0, .accessShare) }, uniquingKeysWith: { a, _ in a }), done: false))
+                locks: own.map { ($0, .accessShare) }, done: false))
         }
         if planOrder {
             for n in steps.indices {

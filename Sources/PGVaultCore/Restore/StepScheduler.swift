@@ -29,13 +29,15 @@ enum StepScheduler {
         monitor: Locked<LoadProgress>, notes: Locked<[String]>, log: @escaping @Sendable (String) -> Void
     ) async throws -> Outcome {
         let start = Date().timeIntervalSince(origin)
-        let pending = graph.steps.filter { !$0.done }
-        let workers = max(1, min(options.jobs, pending.count))
+        // Counted, not copied: a step is a few hundred bytes, and 10,000
+        // partitions make some 150,000 of them.
+        let pendingCount = graph.steps.reduce(0) { $0 + ($1.done ? 0 : 1) }
+        let workers = max(1, min(options.jobs, pendingCount))
         let timings = Locked<[Timing?]>(Array(repeating: nil, count: graph.steps.count))
         let findings = Locked<[VerifyFinding]>([])
-        guard !pending.isEmpty else { return Outcome(timings: timings.value, start: start, end: start, workers: 0) }
-        let loads = pending.filter { $0.kind == .load }.count
-        let objects = pending.count - loads
+        guard pendingCount > 0 else { return Outcome(timings: timings.value, start: start, end: start, workers: 0) }
+        let loads = graph.steps.reduce(0) { $0 + (!$1.done && $1.kind == .load ? 1 : 0) }
+        let objects = pendingCount - loads
         log("loading \(loads) units and building \(objects) post-data objects over \(workers) workers, each as soon as what it needs is done")
         let environment = ProcessInfo.processInfo.environment
         let loadDelay = Int(environment[UnitLoader.testDelayVariable] ?? "") ?? 0
