@@ -37,8 +37,10 @@ extension BackupEngine {
         }
         let selected = try select(relations, options: options)
         if selected.isEmpty { throw PGVaultError(.server, "no table matches the selection (--table/--exclude-table)") }
+        TestPause.here("backup: the catalog is read, the tables not yet locked", variable: "PGVAULT_TEST_BACKUP_PAUSE_BEFORE_LOCK")
         try lockTables(leader, selected, timeout: options.lockWaitTimeout)
-        try checkNoDrift(options.conninfo, snapshotView: selected, allRelations: relations)
+        // The drift check (`checkNoDrift`) runs beside the copies and
+        // pg_dump, and is awaited before anything is published.
         let facts = try snapshotFacts(leader)
         let sequences = try readSequences(leader, schemas: Set(selected.map(\.table.schema)))
         let migrations = (try? Migrator.applied(leader).filter(\.success).map(\.version)) ?? []
