@@ -5,8 +5,8 @@ import TestSupport
 import Testing
 
 /// The catalog is read under the backup's snapshot and the tables locked
-/// after it: a change in between is found by a fresh look at the catalog
-/// (run beside the copies), and nothing is published.
+/// after it: a change in between is found by a fresh look at the catalog,
+/// and nothing is published.
 @Suite("backup: a catalog that changes while the backup starts", .serialized)
 struct BackupDriftTests {
     @Test("a partition created between the catalog read and the locks: the backup fails naming it, and leaves no archive")

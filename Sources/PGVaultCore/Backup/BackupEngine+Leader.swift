@@ -39,8 +39,9 @@ extension BackupEngine {
         if selected.isEmpty { throw PGVaultError(.server, "no table matches the selection (--table/--exclude-table)") }
         TestPause.here("backup: the catalog is read, the tables not yet locked", variable: "PGVAULT_TEST_BACKUP_PAUSE_BEFORE_LOCK")
         try lockTables(leader, selected, timeout: options.lockWaitTimeout)
-        // The drift check (`checkNoDrift`) runs beside the copies and
-        // pg_dump, and is awaited before anything is published.
+        // Before the copies, not beside them: run beside, it saved about 5 %
+        // of a backup of 1,000 partitions and added 2-5 MiB to its peak RSS.
+        try checkNoDrift(options.conninfo, snapshotView: selected, allRelations: relations)
         let facts = try snapshotFacts(leader)
         let sequences = try readSequences(leader, schemas: Set(selected.map(\.table.schema)))
         let migrations = (try? Migrator.applied(leader).filter(\.success).map(\.version)) ?? []

@@ -89,20 +89,12 @@ public enum BackupEngine {
         }
         defer { reporter?.cancel() }
 
-        // The catalog read under the snapshot against a fresh look, beside
-        // the copies (a catalog read of its own: tens of milliseconds per
-        // thousand partitions); it must pass before anything is published.
-        let conninfo = options.conninfo
-        async let drift: Void = Blocking.run("pgvault-backup-check") {
-            try checkNoDrift(conninfo, snapshotView: plan.selected, allRelations: plan.relations)
-        }
         // Data and schema in parallel: workers stream units while pg_dump runs.
         let snapshot = plan.facts.snapshotID
         async let schemaMember = dumpSchema(options, serverMajor: leader.serverMajorVersion, serverVersion: plan.facts.server.version, snapshot: snapshot, selected: plan.selected, relations: plan.relations, staging: staging, destination: destination)
         let unchanged = chunks.map { UnchangedUnits(writer: $0, server: plan.facts.server, database: plan.database, reuse: options.reuseUnchanged) }
         let done = try await runWorkers(options, units: units, snapshot: snapshot, destination: destination, progress: progress, unchanged: unchanged)
         let schema = try await schemaMember
-        try await drift
         // The server's part can end before a signal is noticed by a worker
         // (compression, pg_dump and the writes run on after the COPYs):
         // nothing is committed or published once the run is cancelled.
