@@ -8,7 +8,8 @@
 # --scale large is 10M messages (about 7.5 GB; generating it takes a long while).
 # --shape many-partitions generates the small scale's rows with messages in N
 # daily partitions (`pgvault generate --shape`), and raises the server's
-# max_locks_per_transaction to 256 so that pg_dump can lock 10,000 tables.
+# max_locks_per_transaction to N/10 (at least 256) so that pg_dump can lock
+# every table and the generator's COPY every partition and its indexes.
 # --cold adds, after the warm runs, backups and restores (pgvault and
 # pg_dump/pg_restore) each preceded by `sync; echo 3 > /proc/sys/vm/drop_caches`
 # (root, or sudo) and a restart of the bench cluster, so that the server reads
@@ -145,9 +146,12 @@ pg_stat_statements.track_utility = on
 track_io_timing = on
 track_wal_io_timing = on
 CONF
-# pg_dump (and pgvault's backup) lock every table in one transaction; the lock
-# table holds max_locks_per_transaction × max_connections (6,400 by default).
-[ -n "$SHAPE" ] && echo "max_locks_per_transaction = 256" >> "$BENCH/data/postgresql.auto.conf"
+# pg_dump (and pgvault's backup) lock every table in one transaction, and the
+# generator's COPY into messages locks every partition and its 7 indexes; the
+# lock table holds max_locks_per_transaction × max_connections (6,400 by
+# default). 10,000 partitions need about 80,000 slots: N/10 per connection
+# (at least 256) gives 100 × N/10.
+[ -n "$SHAPE" ] && echo "max_locks_per_transaction = $(( PARTITIONS / 10 > 256 ? PARTITIONS / 10 : 256 ))" >> "$BENCH/data/postgresql.auto.conf"
 as_server "$PGBIN/pg_ctl" -D "$BENCH/data" -l "$BENCH/server.log" -w start >/dev/null
 cleanup() {
     as_server "$PGBIN/pg_ctl" -D "$BENCH/data" -m fast stop >/dev/null 2>&1 || true
