@@ -11,23 +11,23 @@ import TestSupport
 struct RepositoryRepackTests {
     typealias Fixture = RepositoryFormatTests
 
-    /// 40 small tables (a chunk each, in the few packs the jobs share), backed up; then 30 of
-    /// them changed and backed up again: once the first backup is pruned, its
-    /// packs are mostly garbage.
+    /// 40 small tables (a chunk each), backed up with one job, so that their
+    /// chunks share one pack (two jobs shared the packs out by timing: a pack
+    /// could hold only tables that change, and prune deleted it whole); then
+    /// 30 of them changed and backed up again. Once the first backup is
+    /// pruned, its pack is mostly garbage: the tables that change are a
+    /// hundred times the size of those that do not.
     static func mostlyGarbage(_ name: String) throws -> (db: TestDatabase, repo: String, keys: RepositoryFormatTests.Keys) {
         let db = try TestServers.database(prefix: "repack")
         let conn = try db.connect()
         for t in 1...40 {
-            // The tables that change are ten times the size of those that do
-            // not, so that any pack holding one of each is mostly garbage,
-            // however the backup's jobs shared the packs out.
-            try conn.execute("CREATE TABLE t\(t) AS SELECT g, md5(g::text || '\(t)') AS m FROM generate_series(1, \(t <= 30 ? 10_000 : 1_000)) g")
+            try conn.execute("CREATE TABLE t\(t) AS SELECT g, md5(g::text || '\(t)') AS m FROM generate_series(1, \(t <= 30 ? 10_000 : 100)) g")
         }
         let keys = try Fixture.keys(name)
         let repo = try Fixture.encryptedRepository(name, keys)
-        _ = try Fixture.backup(db, repo, keys)
+        _ = try Fixture.backup(db, repo, keys, ["--jobs", "1"])
         for t in 1...30 { try conn.execute("UPDATE t\(t) SET m = m || 'x'") }
-        _ = try Fixture.backup(db, repo, keys)
+        _ = try Fixture.backup(db, repo, keys, ["--jobs", "1"])
         return (db, repo, keys)
     }
 
@@ -54,14 +54,18 @@ struct RepositoryRepackTests {
         let (db, repo, keys) = try Self.mostlyGarbage("repack")
         let packsBefore = try Fixture.objects(repo, under: "packs/")
 
-        // Without the identity: the first backup goes, the pack stays, reported.
+        // Without the identity: the first backup goes, its pack stays, reported
+        // as mostly garbage.
         let reported = try Self.prune(repo, keys, identity: false)
-        // The first backup's packs (one per unit written at once, and the
-        // schema's) are each at least half garbage now.
         let toRepack = reported["packsToRepack"] as? Int ?? 0
-        #expect(toRepack >= 1 && toRepack == reported["packsWithGarbage"] as? Int, "\(reported)")
+        // Another pack may hold a little garbage beside live chunks (seen in
+        // about one run in ten): under the threshold, it stays.
+        #expect(toRepack >= 1 && (reported["packsWithGarbage"] as? Int ?? 0) >= toRepack, "\(reported)")
         #expect(reported["repack"] == nil && (reported["repackSkipped"] as? String ?? "").contains("--identity"), "\(reported)")
-        #expect(try Fixture.objects(repo, under: "packs/") == packsBefore)
+        // A pack that held only what changed would be all garbage: deleted,
+        // not repacked. The rest stay.
+        let packsKept = try Fixture.objects(repo, under: "packs/")
+        #expect(Set(packsKept).isSubset(of: Set(packsBefore)) && packsBefore.count - packsKept.count == reported["packsDeleted"] as? Int, "\(reported)")
 
         let repacked = try Self.prune(repo, keys, identity: true)
         let result = try #require(repacked["repack"] as? [String: Any], "\(repacked)")
@@ -71,8 +75,8 @@ struct RepositoryRepackTests {
         #expect(copied >= 10 && copied <= 14, "\(result)")
         #expect((result["bytesWritten"] as? Int ?? 0) * 2 < (result["bytesFreed"] as? Int ?? 0), "\(result)")
         let packsAfter = try Fixture.objects(repo, under: "packs/")
-        #expect(packsAfter.count == packsBefore.count - toRepack + 1, "\(packsBefore) → \(packsAfter)")
-        #expect(Set(packsBefore).intersection(packsAfter).count == packsBefore.count - toRepack, "\(packsBefore) → \(packsAfter)")
+        #expect(packsAfter.count == packsKept.count - toRepack + 1, "\(packsKept) → \(packsAfter)")
+        #expect(Set(packsKept).intersection(packsAfter).count == packsKept.count - toRepack, "\(packsKept) → \(packsAfter)")
         #expect(try Fixture.objects(repo, under: "index/").count == packsAfter.count)
         try Self.expectWhole(db, repo, keys)
 
