@@ -12,9 +12,10 @@ extension BackupEngine {
         var migrations: [Int64]
     }
 
-    /// The leader's part, on its own thread: backup lock, snapshot, catalog,
-    /// table locks, drift check, exported snapshot, sequences. Leaves the
-    /// leader's transaction open (the snapshot lives as long as it does).
+    /// The leader's first part, on its own thread: backup lock, snapshot,
+    /// catalog, exported snapshot. Leaves the leader's transaction open (the
+    /// snapshot lives as long as it does). pg_dump can start from here;
+    /// ``lockAndCheck(_:_:_:)`` comes before the copies.
     static func prepare(_ leader: PGConnection, _ options: BackupOptions) throws -> Plan {
         try CopySession.apply(leader)
         let database = try leader.query("SELECT current_database()").firstRow().string(0)
@@ -37,15 +38,27 @@ extension BackupEngine {
         }
         let selected = try select(relations, options: options)
         if selected.isEmpty { throw PGVaultError(.server, "no table matches the selection (--table/--exclude-table)") }
+        let facts = try snapshotFacts(leader)
+        return Plan(database: database, relations: relations, selected: selected, facts: facts, sequences: [], migrations: [])
+    }
+
+    /// The leader's second part, while pg_dump reads the schema: the table
+    /// locks, the drift check, the sequences. pg_dump reads the catalog in
+    /// the same snapshot and takes ACCESS SHARE locks of its own; what
+    /// changed between the snapshot and these locks fails the backup here,
+    /// as it did when pg_dump started after them (which put the locks and the
+    /// drift check, two catalog reads at thousands of partitions, on the
+    /// schema's critical path).
+    static func lockAndCheck(_ leader: PGConnection, _ plan: Plan, _ options: BackupOptions) throws -> Plan {
         TestPause.here("backup: the catalog is read, the tables not yet locked", variable: "PGVAULT_TEST_BACKUP_PAUSE_BEFORE_LOCK")
-        try lockTables(leader, selected, timeout: options.lockWaitTimeout)
+        try lockTables(leader, plan.selected, timeout: options.lockWaitTimeout)
         // Before the copies, not beside them: run beside, it saved about 5 %
         // of a backup of 1,000 partitions and added 2-5 MiB to its peak RSS.
-        try checkNoDrift(options.conninfo, snapshotView: selected, allRelations: relations)
-        let facts = try snapshotFacts(leader)
-        let sequences = try readSequences(leader, schemas: Set(selected.map(\.table.schema)))
-        let migrations = (try? Migrator.applied(leader).filter(\.success).map(\.version)) ?? []
-        return Plan(database: database, relations: relations, selected: selected, facts: facts, sequences: sequences, migrations: migrations)
+        try checkNoDrift(options.conninfo, snapshotView: plan.selected, allRelations: plan.relations)
+        var plan = plan
+        plan.sequences = try readSequences(leader, schemas: Set(plan.selected.map(\.table.schema)))
+        plan.migrations = (try? Migrator.applied(leader).filter(\.success).map(\.version)) ?? []
+        return plan
     }
 
     // MARK: - Locking and consistency

@@ -21,6 +21,7 @@ extension BackupEngine {
         let conninfo = options.conninfo
         let selectionArgs = tableArgs
         let pgBin = options.pgBin
+        let lockWait = options.lockWaitTimeout
         return try await Blocking.run("pgvault-pg_dump") {
             let tools = try PGTools.locate(serverMajor: serverMajor, serverVersion: serverVersion, pgBin: pgBin)
             // One pg_dump reads the catalog once into a custom-format file;
@@ -32,7 +33,9 @@ extension BackupEngine {
             // pg_dump 18 also dumps the optimizer statistics: everything but
             // the data (`--schema-only` excludes statistics too).
             let statistics = tools.majorVersion >= 18
-            let args = [statistics ? "--no-data" : "--schema-only", "--format=custom", "--compress=0", "--file=\(dump)", "--snapshot=\(snapshot)", "--no-password"]
+            // pg_dump starts before the leader's locks are taken: it must not
+            // wait on a table longer than they may (`--lock-wait-timeout`).
+            let args = [statistics ? "--no-data" : "--schema-only", "--format=custom", "--compress=0", "--file=\(dump)", "--snapshot=\(snapshot)", "--no-password", "--lock-wait-timeout=\(lockWait)"]
                 + (statistics ? ["--statistics"] : []) + selectionArgs
             let result = try tools.run("pg_dump", conninfo: conninfo, arguments: args)
             guard result.status == 0 else {

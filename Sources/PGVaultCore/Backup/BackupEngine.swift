@@ -5,9 +5,10 @@ import Support
 /// A consistent, parallel backup:
 ///
 /// 1. The leader opens a REPEATABLE READ transaction, reads the catalog (which
-///    takes its snapshot), locks every selected table ACCESS SHARE (waiting at
-///    most --lock-wait-timeout), checks no table changed between its snapshot and
-///    its lock, and exports the snapshot.
+///    takes its snapshot) and exports the snapshot. pg_dump starts from here
+///    (3). The leader then locks every selected table ACCESS SHARE (waiting at
+///    most --lock-wait-timeout) and checks no table changed between its
+///    snapshot and its lock.
 /// 2. `--jobs` workers, each on its own thread and connection, import that
 ///    snapshot and stream units (a table, a partition, or a ctid range of a big
 ///    one), largest first, through `COPY ... TO STDOUT` → row digest → zstd →
@@ -16,7 +17,8 @@ import Support
 ///    second buffer on, see `UnitWriter`). Memory per worker: one row, two
 ///    512 KiB buffers and zstd's window.
 /// 3. pg_dump, given the same snapshot, dumps the schema (custom format), and
-///    pg_restore writes its pre-data and post-data scripts.
+///    pg_restore writes its pre-data and post-data scripts. It waits on a
+///    table's lock no longer than the leader may.
 /// 4. manifest.json is written last; everything is fsynced; the folder (or the
 ///    tar made from it) is renamed into place. Until then nothing exists under
 ///    the final name.
@@ -56,10 +58,10 @@ public enum BackupEngine {
         let leader = try await Blocking.run("pgvault-backup-leader") {
             try PGConnection(conninfo: requested.conninfo, applicationName: "pgvault backup")
         }
-        let plan = try await Blocking.run("pgvault-backup-leader", on: leader) { try prepare($0, requested) }
+        let snapshotPlan = try await Blocking.run("pgvault-backup-leader", on: leader) { try prepare($0, requested) }
         var named = requested
         if let repository = requested.repository, chunks == nil {
-            named.output = Repository(checked: repository).newBackupPath(database: plan.database, at: started, form: requested.form)
+            named.output = Repository(checked: repository).newBackupPath(database: snapshotPlan.database, at: started, form: requested.form)
             named.uniqueName = true
             let claimed = named
             early = try await Blocking.run("pgvault-backup-setup") { try stagingFolder(for: claimed) }
@@ -74,6 +76,13 @@ public enum BackupEngine {
         let deferredSync = DeferredSync()
         let destination = chunks.map { ArchiveDestination(chunks: $0.session) }
             ?? ArchiveDestination(stagingFolder: staging, deferringSync: deferredSync)
+
+        // The schema beside the leader's locks and the data: pg_dump reads the
+        // catalog in the exported snapshot, and its result is awaited below.
+        let snapshot = snapshotPlan.facts.snapshotID
+        let serverMajor = leader.serverMajorVersion
+        async let schemaMember = dumpSchema(options, serverMajor: serverMajor, serverVersion: snapshotPlan.facts.server.version, snapshot: snapshot, selected: snapshotPlan.selected, relations: snapshotPlan.relations, staging: staging, destination: destination)
+        let plan = try await Blocking.run("pgvault-backup-leader", on: leader) { try lockAndCheck($0, snapshotPlan, options) }
 
         let units = options.schemaOnly ? [] : planUnits(plan.selected, splitBytes: options.splitBytes, binary: options.binaryCopy)
         let progress = Locked(BackupProgress(unitsTotal: units.count, estimatedBytes: units.reduce(0) { $0 + $1.estimatedBytes }))
@@ -90,8 +99,6 @@ public enum BackupEngine {
         defer { reporter?.cancel() }
 
         // Data and schema in parallel: workers stream units while pg_dump runs.
-        let snapshot = plan.facts.snapshotID
-        async let schemaMember = dumpSchema(options, serverMajor: leader.serverMajorVersion, serverVersion: plan.facts.server.version, snapshot: snapshot, selected: plan.selected, relations: plan.relations, staging: staging, destination: destination)
         let unchanged = chunks.map { UnchangedUnits(writer: $0, server: plan.facts.server, database: plan.database, reuse: options.reuseUnchanged) }
         let done = try await runWorkers(options, units: units, snapshot: snapshot, destination: destination, progress: progress, unchanged: unchanged)
         let schema = try await schemaMember
