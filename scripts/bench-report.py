@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """The report of scripts/bench.sh (issue 8): reads what bench.sh measured (the
-B_* environment variables name the files), prints this scale's section and
-rewrites the benchmarks doc: a header and one section per scale kept in
-$B_RESULTS. Not meant to be run by hand."""
-import glob
+B_* environment variables name the files), prints this scale's section, keeps
+it in $B_OUT and puts it into the benchmarks doc in place of the section for
+the same scale or shape (the rest of the doc stays). Not meant to be run by
+hand."""
 import os
 import re
 import shutil
@@ -459,7 +459,7 @@ section = "\n".join(out) + "\n"
 open(E["B_OUT"], "w").write(section)
 print("\n" + section)
 
-# The doc: header + one section per scale run kept in B_RESULTS.
+# The doc's header, for a doc that does not exist yet.
 head = """# Benchmarks
 
 Produced by `scripts/bench.sh` (issue 8). Every number below was measured by that
@@ -494,18 +494,17 @@ Sections named `many-partitions-N` come from `--shape many-partitions
 Not done yet: a client on a separate host with cores of its own (the "split"
 group pins one core each on this 2-core machine).
 """
-parts = [head]
-# The hand-written analysis between these markers survives regeneration.
-START, END = "<!-- analysis: kept by bench-report.py -->", "<!-- /analysis -->"
-if os.path.exists(E["B_DOC"]):
-    old = open(E["B_DOC"]).read()
-    if START in old and END in old:
-        parts.append(old[old.index(START):old.index(END) + len(END)] + "\n")
-shapes = sorted((f[:-3] for f in os.listdir(E["B_RESULTS"]) if f.startswith("many-partitions-") and f.endswith(".md")),
-                key=lambda f: int(f.rsplit("-", 1)[1]) if f.rsplit("-", 1)[1].isdigit() else 0)
-for scale in ["small", "default", "large"] + shapes:
-    p = os.path.join(E["B_RESULTS"], scale + ".md")
-    if os.path.exists(p):
-        parts.append(open(p).read())
-open(E["B_DOC"], "w").write("\n".join(parts))
+# This run's section replaces the doc's section for the same scale or shape
+# (whatever its repeat count), or is appended; the rest of the doc, written by
+# hand or by other scripts, is kept as it is. (This used to rebuild the doc
+# from B_RESULTS, dropping every section that was not there.)
+title = section.splitlines()[0]
+prefix = title[: title.index("`", title.index("`") + 1) + 1] if title.count("`") >= 2 else title
+text = open(E["B_DOC"]).read() if os.path.exists(E["B_DOC"]) else head
+pattern = re.compile(r"^" + re.escape(prefix) + r"[^\n]*\n.*?(?=\n## |\Z)", re.S | re.M)
+if pattern.search(text):
+    text = pattern.sub(lambda _: section.rstrip("\n"), text, count=1)
+else:
+    text = text.rstrip("\n") + "\n\n" + section
+open(E["B_DOC"], "w").write(text.rstrip("\n") + "\n")
 print(f"wrote {E['B_DOC']}")

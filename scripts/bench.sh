@@ -38,14 +38,15 @@
 # `valgrind --tool=callgrind` of `pgvault backup --jobs 1 --table` messages (or,
 # at larger scales, one of its monthly partitions).
 #
-# Prints the report and writes it, one section per scale, into
-# $PGVAULT_BENCH_DOC (default docs/benchmarks.md). Peak RSS is the client process
+# Prints the report and puts it into $PGVAULT_BENCH_DOC (default
+# docs/benchmarks.md) in place of that scale's (or shape's) section; the rest of
+# the doc is kept. Peak RSS is the client process
 # only (server backends are not counted, for any tool). The cluster is stopped on
 # exit.
 #
 # Everything lives under $PGVAULT_BENCH_DIR (default /tmp/pgvault-bench);
-# per-scale results are kept in $PGVAULT_BENCH_RESULTS (default
-# /tmp/pgvault-bench-results) so that the doc can hold one section per scale run.
+# each run's section is also kept in $PGVAULT_BENCH_RESULTS (default
+# /tmp/pgvault-bench-results).
 # pgvault is built with `swift build -c release --scratch-path
 # $PGVAULT_BENCH_SCRATCH` (default .build). Profiles: PGVAULT_BENCH_CALLGRIND_ROWS,
 # PGVAULT_BENCH_CALLGRIND_TABLE (see below).
