@@ -50,12 +50,14 @@ flags = " --profile" if E["B_PROFILE"] == "1" else ""
 kind = "Shape" if E.get("B_PARTITIONS") else "Scale"
 out.append(f"## {kind} `{E['B_SCALE']}`, repeat {E['B_REPEAT']}\n")
 out.append(f"Reproduce: `scripts/bench.sh {E.get('B_ARGS') or ('--scale ' + E['B_SCALE'] + ' --repeat ' + E['B_REPEAT'] + flags)}`\n")
-out.append(f"- date: {E['B_DATE']}; pgvault commit {E['B_COMMIT']}")
+out.append(f"- date: {E['B_DATE']}; pgvault commit {E['B_COMMIT']}, a release build with the Swift runtime linked in, "
+           "as scripts/install.sh and the Debian package build it")
 out.append(f"- machine: {NPROC} CPUs ({E['B_CPU']}), {int(E['B_MEM_KB'])/1048576:.1f} GiB RAM, Linux {E['B_KERNEL']}; "
            f"a shared VM, so timings are noisy; load average {E.get('B_LOAD', '?')} when the report was written")
 out.append(f"- PostgreSQL {E['B_PGVER']} (local, Unix socket only, shared_buffers=512MB, max_wal_size=4GB, fsync on, "
            "pg_stat_statements loaded, track_io_timing and track_wal_io_timing on; same settings for every tool)")
-out.append(f"- data: {E['B_COUNTS']}; database size {mb(E['B_DB_BYTES'])}; `pgvault generate` took {float(E['B_GEN_SECS']):.1f} s")
+out.append(f"- data: {E['B_COUNTS']}, {int(E['B_TABLE_ROWS']):,} rows in all; tables (heap and TOAST) {mb(E['B_TABLE_BYTES'])}, "
+           f"database size {mb(E['B_DB_BYTES'])}; `pgvault generate` took {float(E['B_GEN_SECS']):.1f} s")
 out.append(f"- each command run {E['B_REPEAT']} time(s), tools alternating within a repetition; wall = GNU time `%e`, "
            "peak RSS = `%M` of the client process only (server backends are not counted)\n")
 out.append("| group | command | median s | min s | max s | ratio | peak RSS |")

@@ -59,8 +59,9 @@ as_server() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$
 if [ -n "${PGVAULT_BENCH_BINARY:-}" ]; then
     PGVAULT=$PGVAULT_BENCH_BINARY  # a pgvault built already (say so beside the figures)
 else
-    swift build -c release --product pgvault 2>&1 | tail -1
-    PGVAULT="$(swift build -c release --show-bin-path)/pgvault"
+    # Built as scripts/install.sh builds it (the Swift runtime linked in).
+    swift build -c release --product pgvault --static-swift-stdlib 2>&1 | tail -1
+    PGVAULT="$(swift build -c release --static-swift-stdlib --show-bin-path)/pgvault"
 fi
 
 if [ -f "$DIR/data/postmaster.pid" ]; then as_server "$PGBIN/pg_ctl" -D "$DIR/data" -m fast stop >/dev/null 2>&1 || true; fi
