@@ -101,7 +101,15 @@ public enum BackupEngine {
         // Data and schema in parallel: workers stream units while pg_dump runs.
         let unchanged = chunks.map { UnchangedUnits(writer: $0, server: plan.facts.server, database: plan.database, reuse: options.reuseUnchanged) }
         let done = try await runWorkers(options, units: units, snapshot: snapshot, destination: destination, progress: progress, unchanged: unchanged)
+        // The data members' fsyncs start now, beside pg_dump, which is still
+        // dumping the schema when the tables are small and many; the flush
+        // before the manifest then has only the schema's members left.
+        let form = options.form
+        async let dataSynced: Void = Blocking.run("pgvault-backup-sync") {
+            if form == .directory { try deferredSync.flush() }
+        }
         let schema = try await schemaMember
+        try await dataSynced
         // The server's part can end before a signal is noticed by a worker
         // (compression, pg_dump and the writes run on after the COPYs):
         // nothing is committed or published once the run is cancelled.
