@@ -29,6 +29,14 @@ struct ArchivePrefetchTests {
         return (folder, members)
     }
 
+    /// Waits until `count` members are advised, then checks that no more
+    /// are: the window is full, or advising was stopped.
+    static func expectHolds(at count: Int, _ prefetch: ArchivePrefetch) {
+        #expect(prefetch.waitForAdvised(count, timeout: 10) == count)
+        Thread.sleep(forTimeInterval: 0.2)
+        #expect(prefetch.advised == count)
+    }
+
     @Test("advises members in order, at most the window ahead of the loads begun")
     func window() throws {
         let (folder, members) = try Self.archive(10, bytes: Int(Self.mib))
@@ -36,14 +44,10 @@ struct ArchivePrefetchTests {
         let prefetch = try #require(ArchivePrefetch(.path(folder.path), members: members, windowBytes: 3 * Self.mib))
         defer { prefetch.stop() }
         prefetch.start()
-        #expect(prefetch.waitForAdvised(3, timeout: 10) == 3)
         // The window is full: it waits for the loaders.
-        Thread.sleep(forTimeInterval: 0.2)
-        #expect(prefetch.advised == 3)
+        Self.expectHolds(at: 3, prefetch)
         prefetch.began(bytes: [Self.mib])
-        #expect(prefetch.waitForAdvised(4, timeout: 10) == 4)
-        Thread.sleep(forTimeInterval: 0.2)
-        #expect(prefetch.advised == 4)
+        Self.expectHolds(at: 4, prefetch)
         prefetch.began(bytes: Array(repeating: Self.mib, count: 6))
         #expect(prefetch.waitForAdvised(10, timeout: 10) == 10)
     }
@@ -56,11 +60,23 @@ struct ArchivePrefetchTests {
         let prefetch = try #require(ArchivePrefetch(.path(folder.path), members: members, windowBytes: 2 * ArchivePrefetch.perMemberBytes))
         defer { prefetch.stop() }
         prefetch.start()
-        #expect(prefetch.waitForAdvised(2, timeout: 10) == 2)
-        Thread.sleep(forTimeInterval: 0.2)
-        #expect(prefetch.advised == 2)
+        Self.expectHolds(at: 2, prefetch)
         prefetch.began(bytes: [members[0].bytes])
         #expect(prefetch.waitForAdvised(3, timeout: 10) == 3)
+    }
+
+    @Test("stop ends advising: after it nothing more is advised, even when loads begin")
+    func stop() throws {
+        let (folder, members) = try Self.archive(6, bytes: Int(Self.mib))
+        defer { folder.remove() }
+        let prefetch = try #require(ArchivePrefetch(.path(folder.path), members: members, windowBytes: 2 * Self.mib))
+        prefetch.start()
+        Self.expectHolds(at: 2, prefetch)
+        // What the restore does when it ends or is interrupted (SIGINT,
+        // SIGTERM cancel its workers, and the scheduler's exit stops this).
+        prefetch.stop()
+        prefetch.began(bytes: Array(repeating: Self.mib, count: 6))
+        Self.expectHolds(at: 2, prefetch)
     }
 
     @Test("the advised pages are in the page cache")

@@ -72,6 +72,13 @@ final class ReadyQueue: @unchecked Sendable {
 
     private func key(_ n: Int) -> StepHeap.Key { StepHeap.Key(rank: steps[n].rank, size: -steps[n].size, step: n) }
 
+    /// The loads not yet done, in the order they are given out once ready
+    /// (the heaps' order): the order their members are read in. `steps` is
+    /// never changed, so no lock is taken.
+    func loadsInOrder() -> [Int] {
+        steps.indices.filter { !steps[$0].done && steps[$0].kind == .load }.sorted { key($0) < key($1) }
+    }
+
     private func insert(_ n: Int) {
         if batchable(n) { small.push(key(n)) } else { ready.push(key(n)) }
     }

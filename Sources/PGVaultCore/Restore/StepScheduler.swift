@@ -43,7 +43,9 @@ enum StepScheduler {
         let loadDelay = Int(environment[UnitLoader.testDelayVariable] ?? "") ?? 0
         let stepDelay = Int(environment[PostData.testDelayVariable] ?? "") ?? 0
         let queue = ReadyQueue(graph)
-        let prefetch = ArchivePrefetch(options.source, members: loadOrder(graph).map { ($0.unit.member, $0.unit.compressedBytes) })
+        let prefetch = ArchivePrefetch(options.source, members: queue.loadsInOrder().compactMap { n in
+            if case .load(let load) = graph.steps[n].work { return (load.unit.member, load.unit.compressedBytes) } else { return nil }
+        })
         prefetch?.start()
         defer { prefetch?.stop() }
         let loadsLeft = Locked(loads)
@@ -98,18 +100,6 @@ enum StepScheduler {
         let end = Date().timeIntervalSince(origin)
         log("restored the data and post-data in \(String(format: "%.1f", end - start)) s over \(workers) workers")
         return Outcome(timings: timings.value, start: start, end: end, workers: workers, findings: findings.value)
-    }
-
-    /// The loads not yet done, in the order the queue gives them out (rank,
-    /// then largest, then the graph's order: ``ReadyQueue``), which is the
-    /// order their members are read in.
-    static func loadOrder(_ graph: RestoreGraph) -> [LoadPlan.Load] {
-        graph.steps.indices
-            .filter { !graph.steps[$0].done && graph.steps[$0].kind == .load }
-            .sorted { (graph.steps[$0].rank, -graph.steps[$0].size, $0) < (graph.steps[$1].rank, -graph.steps[$1].size, $1) }
-            .compactMap { n in
-                if case .load(let load) = graph.steps[n].work { return load } else { return nil }
-            }
     }
 }
 
