@@ -12,17 +12,31 @@ extension BackupEngine {
         var migrations: [Int64]
     }
 
+    /// What the leader knows once its snapshot is exported: enough to start
+    /// pg_dump on the same snapshot.
+    struct Begun: Sendable {
+        var database: String
+        var facts: SnapshotFacts
+    }
+
     /// The leader's first part, on its own thread: backup lock, snapshot,
-    /// catalog, exported snapshot. Leaves the leader's transaction open (the
-    /// snapshot lives as long as it does). pg_dump can start from here;
-    /// ``lockAndCheck(_:_:_:)`` comes before the copies.
-    static func prepare(_ leader: PGConnection, _ options: BackupOptions) throws -> Plan {
+    /// exported snapshot. Leaves the leader's transaction open (the snapshot
+    /// lives as long as it does). pg_dump can start from here, beside
+    /// ``readCatalog(_:_:_:)``; ``lockAndCheck(_:_:_:)`` comes before the copies.
+    static func begin(_ leader: PGConnection, _ options: BackupOptions) throws -> Begun {
         try CopySession.apply(leader)
         let database = try leader.query("SELECT current_database()").firstRow().string(0)
         try acquireBackupLock(leader, database: database)
         try leader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         // Reading sizes takes locks too: bound every wait by --lock-wait-timeout.
         try leader.execute("SET LOCAL lock_timeout = \(SQL.literal(options.lockWaitTimeout))")
+        // The transaction's first query takes the snapshot that the catalog
+        // read below, pg_dump and the workers all share.
+        return Begun(database: database, facts: try snapshotFacts(leader))
+    }
+
+    /// The leader's catalog, in its snapshot, and the tables the options select.
+    static func readCatalog(_ leader: PGConnection, _ begun: Begun, _ options: BackupOptions) throws -> Plan {
         let relations: [Catalog.Relation]
         do {
             relations = try Catalog.relations(leader)
@@ -38,8 +52,7 @@ extension BackupEngine {
         }
         let selected = try select(relations, options: options)
         if selected.isEmpty { throw PGVaultError(.server, "no table matches the selection (--table/--exclude-table)") }
-        let facts = try snapshotFacts(leader)
-        return Plan(database: database, relations: relations, selected: selected, facts: facts, sequences: [], migrations: [])
+        return Plan(database: begun.database, relations: relations, selected: selected, facts: begun.facts, sequences: [], migrations: [])
     }
 
     /// The leader's second part, while pg_dump reads the schema: the table

@@ -44,6 +44,13 @@ extension BackupEngine {
         return Catalog.orderParentsFirst(selected)
     }
 
+    /// The tables pg_dump is to name (`--table`), or nil when the selection
+    /// is every table (pgvault's own aside): then it dumps the whole schema
+    /// (functions, views, types...).
+    static func namedTables(_ plan: Plan) -> [Catalog.Relation]? {
+        plan.selected.count == plan.relations.filter({ !$0.table.schema.hasPrefix("pgvault") }).count ? nil : plan.selected
+    }
+
     /// A table's schema and name, as a dictionary key.
     struct Key: Hashable {
         var schema: String

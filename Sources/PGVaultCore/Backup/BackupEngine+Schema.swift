@@ -5,18 +5,15 @@ extension BackupEngine {
     // MARK: - Schema
 
     static func dumpSchema(
-        _ options: BackupOptions, serverMajor: Int, serverVersion: String, snapshot: String, selected: [Catalog.Relation],
-        relations: [Catalog.Relation], staging: String, destination: ArchiveDestination
+        _ options: BackupOptions, serverMajor: Int, serverVersion: String, snapshot: String, tables selected: [Catalog.Relation]?,
+        staging: String, destination: ArchiveDestination
     ) async throws -> Manifest.Schema? {
         if options.dataOnly { return nil }
-        // A full backup dumps the whole schema (functions, views, types...); a
-        // selective one names its tables.
-        let whole = selected.count == relations.filter({ !$0.table.schema.hasPrefix("pgvault") }).count
+        // A full backup (`selected` nil) dumps the whole schema (functions,
+        // views, types...); a selective one names its tables.
         var tableArgs: [String] = []
-        if !whole {
-            for r in selected {
-                tableArgs += ["--table", "\"\(r.table.schema.replacingOccurrences(of: "\"", with: "\"\""))\".\"\(r.table.name.replacingOccurrences(of: "\"", with: "\"\""))\""]
-            }
+        for r in selected ?? [] {
+            tableArgs += ["--table", "\"\(r.table.schema.replacingOccurrences(of: "\"", with: "\"\""))\".\"\(r.table.name.replacingOccurrences(of: "\"", with: "\"\""))\""]
         }
         let conninfo = options.conninfo
         let selectionArgs = tableArgs

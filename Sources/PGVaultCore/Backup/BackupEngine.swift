@@ -4,9 +4,10 @@ import Support
 
 /// A consistent, parallel backup:
 ///
-/// 1. The leader opens a REPEATABLE READ transaction, reads the catalog (which
-///    takes its snapshot) and exports the snapshot. pg_dump starts from here
-///    (3). The leader then locks every selected table ACCESS SHARE (waiting at
+/// 1. The leader opens a REPEATABLE READ transaction and exports its
+///    snapshot. pg_dump starts from here (3) when every table is backed up
+///    (after the catalog when only some are). The leader reads the catalog in
+///    that snapshot, then locks every selected table ACCESS SHARE (waiting at
 ///    most --lock-wait-timeout) and checks no table changed between its
 ///    snapshot and its lock.
 /// 2. `--jobs` workers, each on its own thread and connection, import that
@@ -58,10 +59,10 @@ public enum BackupEngine {
         let leader = try await Blocking.run("pgvault-backup-leader") {
             try PGConnection(conninfo: requested.conninfo, applicationName: "pgvault backup")
         }
-        let snapshotPlan = try await Blocking.run("pgvault-backup-leader", on: leader) { try prepare($0, requested) }
+        let begun = try await Blocking.run("pgvault-backup-leader", on: leader) { try begin($0, requested) }
         var named = requested
         if let repository = requested.repository, chunks == nil {
-            named.output = Repository(checked: repository).newBackupPath(database: snapshotPlan.database, at: started, form: requested.form)
+            named.output = Repository(checked: repository).newBackupPath(database: begun.database, at: started, form: requested.form)
             named.uniqueName = true
             let claimed = named
             early = try await Blocking.run("pgvault-backup-setup") { try stagingFolder(for: claimed) }
@@ -77,11 +78,23 @@ public enum BackupEngine {
         let destination = chunks.map { ArchiveDestination(chunks: $0.session) }
             ?? ArchiveDestination(stagingFolder: staging, deferringSync: deferredSync)
 
-        // The schema beside the leader's locks and the data: pg_dump reads the
-        // catalog in the exported snapshot, and its result is awaited below.
-        let snapshot = snapshotPlan.facts.snapshotID
+        // The schema beside the leader's catalog, its locks and the data:
+        // pg_dump reads the catalog in the exported snapshot, and its result
+        // is awaited below. A backup of the whole database starts it at once
+        // (at thousands of partitions pg_dump's catalog read is the backup's
+        // critical path); a selective one first learns which tables to name.
+        let snapshot = begun.facts.snapshotID
         let serverMajor = leader.serverMajorVersion
-        async let schemaMember = dumpSchema(options, serverMajor: serverMajor, serverVersion: snapshotPlan.facts.server.version, snapshot: snapshot, selected: snapshotPlan.selected, relations: snapshotPlan.relations, staging: staging, destination: destination)
+        let selective = !options.tables.isEmpty || !options.excludeTables.isEmpty
+        let catalogFirst = selective ? try await Blocking.run("pgvault-backup-leader", on: leader) { try readCatalog($0, begun, options) } : nil
+        let dumpTables = catalogFirst.flatMap { Self.namedTables($0) }
+        async let schemaMember = dumpSchema(options, serverMajor: serverMajor, serverVersion: begun.facts.server.version, snapshot: snapshot, tables: dumpTables, staging: staging, destination: destination)
+        let snapshotPlan: Plan
+        if let catalogFirst {
+            snapshotPlan = catalogFirst
+        } else {
+            snapshotPlan = try await Blocking.run("pgvault-backup-leader", on: leader) { try readCatalog($0, begun, options) }
+        }
         let plan = try await Blocking.run("pgvault-backup-leader", on: leader) { try lockAndCheck($0, snapshotPlan, options) }
 
         let units = options.schemaOnly ? [] : planUnits(plan.selected, splitBytes: options.splitBytes, binary: options.binaryCopy)
