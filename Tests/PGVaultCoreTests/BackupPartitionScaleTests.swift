@@ -36,6 +36,21 @@ struct BackupPartitionScaleTests {
         #expect(counted.map(\.name) == tables.map(\.name))
     }
 
+    @Test("a decoded manifest keeps one array for equal column lists (every partition's, every unit's), and reads back equal")
+    func decodedListsShared() throws {
+        let manifest = RestoreFixtures.syntheticManifest()
+        let decoded = try Manifest.decode(try manifest.encoded(), source: "test")
+        #expect(decoded == manifest)
+        func base<T>(_ list: [T]) -> UnsafeRawPointer? { list.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) } }
+        // events and its four partitions: one array of columns.
+        let events = decoded.tables.filter { $0.name == "events" || $0.parentName == "events" }
+        #expect(events.count == 5)
+        #expect(Set(events.map { base($0.columns) }).count == 1)
+        #expect(base(decoded.tables[0].columns) != base(events[0].columns))
+        // The units' COPY column names: one array per distinct list.
+        #expect(Set(decoded.units.map { base($0.columns) }).count == Set(decoded.units.map(\.columns)).count)
+    }
+
     @Test("tables are locked many per statement; a table another session holds is still named")
     func locking() throws {
         let db = try TestServers.database()

@@ -157,7 +157,7 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var ownedBy: String?
     }
 
-    public struct Column: Codable, Sendable, Equatable {
+    public struct Column: Codable, Sendable, Hashable {
         public var name: String
         /// format_type(): e.g. `bigint`, `character varying(32)`, `timestamp with time zone`.
         public var type: String
@@ -282,16 +282,26 @@ public struct Manifest: Codable, Sendable, Equatable {
         return Array(try encoder.encode(self)) + [0x0A]
     }
 
-    /// Parses a manifest and refuses one this version cannot read.
+    /// Parses a manifest and refuses one this version cannot read. The
+    /// document is parsed once (at 10,000 partitions it is tens of MB); its
+    /// header is read on its own only to say why a manifest does not decode.
     public static func decode(_ bytes: [UInt8], source: String) throws -> Manifest {
         struct Header: Decodable { var format: String?; var formatVersion: Int? }
+        let data = Data(bytes)
+        var manifest: Manifest?
+        var failure: Error?
+        do { manifest = try JSONDecoder().decode(Manifest.self, from: data) } catch { failure = error }
         let header: Header
-        do {
-            header = try JSONDecoder().decode(Header.self, from: Data(bytes))
-        } catch {
-            // Foundation's text ("The given data was not valid JSON.") adds nothing.
-            _ = error
-            throw PGVaultError.archive("\(source): manifest.json is not valid JSON, so the archive is damaged; use another backup")
+        if let manifest {
+            header = Header(format: manifest.format, formatVersion: manifest.formatVersion)
+        } else {
+            do {
+                header = try JSONDecoder().decode(Header.self, from: data)
+            } catch {
+                // Foundation's text ("The given data was not valid JSON.") adds nothing.
+                _ = error
+                throw PGVaultError.archive("\(source): manifest.json is not valid JSON, so the archive is damaged; use another backup")
+            }
         }
         guard header.format == formatName else {
             throw PGVaultError.archive("\(source): manifest.json is not a pgvault manifest (format is \(header.format.map { "'\($0)'" } ?? "missing"))")
@@ -302,10 +312,28 @@ public struct Manifest: Codable, Sendable, Equatable {
         guard version <= currentFormatVersion else {
             throw PGVaultError.archive("\(source): archive format version \(version) is newer than this pgvault (\(PGVault.version)) reads (up to \(currentFormatVersion)); upgrade pgvault")
         }
-        do {
-            return try JSONDecoder().decode(Manifest.self, from: Data(bytes))
-        } catch {
-            throw PGVaultError.archive("\(source): manifest.json does not match format version \(version): \(Self.describe(error))")
+        guard var manifest else {
+            throw PGVaultError.archive("\(source): manifest.json does not match format version \(version): \(failure.map(Self.describe) ?? "unknown error")")
+        }
+        manifest.shareRepeatedLists()
+        return manifest
+    }
+
+    /// Makes equal column lists share one array: every partition of a
+    /// partitioned table has its parent's columns, and every unit of a
+    /// table the same COPY column names; decoded, each would be an array
+    /// (and a string per long name or type) of its own, which at 10,000
+    /// partitions is tens of MB held for the whole run.
+    mutating func shareRepeatedLists() {
+        var columns: [[Column]: [Column]] = [:]
+        var strings: [[String]: [String]] = [:]
+        for i in tables.indices {
+            let list = tables[i].columns
+            if let shared = columns[list] { tables[i].columns = shared } else { columns[list] = list }
+        }
+        for i in units.indices {
+            let list = units[i].columns
+            if let shared = strings[list] { units[i].columns = shared } else { strings[list] = list }
         }
     }
 
