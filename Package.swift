@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "AgeFormat", dependencies: ["CryptoDigest"], swiftSettings: strict),
 
         // Concurrency primitives above the C layers: one worker pool, one lock.
-        .target(name: "Support", dependencies: ["PGClient"], swiftSettings: strict),
+        .target(name: "Support", dependencies: ["PGClient", "CMalloc"], swiftSettings: strict),
 
         // SplitMix64's mixing function: the generator's random streams and the row digest use it.
         .target(name: "Mixing", swiftSettings: strict),

@@ -58,6 +58,8 @@ public enum RestoreEngine {
             try context.prepare()
         }
         let schemaSeconds = Date().timeIntervalSince(schemaStart)
+        // The manifest's JSON and the pre-data script are parsed and gone.
+        Heap.releaseFreePages()
 
         // Data.
         let monitor = Locked(LoadProgress(
@@ -87,7 +89,7 @@ public enum RestoreEngine {
         var readBacks: (checks: [DigestCheck], findings: [VerifyFinding])?
         if !options.dataOnly, let schema = manifest.schema {
             // Data and post-data, each step as soon as what it needs is done.
-            let script = try await Blocking.run("pgvault-restore-post-data") { try PostData.script(schema, options: options) }
+            var script = try await Blocking.run("pgvault-restore-post-data") { try PostData.script(schema, options: options) }
             let doneSteps = try await Blocking.run("pgvault-restore-steps", on: leader) { try RestoreJournal.steps($0) }
             notValidInArchive = RestoreProof.notValid(in: script)
             if options.verify && options.verification == .full {
@@ -99,10 +101,15 @@ public enum RestoreEngine {
                         selected: restored.count == manifest.units.count ? nil : restored)
                 }
             }
-            let graph = RestoreGraph.build(
+            var graph = RestoreGraph.build(
                 loads: prepared.plan.loads, tables: manifest.tables, script: script,
                 finishedUnits: prepared.finished, finishedSteps: doneSteps, planOrder: options.order == .newestFirst,
                 checks: readBacks?.checks ?? [])
+            // The steps hold the objects they run: the script's own list of
+            // them (one per partition's index, key and attachment) goes, and
+            // with the post-data text's parse, its memory.
+            script.objects = []
+            Heap.releaseFreePages()
             if options.resume {
                 log("resuming: \(graph.steps.reduce(0) { $0 + ($1.done ? 1 : 0) }) of \(graph.steps.count) steps were done before")
             }
@@ -111,12 +118,15 @@ public enum RestoreEngine {
                 monitor: monitor, notes: constraintNotes, log: log)
             readBacks?.findings += outcome.findings
             let entries = RestoreEngine.timelineEntries(graph, outcome, doneAt: timeline.entries[0].end)
-            timeline.entries += entries
-            lastIDs = RestoreEngine.sinks(entries)
             let loadsEnd = zip(graph.steps, outcome.timings).compactMap { $0.kind == .load ? $1?.end : nil }.max() ?? outcome.start
             loadSeconds = loadsEnd - outcome.start
             postDataSeconds = outcome.end - loadsEnd
             postDataStatements = graph.steps.reduce(0) { $0 + ($1.kind != .load && !$1.done ? 1 : 0) }
+            // The steps (and the SQL they ran) are done with: the timeline's
+            // analysis below reuses their memory instead of adding to it.
+            graph.steps = []
+            timeline.entries += entries
+            lastIDs = RestoreEngine.sinks(entries)
             summaryBound = timeline.bound(jobs: max(1, options.jobs), kinds: RestoreEngine.scheduledKinds)
             scheduledSeconds = outcome.end - outcome.start
         } else {
