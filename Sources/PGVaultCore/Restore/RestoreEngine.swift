@@ -58,8 +58,9 @@ public enum RestoreEngine {
             try context.prepare()
         }
         let schemaSeconds = Date().timeIntervalSince(schemaStart)
-        // The manifest's JSON and the pre-data script are parsed and gone.
-        Heap.releaseFreePages()
+        // The manifest's JSON and the pre-data script are parsed and gone
+        // (malloc_trim walks the heap: a thread of its own, as C calls get).
+        try await Blocking.run("pgvault-restore-heap") { Heap.releaseFreePages() }
 
         // Data.
         let monitor = Locked(LoadProgress(
@@ -109,7 +110,7 @@ public enum RestoreEngine {
             // them (one per partition's index, key and attachment) goes, and
             // with the post-data text's parse, its memory.
             script.objects = []
-            Heap.releaseFreePages()
+            try await Blocking.run("pgvault-restore-heap") { Heap.releaseFreePages() }
             if options.resume {
                 log("resuming: \(graph.steps.reduce(0) { $0 + ($1.done ? 1 : 0) }) of \(graph.steps.count) steps were done before")
             }
