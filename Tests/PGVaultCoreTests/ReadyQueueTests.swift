@@ -10,10 +10,12 @@ import Testing
 struct ReadyQueueTests {
     typealias Mode = RestoreGraph.LockMode
 
+    /// What every step runs (the queue never reads it).
+    static let object = try! SpooledObject.spool([SchemaScript.Object(
+        index: 0, name: "step", type: "INDEX ATTACH", schema: "public", sql: "-- step", tablespace: "''", accessMethod: nil)])[0]
+
     static func step(_ n: Int, deps: [Int] = [], size: Int64 = 1, locks: [(String, Mode)]) -> RestoreGraph.Step {
-        let object = SchemaScript.Object(
-            index: n, name: "step \(n)", type: "INDEX ATTACH", schema: "public", sql: "-- step \(n)", tablespace: "", accessMethod: nil)
-        return RestoreGraph.Step(
+        RestoreGraph.Step(
             id: "step:\(n)", kind: .attach, relation: nil, work: .object(object), deps: deps, size: size,
             locks: locks.map { (relation: $0.0, mode: $0.1) }, done: false)
     }

@@ -1,5 +1,8 @@
 import ArchiveIO
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import PGClient
 @testable import PGVaultCore
 import TestSupport
@@ -42,6 +45,28 @@ struct Input {
             }
             #expect(try Self.userRelations(conn) == 0)
         }
+    }
+
+    @Test("a $TMPDIR with no room for the post-data script (a 4 KiB tmpfs) stops the restore before the target changes, naming the folder and the fix")
+    func postDataSpoolFull() async throws {
+        let fixture = try await RestoreFixtures.source(TestServers.newest)
+        let mount = try TestScratch.directory("spool-tmpfs")
+        defer { rmdir(mount) }
+        let mounted = try Shell.capture(["/bin/mount", "-t", "tmpfs", "-o", "size=4k,mode=0700", "tmpfs", mount])
+        try #require(mounted.status == 0, "cannot mount a tmpfs here: \(mounted.stderr)")
+        defer { _ = try? Shell.capture(["/bin/umount", "-l", mount]) }
+        let (target, conn) = try RestoreFixtures.emptyTarget(fixture)
+        var environment = ProcessInfo.processInfo.environment
+        environment["TMPDIR"] = mount
+        let run = try Shell.capture(
+            [try Shell.pgvault(), "restore", fixture.archive, "--dbname", target.conninfo, "--quiet"], environment: environment)
+        #expect(run.status != 0)
+        #expect(run.stderr.contains("cannot write a temporary file in \(mount): No space left on device")
+                && run.stderr.contains("point TMPDIR at a folder with room"), "\(run.stderr)")
+        #expect(try Self.userRelations(conn) == 0)
+        #expect(try conn.query("SELECT to_regnamespace('pgvault_restore') IS NULL").scalar == "t")
+        // Unlinked as soon as it was made: nothing is left in the folder.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: mount).isEmpty)
     }
 
     @Test("restore - reads a tar piped in (--jobs 3); an interrupted one resumes from the same archive piped in again")

@@ -1,3 +1,4 @@
+import CryptoDigest
 import Foundation
 import PGClient
 @testable import PGVaultCore
@@ -145,6 +146,13 @@ struct RestoreSchedulerTests {
             WHERE (SELECT count(*) FROM pgvault_restore.units o WHERE o.xmin::text = u.xmin::text) > 1
               AND pg_relation_filenode(u.destination::regclass) <> u.destination::regclass::oid
             """).scalar == "0")
+
+        // The journal names the archive by the SHA-256 of its manifest's
+        // bytes; earlier builds named it by the manifest encoded again,
+        // which for an archive pgvault wrote is the same.
+        let named = try Archive.manifestAndDigest(of: try Archive.open(fixture.archive)).sha256
+        #expect(try conn.query("SELECT archive_id FROM pgvault_restore.state").scalar == named)
+        #expect(try SHA2.hex(.sha256, of: try fixture.manifest.encoded()) == named)
 
         var options = RestoreOptions(archive: fixture.archive, conninfo: targetDB.conninfo)
         options.jobs = 2

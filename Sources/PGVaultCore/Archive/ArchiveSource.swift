@@ -38,18 +38,28 @@ public enum Archive {
 
     /// Reads and parses manifest.json.
     public static func manifest(of source: ArchiveSource) throws -> Manifest {
-        var bytes: [UInt8] = []
+        try manifestAndDigest(of: source).manifest
+    }
+
+    /// Reads and parses manifest.json, with the SHA-256 of its bytes as
+    /// read (what identifies the archive to a restore's journal). The bytes
+    /// go straight into the decoder's buffer: at 10,000 partitions the
+    /// document is tens of MB, and a copy of it is as much again.
+    public static func manifestAndDigest(of source: ArchiveSource) throws -> (manifest: Manifest, sha256: String) {
+        var bytes = Data()
+        let digest = try SHA2(.sha256)
         do {
             try source.readMember(Manifest.memberName) { chunk in
                 guard bytes.count + chunk.count <= 256 << 20 else {
                     throw PGVaultError.archive("\(source.location): manifest.json is larger than 256 MiB; refusing it")
                 }
                 bytes.append(contentsOf: chunk)
+                try digest.update(chunk)
             }
         } catch is MissingMemberError {
             throw PGVaultError.archive("'\(source.location)' is not a complete pgvault archive: it has no manifest.json (an interrupted backup never writes one); check the path, or use a complete backup (pgvault list --repo DIR)", wholeArchive: true)
         }
-        return try Manifest.decode(bytes, source: source.location)
+        return (try Manifest.decode(bytes, source: source.location), try digest.hexDigest())
     }
 
     /// Streams a data unit's COPY text to `onData`, checking while it streams that

@@ -286,8 +286,11 @@ public struct Manifest: Codable, Sendable, Equatable {
     /// document is parsed once (at 10,000 partitions it is tens of MB); its
     /// header is read on its own only to say why a manifest does not decode.
     public static func decode(_ bytes: [UInt8], source: String) throws -> Manifest {
+        try decode(Data(bytes), source: source)
+    }
+
+    public static func decode(_ data: Data, source: String) throws -> Manifest {
         struct Header: Decodable { var format: String?; var formatVersion: Int? }
-        let data = Data(bytes)
         var manifest: Manifest?
         var failure: Error?
         do { manifest = try JSONDecoder().decode(Manifest.self, from: data) } catch { failure = error }

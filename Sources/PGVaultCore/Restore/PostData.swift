@@ -9,12 +9,6 @@ enum PostData {
     /// object's transaction, so a test can kill a restore mid-way through it.
     static let testDelayVariable = "PGVAULT_TEST_STEP_DELAY_MS"
 
-    /// The post-data script, with --no-owner/--no-privileges applied.
-    static func script(_ schema: Manifest.Schema, options: RestoreOptions) throws -> SchemaScript {
-        let text = try RestoreEngine.Context.readMember(options.source, schema.postData)
-        return try SchemaScript.parse(text).filtered(noOwner: options.noOwner, noPrivileges: options.noPrivileges)
-    }
-
     /// Runs one object in a transaction with its journal entry. A foreign
     /// key that rows of a partial restore violate is added NOT VALID, with a note.
     static func apply(

@@ -37,7 +37,7 @@ extension RestoreEngine {
                 guard let state else {
                     throw PGVaultError(.server, "--resume: database \(database) holds no journal of an interrupted restore (schema \(RestoreJournal.schema)); the restore finished, or never started. Run without --resume.")
                 }
-                guard state.archiveID == archiveID else {
+                guard RestoreEngine.sameArchive(journal: state.archiveID, archiveID: archiveID, manifest: manifest) else {
                     throw PGVaultError(.server, "--resume: the interrupted restore in \(database) was of another archive (\(state.archive), started \(state.startedAt)); resume it with that archive, or drop schema \(RestoreJournal.schema) to abandon it")
                 }
                 guard state.fingerprint == options.fingerprint else {
@@ -110,17 +110,6 @@ extension RestoreEngine {
             try AdvisoryLock(job: "restore", database: database).acquire(leader) { holder in
                 PGVaultError(.server, "another pgvault restore into database \(database) is running\(holder); wait for it to finish")
             }
-        }
-
-        static func readMember(_ archive: ArchiveLocation, _ member: Manifest.Member) throws -> String {
-            let source = try archive.open()
-            var bytes: [UInt8] = []
-            try Archive.streamMember(member.member, expectedBytes: member.bytes, sha256: member.sha256, from: source,
-                                     maxOutput: 1 << 30) { bytes.append(contentsOf: $0) }
-            guard let text = String(validating: bytes, as: UTF8.self) else {
-                throw PGVaultError.archive("member \(member.member) is not valid UTF-8 text")
-            }
-            return text
         }
     }
 }

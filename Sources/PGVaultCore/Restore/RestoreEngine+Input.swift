@@ -1,3 +1,4 @@
+import CryptoDigest
 import Foundation
 import PGClient
 
@@ -30,5 +31,16 @@ extension RestoreEngine {
             out.append(.init(name: u.member, bytes: u.compressedBytes, what: "unit \(u.id) of table \(u.qualifiedTable)"))
         }
         return out
+    }
+}
+
+extension RestoreEngine {
+    /// Whether a journal's archive id names this archive: the SHA-256 of
+    /// its manifest's bytes. Earlier builds hashed the manifest encoded
+    /// again (a second copy of it in memory, and more), which differs only
+    /// for a manifest pgvault did not write byte for byte; a restore one of
+    /// them left unfinished is resumed too.
+    static func sameArchive(journal: String, archiveID: String, manifest: Manifest) -> Bool {
+        journal == archiveID || journal == (try? SHA2.hex(.sha256, of: manifest.encoded()))
     }
 }

@@ -6,21 +6,37 @@ extension RestoreEngine.Context {
     /// transaction: the drops, the journal, the pre-data schema.
     func applyPreData(database: String) throws -> [String] {
         guard let schema = manifest.schema else { return [] }
-        let text = try Self.readMember(options.source, schema.preData)
-        let script = try SchemaScript.parse(text).filtered(noOwner: options.noOwner, noPrivileges: options.noPrivileges)
-        var drops: [(sql: String, object: String)] = []
-        if options.clean {
-            let post = try SchemaScript.parse(try Self.readMember(options.source, schema.postData))
-            drops = post.dropStatements() + script.dropStatements()
-        }
         if !options.clean {
             let (objects, count) = try RestoreTarget.userObjects(leader)
             if count > 0 {
                 throw PGVaultError(.server, "database \(database) is not empty: it holds \(count) object(s) (\(objects.joined(separator: ", "))\(count > objects.count ? ", ..." : "")). Restore into an empty database, pass --clean to drop what the archive holds first, or --data-only to load into the existing tables.")
             }
         }
-        try Session.runPreamble(leader, script.preamble)
-        log("applying the pre-data schema (\(script.objects.count) objects)\(drops.isEmpty ? "" : " after dropping \(drops.count) objects the archive holds")")
+        // The scripts are streamed, one object at a time, twice: first for
+        // the preamble, the count and (--clean) what to drop, then to run.
+        // At 10,000 partitions the pre-data is tens of thousands of objects.
+        func objects(_ member: Manifest.Member, _ body: (SchemaScript.Object, [String]) throws -> Void) throws {
+            try SchemaScript.stream(member, from: try options.source.open()) { object, preamble in
+                guard let object = SchemaScript.filter(object, noOwner: options.noOwner, noPrivileges: options.noPrivileges) else { return }
+                try body(object, preamble)
+            }
+        }
+        var preamble: [String] = [], count = 0
+        var created: [SchemaScript.Object] = [], postDrops: [SchemaScript.Object] = []
+        try objects(schema.preData) { object, given in
+            preamble = given
+            count += 1
+            if options.clean && !SchemaScript(preamble: [], objects: [object]).dropStatements().isEmpty { created.append(object) }
+        }
+        if options.clean {
+            // Unfiltered, as the objects were created.
+            try SchemaScript.stream(schema.postData, from: try options.source.open()) { object, _ in
+                if !SchemaScript(preamble: [], objects: [object]).dropStatements().isEmpty { postDrops.append(object) }
+            }
+        }
+        let drops = SchemaScript(preamble: [], objects: postDrops).dropStatements() + SchemaScript(preamble: [], objects: created).dropStatements()
+        try Session.runPreamble(leader, preamble)
+        log("applying the pre-data schema (\(count) objects)\(drops.isEmpty ? "" : " after dropping \(drops.count) objects the archive holds")")
         try leader.transaction { conn in
             for d in drops {
                 do {
@@ -32,7 +48,7 @@ extension RestoreEngine.Context {
                 }
             }
             try RestoreJournal.create(conn, state: .init(archiveID: archiveID, archive: options.archiveName, fingerprint: options.fingerprint, startedAt: ""))
-            for object in script.objects {
+            try objects(schema.preData) { object, _ in
                 do {
                     try conn.execute(SchemaScript.sql(of: object))
                 } catch let error as PGError {

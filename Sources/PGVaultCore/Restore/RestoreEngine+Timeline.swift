@@ -1,9 +1,6 @@
 import Foundation
 
 extension RestoreEngine {
-    /// The kinds of the steps the scheduler runs: the bound is theirs.
-    static let scheduledKinds: Set<String> = ["load", "key", "index", "attach", "fk", "other", "verify"]
-
     /// The graph's steps as timeline entries; a step done by an earlier run
     /// is there too, taking no time at `doneAt` (the schema step's end), so
     /// every dependency names an entry.

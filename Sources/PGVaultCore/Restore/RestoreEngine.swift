@@ -1,4 +1,3 @@
-import CryptoDigest
 import Foundation
 import PGClient
 import Support
@@ -27,9 +26,9 @@ public enum RestoreEngine {
         let (options, spool) = try await readingStandardInput(given, log: log)
         defer { withExtendedLifetime(spool) {} }
         let (manifest, archiveID) = try await Blocking.run("pgvault-restore-manifest") {
-            let source = try options.source.open()
-            let manifest = try Archive.manifest(of: source)
-            return (manifest, try SHA2.hex(.sha256, of: manifest.encoded()))
+            // The archive is named by its manifest's bytes (unique to one
+            // backup: the snapshot, the times, every member's checksum).
+            try Archive.manifestAndDigest(of: try options.source.open())
         }
         if !options.dataOnly && manifest.schema == nil {
             throw PGVaultError.archive("\(options.archiveName) holds no schema (it is a --data-only backup): restore it into a prepared database with --data-only")
@@ -46,6 +45,15 @@ public enum RestoreEngine {
             } catch let error as PGVaultError where error.kind == .archive {
                 throw PGVaultError.archive(error.description + " Nothing was changed in the target database.", wholeArchive: error.wholeArchive)
             }
+        }
+
+        // A full restore's post-data script is read and spooled before the
+        // target changes: a damaged member, or no room for it in $TMPDIR,
+        // stops the restore with nothing done.
+        var script: PostDataScript? = if !options.dataOnly, let schema = manifest.schema {
+            try await Blocking.run("pgvault-restore-post-data") { try PostDataScript.read(schema.postData, options: options) }
+        } else {
+            nil
         }
 
         let fetchSeconds = Date().timeIntervalSince(started)
@@ -88,11 +96,10 @@ public enum RestoreEngine {
         var scheduledSeconds: Double?
         /// `--verify full` of a full restore: the tables' read-backs, steps of the graph.
         var readBacks: (checks: [DigestCheck], findings: [VerifyFinding])?
-        if !options.dataOnly, let schema = manifest.schema {
+        if var script = script.take() {
             // Data and post-data, each step as soon as what it needs is done.
-            var script = try await Blocking.run("pgvault-restore-post-data") { try PostData.script(schema, options: options) }
             let doneSteps = try await Blocking.run("pgvault-restore-steps", on: leader) { try RestoreJournal.steps($0) }
-            notValidInArchive = RestoreProof.notValid(in: script)
+            notValidInArchive = RestoreProof.notValid(in: script.entries)
             if options.verify && options.verification == .full {
                 // Each table is read back as soon as its own work is done.
                 let restored = Set(prepared.plan.loads.map(\.unit.id))
@@ -103,13 +110,13 @@ public enum RestoreEngine {
                 }
             }
             var graph = RestoreGraph.build(
-                loads: prepared.plan.loads, tables: manifest.tables, script: script,
+                loads: prepared.plan.loads, tables: manifest.tables, objects: script.entries,
                 finishedUnits: prepared.finished, finishedSteps: doneSteps, planOrder: options.order == .newestFirst,
                 checks: readBacks?.checks ?? [])
-            // The steps hold the objects they run: the script's own list of
-            // them (one per partition's index, key and attachment) goes, and
-            // with the post-data text's parse, its memory.
-            script.objects = []
+            // The steps hold what they run (an object's place in the spool):
+            // the script's facts (one entry per partition's index, key and
+            // attachment) go.
+            script.entries = []
             try await Blocking.run("pgvault-restore-heap") { Heap.releaseFreePages() }
             if options.resume {
                 log("resuming: \(graph.steps.reduce(0) { $0 + ($1.done ? 1 : 0) }) of \(graph.steps.count) steps were done before")
@@ -118,18 +125,22 @@ public enum RestoreEngine {
                 graph, options: options, encoding: manifest.database.encoding, preamble: script.preamble, origin: started,
                 monitor: monitor, notes: constraintNotes, log: log)
             readBacks?.findings += outcome.findings
-            let entries = RestoreEngine.timelineEntries(graph, outcome, doneAt: timeline.entries[0].end)
             let loadsEnd = zip(graph.steps, outcome.timings).compactMap { $0.kind == .load ? $1?.end : nil }.max() ?? outcome.start
             loadSeconds = loadsEnd - outcome.start
             postDataSeconds = outcome.end - loadsEnd
             postDataStatements = graph.steps.reduce(0) { $0 + ($1.kind != .load && !$1.done ? 1 : 0) }
-            // The steps (and the SQL they ran) are done with: the timeline's
-            // analysis below reuses their memory instead of adding to it.
-            graph.steps = []
-            timeline.entries += entries
-            lastIDs = RestoreEngine.sinks(entries)
-            summaryBound = timeline.bound(jobs: max(1, options.jobs), kinds: RestoreEngine.scheduledKinds)
+            // A step done by an earlier run took no time in this one.
+            summaryBound = RestoreTimeline.bound(
+                durations: outcome.timings.map { $0.map { $0.end - $0.start } ?? 0 }, deps: { graph.steps[$0].deps },
+                jobs: max(1, options.jobs))
             scheduledSeconds = outcome.end - outcome.start
+            if options.timeline != nil {
+                let entries = RestoreEngine.timelineEntries(graph, outcome, doneAt: timeline.entries[0].end)
+                timeline.entries += entries
+                lastIDs = RestoreEngine.sinks(entries)
+            }
+            // The steps are done with.
+            graph.steps = []
         } else {
             let pending = prepared.plan.loads.filter { prepared.finished[$0.unit.id] == nil }
             if pending.count < prepared.plan.loads.count {

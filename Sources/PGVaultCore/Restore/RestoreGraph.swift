@@ -56,12 +56,13 @@ struct RestoreGraph: Sendable {
 
     enum Kind: String, Sendable { case load, key, index, attach, fk, other, verify }
 
-    /// Boxed (indirect): a load's unit and tables are hundreds of bytes,
-    /// which would make every step, and every copy of the steps, that large.
-    indirect enum Work: Sendable {
-        case load(LoadPlan.Load)
-        case object(SchemaScript.Object)
-        case verify(DigestCheck)
+    /// A load's unit and tables are hundreds of bytes, which would make
+    /// every step, and every copy of the steps, that large: boxed
+    /// (indirect). A post-data object is its place in the script's spool.
+    enum Work: Sendable {
+        indirect case load(LoadPlan.Load)
+        case object(SpooledObject)
+        indirect case verify(DigestCheck)
     }
 
     struct Step: Sendable {
@@ -92,12 +93,12 @@ struct RestoreGraph: Sendable {
     /// `planOrder`: keep the plan's order of the tables (--order newest-first)
     /// before the sizes. `checks`: the tables to read back (`--verify full`).
     static func build(
-        loads: [LoadPlan.Load], tables: [Manifest.Table], script: SchemaScript,
+        loads: [LoadPlan.Load], tables: [Manifest.Table], objects: [PostDataScript.Entry],
         finishedUnits: [String: Int64], finishedSteps: Set<String>, planOrder: Bool = false,
         checks: [DigestCheck] = []
     ) -> RestoreGraph {
         var steps: [Step] = []
-        steps.reserveCapacity(loads.count + script.objects.count + checks.count)
+        steps.reserveCapacity(loads.count + objects.count + checks.count)
         var ids = Set<String>()
         /// Ids are unique: a name pg_dump repeats (a COMMENT and its object) gets the step's number.
         func uniqueID(_ id: String, _ n: Int) -> String {
@@ -148,11 +149,10 @@ struct RestoreGraph: Sendable {
         var keysBy: [String: [Int]] = [:], buildsBy: [String: [Int]] = [:], uniqueBy: [String: [Int]] = [:], attachesBy: [String: [Int]] = [:]
         var firstOther: Int?
         var lastOther: Int?
-        let objects = script.objects
         // Classify first: an attachment or foreign key can name an index built later in the script.
         var kinds: [Kind] = []
         for object in objects {
-            switch SchemaScript.Phase.of(object) {
+            switch SchemaScript.Phase.of(type: object.type) {
             case .keys: kinds.append(.key)
             case .indexes: kinds.append(.index)
             case .attach: kinds.append(.attach)
@@ -161,15 +161,22 @@ struct RestoreGraph: Sendable {
             }
         }
         let base = steps.count
-        let relations = objects.map { SchemaScript.tableOf($0).flatMap { QualifiedName.parse($0)?.text } }
+        // One string per relation, shared by every step that names it.
+        var names: [String: String] = [:]
+        func shared(_ name: String) -> String {
+            if let known = names[name] { return known }
+            names[name] = name
+            return name
+        }
+        let relations = objects.map { $0.relation.map(shared) }
         for (k, object) in objects.enumerated() {
             let relation = relations[k]
             let n = base + k
             if let relation, kinds[k] == .key || kinds[k] == .index {
-                if let name = QualifiedName.indexName(object) { indexStep["\(object.schema ?? "").\(name)"] = n }
+                if let index = object.builds { indexStep[index] = n }
                 if kinds[k] == .key { keysBy[relation, default: []].append(n) }
                 buildsBy[relation, default: []].append(n)
-                if kinds[k] == .key || object.sql.hasPrefix("CREATE UNIQUE INDEX ") { uniqueBy[relation, default: []].append(n) }
+                if object.unique { uniqueBy[relation, default: []].append(n) }
             }
         }
         for (k, object) in objects.enumerated() {
@@ -195,20 +202,20 @@ struct RestoreGraph: Sendable {
                     deps = conservative()
                 }
             case .attach:
-                if let (parentIndex, childIndex) = QualifiedName.attachment(object.sql),
-                   let p = indexStep[parentIndex.text], let c = indexStep[childIndex.text] {
+                if let (parentIndex, childIndex) = object.attachment,
+                   let p = indexStep[parentIndex], let c = indexStep[childIndex] {
                     deps = [p, c]
                     for s in [p, c] { if let r = relations[s - base] { locks[r] = .accessShare } }
-                    locks[Self.indexLock(parentIndex.text)] = .shareUpdateExclusive
-                    locks[Self.indexLock(childIndex.text)] = .accessExclusive
+                    locks[shared(Self.indexLock(parentIndex))] = .shareUpdateExclusive
+                    locks[shared(Self.indexLock(childIndex))] = .accessExclusive
                     if let r = relations[p - base] { attachesBy[r, default: []].append(n) }
                     about = relations[c - base]
                 } else {
                     deps = conservative()
                 }
             case .fk:
-                if let relation, let referenced = QualifiedName.referenced(object.sql) {
-                    let own = wholeTree(relation), other = wholeTree(referenced.text)
+                if let relation, let referenced = object.referenced {
+                    let own = wholeTree(relation), other = wholeTree(referenced)
                     var d = Set(loadsOf(own + other))
                     for r in own { d.formUnion(keysBy[r] ?? []) }
                     for r in other { d.formUnion(uniqueBy[r] ?? []) }
@@ -230,14 +237,14 @@ struct RestoreGraph: Sendable {
             }
             steps.append(Step(
                 id: uniqueID("\(kind.rawValue):\(object.schema.map { "\($0)." } ?? "")\(object.name)", n), kind: kind,
-                relation: about, work: .object(object), deps: deps,
+                relation: about, work: .object(object.spooled), deps: deps,
                 size: about.map(treeBytes) ?? 0, locks: locks.map { ($0.key, $0.value) }, done: finishedSteps.contains("post-data:\(object.index)")))
         }
         // A foreign key waits for the attachments of the referenced tree, wherever they are in the script.
-        for n in steps.indices where steps[n].kind == .fk {
-            guard case .object(let object) = steps[n].work, let referenced = QualifiedName.referenced(object.sql),
-                  steps[n].relation != nil else { continue }
-            let extra = wholeTree(referenced.text).flatMap { attachesBy[$0] ?? [] }
+        for (k, object) in objects.enumerated() where kinds[k] == .fk {
+            let n = base + k
+            guard let referenced = object.referenced, steps[n].relation != nil else { continue }
+            let extra = wholeTree(referenced).flatMap { attachesBy[$0] ?? [] }
             steps[n].deps = Array(Set(steps[n].deps + extra)).sorted()
         }
         // A table's read-back: after its rows are in (the loads of its tree)

@@ -68,8 +68,12 @@ enum RestoreProof {
     }
 
     /// The foreign keys a post-data script adds NOT VALID, as ``standard(_:plan:notValidInArchive:)`` names them.
-    static func notValid(in script: SchemaScript) -> Set<String> {
-        Set(script.objects.filter { SchemaScript.Phase.of($0) == .foreignKeys && $0.sql.hasSuffix(" NOT VALID;") }
-            .map { "\($0.schema ?? "") \($0.name)" })
+    static func notValid(in entries: [PostDataScript.Entry]) -> Set<String> {
+        Set(entries.filter(\.notValid).map { "\($0.schema ?? "") \($0.name)" })
+    }
+
+    /// A foreign key the script itself adds NOT VALID.
+    static func addsNotValid(_ object: SchemaScript.Object) -> Bool {
+        SchemaScript.Phase.of(object) == .foreignKeys && object.sql.hasSuffix(" NOT VALID;")
     }
 }

@@ -27,10 +27,8 @@ enum RestoreStatistics {
         var applied = 0
         do {
             try conn.transaction { conn in
-                var parser = SchemaScript.Parser()
-                var lines = LineSplitter()
                 var preambleRun = false
-                func run(_ object: SchemaScript.Object, _ preamble: [String]) throws {
+                try SchemaScript.stream(member, from: source) { object, preamble in
                     if !preambleRun {
                         try Session.runPreamble(conn, preamble)
                         preambleRun = true
@@ -38,16 +36,6 @@ enum RestoreStatistics {
                     try conn.execute(object.sql)
                     applied += 1
                 }
-                func line(_ bytes: UnsafeRawBufferPointer) throws {
-                    guard let text = String(validating: bytes.bindMemory(to: UInt8.self), as: UTF8.self) else {
-                        throw PGVaultError.archive("member \(member.member) is not valid UTF-8 text")
-                    }
-                    try parser.feed(text[...], emit: run)
-                }
-                try Archive.streamMember(member.member, expectedBytes: member.bytes, sha256: member.sha256, from: source,
-                                         maxOutput: 1 << 30) { try lines.feed($0, line: line) }
-                try lines.finish(line: line)
-                try parser.finish(emit: run)
             }
         } catch let error as PGError {
             return (0, "the backup's optimizer statistics were not restored (\(error)); run ANALYZE (or restore with --analyze)")

@@ -56,31 +56,27 @@ public struct RestoreTimeline: Sendable {
 
     public var entries: [Entry]
 
-    /// The bound over the entries whose kinds are in `kinds` (dependencies
-    /// on other entries count for nothing).
-    public func bound(jobs: Int, kinds: Set<String>) -> Bound {
-        let scheduled = entries.filter { kinds.contains($0.kind) }
-        var byID: [String: Entry] = [:]
-        for e in scheduled { byID[e.id] = e }
-        var path: [String: Double] = [:]
-        // Longest chain ending at each entry; iterative, as chains can be long.
-        func longest(_ root: String) -> Double {
-            var stack: [(String, Bool)] = [(root, false)]
-            while let (id, expanded) = stack.popLast() {
-                if path[id] != nil { continue }
-                guard let e = byID[id] else { path[id] = 0; continue }
+    /// The bound of steps numbered from 0: each one's statement time
+    /// (`durations`) and the numbers of the steps it waits for (`deps`).
+    /// Numbers, not the entries' ids: at 10,000 partitions there are some
+    /// 150,000 steps, and a table of strings for them is tens of MB.
+    public static func bound(durations: [Double], deps: (Int) -> [Int], jobs: Int) -> Bound {
+        // Longest chain ending at each step; iterative, as chains can be long.
+        var path = [Double](repeating: -1, count: durations.count)
+        var stack: [(Int, Bool)] = []
+        for root in durations.indices where path[root] < 0 {
+            stack.append((root, false))
+            while let (n, expanded) = stack.popLast() {
+                if path[n] >= 0 { continue }
                 if expanded {
-                    path[id] = (e.end - e.start) + (e.deps.compactMap { path[$0] }.max() ?? 0)
+                    path[n] = durations[n] + (deps(n).lazy.map { path[$0] }.max() ?? 0)
                 } else {
-                    stack.append((id, true))
-                    for d in e.deps where path[d] == nil && byID[d] != nil { stack.append((d, false)) }
+                    stack.append((n, true))
+                    for d in deps(n) where path[d] < 0 { stack.append((d, false)) }
                 }
             }
-            return path[root] ?? 0
         }
-        let critical = scheduled.map { longest($0.id) }.max() ?? 0
-        let total = scheduled.reduce(0) { $0 + ($1.end - $1.start) }
-        return Bound(criticalPathSeconds: critical, statementSeconds: total, jobs: jobs)
+        return Bound(criticalPathSeconds: path.max() ?? 0, statementSeconds: durations.reduce(0, +), jobs: jobs)
     }
 
     /// Writes the entries as JSON Lines: temporary name, fsync, rename.

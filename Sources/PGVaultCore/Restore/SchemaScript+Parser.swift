@@ -1,4 +1,24 @@
 extension SchemaScript {
+    /// Streams an archive's member of pg_dump SQL through a ``Parser``: each
+    /// object is handed over as soon as the next header closes it, so no
+    /// more than one object's text is held. The member's size and SHA-256
+    /// are checked as it streams, the checksum at its end: what was handed
+    /// over is suspect until this returns.
+    static func stream(_ member: Manifest.Member, from source: ArchiveSource, emit: Parser.Emit) throws {
+        var parser = Parser()
+        var lines = LineSplitter()
+        func line(_ bytes: UnsafeRawBufferPointer) throws {
+            guard let text = String(validating: bytes.bindMemory(to: UInt8.self), as: UTF8.self) else {
+                throw PGVaultError.archive("member \(member.member) is not valid UTF-8 text")
+            }
+            try parser.feed(text[...], emit: emit)
+        }
+        try Archive.streamMember(member.member, expectedBytes: member.bytes, sha256: member.sha256, from: source,
+                                 maxOutput: 1 << 30) { try lines.feed($0, line: line) }
+        try lines.finish(line: line)
+        try parser.finish(emit: emit)
+    }
+
     /// Reads pg_dump's script one line at a time and hands each object over
     /// as soon as the next header (or the end) closes it, so a script of any
     /// size is applied in bounded memory (``RestoreStatistics``). ``parse(_:)``

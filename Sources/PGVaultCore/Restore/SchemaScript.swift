@@ -92,18 +92,20 @@ public struct SchemaScript: Sendable, Equatable {
     /// source's roles) and/or without GRANT/REVOKE objects.
     public func filtered(noOwner: Bool, noPrivileges: Bool) -> SchemaScript {
         var copy = self
-        if noPrivileges {
-            copy.objects.removeAll { $0.type == "ACL" || $0.type == "DEFAULT ACL" }
-        }
-        if noOwner {
-            for k in copy.objects.indices {
-                let kept = copy.objects[k].sql.split(separator: "\n", omittingEmptySubsequences: false)
-                    .filter { !($0.hasPrefix("ALTER ") && $0.contains(" OWNER TO ") && $0.hasSuffix(";")) }
-                copy.objects[k].sql = kept.joined(separator: "\n")
-            }
-            copy.objects.removeAll { $0.sql.split(separator: "\n").allSatisfy(Self.isCommentOrBlank) }
-        }
+        copy.objects = objects.compactMap { Self.filter($0, noOwner: noOwner, noPrivileges: noPrivileges) }
         return copy
+    }
+
+    /// One object as ``filtered(noOwner:noPrivileges:)`` keeps it, or nil
+    /// when nothing of it is left.
+    static func filter(_ object: Object, noOwner: Bool, noPrivileges: Bool) -> Object? {
+        if noPrivileges && (object.type == "ACL" || object.type == "DEFAULT ACL") { return nil }
+        guard noOwner else { return object }
+        var copy = object
+        copy.sql = object.sql.split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { !($0.hasPrefix("ALTER ") && $0.contains(" OWNER TO ") && $0.hasSuffix(";")) }
+            .joined(separator: "\n")
+        return copy.sql.split(separator: "\n").allSatisfy(isCommentOrBlank) ? nil : copy
     }
 
     /// The SQL of `objects`, each preceded by the tablespace/access-method
@@ -137,8 +139,11 @@ public struct SchemaScript: Sendable, Equatable {
 
         public static func < (a: Phase, b: Phase) -> Bool { a.rawValue < b.rawValue }
 
-        public static func of(_ object: Object) -> Phase {
-            switch object.type {
+        public static func of(_ object: Object) -> Phase { of(type: object.type) }
+
+        /// The phase of an object of pg_dump's `Type:`.
+        public static func of(type: String) -> Phase {
+            switch type {
             case "CONSTRAINT", "CHECK CONSTRAINT": return .keys
             case "INDEX": return .indexes
             case "INDEX ATTACH": return .attach

@@ -79,7 +79,7 @@ enum StepScheduler {
                     case .object(let object):
                         let conn = try worker.builder(options, preamble: preamble)
                         let began = Date().timeIntervalSince(origin)
-                        try PostData.apply(object, conn: conn, delayMilliseconds: stepDelay, notes: notes, log: log)
+                        try PostData.apply(try object.read(), conn: conn, delayMilliseconds: stepDelay, notes: notes, log: log)
                         monitor.withLock { $0.stepDone() }
                         timings.withLock { $0[n] = Timing(start: began, end: Date().timeIntervalSince(origin), worker: worker.context.number) }
                     case .verify(let check):
