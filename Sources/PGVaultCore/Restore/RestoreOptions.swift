@@ -134,7 +134,8 @@ public struct RestoreSummary: Codable, Sendable {
     public var loadSeconds: Double
     public var postDataSeconds: Double
     /// The other phases' wall time (restore drills report each phase):
-    /// reading the manifest and checking every member is there; the target's
+    /// reading the manifest, checking every member is there and (a full
+    /// restore) reading the post-data script into its spool; the target's
     /// preparation with the pre-data schema; the verification at the end.
     public var fetchSeconds: Double = 0
     public var schemaSeconds: Double = 0
