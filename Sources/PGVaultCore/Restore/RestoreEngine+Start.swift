@@ -22,19 +22,19 @@ extension RestoreEngine.Context {
             }
         }
         var preamble: [String] = [], count = 0
-        var created: [SchemaScript.Object] = [], postDrops: [SchemaScript.Object] = []
+        var preDrops: [SchemaScript.Drop] = [], postDrops: [SchemaScript.Drop] = []
         try objects(schema.preData) { object, given in
             preamble = given
             count += 1
-            if options.clean && !SchemaScript(preamble: [], objects: [object]).dropStatements().isEmpty { created.append(object) }
+            if options.clean, let drop = SchemaScript.drop(object) { preDrops.append(drop) }
         }
         if options.clean {
             // Unfiltered, as the objects were created.
             try SchemaScript.stream(schema.postData, from: try options.source.open()) { object, _ in
-                if !SchemaScript(preamble: [], objects: [object]).dropStatements().isEmpty { postDrops.append(object) }
+                if let drop = SchemaScript.drop(object) { postDrops.append(drop) }
             }
         }
-        let drops = SchemaScript(preamble: [], objects: postDrops).dropStatements() + SchemaScript(preamble: [], objects: created).dropStatements()
+        let drops = SchemaScript.ordered(postDrops) + SchemaScript.ordered(preDrops)
         try Session.runPreamble(leader, preamble)
         log("applying the pre-data schema (\(count) objects)\(drops.isEmpty ? "" : " after dropping \(drops.count) objects the archive holds")")
         try leader.transaction { conn in

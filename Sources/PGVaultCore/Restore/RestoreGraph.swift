@@ -206,8 +206,9 @@ struct RestoreGraph: Sendable {
                    let p = indexStep[parentIndex], let c = indexStep[childIndex] {
                     deps = [p, c]
                     for s in [p, c] { if let r = relations[s - base] { locks[r] = .accessShare } }
+                    // Hundreds of attachments lock one parent index: one string for it.
                     locks[shared(Self.indexLock(parentIndex))] = .shareUpdateExclusive
-                    locks[shared(Self.indexLock(childIndex))] = .accessExclusive
+                    locks[Self.indexLock(childIndex)] = .accessExclusive
                     if let r = relations[p - base] { attachesBy[r, default: []].append(n) }
                     about = relations[c - base]
                 } else {

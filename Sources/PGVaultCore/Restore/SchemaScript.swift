@@ -88,16 +88,9 @@ public struct SchemaScript: Sendable, Equatable {
 
     // MARK: - Options applied to the script
 
-    /// Without `ALTER ... OWNER TO ...` lines (for a target that lacks the
-    /// source's roles) and/or without GRANT/REVOKE objects.
-    public func filtered(noOwner: Bool, noPrivileges: Bool) -> SchemaScript {
-        var copy = self
-        copy.objects = objects.compactMap { Self.filter($0, noOwner: noOwner, noPrivileges: noPrivileges) }
-        return copy
-    }
-
-    /// One object as ``filtered(noOwner:noPrivileges:)`` keeps it, or nil
-    /// when nothing of it is left.
+    /// One object without its `ALTER ... OWNER TO ...` lines (for a target
+    /// that lacks the source's roles) and/or dropped when it is a GRANT or
+    /// REVOKE; nil when nothing of it is left.
     static func filter(_ object: Object, noOwner: Bool, noPrivileges: Bool) -> Object? {
         if noPrivileges && (object.type == "ACL" || object.type == "DEFAULT ACL") { return nil }
         guard noOwner else { return object }
@@ -196,32 +189,46 @@ public struct SchemaScript: Sendable, Equatable {
     /// types, collations, text search configurations...; extensions and
     /// schemas last.
     public func dropStatements() -> [(sql: String, object: String)] {
-        var relations: [(String, String)] = [], others: [(String, String)] = []
-        for object in objects.reversed() {
-            let schema = object.schema
-            let what = "\(object.type.lowercased()) \(schema.map { "\($0)." } ?? "")\(object.name)"
-            switch object.type {
-            case "TABLE", "VIEW", "MATERIALIZED VIEW", "FOREIGN TABLE":
-                guard let schema else { continue }
-                relations.append(("DROP \(object.type) IF EXISTS \(SQL.qualified(schema, object.name)) CASCADE", what))
-            case "SEQUENCE" where Self.isIdentitySequence(object):
-                continue
-            case "SEQUENCE", "TYPE", "DOMAIN", "COLLATION", "CONVERSION", "TEXT SEARCH CONFIGURATION", "TEXT SEARCH DICTIONARY":
-                guard let schema else { continue }
-                others.append(("DROP \(object.type) IF EXISTS \(SQL.qualified(schema, object.name)) CASCADE", what))
-            case "FUNCTION", "PROCEDURE", "AGGREGATE":
-                guard let schema, let paren = object.name.firstIndex(of: "(") else { continue }
-                let name = String(object.name[..<paren]), args = object.name[paren...]
-                others.append(("DROP \(object.type) IF EXISTS \(SQL.qualified(schema, name))\(args) CASCADE", what))
-            case "SCHEMA" where object.name != "public":
-                others.append(("DROP SCHEMA IF EXISTS \(SQL.ident(object.name)) CASCADE", what))
-            case "EXTENSION", "EVENT TRIGGER", "PUBLICATION":
-                others.append(("DROP \(object.type) IF EXISTS \(SQL.ident(object.name)) CASCADE", what))
-            default:
-                continue
-            }
+        Self.ordered(objects.compactMap(Self.drop))
+    }
+
+    /// The DROP of one object, if --clean drops objects of its kind.
+    struct Drop {
+        var sql: String
+        /// What the report names: `table public.users`.
+        var object: String
+        /// A table, view...: dropped before everything else.
+        var relation: Bool
+    }
+
+    static func drop(_ object: Object) -> Drop? {
+        let what = "\(object.type.lowercased()) \(object.schema.map { "\($0)." } ?? "")\(object.name)"
+        switch (object.type, object.schema) {
+        case ("TABLE", let schema?), ("VIEW", let schema?), ("MATERIALIZED VIEW", let schema?), ("FOREIGN TABLE", let schema?):
+            return Drop(sql: "DROP \(object.type) IF EXISTS \(SQL.qualified(schema, object.name)) CASCADE", object: what, relation: true)
+        case ("SEQUENCE", _) where isIdentitySequence(object):
+            return nil
+        case ("SEQUENCE", let schema?), ("TYPE", let schema?), ("DOMAIN", let schema?), ("COLLATION", let schema?), ("CONVERSION", let schema?),
+             ("TEXT SEARCH CONFIGURATION", let schema?), ("TEXT SEARCH DICTIONARY", let schema?):
+            return Drop(sql: "DROP \(object.type) IF EXISTS \(SQL.qualified(schema, object.name)) CASCADE", object: what, relation: false)
+        case ("FUNCTION", let schema?), ("PROCEDURE", let schema?), ("AGGREGATE", let schema?):
+            guard let paren = object.name.firstIndex(of: "(") else { return nil }
+            let name = String(object.name[..<paren]), args = object.name[paren...]
+            return Drop(sql: "DROP \(object.type) IF EXISTS \(SQL.qualified(schema, name))\(args) CASCADE", object: what, relation: false)
+        case ("SCHEMA", _) where object.name != "public":
+            return Drop(sql: "DROP SCHEMA IF EXISTS \(SQL.ident(object.name)) CASCADE", object: what, relation: false)
+        case ("EXTENSION", _), ("EVENT TRIGGER", _), ("PUBLICATION", _):
+            return Drop(sql: "DROP \(object.type) IF EXISTS \(SQL.ident(object.name)) CASCADE", object: what, relation: false)
+        default:
+            return nil
         }
-        return relations + others
+    }
+
+    /// The drops of a script's objects, given in the script's order, in the
+    /// order they run: relations first, each group last created first.
+    static func ordered(_ drops: [Drop]) -> [(sql: String, object: String)] {
+        let reversed = drops.reversed()
+        return (reversed.filter(\.relation) + reversed.filter { !$0.relation }).map { ($0.sql, $0.object) }
     }
 
     /// pg_dump's SEQUENCE object of an identity column: no CREATE SEQUENCE,
