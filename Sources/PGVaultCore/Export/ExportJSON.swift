@@ -362,21 +362,11 @@ enum ExportJSONParser {
         }
 
         mutating func hex4() throws -> UInt32 {
-            guard i + 4 <= bytes.count else { throw error("short \\u escape") }
-            var v: UInt32 = 0
-            for _ in 0..<4 {
-                let c = bytes[i]
-                let d: UInt32
-                switch c {
-                case 0x30...0x39: d = UInt32(c - 0x30)
-                case 0x61...0x66: d = UInt32(c - 0x61 + 10)
-                case 0x41...0x46: d = UInt32(c - 0x41 + 10)
-                default: throw error("bad \\u escape")
-                }
-                v = v << 4 | d
-                i += 1
+            guard let value = JSONEscape.hex4(bytes, at: i) else {
+                throw error(i + 4 <= bytes.count ? "bad \\u escape" : "short \\u escape")
             }
-            return v
+            i += 4
+            return value
         }
 
         mutating func string() throws -> String {
@@ -391,15 +381,11 @@ enum ExportJSONParser {
                 guard i < bytes.count else { throw error("unterminated escape") }
                 let e = bytes[i]
                 i += 1
+                if let byte = JSONEscape.byte(for: e) {
+                    out.append(byte)
+                    continue
+                }
                 switch e {
-                case UInt8(ascii: "\""): out.append(0x22)
-                case UInt8(ascii: "\\"): out.append(0x5C)
-                case UInt8(ascii: "/"): out.append(0x2F)
-                case UInt8(ascii: "b"): out.append(0x08)
-                case UInt8(ascii: "f"): out.append(0x0C)
-                case UInt8(ascii: "n"): out.append(0x0A)
-                case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "t"): out.append(0x09)
                 case UInt8(ascii: "u"):
                     var scalar = try hex4()
                     if (0xD800...0xDBFF).contains(scalar), i + 6 <= bytes.count,
