@@ -46,9 +46,10 @@ public struct ArchiveDestination: Sendable {
         return CompressedMember(encoder: try ZstdObjectEncoder(writer: store.writer(for: prefix + member, ifAbsent: false), level: level))
     }
 
-    /// Writes a small member (manifest.json) whole.
+    /// Writes manifest.json, streamed (at 10,000 partitions it is tens of
+    /// MB; ``Manifest/encode(into:)``), whole or not at all.
     @discardableResult
-    func put(_ member: String, bytes: [UInt8]) throws -> Int64 {
-        try store.put(prefix + member, bytes: bytes)
+    func put(_ manifest: Manifest) throws -> Int64 {
+        try store.put(prefix + Manifest.memberName) { write in try manifest.encode(into: write) }
     }
 }

@@ -178,7 +178,7 @@ public enum BackupEngine {
             // archive's become durable here, before the manifest, the last
             // object (a tar's are read back into the tar, which is fsynced).
             if options.form == .directory { try deferredSync.flush() }
-            try ArchiveDestination(stagingFolder: staging).put(Manifest.memberName, bytes: try finalManifest.encoded())
+            try ArchiveDestination(stagingFolder: staging).put(finalManifest)
             let bytes = try publish(staging: staging, manifest: finalManifest, options: options)
             if options.form == .file { Files.removeTree(staging) }
             return bytes

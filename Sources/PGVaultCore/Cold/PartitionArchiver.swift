@@ -281,7 +281,7 @@ public enum PartitionArchiver {
             let manifest = try dump(item, conn: conn, options: options, into: destination, database: database)
             // Last: every member was committed through the store (whole,
             // fsynced, its folder fsynced); the put fsyncs the staging folder.
-            try destination.put(Manifest.memberName, bytes: try manifest.encoded())
+            try destination.put(manifest)
             return manifest
         }
         try options.faultInjection?("after-dump")

@@ -81,7 +81,7 @@ final class RepositoryArchive: ArchiveSource {
 
     func readMember(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         if name == Manifest.memberName {
-            try backup.manifest.encoded().withUnsafeBytes { try body($0) }
+            try backup.manifest.encode(into: body)
             return
         }
         guard let member = members[name] else { throw MissingMemberError(reason: "backup \(backup.name) has no member \(name)") }
@@ -108,7 +108,7 @@ final class RepositoryArchive: ArchiveSource {
         let packs = backup.manifest.packs ?? []
         var whole: [Bool] = []
         for pack in packs { whole.append(try backup.repository.store.head(pack.objectKey)?.size == pack.size) }
-        var out: [(String, Int64)] = [(Manifest.memberName, Int64(try backup.manifest.encoded().count))]
+        var out: [(String, Int64)] = [(Manifest.memberName, Int64(try backup.manifest.encodedCount()))]
         for (name, member) in members.sorted(by: { $0.key < $1.key }) where member.chunks.allSatisfy({ $0.pack < whole.count && whole[$0.pack] }) {
             out.append((name, member.bytes))
         }

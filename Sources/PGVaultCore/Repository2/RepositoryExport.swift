@@ -38,7 +38,7 @@ public enum RepositoryExport {
         manifest.packs = nil
         try Cancellation.check()
         // Every member is committed (whole, fsynced); the manifest is last.
-        try destination.put(Manifest.memberName, bytes: try manifest.encoded())
+        try destination.put(manifest)
         let bytes = try BackupEngine.publish(staging: staging, manifest: manifest, form: form, output: output)
         return Result(
             repository: backup.repository.location, backup: backup.name, output: output, form: form.rawValue,

@@ -41,6 +41,12 @@ extension RestoreEngine {
     /// for a manifest pgvault did not write byte for byte; a restore one of
     /// them left unfinished is resumed too.
     static func sameArchive(journal: String, archiveID: String, manifest: Manifest) -> Bool {
-        journal == archiveID || journal == (try? SHA2.hex(.sha256, of: manifest.encoded()))
+        guard journal != archiveID else { return true }
+        let reencoded = try? { () throws -> String in
+            let digest = try SHA2(.sha256)
+            try manifest.encode { try digest.update($0) }
+            return try digest.hexDigest()
+        }()
+        return journal == reencoded
     }
 }
