@@ -16,7 +16,7 @@ struct ReadyQueueTests {
 
     static func step(_ n: Int, deps: [Int] = [], size: Int64 = 1, locks: [(String, Mode)]) -> RestoreGraph.Step {
         RestoreGraph.Step(
-            id: "step:\(n)", kind: .attach, relation: nil, work: .object(object), deps: deps, size: size,
+            kind: .attach, relation: nil, work: .object(object), deps: deps, size: size,
             locks: locks.map { (relation: $0.0, mode: $0.1) }, done: false)
     }
 

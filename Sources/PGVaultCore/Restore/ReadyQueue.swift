@@ -29,7 +29,10 @@ final class ReadyQueue: @unchecked Sendable {
     /// array reads, not string hashing.
     private let locks: [[(relation: Int, mode: RestoreGraph.LockMode)]]
     /// By relation number, by lock mode: how many running steps hold it.
-    private var held: [[Int]]
+    /// One array, `relation * 9 + mode`: at 10,000 partitions there are
+    /// some 100,000 relations, indexes included, and an array for each would
+    /// be a heap block for each.
+    private var held: [Int]
     /// Ready steps that would wait on a running step's lock, by the relation
     /// and the mode they want (``parkKey(_:_:)``).
     private var parked: [Int: StepHeap] = [:]
@@ -58,7 +61,7 @@ final class ReadyQueue: @unchecked Sendable {
                 return (number, mode)
             }
         }
-        held = Array(repeating: Array(repeating: 0, count: 9), count: numbers.count)
+        held = Array(repeating: 0, count: numbers.count * 9)
         for (n, s) in steps.enumerated() {
             for d in Set(s.deps) where !steps[d].done {
                 waitingOn[n] += 1
@@ -98,7 +101,7 @@ final class ReadyQueue: @unchecked Sendable {
     /// The first of the step's locks a running step holds in a conflicting mode.
     private func conflict(_ n: Int) -> Int? {
         for (relation, mode) in locks[n]
-        where RestoreGraph.LockMode.allCases.contains(where: { held[relation][$0.rawValue] > 0 && mode.conflicts(with: $0) }) {
+        where RestoreGraph.LockMode.allCases.contains(where: { held[relation * 9 + $0.rawValue] > 0 && mode.conflicts(with: $0) }) {
             return Self.parkKey(relation, mode)
         }
         return nil
@@ -144,7 +147,7 @@ final class ReadyQueue: @unchecked Sendable {
                 continue
             }
             if from >= 0 { expose(from) }
-            for (relation, mode) in locks[n] { held[relation][mode.rawValue] += 1 }
+            for (relation, mode) in locks[n] { held[relation * 9 + mode.rawValue] += 1 }
             running += 1
             var batch = [n]
             if batchable(n) {
@@ -192,7 +195,7 @@ final class ReadyQueue: @unchecked Sendable {
     func finish(_ n: Int) {
         condition.lock()
         defer { condition.unlock() }
-        for (relation, mode) in locks[n] { held[relation][mode.rawValue] -= 1 }
+        for (relation, mode) in locks[n] { held[relation * 9 + mode.rawValue] -= 1 }
         running -= 1
         left -= 1
         // What waited on these relations may run now.

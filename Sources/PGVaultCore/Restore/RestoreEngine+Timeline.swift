@@ -4,14 +4,15 @@ extension RestoreEngine {
     /// The graph's steps as timeline entries; a step done by an earlier run
     /// is there too, taking no time at `doneAt` (the schema step's end), so
     /// every dependency names an entry.
-    static func timelineEntries(_ graph: RestoreGraph, _ outcome: StepScheduler.Outcome, doneAt: Double) -> [RestoreTimeline.Entry] {
-        graph.steps.enumerated().map { n, step in
+    static func timelineEntries(_ graph: RestoreGraph, _ outcome: StepScheduler.Outcome, doneAt: Double) throws -> [RestoreTimeline.Entry] {
+        let ids = try graph.ids()
+        return graph.steps.enumerated().map { n, step in
             let timing = outcome.timings[n]
             var bytes: Int64 = 0
             if case .load(let load) = step.work { bytes = load.unit.rawBytes }
-            let deps = step.deps.map { graph.steps[$0].id }
+            let deps = step.deps.map { ids[$0] }
             return RestoreTimeline.Entry(
-                id: step.id, kind: step.kind.rawValue, relation: step.relation,
+                id: ids[n], kind: step.kind.rawValue, relation: step.relation,
                 deps: deps.isEmpty ? ["schema"] : deps, start: timing?.start ?? doneAt, end: timing?.end ?? doneAt,
                 worker: timing?.worker ?? 0, bytes: bytes)
         }

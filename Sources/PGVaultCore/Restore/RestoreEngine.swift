@@ -135,7 +135,7 @@ public enum RestoreEngine {
                 jobs: max(1, options.jobs))
             scheduledSeconds = outcome.end - outcome.start
             if options.timeline != nil {
-                let entries = RestoreEngine.timelineEntries(graph, outcome, doneAt: timeline.entries[0].end)
+                let entries = try RestoreEngine.timelineEntries(graph, outcome, doneAt: timeline.entries[0].end)
                 timeline.entries += entries
                 lastIDs = RestoreEngine.sinks(entries)
             }

@@ -66,7 +66,6 @@ struct RestoreGraph: Sendable {
     }
 
     struct Step: Sendable {
-        var id: String
         var kind: Kind
         /// `schema.table`, unquoted.
         var relation: String?
@@ -99,13 +98,6 @@ struct RestoreGraph: Sendable {
     ) -> RestoreGraph {
         var steps: [Step] = []
         steps.reserveCapacity(loads.count + objects.count + checks.count)
-        var ids = Set<String>()
-        /// Ids are unique: a name pg_dump repeats (a COMMENT and its object) gets the step's number.
-        func uniqueID(_ id: String, _ n: Int) -> String {
-            let unique = ids.contains(id) ? "\(id)#\(n)" : id
-            ids.insert(unique)
-            return unique
-        }
 
         // The partition trees.
         var parent: [String: String] = [:], children: [String: [String]] = [:]
@@ -135,7 +127,7 @@ struct RestoreGraph: Sendable {
         for load in loads {
             let n = steps.count
             steps.append(Step(
-                id: uniqueID("load:\(load.unit.id)", n), kind: .load, relation: load.archived.qualifiedName, work: .load(load),
+                kind: .load, relation: load.archived.qualifiedName, work: .load(load),
                 deps: [], size: load.unit.rawBytes, locks: [], done: finishedUnits[load.unit.id] != nil))
             if planOrder { firstLoad[load.archived.qualifiedName] = firstLoad[load.archived.qualifiedName] ?? n }
             for r in Set([load.destination, load.archived.qualifiedName]) { loadsBy[r, default: []].append(n) }
@@ -146,7 +138,7 @@ struct RestoreGraph: Sendable {
 
         // Index names (schema.name, unquoted) → the key/index step that builds it.
         var indexStep: [String: Int] = [:]
-        var keysBy: [String: [Int]] = [:], buildsBy: [String: [Int]] = [:], uniqueBy: [String: [Int]] = [:], attachesBy: [String: [Int]] = [:]
+        var keysBy: [String: [Int]] = [:], buildsBy: [String: [Int]] = [:], uniqueBy: [String: [Int]] = [:], uniqueAttachesBy: [String: [Int]] = [:]
         var firstOther: Int?
         var lastOther: Int?
         // Classify first: an attachment or foreign key can name an index built later in the script.
@@ -208,8 +200,15 @@ struct RestoreGraph: Sendable {
                     for s in [p, c] { if let r = relations[s - base] { locks[r] = .accessShare } }
                     // Hundreds of attachments lock one parent index: one string for it.
                     locks[shared(Self.indexLock(parentIndex))] = .shareUpdateExclusive
-                    locks[Self.indexLock(childIndex)] = .accessExclusive
-                    if let r = relations[p - base] { attachesBy[r, default: []].append(n) }
+                    // The partition's index is locked ACCESS EXCLUSIVE too, but
+                    // no other step locks it (its build locks the table; an
+                    // index attaches to one parent), so it orders nothing: at
+                    // 10,000 partitions it would be 80,000 names held for nothing.
+                    // What a foreign key that references the table waits for:
+                    // the attachments of its unique indexes (the others it
+                    // does not need, and at 10,000 partitions they are 70,000
+                    // statements that can run beside it).
+                    if let r = relations[p - base], objects[p - base].unique { uniqueAttachesBy[r, default: []].append(n) }
                     about = relations[c - base]
                 } else {
                     deps = conservative()
@@ -237,15 +236,18 @@ struct RestoreGraph: Sendable {
                 lastOther = n
             }
             steps.append(Step(
-                id: uniqueID("\(kind.rawValue):\(object.schema.map { "\($0)." } ?? "")\(object.name)", n), kind: kind,
+                kind: kind,
                 relation: about, work: .object(object.spooled), deps: deps,
                 size: about.map(treeBytes) ?? 0, locks: locks.map { ($0.key, $0.value) }, done: finishedSteps.contains("post-data:\(object.index)")))
         }
-        // A foreign key waits for the attachments of the referenced tree, wherever they are in the script.
+        // A foreign key waits for the attachments of the referenced tree's
+        // unique indexes, wherever they are in the script: a partitioned
+        // index is valid, and can back a foreign key, once every partition's
+        // index is attached.
         for (k, object) in objects.enumerated() where kinds[k] == .fk {
             let n = base + k
             guard let referenced = object.referenced, steps[n].relation != nil else { continue }
-            let extra = wholeTree(referenced).flatMap { attachesBy[$0] ?? [] }
+            let extra = wholeTree(referenced).flatMap { uniqueAttachesBy[$0] ?? [] }
             steps[n].deps = Array(Set(steps[n].deps + extra)).sorted()
         }
         // A table's read-back: after its rows are in (the loads of its tree)
@@ -258,7 +260,7 @@ struct RestoreGraph: Sendable {
             let own = [relation] + descendants(relation)
             let deps = Set(loadsOf(relations)).union(own.flatMap { buildsBy[$0] ?? [] })
             steps.append(Step(
-                id: uniqueID("verify:\(check.object)", steps.count), kind: .verify, relation: check.object, work: .verify(check),
+                kind: .verify, relation: check.object, work: .verify(check),
                 deps: deps.sorted(), size: check.units.reduce(0) { $0 + $1.rawBytes },
                 locks: own.map { ($0, .accessShare) }, done: false))
         }
@@ -269,6 +271,28 @@ struct RestoreGraph: Sendable {
             }
         }
         return RestoreGraph(steps: steps)
+    }
+
+    /// The steps' names, for the timeline only (a graph of 150,000 steps
+    /// does not keep a string for each): `load:<unit>`,
+    /// `<kind>:<schema.name>` of a post-data object (read back from the
+    /// script's spool), `verify:<table>`. A name pg_dump repeats (a COMMENT
+    /// and its object) gets the step's number.
+    func ids() throws -> [String] {
+        var seen = Set<String>()
+        return try steps.enumerated().map { n, step in
+            let id: String
+            switch step.work {
+            case .load(let load): id = "load:\(load.unit.id)"
+            case .verify(let check): id = "verify:\(check.object)"
+            case .object(let spooled):
+                let object = try spooled.read()
+                id = "\(step.kind.rawValue):\(object.schema.map { "\($0)." } ?? "")\(object.name)"
+            }
+            let unique = seen.contains(id) ? "\(id)#\(n)" : id
+            seen.insert(unique)
+            return unique
+        }
     }
 }
 
