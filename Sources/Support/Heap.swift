@@ -11,3 +11,24 @@ public enum Heap {
         _ = malloc_trim(0)
     }
 }
+
+extension Heap {
+    /// Bytes the heap has given out and not had back (glibc's `mallinfo2`:
+    /// small blocks and mapped ones): what a structure costs, measured as
+    /// the difference around its making.
+    public static func bytesInUse() -> Int {
+        let info = mallinfo2()
+        return Int(info.uordblks + info.hblkhd)
+    }
+}
+
+extension Array {
+    /// A copy with room for its elements only: an array grown by appending
+    /// has up to as much room again, which a structure kept for a whole
+    /// restore need not hold.
+    public func trimmed() -> [Element] {
+        [Element](unsafeUninitializedCapacity: count) { buffer, initialized in
+            initialized = buffer.initialize(fromContentsOf: self)
+        }
+    }
+}

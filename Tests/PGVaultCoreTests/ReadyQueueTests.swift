@@ -14,10 +14,29 @@ struct ReadyQueueTests {
     static let object = try! SpooledObject.spool([SchemaScript.Object(
         index: 0, name: "step", type: "INDEX ATTACH", schema: "public", sql: "-- step", tablespace: "''", accessMethod: nil)])[0]
 
-    static func step(_ n: Int, deps: [Int] = [], size: Int64 = 1, locks: [(String, Mode)]) -> RestoreGraph.Step {
-        RestoreGraph.Step(
-            kind: .attach, relation: nil, work: .object(object), deps: deps, size: size,
-            locks: locks.map { (relation: $0.0, mode: $0.1) }, done: false)
+    /// A step as the test gives it: dependencies and locks by name.
+    struct Draft {
+        var deps: [Int] = []
+        var size: Int64 = 1
+        var locks: [(String, Mode)]
+    }
+
+    /// The graph of `drafts`, its relations numbered.
+    static func graph(_ drafts: [Draft]) -> RestoreGraph {
+        var graph = RestoreGraph()
+        var numbers: [String: Int32] = [:]
+        func number(_ name: String) -> Int32 {
+            if let n = numbers[name] { return n }
+            numbers[name] = Int32(graph.names.count)
+            graph.names.append(name)
+            return numbers[name]!
+        }
+        for draft in drafts {
+            graph.append(
+                RestoreGraph.Step(kind: .attach, done: false, relation: -1, work: .object(object), size: draft.size),
+                deps: draft.deps, locks: draft.locks.map { RestoreGraph.Lock(relation: number($0.0), mode: $0.1) })
+        }
+        return graph
     }
 
     /// Plays `jobs` workers in rounds: each round starts steps until the
@@ -42,18 +61,16 @@ struct ReadyQueueTests {
         // attachments ready at once, only one per parent index able to run
         // (SHARE UPDATE EXCLUSIVE conflicts with itself).
         let parents = 7, children = 3_000
-        var steps: [RestoreGraph.Step] = []
+        var steps: [Draft] = []
         for c in 0..<children {
             for p in 0..<parents {
-                let n = steps.count
-                steps.append(Self.step(n, size: Int64(children - c), locks: [
+                steps.append(Draft(size: Int64(children - c), locks: [
                     ("public.messages", .accessShare), ("public.messages_\(c)", .accessShare),
-                    (RestoreGraph.indexLock("public.parent_\(p)"), .shareUpdateExclusive),
-                    (RestoreGraph.indexLock("public.child_\(c)_\(p)"), .accessExclusive),
+                    ("public.parent_\(p)", .shareUpdateExclusive), ("public.child_\(c)_\(p)", .accessExclusive),
                 ]))
             }
         }
-        let graph = RestoreGraph(steps: steps)
+        let graph = Self.graph(steps)
         for jobs in [2, 4, 8, 16] {
             let queue = ReadyQueue(graph)
             let rounds = Self.rounds(queue, jobs: jobs, steps: steps.count)
@@ -72,19 +89,19 @@ struct ReadyQueueTests {
         var rng = SplitMix(seed: UInt64(seed) &* 7_919)
         let count = 150 + rng.int(150)
         let relations = (0..<(2 + rng.int(6))).map { "public.r\($0)" }
-        var steps: [RestoreGraph.Step] = []
+        var steps: [Draft] = []
         for n in 0..<count {
             var locks: [(String, Mode)] = []
             for relation in relations where rng.int(3) == 0 { locks.append((relation, rng.pick(Mode.allCases))) }
             let deps = n == 0 ? [] : (0..<rng.int(3)).map { _ in rng.int(n) }
-            steps.append(Self.step(n, deps: deps, size: Int64(rng.int(5)), locks: locks))
+            steps.append(Draft(deps: deps, size: Int64(rng.int(5)), locks: locks))
         }
-        let queue = ReadyQueue(RestoreGraph(steps: steps))
+        let queue = ReadyQueue(Self.graph(steps))
         let jobs = 1 + rng.int(4)
         var running: [Int] = [], finished = Set<Int>(), started = Set<Int>()
 
         func conflicts(_ a: Int, _ b: Int) -> Bool {
-            steps[a].locks.contains { la in steps[b].locks.contains { lb in la.relation == lb.relation && la.mode.conflicts(with: lb.mode) } }
+            steps[a].locks.contains { la in steps[b].locks.contains { lb in la.0 == lb.0 && la.1.conflicts(with: lb.1) } }
         }
         while finished.count < count {
             while running.count < jobs, let batch = queue.tryNext() {

@@ -9,72 +9,107 @@ import Foundation
 /// tens of MB of SQL. Held as text, parsed whole and then kept by the steps,
 /// it was most of the restore's memory (about 1 KB per object at its peak).
 struct PostDataScript: Sendable {
-    /// What the graph needs of one object, read from its SQL as it streamed by.
+    /// What the graph needs of one object, read from its SQL as it streamed
+    /// by. Names are numbers into ``names``: at 10,000 partitions there are
+    /// 140,000 entries, and with strings of their own (a partition's index
+    /// is named in its build and in its attachment) they were about 350
+    /// bytes each; numbered, they are 56.
     struct Entry: Sendable {
         /// The object's position in the script: the journal's `post-data:N`.
         var index: Int
-        var type: String
-        var schema: String?
-        var name: String
-        /// The table it is built on or alters (`schema.name`, unquoted), if its SQL names one.
-        var relation: String?
-        /// A key's or index's index (`schema.name`, as pg_dump names it).
-        var builds: String?
+        var phase: SchemaScript.Phase
         /// A key, or a CREATE UNIQUE INDEX: what a foreign key that references the table needs.
-        var unique: Bool
+        var unique = false
+        /// The table it is built on or alters (`schema.name`, unquoted), if its SQL names one.
+        var relation: Int32 = -1
+        /// A key's or index's index (`schema.name`, as pg_dump names it).
+        var builds: Int32 = -1
         /// `ALTER INDEX parent ATTACH PARTITION child`: the two indexes.
-        var attachment: (parent: String, child: String)?
+        var attachParent: Int32 = -1
+        var attachChild: Int32 = -1
         /// A foreign key's referenced table.
-        var referenced: String?
-        /// A foreign key the archive itself holds NOT VALID.
-        var notValid: Bool
+        var referenced: Int32 = -1
         var spooled: SpooledObject
+
+        init(index: Int, phase: SchemaScript.Phase, spooled: SpooledObject) {
+            self.index = index
+            self.phase = phase
+            self.spooled = spooled
+        }
     }
 
     /// pg_dump's session settings, run on every connection that builds objects.
-    var preamble: [String]
-    var entries: [Entry]
+    var preamble: [String] = []
+    var entries: [Entry] = []
+    /// The names the entries give, by number: tables and indexes
+    /// (`schema.name`, unquoted; PostgreSQL gives both one namespace per
+    /// schema, so a number is one relation).
+    var names: [String] = []
+    /// The foreign keys the script itself adds NOT VALID, as `schema name`
+    /// (as ``RestoreProof/standard(_:plan:notValidInArchive:)`` names them).
+    var notValid = Set<String>()
+    private var numbers: [String: Int32] = [:]
+
+    /// The name numbered `n`, or nil for -1.
+    func name(_ n: Int32) -> String? { n >= 0 ? names[Int(n)] : nil }
+
+    /// The number of `name`, given one if it has none.
+    mutating func number(_ name: String) -> Int32 {
+        if let known = numbers[name] { return known }
+        let n = Int32(names.count)
+        names.append(name)
+        numbers[name] = n
+        return n
+    }
 
     /// The script of `member`, with --no-owner/--no-privileges applied.
     static func read(_ member: Manifest.Member, options: RestoreOptions) throws -> PostDataScript {
         let writer = try SpooledObject.Writer()
-        var entries: [Entry] = []
-        var preamble: [String] = []
-        // One storage for each name: a partition's name is in each of its
-        // keys, indexes and attachments, a parent index's in the attachment
-        // of every partition's index (at 10,000 partitions, 140,000 objects).
-        var names = Set<String>()
-        func shared(_ name: String) -> String { names.insert(name).memberAfterInsert }
+        var script = PostDataScript()
         try SchemaScript.stream(member, from: try options.source.open()) { object, given in
-            preamble = given
+            script.preamble = given
             guard let object = SchemaScript.filter(object, noOwner: options.noOwner, noPrivileges: options.noPrivileges) else { return }
-            var entry = entry(object, spooled: try writer.append(object))
-            entry.name = shared(entry.name)
-            entry.relation = entry.relation.map(shared)
-            entry.builds = entry.builds.map(shared)
-            entry.attachment = entry.attachment.map { (shared($0.parent), shared($0.child)) }
-            entry.referenced = entry.referenced.map(shared)
-            entries.append(entry)
+            script.add(object, spooled: try writer.append(object))
         }
-        let spool = try writer.finish()
-        for k in entries.indices { entries[k].spooled.spool = spool }
-        return PostDataScript(preamble: preamble, entries: entries)
+        script.seal(try writer.finish())
+        return script
     }
 
-    /// The facts of `object` the graph orders it by.
-    static func entry(_ object: SchemaScript.Object, spooled: SpooledObject) -> Entry {
+    /// The spool every entry's object is in, once it is written whole.
+    mutating func seal(_ spool: SealedSpool) {
+        entries = entries.trimmed()
+        for k in entries.indices { entries[k].spooled.spool = spool }
+    }
+
+    /// What orders the objects goes (once the graph is built from it); the
+    /// preamble stays.
+    mutating func dropFacts() {
+        entries = []
+        names = []
+        numbers = [:]
+    }
+
+    /// Reads the facts of `object` the graph orders it by, and appends them.
+    mutating func add(_ object: SchemaScript.Object, spooled: SpooledObject) {
         let phase = SchemaScript.Phase.of(object)
-        var builds: String?
-        if phase == .keys || phase == .indexes, let name = QualifiedName.indexName(object) {
-            builds = "\(object.schema ?? "").\(name)"
+        var entry = Entry(index: object.index, phase: phase, spooled: spooled)
+        if let table = SchemaScript.tableOf(object).flatMap({ QualifiedName.parse($0)?.text }) { entry.relation = number(table) }
+        switch phase {
+        case .keys, .indexes:
+            if let name = QualifiedName.indexName(object) { entry.builds = number("\(object.schema ?? "").\(name)") }
+            entry.unique = phase == .keys || object.sql.hasPrefix("CREATE UNIQUE INDEX ")
+        case .attach:
+            if let (parent, child) = QualifiedName.attachment(object.sql) {
+                entry.attachParent = number(parent.text)
+                entry.attachChild = number(child.text)
+            }
+        case .foreignKeys:
+            if let referenced = QualifiedName.referenced(object.sql) { entry.referenced = number(referenced.text) }
+            if RestoreProof.addsNotValid(object) { notValid.insert("\(object.schema ?? "") \(object.name)") }
+        case .rest:
+            break
         }
-        let attachment = phase == .attach ? QualifiedName.attachment(object.sql).map { ($0.0.text, $0.1.text) } : nil
-        return Entry(
-            index: object.index, type: object.type, schema: object.schema, name: object.name,
-            relation: SchemaScript.tableOf(object).flatMap { QualifiedName.parse($0)?.text }, builds: builds,
-            unique: phase == .keys || object.sql.hasPrefix("CREATE UNIQUE INDEX "), attachment: attachment,
-            referenced: phase == .foreignKeys ? QualifiedName.referenced(object.sql)?.text : nil,
-            notValid: RestoreProof.addsNotValid(object), spooled: spooled)
+        entries.append(entry)
     }
 }
 

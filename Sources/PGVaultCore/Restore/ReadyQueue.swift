@@ -18,26 +18,28 @@ import Support
 final class ReadyQueue: @unchecked Sendable {
     // Everything below is guarded by `condition`.
     private let condition = NSCondition()
+    private let graph: RestoreGraph
     private let steps: [RestoreGraph.Step]
-    private var waitingOn: [Int]
-    private var dependents: [[Int]]
+    private var waitingOn: [Int32]
+    /// Step n's dependents (the steps that wait for it) are
+    /// `dependentList[dependentStart[n]..<dependentStart[n + 1]]`: two flat
+    /// arrays, not one per step.
+    private let dependentStart: [Int32]
+    private let dependentList: [Int32]
     /// Ready steps, except small loads.
     private var ready = StepHeap()
     /// Ready small loads (``batchable(_:)``): a pick of one takes others with it.
     private var small = StepHeap()
-    /// Each step's locks, the relations numbered: a check of a step is a few
-    /// array reads, not string hashing.
-    private let locks: [[(relation: Int, mode: RestoreGraph.LockMode)]]
-    /// By relation number, by lock mode: how many running steps hold it.
-    /// One array, `relation * 9 + mode`: at 10,000 partitions there are
-    /// some 100,000 relations, indexes included, and an array for each would
-    /// be a heap block for each.
-    private var held: [Int]
+    /// By the graph's relation number, by lock mode: how many running steps
+    /// hold it. One array, `relation * 9 + mode`: at 10,000 partitions
+    /// there are some 10,000 relations, and an array for each would be a
+    /// heap block for each.
+    private var held: [Int32]
     /// Ready steps that would wait on a running step's lock, by the relation
     /// and the mode they want (``parkKey(_:_:)``).
     private var parked: [Int: StepHeap] = [:]
     /// The parked list each step in `ready` or `small` came from as its head, or -1.
-    private var exposedFrom: [Int]
+    private var exposedFrom: [Int32]
     /// The parked lists whose head is in `ready` or `small` now.
     private var exposing = Set<Int>()
     private var left: Int
@@ -48,26 +50,32 @@ final class ReadyQueue: @unchecked Sendable {
     private(set) var examined = 0
 
     init(_ graph: RestoreGraph) {
+        self.graph = graph
         steps = graph.steps
-        waitingOn = Array(repeating: 0, count: steps.count)
-        dependents = Array(repeating: [], count: steps.count)
-        exposedFrom = Array(repeating: -1, count: steps.count)
-        left = steps.count
-        var numbers: [String: Int] = [:]
-        locks = steps.map { step in
-            step.locks.map { relation, mode in
-                let number = numbers[relation] ?? numbers.count
-                numbers[relation] = number
-                return (number, mode)
-            }
-        }
-        held = Array(repeating: 0, count: numbers.count * 9)
-        for (n, s) in steps.enumerated() {
-            for d in Set(s.deps) where !steps[d].done {
+        let count = steps.count
+        waitingOn = Array(repeating: 0, count: count)
+        exposedFrom = Array(repeating: -1, count: count)
+        left = count
+        held = Array(repeating: 0, count: graph.names.count * 9)
+        // Counted, then placed: each step's dependents in one list.
+        var start = [Int32](repeating: 0, count: count + 1)
+        for n in 0..<count {
+            for d in graph.deps(of: n) where !steps[Int(d)].done {
                 waitingOn[n] += 1
-                dependents[d].append(n)
+                start[Int(d) + 1] += 1
             }
         }
+        for n in 0..<count { start[n + 1] += start[n] }
+        var list = [Int32](repeating: 0, count: Int(start[count]))
+        var next = start
+        for n in 0..<count {
+            for d in graph.deps(of: n) where !steps[Int(d)].done {
+                list[Int(next[Int(d)])] = Int32(n)
+                next[Int(d)] += 1
+            }
+        }
+        dependentStart = start
+        dependentList = list
         for n in steps.indices {
             if steps[n].done { left -= 1 } else if waitingOn[n] == 0 { insert(n) }
         }
@@ -100,9 +108,11 @@ final class ReadyQueue: @unchecked Sendable {
 
     /// The first of the step's locks a running step holds in a conflicting mode.
     private func conflict(_ n: Int) -> Int? {
-        for (relation, mode) in locks[n]
-        where RestoreGraph.LockMode.allCases.contains(where: { held[relation * 9 + $0.rawValue] > 0 && mode.conflicts(with: $0) }) {
-            return Self.parkKey(relation, mode)
+        for lock in graph.locks(of: n) {
+            let relation = Int(lock.relation)
+            if RestoreGraph.LockMode.allCases.contains(where: { held[relation * 9 + $0.rawValue] > 0 && lock.mode.conflicts(with: $0) }) {
+                return Self.parkKey(relation, lock.mode)
+            }
         }
         return nil
     }
@@ -112,7 +122,7 @@ final class ReadyQueue: @unchecked Sendable {
         guard !exposing.contains(list), let head = parked[list]?.pop() else { return }
         if parked[list]?.isEmpty == true { parked[list] = nil }
         exposing.insert(list)
-        exposedFrom[head.step] = list
+        exposedFrom[head.step] = Int32(list)
         insert(head.step)
     }
 
@@ -134,7 +144,7 @@ final class ReadyQueue: @unchecked Sendable {
     private func take() -> [Int]? {
         while let n = popBest() {
             examined += 1
-            let from = exposedFrom[n]
+            let from = Int(exposedFrom[n])
             if from >= 0 {
                 exposedFrom[n] = -1
                 exposing.remove(from)
@@ -147,7 +157,7 @@ final class ReadyQueue: @unchecked Sendable {
                 continue
             }
             if from >= 0 { expose(from) }
-            for (relation, mode) in locks[n] { held[relation * 9 + mode.rawValue] += 1 }
+            for lock in graph.locks(of: n) { held[Int(lock.relation) * 9 + lock.mode.rawValue] += 1 }
             running += 1
             var batch = [n]
             if batchable(n) {
@@ -195,16 +205,16 @@ final class ReadyQueue: @unchecked Sendable {
     func finish(_ n: Int) {
         condition.lock()
         defer { condition.unlock() }
-        for (relation, mode) in locks[n] { held[relation * 9 + mode.rawValue] -= 1 }
+        for lock in graph.locks(of: n) { held[Int(lock.relation) * 9 + lock.mode.rawValue] -= 1 }
         running -= 1
         left -= 1
         // What waited on these relations may run now.
-        for (relation, _) in locks[n] {
-            for mode in RestoreGraph.LockMode.allCases { expose(Self.parkKey(relation, mode)) }
+        for lock in graph.locks(of: n) {
+            for mode in RestoreGraph.LockMode.allCases { expose(Self.parkKey(Int(lock.relation), mode)) }
         }
-        for d in dependents[n] {
-            waitingOn[d] -= 1
-            if waitingOn[d] == 0 { insert(d) }
+        for d in dependentList[Int(dependentStart[n])..<Int(dependentStart[n + 1])] {
+            waitingOn[Int(d)] -= 1
+            if waitingOn[Int(d)] == 0 { insert(Int(d)) }
         }
         condition.broadcast()
     }

@@ -10,9 +10,9 @@ extension RestoreEngine {
             let timing = outcome.timings[n]
             var bytes: Int64 = 0
             if case .load(let load) = step.work { bytes = load.unit.rawBytes }
-            let deps = step.deps.map { ids[$0] }
+            let deps = graph.deps(of: n).map { ids[Int($0)] }
             return RestoreTimeline.Entry(
-                id: ids[n], kind: step.kind.rawValue, relation: step.relation,
+                id: ids[n], kind: step.kind.rawValue, relation: graph.relation(of: n),
                 deps: deps.isEmpty ? ["schema"] : deps, start: timing?.start ?? doneAt, end: timing?.end ?? doneAt,
                 worker: timing?.worker ?? 0, bytes: bytes)
         }

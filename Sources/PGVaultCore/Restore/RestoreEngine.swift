@@ -99,7 +99,7 @@ public enum RestoreEngine {
         if var script = script.take() {
             // Data and post-data, each step as soon as what it needs is done.
             let doneSteps = try await Blocking.run("pgvault-restore-steps", on: leader) { try RestoreJournal.steps($0) }
-            notValidInArchive = RestoreProof.notValid(in: script.entries)
+            notValidInArchive = script.notValid
             if options.verify && options.verification == .full {
                 // Each table is read back as soon as its own work is done.
                 let restored = Set(prepared.plan.loads.map(\.unit.id))
@@ -110,13 +110,13 @@ public enum RestoreEngine {
                 }
             }
             var graph = RestoreGraph.build(
-                loads: prepared.plan.loads, tables: manifest.tables, objects: script.entries,
+                loads: prepared.plan.loads, tables: manifest.tables, script: &script,
                 finishedUnits: prepared.finished, finishedSteps: doneSteps, planOrder: options.order == .newestFirst,
                 checks: readBacks?.checks ?? [])
             // The steps hold what they run (an object's place in the spool):
             // the script's facts (one entry per partition's index, key and
-            // attachment) go.
-            script.entries = []
+            // attachment) and names go.
+            script.dropFacts()
             try await Blocking.run("pgvault-restore-heap") { Heap.releaseFreePages() }
             if options.resume {
                 log("resuming: \(graph.steps.reduce(0) { $0 + ($1.done ? 1 : 0) }) of \(graph.steps.count) steps were done before")
@@ -131,7 +131,7 @@ public enum RestoreEngine {
             postDataStatements = graph.steps.reduce(0) { $0 + ($1.kind != .load && !$1.done ? 1 : 0) }
             // A step done by an earlier run took no time in this one.
             summaryBound = RestoreTimeline.bound(
-                durations: outcome.timings.map { $0.map { $0.end - $0.start } ?? 0 }, deps: { graph.steps[$0].deps },
+                durations: outcome.timings.map { $0.map { $0.end - $0.start } ?? 0 }, deps: { graph.deps(of: $0).map(Int.init) },
                 jobs: max(1, options.jobs))
             scheduledSeconds = outcome.end - outcome.start
             if options.timeline != nil {
@@ -140,7 +140,7 @@ public enum RestoreEngine {
                 lastIDs = RestoreEngine.sinks(entries)
             }
             // The steps are done with.
-            graph.steps = []
+            graph = RestoreGraph()
         } else {
             let pending = prepared.plan.loads.filter { prepared.finished[$0.unit.id] == nil }
             if pending.count < prepared.plan.loads.count {

@@ -50,10 +50,6 @@ struct RestoreGraph: Sendable {
         }
     }
 
-    /// The lock key of an index (schema.name): indexes are relations too,
-    /// named apart from tables.
-    static func indexLock(_ name: String) -> String { "index " + name }
-
     enum Kind: String, Sendable { case load, key, index, attach, fk, other, verify }
 
     /// A load's unit and tables are hundreds of bytes, which would make
@@ -65,118 +61,204 @@ struct RestoreGraph: Sendable {
         indirect case verify(DigestCheck)
     }
 
+    /// A relation a step locks while it runs (a number into ``names``), and how.
+    struct Lock: Sendable, Equatable {
+        var relation: Int32
+        var mode: LockMode
+    }
+
+    /// A step without its dependencies and locks, which the graph keeps in
+    /// two flat lists for all steps (at 10,000 partitions 150,000 steps,
+    /// and two arrays each would be 300,000 heap blocks).
     struct Step: Sendable {
         var kind: Kind
-        /// `schema.table`, unquoted.
-        var relation: String?
+        /// Finished by an earlier run (the journal says so: a unit's row, or
+        /// `post-data:N` for the script's object N).
+        var done: Bool
+        /// The table it works on: a number into ``names``, or -1.
+        var relation: Int32
         var work: Work
-        var deps: [Int]
         /// Bytes of the relation (its unit for a load): larger goes first.
         var size: Int64
         /// Lower goes first, before size: with --order newest-first, the
         /// position of the table's first unit in the plan; else 0.
         var rank = 0
-        /// Relations locked while it runs, and how. Loads lock nothing the
-        /// graph does not already order.
-        /// (A list, not a dictionary: one dictionary per step is a heap
-        /// block of its own, per partition several.)
-        var locks: [(relation: String, mode: LockMode)]
-        /// Finished by an earlier run (the journal says so: a unit's row, or
-        /// `post-data:N` for the script's object N).
-        var done: Bool
     }
 
-    var steps: [Step]
+    var steps: [Step] = []
+    /// The relations steps work on or lock, by number: tables and indexes
+    /// as `schema.name`, unquoted (PostgreSQL gives both one namespace per
+    /// schema).
+    var names: [String] = []
+    /// Step n's dependencies are `depList[depStart[n]..<depStart[n + 1]]`,
+    /// each once; its locks likewise.
+    private var depStart: [Int32] = [0]
+    private var depList: [Int32] = []
+    private var lockStart: [Int32] = [0]
+    private var lockList: [Lock] = []
+
+    /// The steps step `n` waits for.
+    func deps(of n: Int) -> ArraySlice<Int32> { depList[Int(depStart[n])..<Int(depStart[n + 1])] }
+    /// The relations step `n` locks while it runs. Loads lock nothing the
+    /// graph does not already order.
+    func locks(of n: Int) -> ArraySlice<Lock> { lockList[Int(lockStart[n])..<Int(lockStart[n + 1])] }
+    /// The table step `n` works on.
+    func relation(of n: Int) -> String? { steps[n].relation >= 0 ? names[Int(steps[n].relation)] : nil }
+
+    /// Adds a step. Repeated dependencies count once; of repeated locks on
+    /// one relation, the last mode counts.
+    mutating func append(_ step: Step, deps: [Int], locks: [Lock]) {
+        if deps.count <= 16 {
+            let first = depList.count
+            for d in deps where !depList[first...].contains(Int32(d)) { depList.append(Int32(d)) }
+        } else {
+            var seen = Set<Int>()
+            for d in deps where seen.insert(d).inserted { depList.append(Int32(d)) }
+        }
+        if locks.count <= 16 {
+            for (k, lock) in locks.enumerated() where !locks[(k + 1)...].contains(where: { $0.relation == lock.relation }) {
+                lockList.append(lock)
+            }
+        } else {
+            var last: [Int32: Int] = [:]
+            for (k, lock) in locks.enumerated() { last[lock.relation] = k }
+            for (k, lock) in locks.enumerated() where last[lock.relation] == k { lockList.append(lock) }
+        }
+        steps.append(step)
+        depStart.append(Int32(depList.count))
+        lockStart.append(Int32(lockList.count))
+    }
+
+    /// Keeps the names of the relations steps work on or lock, numbered
+    /// again: a partition's index is named in the script by its build and
+    /// its attachment, but no step locks it (at 10,000 partitions, 80,000
+    /// names).
+    private mutating func keepUsedNames() {
+        var renumbered = [Int32](repeating: -1, count: names.count)
+        var kept: [String] = []
+        func use(_ n: Int32) -> Int32 {
+            guard n >= 0 else { return -1 }
+            if renumbered[Int(n)] < 0 {
+                renumbered[Int(n)] = Int32(kept.count)
+                kept.append(names[Int(n)])
+            }
+            return renumbered[Int(n)]
+        }
+        for n in steps.indices { steps[n].relation = use(steps[n].relation) }
+        for k in lockList.indices { lockList[k].relation = use(lockList[k].relation) }
+        names = kept
+    }
 
     /// `finishedUnits`/`finishedSteps`: the journal's, for --resume.
     /// `planOrder`: keep the plan's order of the tables (--order newest-first)
     /// before the sizes. `checks`: the tables to read back (`--verify full`).
+    /// The script's names are numbered further (the manifest's tables).
     static func build(
-        loads: [LoadPlan.Load], tables: [Manifest.Table], objects: [PostDataScript.Entry],
+        loads: [LoadPlan.Load], tables: [Manifest.Table], script: inout PostDataScript,
         finishedUnits: [String: Int64], finishedSteps: Set<String>, planOrder: Bool = false,
         checks: [DigestCheck] = []
     ) -> RestoreGraph {
-        var steps: [Step] = []
-        steps.reserveCapacity(loads.count + objects.count + checks.count)
+        var graph = RestoreGraph()
+        let objects = script.entries
+        let count = loads.count + objects.count + checks.count
+        graph.steps.reserveCapacity(count)
+        graph.depStart.reserveCapacity(count + 1)
+        graph.lockStart.reserveCapacity(count + 1)
 
-        // The partition trees.
-        var parent: [String: String] = [:], children: [String: [String]] = [:]
+        // Every relation by number, the script's and the manifest's.
+        var parent: [Int32: Int32] = [:], children: [Int32: [Int32]] = [:]
         for t in tables {
+            let n = script.number(t.qualifiedName)
             if let ps = t.parentSchema, let pn = t.parentName {
-                parent[t.qualifiedName] = "\(ps).\(pn)"
-                children["\(ps).\(pn)", default: []].append(t.qualifiedName)
+                let p = script.number("\(ps).\(pn)")
+                parent[n] = p
+                children[p, default: []].append(n)
             }
         }
-        func descendants(_ r: String) -> [String] {
-            var out: [String] = [], stack = [r]
+        let loadRelations = loads.map { (archived: script.number($0.archived.qualifiedName), destination: script.number($0.destination)) }
+        let checkRelations = checks.map { (object: script.number($0.object), target: script.number($0.target.qualifiedName)) }
+        let relationCount = script.names.count
+
+        func descendants(_ r: Int32) -> [Int32] {
+            var out: [Int32] = [], stack = [r]
             while let x = stack.popLast() { for c in children[x] ?? [] { out.append(c); stack.append(c) } }
             return out
         }
-        func ancestors(_ r: String) -> [String] {
-            var out: [String] = [], x = r
+        func ancestors(_ r: Int32) -> [Int32] {
+            var out: [Int32] = [], x = r
             while let p = parent[x], !out.contains(p) { out.append(p); x = p }
             return out
         }
-        func tree(_ r: String) -> [String] { [r] + ancestors(r) + descendants(r) }
+        func tree(_ r: Int32) -> [Int32] { [r] + ancestors(r) + descendants(r) }
         /// The tree under the root of `r`: what a foreign key on it reads.
-        func wholeTree(_ r: String) -> [String] { let root = ancestors(r).last ?? r; return [root] + descendants(root) }
+        func wholeTree(_ r: Int32) -> [Int32] { let root = ancestors(r).last ?? r; return [root] + descendants(root) }
 
-        var loadsBy: [String: [Int]] = [:]
-        var firstLoad: [String: Int] = [:]
-        var bytes: [String: Int64] = [:]
-        for load in loads {
-            let n = steps.count
-            steps.append(Step(
-                kind: .load, relation: load.archived.qualifiedName, work: .load(load),
-                deps: [], size: load.unit.rawBytes, locks: [], done: finishedUnits[load.unit.id] != nil))
-            if planOrder { firstLoad[load.archived.qualifiedName] = firstLoad[load.archived.qualifiedName] ?? n }
-            for r in Set([load.destination, load.archived.qualifiedName]) { loadsBy[r, default: []].append(n) }
-            bytes[load.archived.qualifiedName, default: 0] += load.unit.rawBytes
+        /// By relation number: the loads that put rows into it, ...
+        var loadsBy = [[Int32]](repeating: [], count: relationCount)
+        var firstLoad: [Int32: Int] = [:]
+        var bytes: [Int32: Int64] = [:]
+        for (load, r) in zip(loads, loadRelations) {
+            let n = graph.steps.count
+            graph.append(
+                Step(kind: .load, done: finishedUnits[load.unit.id] != nil, relation: r.archived, work: .load(load), size: load.unit.rawBytes),
+                deps: [], locks: [])
+            if planOrder && firstLoad[r.archived] == nil { firstLoad[r.archived] = n }
+            loadsBy[Int(r.archived)].append(Int32(n))
+            if r.destination != r.archived { loadsBy[Int(r.destination)].append(Int32(n)) }
+            bytes[r.archived, default: 0] += load.unit.rawBytes
         }
-        func loadsOf(_ relations: [String]) -> [Int] { Array(Set(relations.flatMap { loadsBy[$0] ?? [] })).sorted() }
-        func treeBytes(_ r: String) -> Int64 { ([r] + descendants(r)).reduce(0) { $0 + (bytes[$1] ?? 0) } }
+        func loadsOf(_ relations: [Int32]) -> [Int] { Set(relations.flatMap { loadsBy[Int($0)] }).map(Int.init).sorted() }
+        func treeBytes(_ r: Int32) -> Int64 { ([r] + descendants(r)).reduce(0) { $0 + (bytes[$1] ?? 0) } }
 
-        // Index names (schema.name, unquoted) → the key/index step that builds it.
-        var indexStep: [String: Int] = [:]
-        var keysBy: [String: [Int]] = [:], buildsBy: [String: [Int]] = [:], uniqueBy: [String: [Int]] = [:], uniqueAttachesBy: [String: [Int]] = [:]
+        let base = graph.steps.count
+        // ... the key and index steps on it, and which of them are unique; by
+        // index number, the step that builds it (an attachment or foreign key
+        // can name an index built later in the script: these come first).
+        var indexStep = [Int32](repeating: -1, count: relationCount)
+        var keysBy = [[Int32]](repeating: [], count: relationCount)
+        var buildsBy = keysBy, uniqueBy = keysBy
+        for (k, object) in objects.enumerated() where object.relation >= 0 && (object.phase == .keys || object.phase == .indexes) {
+            let n = Int32(base + k), r = Int(object.relation)
+            if object.builds >= 0 { indexStep[Int(object.builds)] = n }
+            if object.phase == .keys { keysBy[r].append(n) }
+            buildsBy[r].append(n)
+            if object.unique { uniqueBy[r].append(n) }
+        }
+        /// The attachments of a table's unique indexes: what a foreign key
+        /// that references it waits for (a partitioned index is valid, and
+        /// can back a foreign key, once every partition's index is attached).
+        /// The other attachments it does not need, and at 10,000 partitions
+        /// they are 70,000 statements that can run beside it.
+        var uniqueAttachesBy = keysBy.map { _ in [Int32]() }
+        /// An attachment's two index steps.
+        func attached(_ object: PostDataScript.Entry) -> (parent: Int, child: Int)? {
+            guard object.attachParent >= 0, object.attachChild >= 0 else { return nil }
+            let p = indexStep[Int(object.attachParent)], c = indexStep[Int(object.attachChild)]
+            return p >= 0 && c >= 0 ? (Int(p), Int(c)) : nil
+        }
+        for (k, object) in objects.enumerated() where object.phase == .attach {
+            if let (p, _) = attached(object), objects[p - base].unique, objects[p - base].relation >= 0 {
+                uniqueAttachesBy[Int(objects[p - base].relation)].append(Int32(base + k))
+            }
+        }
+
+        let kinds: [Kind] = objects.map {
+            switch $0.phase {
+            case .keys: .key
+            case .indexes: .index
+            case .attach: .attach
+            case .foreignKeys: .fk
+            case .rest: .other
+            }
+        }
         var firstOther: Int?
         var lastOther: Int?
-        // Classify first: an attachment or foreign key can name an index built later in the script.
-        var kinds: [Kind] = []
-        for object in objects {
-            switch SchemaScript.Phase.of(type: object.type) {
-            case .keys: kinds.append(.key)
-            case .indexes: kinds.append(.index)
-            case .attach: kinds.append(.attach)
-            case .foreignKeys: kinds.append(.fk)
-            case .rest: kinds.append(.other)
-            }
-        }
-        let base = steps.count
-        // One string per relation, shared by every step that names it.
-        var names: [String: String] = [:]
-        func shared(_ name: String) -> String {
-            if let known = names[name] { return known }
-            names[name] = name
-            return name
-        }
-        let relations = objects.map { $0.relation.map(shared) }
-        for (k, object) in objects.enumerated() {
-            let relation = relations[k]
-            let n = base + k
-            if let relation, kinds[k] == .key || kinds[k] == .index {
-                if let index = object.builds { indexStep[index] = n }
-                if kinds[k] == .key { keysBy[relation, default: []].append(n) }
-                buildsBy[relation, default: []].append(n)
-                if object.unique { uniqueBy[relation, default: []].append(n) }
-            }
-        }
         for (k, object) in objects.enumerated() {
             let n = base + k
             let kind = kinds[k]
-            let relation = relations[k]
+            let relation = object.relation
             var deps: [Int] = []
-            var locks: [String: LockMode] = [:]
+            var locks: [Lock] = []
             var about = relation
             /// Every step of the kinds before `kind` in the phase runner's order.
             func conservative() -> [Int] {
@@ -187,41 +269,38 @@ struct RestoreGraph: Sendable {
             }
             switch kind {
             case .key, .index:
-                if let relation {
+                if relation >= 0 {
                     deps = loadsOf(tree(relation))
-                    locks[relation] = kind == .key ? .accessExclusive : .share
+                    locks = [Lock(relation: relation, mode: kind == .key ? .accessExclusive : .share)]
                 } else {
                     deps = conservative()
                 }
             case .attach:
-                if let (parentIndex, childIndex) = object.attachment,
-                   let p = indexStep[parentIndex], let c = indexStep[childIndex] {
+                if let (p, c) = attached(object) {
                     deps = [p, c]
-                    for s in [p, c] { if let r = relations[s - base] { locks[r] = .accessShare } }
-                    // Hundreds of attachments lock one parent index: one string for it.
-                    locks[shared(Self.indexLock(parentIndex))] = .shareUpdateExclusive
+                    for s in [p, c] where objects[s - base].relation >= 0 {
+                        locks.append(Lock(relation: objects[s - base].relation, mode: .accessShare))
+                    }
+                    locks.append(Lock(relation: object.attachParent, mode: .shareUpdateExclusive))
                     // The partition's index is locked ACCESS EXCLUSIVE too, but
                     // no other step locks it (its build locks the table; an
                     // index attaches to one parent), so it orders nothing: at
-                    // 10,000 partitions it would be 80,000 names held for nothing.
-                    // What a foreign key that references the table waits for:
-                    // the attachments of its unique indexes (the others it
-                    // does not need, and at 10,000 partitions they are 70,000
-                    // statements that can run beside it).
-                    if let r = relations[p - base], objects[p - base].unique { uniqueAttachesBy[r, default: []].append(n) }
-                    about = relations[c - base]
+                    // 10,000 partitions it would be 80,000 locks held for nothing.
+                    about = objects[c - base].relation
                 } else {
                     deps = conservative()
                 }
             case .fk:
-                if let relation, let referenced = object.referenced {
-                    let own = wholeTree(relation), other = wholeTree(referenced)
+                if relation >= 0, object.referenced >= 0 {
+                    let own = wholeTree(relation), other = wholeTree(object.referenced)
                     var d = Set(loadsOf(own + other))
-                    for r in own { d.formUnion(keysBy[r] ?? []) }
-                    for r in other { d.formUnion(uniqueBy[r] ?? []) }
-                    // The referenced tree's attachments are added below, once all are known.
+                    for r in own { d.formUnion(keysBy[Int(r)].map(Int.init)) }
+                    for r in other {
+                        d.formUnion(uniqueBy[Int(r)].map(Int.init))
+                        d.formUnion(uniqueAttachesBy[Int(r)].map(Int.init))
+                    }
                     deps = d.sorted()
-                    for r in own + other { locks[r] = .shareRowExclusive }
+                    locks = (own + other).map { Lock(relation: $0, mode: .shareRowExclusive) }
                 } else {
                     deps = conservative()
                 }
@@ -235,42 +314,34 @@ struct RestoreGraph: Sendable {
                 }
                 lastOther = n
             }
-            steps.append(Step(
-                kind: kind,
-                relation: about, work: .object(object.spooled), deps: deps,
-                size: about.map(treeBytes) ?? 0, locks: locks.map { ($0.key, $0.value) }, done: finishedSteps.contains("post-data:\(object.index)")))
-        }
-        // A foreign key waits for the attachments of the referenced tree's
-        // unique indexes, wherever they are in the script: a partitioned
-        // index is valid, and can back a foreign key, once every partition's
-        // index is attached.
-        for (k, object) in objects.enumerated() where kinds[k] == .fk {
-            let n = base + k
-            guard let referenced = object.referenced, steps[n].relation != nil else { continue }
-            let extra = wholeTree(referenced).flatMap { uniqueAttachesBy[$0] ?? [] }
-            steps[n].deps = Array(Set(steps[n].deps + extra)).sorted()
+            graph.append(
+                Step(kind: kind, done: finishedSteps.contains("post-data:\(object.index)"), relation: about,
+                     work: .object(object.spooled), size: about >= 0 ? treeBytes(about) : 0),
+                deps: deps, locks: locks)
         }
         // A table's read-back: after its rows are in (the loads of its tree)
         // and its keys and indexes are built, whose locks it would wait on.
         // Its ACCESS SHARE conflicts only with ACCESS EXCLUSIVE: a foreign
         // key's SHARE ROW EXCLUSIVE does not stop it.
-        for check in checks {
-            let relation = check.target.qualifiedName
-            let relations = Array(Set(tree(check.object) + tree(relation)))
-            let own = [relation] + descendants(relation)
-            let deps = Set(loadsOf(relations)).union(own.flatMap { buildsBy[$0] ?? [] })
-            steps.append(Step(
-                kind: .verify, relation: check.object, work: .verify(check),
-                deps: deps.sorted(), size: check.units.reduce(0) { $0 + $1.rawBytes },
-                locks: own.map { ($0, .accessShare) }, done: false))
+        for (check, r) in zip(checks, checkRelations) {
+            let own = [r.target] + descendants(r.target)
+            let deps = Set(loadsOf(tree(r.object) + tree(r.target))).union(own.flatMap { buildsBy[Int($0)].map(Int.init) })
+            graph.append(
+                Step(kind: .verify, done: false, relation: r.object, work: .verify(check), size: check.units.reduce(0) { $0 + $1.rawBytes }),
+                deps: deps.sorted(), locks: own.map { Lock(relation: $0, mode: .accessShare) })
         }
         if planOrder {
-            for n in steps.indices {
-                steps[n].rank = steps[n].relation.flatMap { firstLoad[$0] ?? ancestors($0).lazy.compactMap { firstLoad[$0] }.first } ?? Int.max
-                if steps[n].kind == .load { steps[n].rank = n }
+            for n in graph.steps.indices {
+                let r = graph.steps[n].relation
+                graph.steps[n].rank = graph.steps[n].kind == .load ? n
+                    : r < 0 ? Int.max : firstLoad[r] ?? ancestors(r).lazy.compactMap { firstLoad[$0] }.first ?? Int.max
             }
         }
-        return RestoreGraph(steps: steps)
+        graph.names = script.names
+        graph.keepUsedNames()
+        graph.depList = graph.depList.trimmed()
+        graph.lockList = graph.lockList.trimmed()
+        return graph
     }
 
     /// The steps' names, for the timeline only (a graph of 150,000 steps

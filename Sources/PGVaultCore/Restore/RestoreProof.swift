@@ -67,11 +67,6 @@ enum RestoreProof {
         return Outcome(failures: failures, summary: summary)
     }
 
-    /// The foreign keys a post-data script adds NOT VALID, as ``standard(_:plan:notValidInArchive:)`` names them.
-    static func notValid(in entries: [PostDataScript.Entry]) -> Set<String> {
-        Set(entries.filter(\.notValid).map { "\($0.schema ?? "") \($0.name)" })
-    }
-
     /// A foreign key the script itself adds NOT VALID.
     static func addsNotValid(_ object: SchemaScript.Object) -> Bool {
         SchemaScript.Phase.of(object) == .foreignKeys && object.sql.hasSuffix(" NOT VALID;")
