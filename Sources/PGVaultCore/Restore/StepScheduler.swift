@@ -29,8 +29,7 @@ enum StepScheduler {
         monitor: Locked<LoadProgress>, notes: Locked<[String]>, log: @escaping @Sendable (String) -> Void
     ) async throws -> Outcome {
         let start = Date().timeIntervalSince(origin)
-        // Counted, not copied: a step is a few hundred bytes, and 10,000
-        // partitions make some 150,000 of them.
+        // Counted, not copied: 10,000 partitions make some 150,000 steps.
         let pendingCount = graph.steps.reduce(0) { $0 + ($1.done ? 0 : 1) }
         let workers = max(1, min(options.jobs, pendingCount))
         let timings = Locked<[Timing?]>(Array(repeating: nil, count: graph.steps.count))
