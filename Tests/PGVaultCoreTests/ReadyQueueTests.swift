@@ -34,7 +34,8 @@ struct ReadyQueueTests {
         for draft in drafts {
             graph.append(
                 RestoreGraph.Step(kind: .attach, done: false, relation: -1, work: .object(object), size: draft.size),
-                deps: draft.deps, locks: draft.locks.map { RestoreGraph.Lock(relation: number($0.0), mode: $0.1) })
+                deps: draft.deps.enumerated().filter { !draft.deps.prefix($0.offset).contains($0.element) }.map(\.element),
+                locks: draft.locks.map { RestoreGraph.Lock(relation: number($0.0), mode: $0.1) })
         }
         return graph
     }

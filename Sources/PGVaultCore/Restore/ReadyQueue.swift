@@ -19,7 +19,7 @@ final class ReadyQueue: @unchecked Sendable {
     // Everything below is guarded by `condition`.
     private let condition = NSCondition()
     private let graph: RestoreGraph
-    private let steps: [RestoreGraph.Step]
+    private var steps: [RestoreGraph.Step] { graph.steps }
     private var waitingOn: [Int32]
     /// Step n's dependents (the steps that wait for it) are
     /// `dependentList[dependentStart[n]..<dependentStart[n + 1]]`: two flat
@@ -51,8 +51,7 @@ final class ReadyQueue: @unchecked Sendable {
 
     init(_ graph: RestoreGraph) {
         self.graph = graph
-        steps = graph.steps
-        let count = steps.count
+        let count = graph.steps.count
         waitingOn = Array(repeating: 0, count: count)
         exposedFrom = Array(repeating: -1, count: count)
         left = count
@@ -60,7 +59,7 @@ final class ReadyQueue: @unchecked Sendable {
         // Counted, then placed: each step's dependents in one list.
         var start = [Int32](repeating: 0, count: count + 1)
         for n in 0..<count {
-            for d in graph.deps(of: n) where !steps[Int(d)].done {
+            for d in graph.deps(of: n) where !graph.steps[Int(d)].done {
                 waitingOn[n] += 1
                 start[Int(d) + 1] += 1
             }
@@ -69,7 +68,7 @@ final class ReadyQueue: @unchecked Sendable {
         var list = [Int32](repeating: 0, count: Int(start[count]))
         var next = start
         for n in 0..<count {
-            for d in graph.deps(of: n) where !steps[Int(d)].done {
+            for d in graph.deps(of: n) where !graph.steps[Int(d)].done {
                 list[Int(next[Int(d)])] = Int32(n)
                 next[Int(d)] += 1
             }

@@ -106,25 +106,10 @@ struct RestoreGraph: Sendable {
     /// The table step `n` works on.
     func relation(of n: Int) -> String? { steps[n].relation >= 0 ? names[Int(steps[n].relation)] : nil }
 
-    /// Adds a step. Repeated dependencies count once; of repeated locks on
-    /// one relation, the last mode counts.
+    /// Adds a step, with its dependencies and its locks each given once.
     mutating func append(_ step: Step, deps: [Int], locks: [Lock]) {
-        if deps.count <= 16 {
-            let first = depList.count
-            for d in deps where !depList[first...].contains(Int32(d)) { depList.append(Int32(d)) }
-        } else {
-            var seen = Set<Int>()
-            for d in deps where seen.insert(d).inserted { depList.append(Int32(d)) }
-        }
-        if locks.count <= 16 {
-            for (k, lock) in locks.enumerated() where !locks[(k + 1)...].contains(where: { $0.relation == lock.relation }) {
-                lockList.append(lock)
-            }
-        } else {
-            var last: [Int32: Int] = [:]
-            for (k, lock) in locks.enumerated() { last[lock.relation] = k }
-            for (k, lock) in locks.enumerated() where last[lock.relation] == k { lockList.append(lock) }
-        }
+        depList += deps.lazy.map(Int32.init)
+        lockList += locks
         steps.append(step)
         depStart.append(Int32(depList.count))
         lockStart.append(Int32(lockList.count))
@@ -254,8 +239,8 @@ struct RestoreGraph: Sendable {
         }
         var firstOther: Int?
         var lastOther: Int?
-        /// Attachments a foreign key waits for, and that key's size.
-        var waitedFor: [(step: Int, size: Int64)] = []
+        /// Attachments a foreign key waits for, and that key's step.
+        var waitedFor: [(attachment: Int, key: Int)] = []
         for (k, object) in objects.enumerated() {
             let n = base + k
             let kind = kinds[k]
@@ -281,8 +266,8 @@ struct RestoreGraph: Sendable {
             case .attach:
                 if let (p, c) = attached(object) {
                     deps = [p, c]
-                    for s in [p, c] where objects[s - base].relation >= 0 {
-                        locks.append(Lock(relation: objects[s - base].relation, mode: .accessShare))
+                    for r in Set([p, c].map { objects[$0 - base].relation }) where r >= 0 {
+                        locks.append(Lock(relation: r, mode: .accessShare))
                     }
                     locks.append(Lock(relation: object.attachParent, mode: .shareUpdateExclusive))
                     // The partition's index is locked ACCESS EXCLUSIVE too, but
@@ -300,12 +285,14 @@ struct RestoreGraph: Sendable {
                     for r in own { d.formUnion(keysBy[Int(r)].map(Int.init)) }
                     for r in other {
                         d.formUnion(uniqueBy[Int(r)].map(Int.init))
-                        d.formUnion(uniqueAttachesBy[Int(r)].map(Int.init))
+                        for a in uniqueAttachesBy[Int(r)] {
+                            d.insert(Int(a))
+                            waitedFor.append((Int(a), n))
+                        }
                     }
                     deps = d.sorted()
-                    locks = (own + other).map { Lock(relation: $0, mode: .shareRowExclusive) }
-                    let size = treeBytes(relation)
-                    for r in other { for a in uniqueAttachesBy[Int(r)] { waitedFor.append((Int(a), size)) } }
+                    // Two trees are one (a key that references its own tree) or apart.
+                    locks = (own[0] == other[0] ? own : own + other).map { Lock(relation: $0, mode: .shareRowExclusive) }
                 } else {
                     deps = conservative()
                 }
@@ -330,7 +317,7 @@ struct RestoreGraph: Sendable {
         // foreign keys on `messages` (minutes each, and they cannot overlap)
         // waited for the last of 70,000 attachments with the other
         // connection idle.
-        for (a, size) in waitedFor where graph.steps[a].size < size { graph.steps[a].size = size }
+        for (a, key) in waitedFor { graph.steps[a].size = max(graph.steps[a].size, graph.steps[key].size) }
         // A table's read-back: after its rows are in (the loads of its tree)
         // and its keys and indexes are built, whose locks it would wait on.
         // Its ACCESS SHARE conflicts only with ACCESS EXCLUSIVE: a foreign
