@@ -89,6 +89,51 @@ struct PGConnectionTests {
         #expect(try conn.query("SELECT 2").scalar == "2")
     }
 
+    @Test("rows one at a time: values, NULLs and parameters as query gives them; errors leave the connection usable")
+    func forEachRow() throws {
+        let conn = try TestServers.database().connect()
+        let sql = "SELECT g, CASE WHEN g % 3 = 0 THEN NULL ELSE 'v' || g END AS v, $1::text AS p FROM generate_series(1, $2::int) g ORDER BY g"
+        var rows: [QueryResult.Row] = []
+        let count = try conn.forEachRow(sql, ["x'y", "2500"]) { rows.append($0) }
+        #expect(count == 2500)
+        #expect(rows == (try conn.query(sql, ["x'y", "2500"]).rows))
+        #expect(try rows[2].optionalString(1) == nil)
+        #expect(try rows[0].string(2) == "x'y")
+        // A typed accessor's error names the column, as a whole result's does.
+        let typed = #expect(throws: PGError.self) { _ = try rows[0].int(1) }
+        #expect(typed?.message.contains("v") == true)
+
+        // No rows at all, and a statement that returns none.
+        #expect(try conn.forEachRow("SELECT 1 WHERE false") { _ in Issue.record("no row expected") } == 0)
+        #expect(try conn.forEachRow("CREATE TEMP TABLE t (a int)") { _ in } == 0)
+
+        // The consumer stops: the rest is dropped, and the connection is idle again.
+        struct Stop: Error {}
+        var seen = 0
+        #expect(throws: Stop.self) {
+            try conn.forEachRow("SELECT g FROM generate_series(1, 100000) g") { _ in
+                seen += 1
+                if seen == 10 { throw Stop() }
+            }
+        }
+        #expect(seen == 10)
+        #expect(try conn.query("SELECT 2").scalar == "2")
+
+        // The server fails after some rows were given: its error, with SQLSTATE.
+        var before = 0
+        let failed = #expect(throws: PGError.self) {
+            try conn.forEachRow("SELECT 1 / (g - 500) FROM generate_series(1, 1000) g") { _ in before += 1 }
+        }
+        #expect(failed?.sqlState == "22012")
+        #expect(before < 500)
+        #expect(try conn.query("SELECT 3").scalar == "3")
+
+        // A statement that does not parse never starts.
+        let bad = #expect(throws: PGError.self) { try conn.forEachRow("SELEC 1") { _ in } }
+        #expect(bad?.sqlState == "42601")
+        #expect(try conn.query("SELECT 4").scalar == "4")
+    }
+
     @Test("a failed COPY IN rolls back and names the problem")
     func copyInErrors() throws {
         struct Bad: Error {}

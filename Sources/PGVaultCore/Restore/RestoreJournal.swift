@@ -208,22 +208,27 @@ enum RestoreTarget {
     /// The target's facts the planner needs.
     static func facts(_ conn: PGConnection) throws -> LoadPlan.Target {
         let tables = try Catalog.relations(conn).map(\.table).filter { $0.schema != RestoreJournal.schema }
+        // Row by row: at 10,000 partitions these are 100,000 names.
         var defaults: [String: Set<String>] = [:]
-        for r in try conn.query("""
+        try conn.forEachRow("""
             SELECT n.nspname || '.' || c.relname, a.attname
             FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND (a.atthasdef OR a.attidentity <> '')
-            """).rows {
+            """) { r in
             defaults[try r.string(0), default: []].insert(try r.string(1))
         }
-        let names = Set(try conn.query("""
-            SELECT n.nspname || '.' || c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-            """).rows.compactMap { $0[0] })
-        let sequences = Set(try conn.query("""
-            SELECT n.nspname || '.' || c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind = 'S'
-            """).rows.compactMap { $0[0] })
+        // The names a new relation in a user schema could collide with.
+        var names = Set<String>(), sequences = Set<String>()
+        try conn.forEachRow("""
+            SELECT n.nspname || '.' || c.relname, c.relkind = 'S'
+            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'
+            """) { r in
+            let name = try r.string(0)
+            names.insert(name)
+            if try r.bool(1) { sequences.insert(name) }
+        }
         let migrations = try conn.query("SELECT to_regclass('public._sqlx_migrations') IS NOT NULL").scalar == "t"
             ? try Migrator.applied(conn).filter(\.success).map(\.version) : nil
         return LoadPlan.Target(
