@@ -171,4 +171,84 @@ struct LazyJSONDecoderTests {
         }
         #expect(agreed > 50)
     }
+
+    /// The manifest fed to ``ManifestReader`` in pieces of `sizes` bytes (cycled).
+    private func readPieces(_ bytes: [UInt8], _ sizes: [Int]) throws -> Manifest {
+        var reader = ManifestReader()
+        var at = 0, k = 0
+        while at < bytes.count {
+            let end = min(bytes.count, at + sizes[k % sizes.count])
+            try bytes[at..<end].withUnsafeBytes { try reader.feed($0, source: "m") }
+            at = end
+            k += 1
+        }
+        return try Manifest.decode(reader, source: "m")
+    }
+
+    @Test("a manifest read as it streams, in pieces of any size, is the manifest; its repeated lists share storage")
+    func streamed() throws {
+        var manifest = RestoreFixtures.syntheticManifest()
+        manifest.tables[0].name = "naïve \"table\"\t\u{1F600} [a, {b}] \\"
+        let bytes = Array(try manifest.encoded())
+        for sizes in [[1], [2, 3, 7], [4096], [bytes.count]] {
+            #expect(try readPieces(bytes, sizes) == manifest, "pieces of \(sizes)")
+        }
+        let read = try readPieces(bytes, [13])
+        let partitions = read.tables.filter { $0.kind == "partition" }
+        #expect(partitions.count >= 2)
+        partitions[0].columns.withUnsafeBufferPointer { a in
+            partitions[1].columns.withUnsafeBufferPointer { b in #expect(a.baseAddress == b.baseAddress) }
+        }
+        // Compact JSON, arrays empty, keys in another order, an escaped key
+        // (decoded with the rest), and a second "tables" (the first wins).
+        let compact = Array(try JSONEncoder().encode(manifest))
+        #expect(try readPieces(compact, [5]) == manifest)
+        var empty = manifest
+        empty.tables = []
+        empty.units = []
+        #expect(try readPieces(Array(try JSONEncoder().encode(empty)), [3]) == empty)
+        let text = String(decoding: compact, as: UTF8.self)
+        let escaped = text.replacingOccurrences(of: "\"tables\":", with: "\"t\\u0061bles\":")
+        #expect(try readPieces(Array(escaped.utf8), [64]) == manifest)
+        let twice = "{\"tables\":[]," + text.dropFirst()
+        #expect(try readPieces(Array(twice.utf8), [9]).tables == [])
+    }
+
+    @Test("a damaged manifest read as it streams: the same refusals as the whole document's, syntax errors at the document's offset")
+    func streamedDamage() throws {
+        let bytes = Array(try RestoreFixtures.syntheticManifest().encoded())
+        var rng = SplitMix(seed: 0x5EED_4EAD)
+        var agreed = 0
+        for i in 0..<400 {
+            let mutated = i % 2 == 0 ? FuzzFixture.mutateBytes(bytes, &rng) : FuzzFixture.mutateJSON(bytes, &rng)
+            // The whole document's decoding (which agrees with Foundation's:
+            // above), and the header's checks.
+            let whole = (try? LazyJSONDecoder.decode(Manifest.self, from: Data(mutated))).flatMap {
+                $0.format == Manifest.formatName && (1...Manifest.currentFormatVersion).contains($0.formatVersion) ? $0 : nil
+            }
+            let streamed = try? readPieces(mutated, [Int(rng.next() % 300) + 1])
+            #expect(streamed == whole, "iteration \(i): whole \(whole == nil ? "refused" : "decoded"), streamed \(streamed == nil ? "refused" : "decoded")")
+            if streamed != nil { agreed += 1 }
+        }
+        #expect(agreed > 25)
+        // Cut anywhere: never a manifest.
+        for cut in stride(from: 0, to: bytes.count - 1, by: max(1, bytes.count / 97)) {
+            #expect(throws: (any Error).self, "cut at \(cut)") { try readPieces(Array(bytes[0..<cut]), [17]) }
+        }
+        // A lost quote: the rest of the document reads as one string, and is
+        // refused once an element runs past what one can hold.
+        let runaway = Array(#"{"format":"pgvault-archive","tables":[{"name":"#.utf8) + [UInt8](repeating: UInt8(ascii: "a"), count: 17 << 20)
+        let tooLong = #expect(throws: PGVaultError.self) { try readPieces(runaway, [1 << 20]) }
+        #expect(tooLong?.message.contains("an element of its tables runs past 16 MiB") == true)
+        // A syntax error inside an element, and one after the streamed
+        // arrays, are reported at their offsets in the document.
+        let text = String(decoding: bytes, as: UTF8.self)
+        for marker in ["\"rowDigest\"", "\"toolVersion\""] {
+            let at = text.utf8.distance(from: text.startIndex, to: text.range(of: marker)!.lowerBound)
+            var broken = bytes
+            broken[at] = UInt8(ascii: "?")
+            let error = #expect(throws: PGVaultError.self) { try readPieces(broken, [29]) }
+            #expect(error?.message.contains("invalid JSON at byte \(at):") == true, "\(marker) at \(at): \(error?.message ?? "")")
+        }
+    }
 }

@@ -362,25 +362,35 @@ public struct Manifest: Codable, Sendable, Equatable {
     }
 
     /// Parses a manifest and refuses one this version cannot read. The
-    /// document is parsed once, in place (``LazyJSONDecoder``: at 10,000
-    /// partitions it is tens of MB, and Foundation's decoder holds a map of
-    /// it twice its size); its header is read on its own only to say why a
-    /// manifest does not decode.
+    /// document is read as it streams (``ManifestReader``: at 10,000
+    /// partitions it is tens of MB); its header is read on its own only to
+    /// say why a manifest does not decode.
     public static func decode(_ bytes: [UInt8], source: String) throws -> Manifest {
-        try decode(Data(bytes), source: source)
+        var reader = ManifestReader()
+        try bytes.withUnsafeBytes { try reader.feed($0, source: source) }
+        return try decode(reader, source: source)
     }
 
     public static func decode(_ data: Data, source: String) throws -> Manifest {
+        var reader = ManifestReader()
+        try data.withUnsafeBytes { try reader.feed($0, source: source) }
+        return try decode(reader, source: source)
+    }
+
+    /// The manifest of a reader fed the whole document.
+    static func decode(_ reader: consuming ManifestReader, source: String) throws -> Manifest {
         struct Header: Decodable { var format: String?; var formatVersion: Int? }
         var manifest: Manifest?
         var failure: Error?
-        do { manifest = try LazyJSONDecoder.decode(Manifest.self, from: data) } catch { failure = error }
+        do { manifest = try reader.finish() } catch { failure = error }
         let header: Header
         if let manifest {
             header = Header(format: manifest.format, formatVersion: manifest.formatVersion)
+        } else if let syntax = failure as? JSONSyntaxError {
+            throw PGVaultError.archive("\(source): manifest.json is not valid JSON (\(syntax)), so the archive is damaged; use another backup")
         } else {
             do {
-                header = try LazyJSONDecoder.decode(Header.self, from: data)
+                header = try reader.header(Header.self)
             } catch {
                 throw PGVaultError.archive("\(source): manifest.json is not valid JSON (\(error)), so the archive is damaged; use another backup")
             }
@@ -394,29 +404,10 @@ public struct Manifest: Codable, Sendable, Equatable {
         guard version <= currentFormatVersion else {
             throw PGVaultError.archive("\(source): archive format version \(version) is newer than this pgvault (\(PGVault.version)) reads (up to \(currentFormatVersion)); upgrade pgvault")
         }
-        guard var manifest else {
+        guard let manifest else {
             throw PGVaultError.archive("\(source): manifest.json does not match format version \(version): \(failure.map(Self.describe) ?? "unknown error")")
         }
-        manifest.shareRepeatedLists()
         return manifest
-    }
-
-    /// Makes equal column lists share one array: every partition of a
-    /// partitioned table has its parent's columns, and every unit of a
-    /// table the same COPY column names; decoded, each would be an array
-    /// (and a string per long name or type) of its own, which at 10,000
-    /// partitions is tens of MB held for the whole run.
-    mutating func shareRepeatedLists() {
-        var columns: [[Column]: [Column]] = [:]
-        var strings: [[String]: [String]] = [:]
-        for i in tables.indices {
-            let list = tables[i].columns
-            if let shared = columns[list] { tables[i].columns = shared } else { columns[list] = list }
-        }
-        for i in units.indices {
-            let list = units[i].columns
-            if let shared = strings[list] { units[i].columns = shared } else { strings[list] = list }
-        }
     }
 
     static func describe(_ error: Error) -> String {

@@ -19,18 +19,38 @@ import Foundation
 /// Decimal strategies (those decode through their own Codable forms).
 struct LazyJSONDecoder {
     static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
-        try data.withUnsafeBytes { raw in
-            let document = JSONDocument(raw)
-            var scanner = JSONScanner(raw)
-            scanner.skipWhitespace()
-            let root = scanner.offset
-            try scanner.skipValue()
-            scanner.skipWhitespace()
-            guard scanner.offset == raw.count else {
-                throw JSONSyntaxError(offset: scanner.offset, reason: "content after the document's end")
-            }
-            return try T(from: JSONValueDecoder(document, at: root, parentPath: [], key: nil))
+        try data.withUnsafeBytes { try decode(type, from: $0) }
+    }
+
+    /// `path`: where the value sits in a larger document (its errors' coding
+    /// path starts there); `strings`: the shared storage of repeated strings,
+    /// for values decoded one by one out of one document (``ManifestReader``).
+    static func decode<T: Decodable>(
+        _ type: T.Type, from raw: UnsafeRawBufferPointer, path: [any CodingKey] = [], strings: JSONStrings = JSONStrings()
+    ) throws -> T {
+        let document = JSONDocument(raw, strings: strings)
+        var scanner = JSONScanner(raw)
+        scanner.skipWhitespace()
+        let root = scanner.offset
+        try scanner.skipValue()
+        scanner.skipWhitespace()
+        guard scanner.offset == raw.count else {
+            throw JSONSyntaxError(offset: scanner.offset, reason: "content after the document's end")
         }
+        return try T(from: JSONValueDecoder(document, at: root, parentPath: Array(path.dropLast()), key: path.last))
+    }
+}
+
+/// Equal strings of 16 to 31 UTF-8 bytes made once: too long for Swift's
+/// inline form, short enough to be names and types that repeat (a column's,
+/// in every partition).
+final class JSONStrings {
+    private var interned: Set<String> = []
+
+    func share(_ value: String) -> String {
+        let length = value.utf8.count
+        guard length >= 16, length < 32 else { return value }
+        return interned.insert(value).memberAfterInsert
     }
 }
 
@@ -44,18 +64,16 @@ struct JSONSyntaxError: Error, CustomStringConvertible {
 /// The bytes being decoded and the strings already made from them.
 private final class JSONDocument {
     let bytes: UnsafeRawBufferPointer
-    /// Strings of 16 to 31 UTF-8 bytes: too long for Swift's inline form,
-    /// short enough to be names and types that repeat.
-    private var interned: Set<String> = []
+    private let strings: JSONStrings
 
-    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+    init(_ bytes: UnsafeRawBufferPointer, strings: JSONStrings) {
+        self.bytes = bytes
+        self.strings = strings
+    }
 
     func string(at offset: Int) throws -> String {
         var scanner = JSONScanner(bytes, at: offset)
-        let value = try scanner.string()
-        let length = value.utf8.count
-        guard length >= 16, length < 32 else { return value }
-        return interned.insert(value).memberAfterInsert
+        return strings.share(try scanner.string())
     }
 }
 
@@ -591,7 +609,7 @@ private struct JSONUnkeyedContainer: UnkeyedDecodingContainer {
     mutating func superDecoder() throws -> any Decoder { try element() }
 }
 
-private struct JSONIndexKey: CodingKey {
+struct JSONIndexKey: CodingKey {
     var stringValue: String
     var intValue: Int?
     init(stringValue: String) { self.stringValue = stringValue }
