@@ -373,6 +373,38 @@ struct ExportTests {
         }
     }
 
+    @Test("an object whose last field is a streamed array: the same file as the whole object written at once")
+    func streamedObject() throws {
+        let folder = try TestScratch.Folder("export")
+        defer { folder.remove() }
+        let fields: [ExportJSON.Field] = [
+            .init("count", .int(7)), .init("nested", .object(["a": .array([.string("x \"y\"")]), "b": .null])),
+        ]
+        // No element, a few, and enough to fill the writer's buffer several times.
+        let cases: [[ExportJSON]] = [[], [.null, .int(1), .object(["k": .string("v")])], (0..<3000).map {
+            .object(["i": .int($0), "text": .string(String(repeating: "é\t", count: $0 % 200))])
+        }]
+        let writer = try ExportPackageWriter(path: folder.path + "/p.zip", mtime: 0)
+        for (n, elements) in cases.enumerated() {
+            try writer.add("whole\(n).json", json: .object(fields + [.init("items", .array(elements))]))
+            var stream = try writer.beginArray("streamed\(n).json", after: fields, key: "items")
+            for element in elements { try stream.append(element) }
+            try stream.finish()
+            #expect(stream.count == elements.count)
+        }
+        // A top-level array, as before.
+        try writer.addArray("array.json") { for element in cases[1] { try $0.append(element) } }
+        try writer.close()
+        let files = Dictionary(uniqueKeysWithValues: try readPackage(folder.path + "/p.zip").map { ($0.path, $0.bytes) })
+        let records = Dictionary(uniqueKeysWithValues: writer.files.map { ($0.path, $0) })
+        for n in cases.indices {
+            #expect(files["streamed\(n).json"] == files["whole\(n).json"], "case \(n)")
+            #expect(records["streamed\(n).json"]?.sha256 == records["whole\(n).json"]?.sha256)
+            #expect(records["streamed\(n).json"]?.bytes == Int64(files["whole\(n).json"]?.count ?? -1))
+        }
+        #expect(files["array.json"] == ExportJSON.array(cases[1]).serialized())
+    }
+
     @Test("temporary names, and which leftovers a starting worker removes")
     func partialFiles() throws {
         let folder = try TestScratch.Folder("export")

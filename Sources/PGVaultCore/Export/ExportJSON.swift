@@ -154,14 +154,17 @@ extension ExportJSON {
             array.end(&out)
         case let .object(fields):
             var object = JSONContainer.object(indent: indent)
-            for field in fields {
-                object.next(&out)
-                out.appendString(field.key)
-                out.append(": ")
-                field.value.write(into: &out, indent: indent + 1)
-            }
+            for field in fields { field.write(in: &object, into: &out) }
             object.end(&out)
         }
+    }
+}
+
+extension ExportJSON.Field {
+    /// Appends `"key": value` as the next field of `object`.
+    func write(in object: inout JSONContainer, into out: inout JSONBuffer) {
+        object.key(escaping: key, &out)
+        value.write(into: &out, indent: object.indent + 1)
     }
 }
 

@@ -63,9 +63,26 @@ final class ExportPackageWriter {
 
     /// Starts a streamed JSON array; `ArrayStream.finish()` ends it. One at a time.
     func beginArray(_ path: String) throws -> ArrayStream {
+        try beginEntry(path)
+        return try ArrayStream(writer: self, path: path, object: nil)
+    }
+
+    /// Starts a JSON object whose last field, `key`, is a streamed array:
+    /// `fields` come first, as `ExportJSON.object` writes them; the elements
+    /// follow (at indent level 2); `ArrayStream.finish()` closes the array
+    /// and the object. The file is the same text as `add(path, json:)` of
+    /// the whole object would write. One at a time.
+    func beginArray(_ path: String, after fields: [ExportJSON.Field], key: String) throws -> ArrayStream {
+        try beginEntry(path)
+        var object = JSONContainer.object(indent: 0)
+        for field in fields { field.write(in: &object, into: &buffer) }
+        object.key(escaping: key, &buffer)
+        return try ArrayStream(writer: self, path: path, object: object)
+    }
+
+    private func beginEntry(_ path: String) throws {
         try archive.enqueue { [mtime] in try $0.beginEntry(path: path, size: nil, mode: 0o600, mtime: mtime) }
         buffer.removeAll()
-        return try ArrayStream(writer: self, path: path)
     }
 
     /// Writes the zip's trailer, fsyncs and closes the file.
@@ -91,23 +108,30 @@ final class ExportPackageWriter {
     }
 
     /// The elements of one streamed JSON array (pretty-printed, elements at
-    /// indent level 1), written through a buffer of `flushAt` bytes, so memory
-    /// does not grow with the data.
+    /// indent level 1, or 2 in an object), written through a buffer of
+    /// `flushAt` bytes, so memory does not grow with the data.
     struct ArrayStream {
         fileprivate unowned let writer: ExportPackageWriter
         fileprivate let path: String
         fileprivate let digest: SHA2
-        fileprivate var array = JSONContainer.array(indent: 0)
+        /// The object the array ends, if any (its fields are written).
+        fileprivate let object: JSONContainer?
+        fileprivate var array: JSONContainer
         fileprivate(set) var count = 0
         fileprivate(set) var bytes: Int64 = 0
 
-        fileprivate init(writer: ExportPackageWriter, path: String) throws {
+        fileprivate init(writer: ExportPackageWriter, path: String, object: JSONContainer?) throws {
             self.writer = writer
             self.path = path
+            self.object = object
+            array = .array(indent: object == nil ? 0 : 1)
             digest = try SHA2(.sha256)
         }
 
-        /// Appends one element, which `write` serializes (at indent level 1).
+        /// The indent level of the elements.
+        var elementIndent: Int { array.indent + 1 }
+
+        /// Appends one element, which `write` serializes (at `elementIndent`).
         mutating func append(writing write: (inout JSONBuffer) throws -> Void) throws {
             array.next(&writer.buffer)
             try write(&writer.buffer)
@@ -116,12 +140,14 @@ final class ExportPackageWriter {
         }
 
         mutating func append(_ element: ExportJSON) throws {
-            try append { element.write(into: &$0, indent: 1) }
+            let indent = elementIndent
+            try append { element.write(into: &$0, indent: indent) }
         }
 
-        /// Closes the array and the zip entry, and records the file.
+        /// Closes the array (and its object) and the zip entry, and records the file.
         mutating func finish() throws {
             array.end(&writer.buffer)
+            object?.end(&writer.buffer)
             writer.buffer.append(UInt8(ascii: "\n"))
             try writer.flush(&self)
             try writer.archive.enqueue { try $0.endEntry() }

@@ -208,6 +208,13 @@ struct JSONContainer {
         out.append("\": ")
     }
 
+    /// Before a field whose name may need escaping.
+    mutating func key(escaping name: String, _ out: inout JSONBuffer) {
+        next(&out)
+        out.appendString(name)
+        out.append(": ")
+    }
+
     func end(_ out: inout JSONBuffer) {
         if isEmpty {
             out.append(open)
