@@ -346,6 +346,13 @@ struct ExportTests {
         #expect(text.contains("\\u0000"))
         #expect(try ExportJSON.json(text) == value)
         #expect(try jsonObject(value.serialized()) is [String: Any])
+        // On one line (for a temporary file of lines), read back the same.
+        var compact = JSONBuffer()
+        defer { compact.release() }
+        value.writeCompact(into: &compact)
+        #expect(!compact.array.contains(UInt8(ascii: "\n")))
+        #expect(String(decoding: compact.array, as: UTF8.self).hasSuffix(#","a":9007199254740993,"c":[null,true,{}]}"#))
+        #expect(try ExportJSONParser.parse(bytes: compact.array) == value)
         #expect(ExportTime.iso8601("2024-05-01 12:00:00+00") == "2024-05-01T12:00:00.000000Z")
         #expect(ExportTime.iso8601("2024-05-01 12:00:00.25+00") == "2024-05-01T12:00:00.250000Z")
         #expect(ExportTime.iso8601("infinity") == "infinity")
@@ -698,6 +705,97 @@ struct ExportTests {
         expectNoSecrets(files, emails + hashes)
         #expect(summary.result.counts.messages == expected["messages"])
 
+    }
+
+    @Test("a user who wrote in 1,200 channels (three batches of descriptions): every channel in index.json once, and its channel.json, on one connection or two",
+)
+    func manyChannels() throws {
+        let db = try TestServers.database(prefix: "export_many")
+        let conn = try db.connect()
+        try Migrator(directory: RepoPaths.migrations).run(conn)
+        // Channel ids 9000-10199: their text order is not their order.
+        // Channel 9000 + g holds 1 + g % 4 of the user's messages, spread
+        // over several months, the third of them deleted; the last 50 are
+        // DMs where a friend wrote too.
+        try conn.execute(#"""
+            INSERT INTO users (id, username, discriminator, email, password_hash) VALUES
+              (1, 'many', '0001', 'many@example.com', 'x'), (2, 'friend', '0002', 'friend@example.com', 'y');
+            INSERT INTO servers (id, owner_id, name) SELECT 100 + g, 2, 'server "' || g || '"' FROM generate_series(0, 2) g;
+            INSERT INTO channels (id, server_id, type, name, topic)
+            SELECT 9000 + g, 100 + g % 3, 0, 'channel ' || g, 'topic ' || g FROM generate_series(0, 1149) g;
+            INSERT INTO channels (id, server_id, type, name) SELECT 9000 + g, NULL, 1, 'dm ' || g FROM generate_series(1150, 1199) g;
+            INSERT INTO messages (id, channel_id, author_id, content, created_at, deleted_at)
+            SELECT g * 10 + k, 9000 + g, 1, 'message ' || k,
+                   timestamptz '2024-03-01 00:00:00+00' + ((g * 10 + k) * 7919 % 12000) * interval '17 minutes',
+                   CASE WHEN k = 2 THEN timestamptz '2025-01-01 00:00:00+00' END
+            FROM generate_series(0, 1199) g, generate_series(0, 3) k WHERE k <= g % 4;
+            INSERT INTO messages (id, channel_id, author_id, content, created_at)
+            SELECT 100000 + g, 9000 + g, 2, 'hello', timestamptz '2024-06-01 00:00:00+00' FROM generate_series(1150, 1199) g;
+            ANALYZE;
+            """#)
+        let folder = try TestScratch.Folder("export")
+        defer { folder.remove() }
+
+        // One connection; a second one for the descriptions; a second one
+        // for the descriptions and the later half of the channels' messages.
+        var packages: [[(path: String, bytes: [UInt8])]] = []
+        for split in [nil, Int64.max, 1] {
+            var options = UserExportOptions()
+            if let split {
+                options.connect = { try db.connect() }
+                options.splitMessagesFrom = split
+            }
+            let output = folder.path + "/p\(packages.count).zip"
+            _ = try UserExporter.export(conn: conn, user: "1", output: output, options: options)
+            packages.append(try readPackage(output))
+        }
+        // The split falls in the middle of the channels.
+        let total = try int(conn, "SELECT count(*) FROM messages WHERE author_id = 1")
+        let splitAt = try int(conn, UserExportQueries.channelSplit, ["1", String(total / 2)])
+        #expect(splitAt > 9100 && splitAt < 10100, "\(splitAt)")
+
+        let files = packages[0]
+        let expected = try expectPackageMatchesDatabase(files, conn, user: "1")
+        #expect(expected["channels"] == 1200 && expected["messages"] == total)
+        for other in packages.dropFirst() {
+            #expect(other.map(\.path) == files.map(\.path))
+            for (file, same) in zip(files, other) where !["README.txt", "manifest.json"].contains(file.path) {
+                #expect(file.bytes == same.bytes, "\(file.path)")
+            }
+        }
+        let byPath = Dictionary(uniqueKeysWithValues: files.map { ($0.path, $0.bytes) })
+        #expect(files.filter { $0.path.hasSuffix("/channel.json") }.count == 1200)
+
+        let database = try conn.query("""
+            SELECT c.id, c.name, c.type, s.id, s.name, count(*), count(m.deleted_at)
+            FROM messages m JOIN channels c ON c.id = m.channel_id LEFT JOIN servers s ON s.id = c.server_id
+            WHERE m.author_id = 1 GROUP BY c.id, s.id ORDER BY c.id
+            """).rows
+        let index = try #require(try jsonObject(byPath["messages/index.json"] ?? []) as? [String: Any])
+        let channels = try #require(index["channels"] as? [[String: Any]])
+        #expect(channels.count == 1200 && Set(channels.compactMap { $0["channel_id"] as? String }).count == 1200)
+        #expect(index["message_count"] as? Int == total)
+        #expect(index["deleted_message_count"] as? Int == expected["deleted_messages"])
+        #expect(Array(index.keys).sorted() == ["channels", "deleted_message_count", "message_count"])
+        for (entry, row) in zip(channels, database) {
+            let id = row[0] ?? ""
+            #expect(entry["channel_id"] as? String == id)
+            #expect(entry["name"] as? String == row[1], "\(id)")
+            #expect(entry["type"] as? Int == Int(row[2] ?? ""), "\(id)")
+            #expect(entry["server_id"] as? String == row[3] && entry["server_name"] as? String == row[4], "\(id)")
+            #expect(entry["message_count"] as? Int == Int(row[5] ?? "") && entry["deleted_message_count"] as? Int == Int(row[6] ?? ""))
+            #expect(entry["folder"] as? String == "messages/c\(id)/")
+            let channel = try #require(try jsonObject(byPath["messages/c\(id)/channel.json"] ?? []) as? [String: Any])
+            #expect(channel["id"] as? String == id && channel["name"] as? String == row[1], "\(id)")
+            #expect(channel["message_count"] as? Int == Int(row[5] ?? ""), "\(id)")
+            #expect(channel["deleted_message_count"] as? Int == Int(row[6] ?? ""), "\(id)")
+            if row[2] == "1" {
+                #expect(channel["server"] is NSNull && entry["server_id"] is NSNull)
+                #expect((channel["recipients"] as? [[String: Any]])?.map { $0["name"] as? String } == ["friend#0002"], "\(id)")
+            } else {
+                #expect((channel["server"] as? [String: Any])?["name"] as? String == row[4], "\(id)")
+            }
+        }
     }
 
     // MARK: Request queue

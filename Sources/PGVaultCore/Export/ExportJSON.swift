@@ -158,6 +158,32 @@ extension ExportJSON {
             object.end(&out)
         }
     }
+
+    /// Appends this value on one line, without spaces (strings escape their
+    /// line breaks): `ExportJSONParser` reads it back as the same value. For
+    /// values kept in a temporary file, one per line.
+    func writeCompact(into out: inout JSONBuffer) {
+        switch self {
+        case let .array(items):
+            out.append(UInt8(ascii: "["))
+            for (i, item) in items.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                item.writeCompact(into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case let .object(fields):
+            out.append(UInt8(ascii: "{"))
+            for (i, field) in fields.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                out.appendString(field.key)
+                out.append(UInt8(ascii: ":"))
+                field.value.writeCompact(into: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        default:
+            write(into: &out, indent: 0)
+        }
+    }
 }
 
 extension ExportJSON.Field {

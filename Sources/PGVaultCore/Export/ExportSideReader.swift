@@ -11,15 +11,16 @@ import Darwin
 /// the export's snapshot (`pg_export_snapshot()`, `SET TRANSACTION SNAPSHOT`)
 /// on a thread of its own, while the first connection streams the messages:
 /// the messages of the second half of the user's channels (when the export
-/// splits them), then the reactions (their COPY rows, kept in unlinked
-/// temporary files, so memory does not grow with them), and the description
-/// of every channel the user wrote in. The export turns both into files afterwards, in package order.
+/// splits them), then the reactions (their COPY rows), and the description
+/// of every channel the user wrote in, all kept in unlinked temporary files,
+/// so memory does not grow with them. The export turns them into files
+/// afterwards, in package order.
 final class ExportSideReader: @unchecked Sendable {
     struct Output: @unchecked Sendable {
         /// Rows of `COPY (UserExportQueries.reactions)`.
         let reactions: SpoolFile
-        /// channel.json's fields (without the counts), by channel id.
-        let channels: [String: [ExportJSON.Field]]
+        /// channel.json's fields (without the counts), see `ChannelDescriptions.spool`.
+        let channels: SpoolFile
     }
 
     private let condition = NSCondition()
@@ -105,13 +106,10 @@ final class ExportSideReader: @unchecked Sendable {
             let spool = try SpoolFile()
             try conn.copyOut(UserExportQueries.copy(UserExportQueries.reactions, userID)) { try spool.append($0) }
             try spool.finishWriting()
+            // In channel-id order, as the messages are streamed (in the same
+            // snapshot, so the same channels): the export reads both in step.
             let ids = try conn.query(UserExportQueries.channelIDs, [uid]).rows.map { try $0.string(0) }
-            var channels: [String: [ExportJSON.Field]] = [:]
-            for start in stride(from: 0, to: ids.count, by: ChannelDescriptions.batch) {
-                let batch = Array(ids[start..<min(start + ChannelDescriptions.batch, ids.count)])
-                channels.merge(try ChannelDescriptions.read(conn, ids: batch, userID: uid)) { first, _ in first }
-            }
-            return Output(reactions: spool, channels: channels)
+            return Output(reactions: spool, channels: try ChannelDescriptions.spool(conn, ids: ids, userID: uid))
         }
     }
 }
@@ -120,6 +118,29 @@ final class ExportSideReader: @unchecked Sendable {
 enum ChannelDescriptions {
     /// Channels per statement.
     static let batch = 500
+
+    /// The descriptions of the channels `ids`, in that order, one line each
+    /// (the fields as a compact JSON object, `{"id": …}` alone for a channel
+    /// not found), in an unlinked temporary file: memory holds one batch.
+    static func spool<IDs: RandomAccessCollection>(
+        _ conn: PGConnection, ids: IDs, userID: String
+    ) throws -> SpoolFile where IDs.Element == String, IDs.Index == Int {
+        let spool = try SpoolFile(purpose: "export-channels")
+        var line = JSONBuffer(capacity: 4096)
+        defer { line.release() }
+        for start in stride(from: ids.startIndex, to: ids.endIndex, by: batch) {
+            let batch = Array(ids[start..<min(start + batch, ids.endIndex)])
+            let described = try read(conn, ids: batch, userID: userID)
+            for id in batch {
+                line.removeAll()
+                ExportJSON.object(described[id] ?? [.init("id", .string(id))]).writeCompact(into: &line)
+                line.append(UInt8(ascii: "\n"))
+                try spool.append(line.bytes)
+            }
+        }
+        try spool.finishWriting()
+        return spool
+    }
 
     static func read(_ conn: PGConnection, ids: [String], userID: String) throws -> [String: [ExportJSON.Field]] {
         typealias Channel = UserExportQueries.ChannelColumn

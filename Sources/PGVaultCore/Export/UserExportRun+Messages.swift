@@ -6,10 +6,9 @@ extension UserExportRun {
         // The total is for a progress display (and splitting, see write()).
         if options.progress != nil, side == nil { progress.messagesTotal = try messageTotal() }
         report(.messages, force: true)
-        // Each channel's messages.json as the rows reach it; the channel.json
-        // files follow in batches (one statement per batch, not per channel),
-        // then the index.
-        var written: [(id: String, messages: Int, deleted: Int)] = []
+        // Each channel's messages.json as the rows reach it; then the
+        // channel.json files and the index, in channel-id order.
+        var written: [WrittenChannel] = []
         var file: (channel: [UInt8], stream: ExportPackageWriter.ArrayStream, deleted: Int)?
         func finishChannel() throws {
             guard var done = file else { return }
@@ -43,31 +42,62 @@ extension UserExportRun {
         // The later channels' messages, read alongside.
         try side?.messages()?.forEachLine(add)
         try finishChannel()
-        let describedAlongside = try side?.wait().channels
+        // The channels' descriptions, one line each in channel-id order (the
+        // order of `written`: the messages come ordered by channel, this
+        // connection's channels before the side reader's): read alongside
+        // while the messages streamed, else here, in batches.
+        let descriptions = try side?.wait().channels
+            ?? ChannelDescriptions.spool(conn, ids: written.lazy.map(\.id), userID: uid)
         var index: [ExportJSON] = []
-        for start in stride(from: 0, to: written.count, by: ChannelDescriptions.batch) {
-            let batch = written[start..<min(start + ChannelDescriptions.batch, written.count)]
-            let described = try describedAlongside ?? ChannelDescriptions.read(conn, ids: batch.map(\.id), userID: uid)
-            for channel in batch {
-                let folder = "messages/c\(channel.id)/"
-                var fields = described[channel.id] ?? [.init("id", .string(channel.id))]
-                fields.append(.init("message_count", .int(channel.messages)))
-                fields.append(.init("deleted_message_count", .int(channel.deleted)))
-                let json = ExportJSON.object(fields)
-                try writer.add(folder + "channel.json", json: json)
-                index.append(.object([
-                    "channel_id": .string(channel.id), "name": json["name"] ?? .null,
-                    "type": json["type"] ?? .null, "type_name": json["type_name"] ?? .null,
-                    "server_id": json["server"]?["id"] ?? .null, "server_name": json["server"]?["name"] ?? .null,
-                    "message_count": .int(channel.messages), "deleted_message_count": .int(channel.deleted),
-                    "folder": .string(folder),
-                ]))
-            }
+        try forEachChannel(written, descriptions) { folder, channel, json in
+            try writer.add(folder + "channel.json", json: json)
+            index.append(.object([
+                "channel_id": .string(channel.id), "name": json["name"] ?? .null,
+                "type": json["type"] ?? .null, "type_name": json["type_name"] ?? .null,
+                "server_id": json["server"]?["id"] ?? .null, "server_name": json["server"]?["name"] ?? .null,
+                "message_count": .int(channel.messages), "deleted_message_count": .int(channel.deleted),
+                "folder": .string(folder),
+            ]))
         }
         try writer.add("messages/index.json", json: .object([
             "message_count": .int(counts.messages), "deleted_message_count": .int(counts.deletedMessages),
             "channels": .array(index),
         ]))
+    }
+
+    /// A channel whose messages.json is written: its id, how many messages it holds, how many of them deleted.
+    typealias WrittenChannel = (id: String, messages: Int, deleted: Int)
+
+    /// Calls `body` with each channel of `written` in order, its folder and
+    /// its channel.json: the next line of `descriptions` (from
+    /// `ChannelDescriptions.spool`, in the same order), then the counts.
+    private func forEachChannel(
+        _ written: [WrittenChannel], _ descriptions: SpoolFile,
+        _ body: (_ folder: String, _ channel: WrittenChannel, _ json: ExportJSON) throws -> Void
+    ) throws {
+        var next = 0
+        try descriptions.forEachLine { line in
+            let described = try ExportJSONParser.parse(bytes: Array(line))
+            guard next < written.count, case var .object(fields) = described, described["id"] == .string(written[next].id) else {
+                throw Self.descriptionsOutOfStep(found: described["id"]?.stringValue, expected: next < written.count ? written[next].id : nil)
+            }
+            let channel = written[next]
+            next += 1
+            fields.append(.init("message_count", .int(channel.messages)))
+            fields.append(.init("deleted_message_count", .int(channel.deleted)))
+            try body("messages/c\(channel.id)/", channel, .object(fields))
+        }
+        guard next == written.count else { throw Self.descriptionsOutOfStep(found: nil, expected: written[next].id) }
+    }
+
+    /// The descriptions and the messages' channels differ (both are read in
+    /// channel-id order, in one snapshot): nothing is written.
+    static func descriptionsOutOfStep(found: String?, expected: String?) -> PGVaultError {
+        PGVaultError(.server, """
+            the channel descriptions are out of step with the channels of the messages \
+            (\(found.map { "channel \($0)" } ?? "none") where \(expected.map { "channel \($0)" } ?? "none") was expected); \
+            this is a bug in pgvault, and no package was written. Run the export again, and report it if it recurs.
+            """)
     }
 
     /// How many messages the user wrote, soft-deleted ones included.
