@@ -7,7 +7,7 @@ extension UserExportRun {
         if options.progress != nil, side == nil { progress.messagesTotal = try messageTotal() }
         report(.messages, force: true)
         // Each channel's messages.json as the rows reach it; then the
-        // channel.json files and the index, in channel-id order.
+        // channel.json files, then the index, both in channel-id order.
         var written: [WrittenChannel] = []
         var file: (channel: [UInt8], stream: ExportPackageWriter.ArrayStream, deleted: Int)?
         func finishChannel() throws {
@@ -48,10 +48,17 @@ extension UserExportRun {
         // while the messages streamed, else here, in batches.
         let descriptions = try side?.wait().channels
             ?? ChannelDescriptions.spool(conn, ids: written.lazy.map(\.id), userID: uid)
-        var index: [ExportJSON] = []
-        try forEachChannel(written, descriptions) { folder, channel, json in
+        try forEachChannel(written, descriptions) { folder, _, json in
             try writer.add(folder + "channel.json", json: json)
-            index.append(.object([
+        }
+        // The index is streamed, entry by entry. The zip's entries follow one
+        // another, and every channel.json comes before it (package order), so
+        // it reads the descriptions a second time (from the file, no statement).
+        var index = try writer.beginArray("messages/index.json", after: [
+            .init("message_count", .int(counts.messages)), .init("deleted_message_count", .int(counts.deletedMessages)),
+        ], key: "channels")
+        try forEachChannel(written, descriptions) { folder, channel, json in
+            try index.append(.object([
                 "channel_id": .string(channel.id), "name": json["name"] ?? .null,
                 "type": json["type"] ?? .null, "type_name": json["type_name"] ?? .null,
                 "server_id": json["server"]?["id"] ?? .null, "server_name": json["server"]?["name"] ?? .null,
@@ -59,10 +66,7 @@ extension UserExportRun {
                 "folder": .string(folder),
             ]))
         }
-        try writer.add("messages/index.json", json: .object([
-            "message_count": .int(counts.messages), "deleted_message_count": .int(counts.deletedMessages),
-            "channels": .array(index),
-        ]))
+        try index.finish()
     }
 
     /// A channel whose messages.json is written: its id, how many messages it holds, how many of them deleted.
