@@ -67,7 +67,7 @@ final class UserExportRun {
         try invites()
         try auditLog()
         report(.finishing, force: true)
-        try writer.add("manifest.json", json: manifest())
+        try writeManifest()
         try writer.close()
         return UserExportResult(
             userID: userID, publicID: publicID, tag: tag, generatedAt: generatedAt, snapshotAt: snapshotAt,
@@ -88,21 +88,24 @@ final class UserExportRun {
 
     // MARK: Manifest
 
-    func manifest() -> ExportJSON {
-        .object([
-            "format": .string(UserExporter.formatName),
-            "format_version": .int(UserExporter.formatVersion),
-            "generated_at": .string(generatedAt),
-            "generated_by": .string("pgvault \(PGVault.version)"),
-            "user": .object(["id": .string(uid), "public_id": .string(publicID), "tag": .string(tag)]),
-            "snapshot": .object([
+    /// manifest.json: its last field, the list of files (one per channel
+    /// and more), is streamed rather than built.
+    func writeManifest() throws {
+        var stream = try writer.beginArray("manifest.json", after: [
+            .init("format", .string(UserExporter.formatName)),
+            .init("format_version", .int(UserExporter.formatVersion)),
+            .init("generated_at", .string(generatedAt)),
+            .init("generated_by", .string("pgvault \(PGVault.version)")),
+            .init("user", .object(["id": .string(uid), "public_id": .string(publicID), "tag": .string(tag)])),
+            .init("snapshot", .object([
                 "taken_at": .string(snapshotAt), "isolation": .string("repeatable read, read only"),
                 "server_version": .string(serverVersion),
-            ]),
-            "counts": .object(counts.fields.map { .init($0.key, .int($0.value)) }),
-            "files": .array(writer.files.map {
-                .object(["path": .string($0.path), "bytes": .int($0.bytes), "sha256": .string($0.sha256)])
-            }),
-        ])
+            ])),
+            .init("counts", .object(counts.fields.map { .init($0.key, .int($0.value)) })),
+        ], key: "files")
+        for file in writer.files {
+            try stream.append(.object(["path": .string(file.path), "bytes": .int(file.bytes), "sha256": .string(file.sha256)]))
+        }
+        try stream.finish()
     }
 }
