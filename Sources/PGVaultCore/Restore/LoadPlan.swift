@@ -145,23 +145,35 @@ public struct LoadPlan: Sendable {
         manifest: Manifest, selected: [Manifest.Table], target: Target, dataOnly: Bool,
         createPartitions: Bool, failedCreations: Set<String> = [], order: RestoreOptions.Order = .size
     ) -> LoadPlan {
-        let archivedByName = Dictionary(manifest.tables.map { ($0.qualifiedName, $0) }, uniquingKeysWith: { a, _ in a })
-        let targetByName = Dictionary(target.tables.map { ($0.qualifiedName, $0) }, uniquingKeysWith: { a, _ in a })
+        // Tables by name and by parent, as places in the manifest's and the
+        // target's lists: at 10,000 partitions a copy of each table per
+        // lookup structure was tens of MB at the restore's peak.
+        let archivedIndex = Dictionary(manifest.tables.indices.map { (manifest.tables[$0].qualifiedName, $0) }, uniquingKeysWith: { a, _ in a })
+        let targetIndex = Dictionary(target.tables.indices.map { (target.tables[$0].qualifiedName, $0) }, uniquingKeysWith: { a, _ in a })
+        func archivedByName(_ name: String) -> Manifest.Table? { archivedIndex[name].map { manifest.tables[$0] } }
+        func targetByName(_ name: String) -> Manifest.Table? { targetIndex[name].map { target.tables[$0] } }
         func parentKey(_ t: Manifest.Table) -> String? {
             guard let s = t.parentSchema, let n = t.parentName else { return nil }
             return "\(s).\(n)"
         }
-        let targetChildren = Dictionary(grouping: target.tables.filter { parentKey($0) != nil }, by: { parentKey($0)! })
-        let archivedChildren = Dictionary(grouping: manifest.tables.filter { parentKey($0) != nil }, by: { parentKey($0)! })
+        func children(_ tables: [Manifest.Table]) -> [String: [Int]] {
+            var out: [String: [Int]] = [:]
+            for i in tables.indices { if let pk = parentKey(tables[i]) { out[pk, default: []].append(i) } }
+            return out
+        }
+        let targetChildIndexes = children(target.tables), archivedChildIndexes = children(manifest.tables)
+        func targetChildren(_ name: String) -> [Manifest.Table] { (targetChildIndexes[name] ?? []).map { target.tables[$0] } }
+        func archivedChildren(_ name: String) -> [Manifest.Table] { (archivedChildIndexes[name] ?? []).map { manifest.tables[$0] } }
 
         var differences: [String] = []
         var notes: [String] = []
         var creations: [Creation] = []
         var taken = target.relationNames
 
+        /// A target table is its place in `target.tables`.
         enum Resolution {
-            case table(Manifest.Table)
-            case route(Manifest.Table)
+            case table(Int)
+            case route(Int)
             case pending
             case missing
         }
@@ -170,14 +182,14 @@ public struct LoadPlan: Sendable {
         func resolve(_ a: Manifest.Table) -> Resolution {
             if let known = memo[a.qualifiedName] { return known }
             let result: Resolution
-            if let pk = parentKey(a), let parent = archivedByName[pk] {
+            if let pk = parentKey(a), let parent = archivedByName(pk) {
                 switch resolve(parent) {
                 case .missing: result = .missing
                 case .pending: result = .pending
                 case .route(let t): result = .route(t)
                 case .table(let t): result = resolveChild(a, parent: parent, in: t)
                 }
-            } else if let t = targetByName[a.qualifiedName] {
+            } else if let t = targetIndex[a.qualifiedName] {
                 result = .table(t)
             } else {
                 differences.append("\(a.qualifiedName): the table is not in the target")
@@ -187,21 +199,24 @@ public struct LoadPlan: Sendable {
             return result
         }
 
-        func resolveChild(_ a: Manifest.Table, parent: Manifest.Table, in t: Manifest.Table) -> Resolution {
-            guard t.kind == "partitioned" else { return .route(t) }
+        func resolveChild(_ a: Manifest.Table, parent: Manifest.Table, in ti: Int) -> Resolution {
+            let t = target.tables[ti]
+            guard t.kind == "partitioned" else { return .route(ti) }
             guard let key = t.partitioning?.keyDefinition, key == parent.partitioning?.keyDefinition,
-                  let bound = a.bound else { return .route(t) }
-            let children = targetChildren[t.qualifiedName] ?? []
+                  let bound = a.bound else { return .route(ti) }
+            let children = targetChildIndexes[t.qualifiedName] ?? []
             if bound.isDefault {
-                if let d = children.first(where: { $0.bound?.isDefault == true }) {
-                    let archivedBounds = Set((archivedChildren[parent.qualifiedName] ?? []).compactMap { $0.bound?.expression })
-                    let covered = children.allSatisfy { $0.bound?.isDefault == true || archivedBounds.contains($0.bound?.expression ?? "") }
-                    return covered ? .table(d) : .route(t)
+                if let d = children.first(where: { target.tables[$0].bound?.isDefault == true }) {
+                    let archivedBounds = Set(archivedChildren(parent.qualifiedName).compactMap { $0.bound?.expression })
+                    let covered = children.allSatisfy {
+                        target.tables[$0].bound?.isDefault == true || archivedBounds.contains(target.tables[$0].bound?.expression ?? "")
+                    }
+                    return covered ? .table(d) : .route(ti)
                 }
-            } else if let same = children.first(where: { $0.bound?.expression == bound.expression }) {
+            } else if let same = children.first(where: { target.tables[$0].bound?.expression == bound.expression }) {
                 return .table(same)
             }
-            guard createPartitions, !failedCreations.contains(a.qualifiedName) else { return .route(t) }
+            guard createPartitions, !failedCreations.contains(a.qualifiedName) else { return .route(ti) }
             var name = a.name
             var n = 1
             while taken.contains("\(a.schema).\(name)") {
@@ -236,26 +251,29 @@ public struct LoadPlan: Sendable {
         }
 
         var loads: [Load] = []
+        loads.reserveCapacity(manifest.units.count)
         var pendingUnits = 0
-        let unitsByTable = Dictionary(grouping: manifest.units, by: \.qualifiedTable)
+        var unitsByTable: [String: [Int]] = [:]
+        for i in manifest.units.indices { unitsByTable[manifest.units[i].qualifiedTable, default: []].append(i) }
         for leaf in selected {
             if dataOnly && leaf.qualifiedName == migrationsTable {
                 notes.append("\(migrationsTable) is not loaded: with --data-only the target's migrations are its own")
                 continue
             }
-            let units = unitsByTable[leaf.qualifiedName] ?? []
+            let units = (unitsByTable[leaf.qualifiedName] ?? []).lazy.map { manifest.units[$0] }
             // The root in the archive, and its counterpart, for the column check.
             var root = leaf
-            while let pk = parentKey(root), let p = archivedByName[pk] { root = p }
+            while let pk = parentKey(root), let p = archivedByName(pk) { root = p }
             switch resolve(root) {
-            case .table(let t), .route(let t): compare(root, t)
+            case .table(let t), .route(let t): compare(root, target.tables[t])
             default: break
             }
             switch resolve(leaf) {
-            case .table(let t):
-                loads += units.map { Load(unit: $0, archived: leaf, schema: t.schema, name: t.name, routed: t.kind == "partitioned", freeze: false) }
-            case .route(let t):
-                loads += units.map { Load(unit: $0, archived: leaf, schema: t.schema, name: t.name, routed: t.kind == "partitioned", freeze: false) }
+            case .table(let ti), .route(let ti):
+                let t = target.tables[ti]
+                for unit in units {
+                    loads.append(Load(unit: unit, archived: leaf, schema: t.schema, name: t.name, routed: t.kind == "partitioned", freeze: false))
+                }
             case .pending:
                 pendingUnits += units.count
             case .missing:
@@ -284,15 +302,15 @@ public struct LoadPlan: Sendable {
         for l in loads { writers[l.destination, default: 0] += 1 }
         func targetAncestors(_ name: String) -> [String] {
             var out: [String] = []
-            var current = targetByName[name]
+            var current = targetByName(name)
             while let c = current, let pk = parentKey(c), out.count < 64 {
                 out.append(pk)
-                current = targetByName[pk]
+                current = targetByName(pk)
             }
             return out
         }
         func defaults(under parent: String) -> [RelationName] {
-            (targetChildren[parent] ?? []).flatMap { child in
+            targetChildren(parent).flatMap { child in
                 (child.bound?.isDefault == true && child.kind != "partitioned" ? [RelationName(schema: child.schema, name: child.name)] : [])
                     + defaults(under: child.qualifiedName)
             }
@@ -304,20 +322,22 @@ public struct LoadPlan: Sendable {
             let d = loads[i].destination
             loads[i].freeze = writers[d] == 1 && loads[i].unit.fromPage == nil && loads[i].unit.toPage == nil
                 && !targetAncestors(d).contains(where: routedParents.contains)
-                && targetByName[d]?.kind != "partitioned"
+                && targetByName(d)?.kind != "partitioned"
         }
         if pendingUnits > 0 && creations.isEmpty {
             notes.append("\(pendingUnits) unit(s) wait for partitions to be created")
         }
+        sort(&loads, order)
         return LoadPlan(
-            loads: ordered(loads, order), creations: creations, differences: differences, notes: notes,
+            loads: loads, creations: creations, differences: differences, notes: notes,
             routedParents: routedParents.sorted())
     }
 
-    static func ordered(_ loads: [Load], _ order: RestoreOptions.Order) -> [Load] {
+    /// In place: at 10,000 partitions the loads are MBs, and a sorted copy as much again.
+    static func sort(_ loads: inout [Load], _ order: RestoreOptions.Order) {
         switch order {
         case .size:
-            return loads.sorted { ($0.unit.rawBytes, $1.unit.id) > ($1.unit.rawBytes, $0.unit.id) }
+            loads.sort { ($0.unit.rawBytes, $1.unit.id) > ($1.unit.rawBytes, $0.unit.id) }
         case .newestFirst:
             func key(_ l: Load) -> (Int, Double) {
                 guard let bound = l.archived.bound else { return (0, -Double(l.unit.rawBytes)) }
@@ -325,7 +345,7 @@ public struct LoadPlan: Sendable {
                 if let to = bound.rangeTo?.first, let t = TimePoint.parse(to) { return (1, -t) }
                 return (2, -Double(l.unit.rawBytes))
             }
-            return loads.sorted { (key($0).0, key($0).1, $0.unit.id) < (key($1).0, key($1).1, $1.unit.id) }
+            loads.sort { (key($0).0, key($0).1, $0.unit.id) < (key($1).0, key($1).1, $1.unit.id) }
         }
     }
 
