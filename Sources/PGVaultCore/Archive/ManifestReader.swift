@@ -17,9 +17,10 @@
 struct ManifestReader {
     enum Streamed: String { case tables, units }
 
-    /// The most the document and one element may hold.
+    /// The most the document may hold (and so one element: a unit of a
+    /// repository backup lists its chunks, and a table never split into
+    /// units can have hundreds of thousands).
     static let maxDocument = 256 << 20
-    static let maxElement = 16 << 20
 
     /// The document without the streamed arrays' elements.
     private var rest: [UInt8] = []
@@ -52,12 +53,12 @@ struct ManifestReader {
             throw PGVaultError.archive("\(source): manifest.json is larger than \(Self.maxDocument >> 20) MiB; refusing it")
         }
         for byte in chunk {
-            try take(byte, source: source)
+            take(byte)
             offset += 1
         }
     }
 
-    private mutating func take(_ byte: UInt8, source: String) throws {
+    private mutating func take(_ byte: UInt8) {
         if inString {
             if escaped {
                 escaped = false
@@ -113,9 +114,6 @@ struct ManifestReader {
         keep(byte)
         // An element that is an object or an array ends with its bracket.
         if streaming != nil, depth == 2, byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]") { complete() }
-        if element.count > Self.maxElement {
-            throw PGVaultError.archive("\(source): manifest.json is damaged: an element of its \(streaming?.rawValue ?? "") runs past \(Self.maxElement >> 20) MiB (one is a few KB), so the archive is damaged; use another backup")
-        }
     }
 
     /// A byte of an element, or of the rest.
