@@ -103,11 +103,7 @@ public final class PGConnection: @unchecked Sendable {
     /// text (never spliced in), and returns its rows with every value as text.
     @discardableResult
     public func query(_ sql: String, _ params: [String?] = []) throws -> QueryResult {
-        let cParams = params.map { $0.map { strdup($0) } ?? nil }
-        defer { cParams.forEach { free($0) } }
-        let res: OpaquePointer? = cParams.map { UnsafePointer($0) }.withUnsafeBufferPointer { p in
-            PQexecParams(conn, sql, Int32(params.count), nil, p.baseAddress, nil, nil, 0)
-        }
+        let res = Self.withCStrings(params) { PQexecParams(conn, sql, Int32(params.count), nil, $0, nil, nil, 0) }
         defer { PQclear(res) }
         try check(res, sql: sql, accepting: [PGRES_COMMAND_OK, PGRES_TUPLES_OK])
         return QueryResult(copying: res!, context: Self.summarize(sql))
@@ -124,11 +120,7 @@ public final class PGConnection: @unchecked Sendable {
     /// - Returns: the number of rows.
     @discardableResult
     public func forEachRow(_ sql: String, _ params: [String?] = [], _ body: (QueryResult.Row) throws -> Void) throws -> Int {
-        let cParams = params.map { $0.map { strdup($0) } ?? nil }
-        defer { cParams.forEach { free($0) } }
-        let sent = cParams.map { UnsafePointer($0) }.withUnsafeBufferPointer { p in
-            PQsendQueryParams(conn, sql, Int32(params.count), nil, p.baseAddress, nil, nil, 0)
-        }
+        let sent = Self.withCStrings(params) { PQsendQueryParams(conn, sql, Int32(params.count), nil, $0, nil, nil, 0) }
         guard sent == 1 else { throw connectionError(context: sql, fallback: "could not send the query") }
         guard PQsetSingleRowMode(conn) == 1 else {
             let failure = drainResults(sql: sql)
@@ -164,6 +156,13 @@ public final class PGConnection: @unchecked Sendable {
         }
         if let failure { throw failure }
         return count
+    }
+
+    /// Parameters as libpq takes them: C strings, NULL for SQL NULL, freed after `body`.
+    private static func withCStrings<T>(_ params: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> T) -> T {
+        let cParams = params.map { $0.map { strdup($0) } ?? nil }
+        defer { cParams.forEach { free($0) } }
+        return cParams.map { UnsafePointer($0) }.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 
     /// Runs `body` inside BEGIN ... COMMIT; rolls back if it throws.

@@ -365,15 +365,9 @@ public struct Manifest: Codable, Sendable, Equatable {
     /// document is read as it streams (``ManifestReader``: at 10,000
     /// partitions it is tens of MB); its header is read on its own only to
     /// say why a manifest does not decode.
-    public static func decode(_ bytes: [UInt8], source: String) throws -> Manifest {
+    public static func decode(_ bytes: some ContiguousBytes, source: String) throws -> Manifest {
         var reader = ManifestReader()
         try bytes.withUnsafeBytes { try reader.feed($0, source: source) }
-        return try decode(reader, source: source)
-    }
-
-    public static func decode(_ data: Data, source: String) throws -> Manifest {
-        var reader = ManifestReader()
-        try data.withUnsafeBytes { try reader.feed($0, source: source) }
         return try decode(reader, source: source)
     }
 

@@ -34,7 +34,6 @@ struct ManifestReader {
     private var inString = false, escaped = false
     /// The last string at the top level (a key, before an array opens).
     private var key: [UInt8] = []
-    private var capturingKey = false
     private var streaming: Streamed?
     private var streamed: Set<Streamed> = []
     private var tables: [Manifest.Table] = [], units: [Manifest.Unit] = []
@@ -66,19 +65,16 @@ struct ManifestReader {
                 escaped = true
             } else if byte == UInt8(ascii: "\"") {
                 inString = false
-                capturingKey = false
                 return keep(byte)
             }
-            if capturingKey { key.append(byte) }
+            // A string at the top level (nesting does not change inside one).
+            if depth == 1 { key.append(byte) }
             return keep(byte)
         }
         switch byte {
         case UInt8(ascii: "\""):
             inString = true
-            if depth == 1 {
-                capturingKey = true
-                key.removeAll(keepingCapacity: true)
-            }
+            if depth == 1 { key.removeAll(keepingCapacity: true) }
         case UInt8(ascii: "["):
             if depth == 1, streaming == nil, let kind = Streamed(rawValue: String(decoding: key, as: UTF8.self)),
                streamed.insert(kind).inserted {
