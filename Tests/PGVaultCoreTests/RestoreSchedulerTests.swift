@@ -63,7 +63,7 @@ struct RestoreSchedulerTests {
         var order: [String] = []
         for line in lines {
             let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-            #expect(Set(object.keys) == ["id", "kind", "relation", "deps", "start", "end", "worker", "bytes"], "\(line)")
+            #expect(Set(object.keys) == ["id", "kind", "relation", "deps", "start", "end", "worker", "bytes", "locks"], "\(line)")
             let id = try #require(object["id"] as? String)
             #expect(entries[id] == nil, "duplicate id \(id)")
             entries[id] = object
@@ -114,10 +114,67 @@ struct RestoreSchedulerTests {
         let lastLoad = order.filter { kind($0) == "load" }.map(end).max() ?? 0
         #expect(order.contains { ["key", "index"].contains(kind($0)) && start($0) < lastLoad })
 
+        // No two steps whose locks on a relation conflict ran at once.
+        let modes = Dictionary(uniqueKeysWithValues: RestoreGraph.LockMode.allCases.map { ($0.name, $0) })
+        var held: [String: [(id: String, mode: RestoreGraph.LockMode)]] = [:]
+        for id in order {
+            for lock in entries[id]?["locks"] as? [String] ?? [] {
+                let parts = lock.split(separator: " ", maxSplits: 1).map(String.init)
+                let mode = try #require(parts.count == 2 ? modes[parts[0]] : nil, "\(id): lock \(lock)")
+                held[parts[1], default: []].append((id, mode))
+            }
+        }
+        #expect(held["public.messages"]?.contains { $0.mode == .shareRowExclusive } == true, "\(held["public.messages"] ?? [])")
+        for (relation, steps) in held {
+            for (i, a) in steps.enumerated() {
+                for b in steps[(i + 1)...] where a.mode.conflicts(with: b.mode) && a.id != b.id {
+                    #expect(end(a.id) <= start(b.id) || end(b.id) <= start(a.id), "\(a.id) and \(b.id) overlapped with conflicting locks on \(relation)")
+                }
+            }
+        }
+
         let wall = try #require(summary.scheduledSeconds)
         let bound = try #require(summary.bound)
         #expect(bound.jobs == 3 && bound.criticalPathSeconds > 0 && bound.statementSeconds > 0)
         #expect(bound.lowerBoundSeconds <= wall + 0.001, "bound \(bound) above the wall time \(wall)")
+        #expect(bound.lockSeconds <= wall + 0.001 && bound.lockRelation != nil, "\(bound)")
+    }
+
+    @Test("the lower bound counts steps whose locks on one relation conflict as one after another")
+    func lockBound() {
+        typealias L = RestoreTimeline.BoundLock
+        // 0: a load (2 s); 1 and 2: two foreign keys on relation 7 (10 s
+        // each, SHARE ROW EXCLUSIVE), both after the load; 3: an index build
+        // on 7 (SHARE, 4 s) after the load; 4: a step after both keys (1 s).
+        let durations = [2.0, 10, 10, 4, 1]
+        let deps: [[Int]] = [[], [0], [0], [0], [1, 2]]
+        let locks: [[L]] = [[], [L(relation: 7, serial: true)], [L(relation: 7, serial: true)], [L(relation: 7, serial: false)], []]
+        let bound = RestoreTimeline.bound(
+            durations: durations, deps: { deps[$0] }, locks: { locks[$0] }, relationName: { "r\($0)" }, jobs: 4)
+        // The path to the last step: the load, both keys (one after the
+        // other: it waits for both), itself; 27 s of statements over 4 connections.
+        #expect(bound.criticalPathSeconds == 2 + 10 + 10 + 1 && bound.statementSeconds == 27)
+        // The keys and the build cannot overlap: none starts before 2 s, they
+        // take 10 + 10 + 4 s one after another, and the build, which nothing
+        // waits for, may be the last (without it: 2 + 20 + the last step's 1).
+        #expect(bound.lockRelation == "r7")
+        #expect(bound.lockSeconds == 2 + 10 + 10 + 4)
+        #expect(bound.lowerBoundSeconds == 26)
+        // SHARE beside SHARE does not conflict: two builds alone give no lock chain.
+        let builds = RestoreTimeline.bound(
+            durations: [5, 5], deps: { _ in [] }, locks: { _ in [L(relation: 1, serial: false)] }, jobs: 2)
+        #expect(builds.lockSeconds == 0 && builds.lockRelation == nil && builds.lowerBoundSeconds == 5)
+        // Three attachments to one parent index (1 s each, SHARE UPDATE
+        // EXCLUSIVE on it) and a foreign key (2 s) that waits for all three:
+        // the key cannot start before 3 s, so the path is 5 s, not 1 + 2.
+        let attached = RestoreTimeline.bound(
+            durations: [1, 1, 1, 2], deps: { $0 == 3 ? [0, 1, 2] : [] }, locks: { $0 < 3 ? [L(relation: 9, serial: true)] : [] },
+            relationName: { "r\($0)" }, jobs: 8)
+        #expect(attached.criticalPathSeconds == 5 && attached.lowerBoundSeconds == 5)
+        #expect(attached.lockSeconds == 1 + 1 + 1 + 2 && attached.lockRelation == "r9")
+        // One serial step alone is no chain either.
+        let single = RestoreTimeline.bound(durations: [3, 1], deps: { $0 == 1 ? [0] : [] }, locks: { $0 == 0 ? [L(relation: 1, serial: true)] : [] }, jobs: 1)
+        #expect(single.lockSeconds == 0 && single.lowerBoundSeconds == 4)
     }
 
     @Test("a restore killed with SIGKILL during the post-data and rerun with --resume ends exact")

@@ -61,6 +61,36 @@ struct RestoreSimTests {
         #expect(two.lowerBound == 7)
     }
 
+    @Test("steps whose locks conflict never run at once, and the bound counts them one after another")
+    func locksKeepStepsApart() throws {
+        // Two foreign keys on m (4 s each) take SHARE ROW EXCLUSIVE on it, an
+        // index build on m (2 s) SHARE, a load of w (3 s) nothing.
+        let timeline = """
+            {"id":"schema","kind":"schema","relation":null,"deps":[],"start":0,"end":1,"worker":0,"bytes":0,"locks":[]}
+            {"id":"load:w","kind":"load","relation":"w","deps":["schema"],"start":1,"end":4,"worker":2,"bytes":10,"locks":[]}
+            {"id":"index:z","kind":"index","relation":"m","deps":["schema"],"start":9,"end":11,"worker":1,"bytes":0,"locks":["ShareLock m"]}
+            {"id":"fk:x","kind":"fk","relation":"m","deps":["schema"],"start":1,"end":5,"worker":1,"bytes":0,"locks":["ShareRowExclusiveLock m"]}
+            {"id":"fk:y","kind":"fk","relation":"m","deps":["schema"],"start":5,"end":9,"worker":1,"bytes":0,"locks":["ShareRowExclusiveLock m","ShareRowExclusiveLock w"]}
+
+            """
+        let result = try simulate(timeline, ["--json", "--jobs", "2"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try JSONDecoder().decode(Report.self, from: Data(result.stdout.utf8))
+        let two = try #require(report.predictions.first)
+        // Dependencies: fk x and load w from 1 s; fk y from 5 s (x's lock),
+        // the build from 9 s (it conflicts with both keys): 11 s, where
+        // without the locks it would be 1 + 4 + 3 = 8.
+        #expect(two.dependencies == 11)
+        // Phases: 1 + 3 (load) + 2 (index) + 4 + 4 (the keys, one after the other).
+        #expect(two.phases == 14)
+        // The bound: from 1 s, the two keys and the build one after another.
+        #expect(report.criticalPath == 5 && two.lowerBound == 11)
+
+        let bad = try simulate(#"{"id":"a","kind":"load","deps":[],"start":0,"end":1,"worker":1,"locks":["Exclusive m"]}"#, [])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("line 1") && bad.stderr.contains("'Exclusive m'"))
+    }
+
     @Test("a real run's wall time is printed beside the prediction for its job count")
     func actualBesideThePrediction() throws {
         let folder = try TestScratch.Folder("restore-sim-actual")

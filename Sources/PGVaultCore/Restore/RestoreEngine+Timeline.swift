@@ -14,7 +14,8 @@ extension RestoreEngine {
             return RestoreTimeline.Entry(
                 id: ids[n], kind: step.kind.rawValue, relation: graph.relation(of: n),
                 deps: deps.isEmpty ? ["schema"] : deps, start: timing?.start ?? doneAt, end: timing?.end ?? doneAt,
-                worker: timing?.worker ?? 0, bytes: bytes)
+                worker: timing?.worker ?? 0, bytes: bytes,
+                locks: graph.locks(of: n).map { "\($0.mode.name) \(graph.names[Int($0.relation)])" })
         }
     }
 

@@ -132,7 +132,7 @@ public enum RestoreEngine {
             // A step done by an earlier run took no time in this one.
             summaryBound = RestoreTimeline.bound(
                 durations: outcome.timings.map { $0.map { $0.end - $0.start } ?? 0 }, deps: { graph.deps(of: $0).map(Int.init) },
-                jobs: max(1, options.jobs))
+                locks: graph.boundLocks(of:), relationName: { graph.names[$0] }, jobs: max(1, options.jobs))
             scheduledSeconds = outcome.end - outcome.start
             if options.timeline != nil {
                 let entries = try RestoreEngine.timelineEntries(graph, outcome, doneAt: timeline.entries[0].end)

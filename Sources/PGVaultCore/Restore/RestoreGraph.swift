@@ -39,6 +39,17 @@ struct RestoreGraph: Sendable {
         /// PARTITION on the partition's index.
         case accessExclusive = 8
 
+        /// The mode as `pg_locks.mode` names it.
+        var name: String {
+            switch self {
+            case .accessShare: "AccessShareLock"
+            case .shareUpdateExclusive: "ShareUpdateExclusiveLock"
+            case .share: "ShareLock"
+            case .shareRowExclusive: "ShareRowExclusiveLock"
+            case .accessExclusive: "AccessExclusiveLock"
+            }
+        }
+
         /// PostgreSQL's conflict table, for these modes.
         func conflicts(with other: LockMode) -> Bool {
             switch (self, other) {
@@ -103,6 +114,18 @@ struct RestoreGraph: Sendable {
     /// The relations step `n` locks while it runs. Loads lock nothing the
     /// graph does not already order.
     func locks(of n: Int) -> ArraySlice<Lock> { lockList[Int(lockStart[n])..<Int(lockStart[n + 1])] }
+    /// Step `n`'s locks that can keep steps apart, for the lower bound:
+    /// its modes that conflict with themselves (and with each other), and
+    /// SHARE (which conflicts with those).
+    func boundLocks(of n: Int) -> [RestoreTimeline.BoundLock] {
+        locks(of: n).compactMap { lock in
+            switch lock.mode {
+            case .accessShare: nil
+            case .share: RestoreTimeline.BoundLock(relation: Int(lock.relation), serial: false)
+            case .shareUpdateExclusive, .shareRowExclusive, .accessExclusive: RestoreTimeline.BoundLock(relation: Int(lock.relation), serial: true)
+            }
+        }
+    }
     /// The table step `n` works on.
     func relation(of n: Int) -> String? { steps[n].relation >= 0 ? names[Int(steps[n].relation)] : nil }
 

@@ -19,8 +19,31 @@ public struct RestoreTimeline: Sendable {
         public var worker: Int
         /// Bytes loaded (load steps), else 0.
         public var bytes: Int64
+        /// The table-level locks the step took, as `pg_locks.mode` names them
+        /// (`ShareRowExclusiveLock public.messages`); the scheduler never runs
+        /// two steps whose locks conflict, and a replay must not either.
+        public var locks: [String]
 
-        enum CodingKeys: String, CodingKey { case id, kind, relation, deps, start, end, worker, bytes }
+        enum CodingKeys: String, CodingKey { case id, kind, relation, deps, start, end, worker, bytes, locks }
+
+        public init(
+            id: String, kind: String, relation: String?, deps: [String], start: Double, end: Double, worker: Int, bytes: Int64,
+            locks: [String] = []
+        ) {
+            (self.id, self.kind, self.relation, self.deps) = (id, kind, relation, deps)
+            (self.start, self.end, self.worker, self.bytes, self.locks) = (start, end, worker, bytes, locks)
+        }
+
+        /// A timeline written before steps recorded their locks has none.
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(
+                id: try c.decode(String.self, forKey: .id), kind: try c.decode(String.self, forKey: .kind),
+                relation: try c.decodeIfPresent(String.self, forKey: .relation), deps: try c.decode([String].self, forKey: .deps),
+                start: try c.decode(Double.self, forKey: .start), end: try c.decode(Double.self, forKey: .end),
+                worker: try c.decode(Int.self, forKey: .worker), bytes: try c.decode(Int64.self, forKey: .bytes),
+                locks: try c.decodeIfPresent([String].self, forKey: .locks) ?? [])
+        }
 
         /// `relation` is written as null, not left out.
         public func encode(to encoder: Encoder) throws {
@@ -33,50 +56,141 @@ public struct RestoreTimeline: Sendable {
             try c.encode(end, forKey: .end)
             try c.encode(worker, forKey: .worker)
             try c.encode(bytes, forKey: .bytes)
+            try c.encode(locks, forKey: .locks)
         }
     }
 
     /// The scheduled part's bound: no schedule over `jobs` connections beats
     /// the longest chain of dependent steps, nor the summed statement time
-    /// shared evenly.
+    /// shared evenly, nor the steps that cannot overlap because their locks
+    /// on one relation conflict (at 10,000 partitions the two foreign keys
+    /// that reference `messages`, minutes each, run one after the other).
     public struct Bound: Codable, Sendable, Equatable {
+        /// The longest chain of dependent steps; where the steps a step waits
+        /// for cannot overlap for their locks on one relation, they count one
+        /// after another.
         public var criticalPathSeconds: Double
         public var statementSeconds: Double
         public var jobs: Int
-        /// max(the critical path, the statement time / jobs).
+        /// The longest run of steps that must go one after another for their
+        /// locks on one relation: from the earliest any of them can start,
+        /// all of them, then the shortest chain that must follow the last.
+        /// 0 when no two steps' locks conflict.
+        public var lockSeconds: Double
+        /// The relation of ``lockSeconds``.
+        public var lockRelation: String?
+        /// max(the critical path, the statement time / jobs, the lock chain).
         public var lowerBoundSeconds: Double
 
-        public init(criticalPathSeconds: Double, statementSeconds: Double, jobs: Int) {
+        public init(criticalPathSeconds: Double, statementSeconds: Double, jobs: Int, lockSeconds: Double = 0, lockRelation: String? = nil) {
             self.criticalPathSeconds = criticalPathSeconds
             self.statementSeconds = statementSeconds
             self.jobs = jobs
-            lowerBoundSeconds = max(criticalPathSeconds, statementSeconds / Double(max(1, jobs)))
+            self.lockSeconds = lockSeconds
+            self.lockRelation = lockRelation
+            lowerBoundSeconds = max(criticalPathSeconds, statementSeconds / Double(max(1, jobs)), lockSeconds)
         }
+    }
+
+    /// A relation a step locks, for the bound: `serial` when the mode
+    /// conflicts with itself (SHARE UPDATE EXCLUSIVE, SHARE ROW EXCLUSIVE,
+    /// ACCESS EXCLUSIVE, which also conflict with each other), else a SHARE
+    /// lock (CREATE INDEX), which conflicts with each of those but not with
+    /// another SHARE. Weaker locks are left out.
+    struct BoundLock {
+        var relation: Int
+        var serial: Bool
     }
 
     public var entries: [Entry]
 
     /// The bound of steps numbered from 0: each one's statement time
-    /// (`durations`) and the numbers of the steps it waits for (`deps`).
-    /// Numbers, not the entries' ids: at 10,000 partitions there are some
-    /// 150,000 steps, and a table of strings for them is tens of MB.
-    public static func bound(durations: [Double], deps: (Int) -> [Int], jobs: Int) -> Bound {
-        // Longest chain ending at each step; iterative, as chains can be long.
-        var path = [Double](repeating: -1, count: durations.count)
+    /// (`durations`), the numbers of the steps it waits for (`deps`) and the
+    /// locks it takes (`locks`). Numbers, not the entries' ids: at 10,000
+    /// partitions there are some 150,000 steps, and a table of strings for
+    /// them is tens of MB.
+    static func bound(
+        durations: [Double], deps: (Int) -> [Int], locks: (Int) -> [BoundLock] = { _ in [] }, relationName: (Int) -> String? = { _ in nil },
+        jobs: Int
+    ) -> Bound {
+        // An order with every step after the steps it waits for, from a
+        // depth-first walk; iterative, as chains can be long.
+        var order: [Int] = []
+        order.reserveCapacity(durations.count)
+        var visited = [Bool](repeating: false, count: durations.count)
         var stack: [(Int, Bool)] = []
-        for root in durations.indices where path[root] < 0 {
+        for root in durations.indices where !visited[root] {
             stack.append((root, false))
             while let (n, expanded) = stack.popLast() {
-                if path[n] >= 0 { continue }
                 if expanded {
-                    path[n] = durations[n] + (deps(n).lazy.map { path[$0] }.max() ?? 0)
-                } else {
+                    order.append(n)
+                } else if !visited[n] {
+                    visited[n] = true
                     stack.append((n, true))
-                    for d in deps(n) where path[d] < 0 { stack.append((d, false)) }
+                    for d in deps(n) where !visited[d] { stack.append((d, false)) }
                 }
             }
         }
-        return Bound(criticalPathSeconds: path.max() ?? 0, statementSeconds: durations.reduce(0, +), jobs: jobs)
+        let stepLocks = durations.indices.map(locks)
+        // The longest chain ending at each step (its own time included). A
+        // step starts after the steps it waits for, and after those of them
+        // whose locks on one relation conflict have run one after another
+        // (at many partitions a foreign key waits for each partition's key
+        // to be attached to one index, one attachment at a time).
+        var path = [Double](repeating: 0, count: durations.count)
+        for n in order {
+            var start = 0.0
+            var serial: [Int: (earliest: Double, seconds: Double)] = [:]
+            for d in deps(n) {
+                start = max(start, path[d])
+                for lock in stepLocks[d] where lock.serial {
+                    let earliest = path[d] - durations[d]
+                    let before = serial[lock.relation] ?? (earliest, 0)
+                    serial[lock.relation] = (min(before.earliest, earliest), before.seconds + durations[d])
+                }
+            }
+            for (_, run) in serial { start = max(start, run.earliest + run.seconds) }
+            path[n] = start + durations[n]
+        }
+        // Longest chain of steps that wait on each one (its own time not included).
+        var tail = [Double](repeating: 0, count: durations.count)
+        for n in order.reversed() {
+            for d in deps(n) { tail[d] = max(tail[d], durations[n] + tail[n]) }
+        }
+        // Steps whose locks on one relation conflict pairwise run one after
+        // another: every serial lock, and the longest SHARE one beside them.
+        struct Group {
+            var serialSeconds = 0.0, serialSteps = 0
+            var earliest = Double.infinity, shortestTail = Double.infinity
+            var share: (seconds: Double, earliest: Double, tail: Double)?
+        }
+        var groups: [Int: Group] = [:]
+        for n in durations.indices {
+            let earliest = path[n] - durations[n]
+            for lock in stepLocks[n] {
+                var g = groups[lock.relation] ?? Group()
+                if lock.serial {
+                    g.serialSeconds += durations[n]
+                    g.serialSteps += 1
+                    g.earliest = min(g.earliest, earliest)
+                    g.shortestTail = min(g.shortestTail, tail[n])
+                } else if durations[n] > g.share?.seconds ?? -1 {
+                    g.share = (durations[n], earliest, tail[n])
+                }
+                groups[lock.relation] = g
+            }
+        }
+        var lockSeconds = 0.0, lockRelation: Int?
+        for (relation, g) in groups where g.serialSteps > 0 {
+            var chain = g.earliest + g.serialSeconds + g.shortestTail
+            if let share = g.share {
+                chain = max(chain, min(g.earliest, share.earliest) + g.serialSeconds + share.seconds + min(g.shortestTail, share.tail))
+            }
+            if g.serialSteps + (g.share == nil ? 0 : 1) > 1, chain > lockSeconds { (lockSeconds, lockRelation) = (chain, relation) }
+        }
+        return Bound(
+            criticalPathSeconds: path.max() ?? 0, statementSeconds: durations.reduce(0, +), jobs: jobs,
+            lockSeconds: lockSeconds, lockRelation: lockRelation.flatMap(relationName))
     }
 
     /// Writes the entries as JSON Lines: temporary name, fsync, rename.
