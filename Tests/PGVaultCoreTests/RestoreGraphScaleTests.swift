@@ -125,10 +125,16 @@ struct RestoreGraphScaleTests {
         // Every load of both trees, and the keys: users' is not its tree.
         #expect(waits.filter { $0 < base }.count == partitions + 1)
         for a in attachments.prefix(7) { #expect(graph.deps(of: a).count == 2 && graph.locks(of: a).count == 3) }
+        // The parent's key and indexes, ON ONLY it, wait for no partition's
+        // load (none goes through the parent); a partition's key for its own.
+        let parentKey = base + 1, parentIndexes = kinds.indices.filter { kinds[$0] == .index && graph.relation(of: $0) == "public.messages" }
+        #expect(kinds[parentKey] == .key && graph.relation(of: parentKey) == "public.messages" && graph.deps(of: parentKey).isEmpty)
+        #expect(parentIndexes.count == Self.indexes.count && parentIndexes.allSatisfy { graph.deps(of: $0).isEmpty })
+        #expect(graph.relation(of: base + 2) == "public.messages_p0" && graph.deps(of: base + 2).count == 1)
         // The attachments the foreign key waits for go before the others, as large as it.
         let fkSize = graph.steps[fk].size
         #expect(keyAttachments.allSatisfy { graph.steps[Int($0)].size == fkSize })
-        #expect(attachments.filter { !keyAttachments.contains(Int32($0)) }.allSatisfy { graph.steps[$0].size < fkSize })
+        #expect(attachments.filter { !keyAttachments.contains(Int32($0)) }.allSatisfy { graph.steps[$0].size == 0 })
         #expect(graph.locks(of: fk).count == partitions + 2)
         // The queue gives the loads first, largest first.
         #expect(queue.tryNext() != nil)

@@ -20,6 +20,10 @@ struct PostDataScript: Sendable {
         var phase: SchemaScript.Phase
         /// A key, or a CREATE UNIQUE INDEX: what a foreign key that references the table needs.
         var unique = false
+        /// A key or index on the table alone, not its partitions (`ALTER
+        /// TABLE ONLY`, `CREATE INDEX ... ON ONLY`): on a partitioned table
+        /// it reads no rows.
+        var only = false
         /// The table it is built on or alters (`schema.name`, unquoted), if its SQL names one.
         var relation: Int32 = -1
         /// A key's or index's index (`schema.name`, as pg_dump names it).
@@ -98,6 +102,7 @@ struct PostDataScript: Sendable {
         case .keys, .indexes:
             if let name = QualifiedName.indexName(object) { entry.builds = number("\(object.schema ?? "").\(name)") }
             entry.unique = phase == .keys || object.sql.hasPrefix("CREATE UNIQUE INDEX ")
+            entry.only = object.sql.hasPrefix("ALTER TABLE ONLY ") || (object.sql.hasPrefix("CREATE ") && object.sql.contains(" ON ONLY "))
         case .attach:
             if let (parent, child) = QualifiedName.attachment(object.sql) {
                 entry.attachParent = number(parent.text)
