@@ -2,8 +2,8 @@
 # Benchmark harness (issue 8): pgvault against pg_dump/pg_restore on a throwaway
 # local PostgreSQL 17 cluster, filled with `pgvault generate`.
 #
-#   scripts/bench.sh [--scale small|default|large] [--repeat N] [--profile] [--cold]
-#   scripts/bench.sh --shape many-partitions --partitions N [--repeat N] [--cold]
+#   scripts/bench.sh [--scale small|default|large] [--repeat N] [--profile] [--cold] [--no-jobs-4]
+#   scripts/bench.sh --shape many-partitions --partitions N [--repeat N] [--cold] [--no-jobs-4]
 #
 # --scale large is 10M messages (about 7.5 GB; generating it takes a long while).
 # --shape many-partitions generates the small scale's rows with messages in N
@@ -22,8 +22,12 @@
 # pg_dump -Fd and the ceilings again with the server pinned to one core and the
 # client to the other, as with a backup host of its own), restore into a fresh
 # empty database (pgvault restore with and without its final verify, pg_restore
-# -j 2), pgvault verify of the restored database, and export-user for the heaviest
-# and a median user. Tools alternate inside each repetition. Beside each run it
+# -j 2; then pgvault restore --jobs 4 and pg_restore -j 4, unless --no-jobs-4),
+# pgvault verify of the restored database, and export-user for the heaviest
+# and a median user. Beside each pgvault restore the report puts the lower
+# bound its summary prints for its scheduled part (the data and post-data):
+# max(the critical path, the statement time / jobs, the steps whose locks on
+# one relation keep them apart). Tools alternate inside each repetition. Beside each run it
 # records the machine-wide CPU use (/proc/stat: busy and iowait % of all cores)
 # and the CPU time of the bench cluster's processes. Around the first repetition
 # of every command it resets and snapshots pg_stat_statements, pg_stat_io and
@@ -61,6 +65,7 @@ PROFILE=0
 SHAPE=
 PARTITIONS=
 COLD=0
+JOBS4=1
 ARGS="$*"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -74,6 +79,7 @@ while [ $# -gt 0 ]; do
         --partitions) PARTITIONS=$2; shift 2 ;;
         --partitions=*) PARTITIONS=${1#*=}; shift ;;
         --cold) COLD=1; shift ;;
+        --no-jobs-4) JOBS4=0; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
         *) echo "bench: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -373,6 +379,15 @@ for rep in $(seq 1 "$REPEAT"); do
     STATS_DB=r_pgvault_nv measure restore "pgvault restore --jobs 2 --no-verify" "$rep" "$PGVAULT" restore "$WORK/pgvault.bak" --jobs 2 --no-verify -d "$(conn r_pgvault_nv)"
     fresh_db r_pgrestore
     STATS_DB=r_pgrestore measure restore "pg_restore -j 2 (from -Fd)" "$rep" "$PGBIN/pg_restore" -h "$BENCH" -U postgres -j 2 -d r_pgrestore "$WORK/pgdump.dir"
+    if [ "$JOBS4" = 1 ]; then
+        fresh_db r_pgvault4
+        STATS_DB=r_pgvault4 measure restore4 "pgvault restore --jobs 4" "$rep" "$PGVAULT" restore "$WORK/pgvault.bak" --jobs 4 -d "$(conn r_pgvault4)"
+        fresh_db r_pgrestore4
+        STATS_DB=r_pgrestore4 measure restore4 "pg_restore -j 4 (from -Fd)" "$rep" "$PGBIN/pg_restore" -h "$BENCH" -U postgres -j 4 -d r_pgrestore4 "$WORK/pgdump.dir"
+        # Not read again: two copies fewer of the database on disk (the large scale's are 7 GB each).
+        "$PGBIN/dropdb" -h "$BENCH" -U postgres r_pgvault4
+        "$PGBIN/dropdb" -h "$BENCH" -U postgres r_pgrestore4
+    fi
 done
 
 if [ "$COLD" = 1 ]; then
@@ -493,7 +508,7 @@ fi
 step "report"
 mkdir -p "$RESULTS" "$(dirname "$DOC")"
 MEM_KB=$(awk '/MemTotal/ {print $2}' /proc/meminfo)
-export B_SCALE=$LABEL B_REPEAT=$REPEAT B_PROFILE=$PROFILE B_RAW=$RAW B_STATS=$STATS B_PROF=$PROF \
+export B_SCALE=$LABEL B_REPEAT=$REPEAT B_PROFILE=$PROFILE B_RAW=$RAW B_STATS=$STATS B_PROF=$PROF B_LOGS=$LOGS \
     B_OUT="$RESULTS/$LABEL.md" B_DOC=$DOC B_RESULTS=$RESULTS B_ARGS="$ARGS" \
     B_PARTITIONS="${PARTITIONS:-}" B_LOAD="$(cut -d' ' -f1-3 /proc/loadavg)" \
     B_NPROC=$(nproc) B_MEM_KB=$MEM_KB B_CLK_TCK=$(getconf CLK_TCK) B_PERF_FREQ=$PERF_FREQ \
