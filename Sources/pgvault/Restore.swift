@@ -223,7 +223,7 @@ extension PGVaultCommand {
                 "  \(String(format: "%.1f", s.seconds)) s in all: data \(String(format: "%.1f", s.loadSeconds)) s, \(s.mode == "full" ? "post-data (\(s.postDataStatements) statements)" : "constraints") \(String(format: "%.1f", s.postDataSeconds)) s; \(s.sequences) sequences set",
             ]
             if let wall = s.scheduledSeconds, let b = s.bound {
-                lines.append("  data and post-data \(String(format: "%.1f", wall)) s against a lower bound of \(String(format: "%.1f", b.lowerBoundSeconds)) s (critical path \(String(format: "%.1f", b.criticalPathSeconds)) s; statements \(String(format: "%.1f", b.statementSeconds)) s over \(b.jobs) connections\(b.lockRelation.map { "; steps that cannot overlap for their locks on \($0) \(String(format: "%.1f", b.lockSeconds)) s" } ?? ""))")
+                lines.append("  data and post-data \(String(format: "%.2f", wall)) s against a lower bound of \(String(format: "%.2f", b.lowerBoundSeconds)) s (critical path \(String(format: "%.2f", b.criticalPathSeconds)) s; statements \(String(format: "%.2f", b.statementSeconds)) s over \(b.jobs) connections\(b.lockRelation.map { "; steps that cannot overlap for their locks on \($0) \(String(format: "%.2f", b.lockSeconds)) s" } ?? ""))")
             }
             if !s.dropped.isEmpty { lines.append("  dropped first (--clean): \(s.dropped.count) objects") }
             if !s.createdPartitions.isEmpty { lines.append("  created partitions: \(s.createdPartitions.joined(separator: ", "))") }
