@@ -132,7 +132,7 @@ final class ReadyQueue: @unchecked Sendable {
     static let batchBytes: Int64 = 8 << 20
 
     private func batchable(_ n: Int) -> Bool {
-        guard case .load(let load) = steps[n].work else { return false }
+        guard let load = graph.load(of: n) else { return false }
         // A routed unit counts its rows in a DEFAULT partition by transaction: alone.
         return steps[n].size < Self.smallUnit && load.defaultPartitions.isEmpty
     }

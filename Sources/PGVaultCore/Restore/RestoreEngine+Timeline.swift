@@ -8,8 +8,7 @@ extension RestoreEngine {
         let ids = try graph.ids()
         return graph.steps.enumerated().map { n, step in
             let timing = outcome.timings[n]
-            var bytes: Int64 = 0
-            if case .load(let load) = step.work { bytes = load.unit.rawBytes }
+            let bytes = graph.load(of: n)?.unit.rawBytes ?? 0
             let deps = graph.deps(of: n).map { ids[Int($0)] }
             return RestoreTimeline.Entry(
                 id: ids[n], kind: step.kind.rawValue, relation: graph.relation(of: n),

@@ -65,10 +65,12 @@ struct RestoreGraph: Sendable {
     enum Kind: String, Sendable { case load, key, index, attach, fk, other, verify }
 
     /// A load's unit and tables are hundreds of bytes, which would make
-    /// every step, and every copy of the steps, that large: boxed
-    /// (indirect). A post-data object is its place in the script's spool.
+    /// every step, and every copy of the steps, that large: a load is its
+    /// place in ``loads`` (the plan's list, shared, not copied: boxed in
+    /// each step, the 10,050 loads of 10,000 partitions were held twice,
+    /// 4.4 MB more). A post-data object is its place in the script's spool.
     enum Work: Sendable {
-        indirect case load(LoadPlan.Load)
+        case load(Int32)
         case object(SpooledObject)
         indirect case verify(DigestCheck)
     }
@@ -99,6 +101,8 @@ struct RestoreGraph: Sendable {
     }
 
     var steps: [Step] = []
+    /// The loads the `load` steps name, by number.
+    private(set) var loads: [LoadPlan.Load] = []
     /// The relations steps work on or lock, by number: tables and indexes
     /// as `schema.name`, unquoted (PostgreSQL gives both one namespace per
     /// schema).
@@ -126,6 +130,10 @@ struct RestoreGraph: Sendable {
             case .shareUpdateExclusive, .shareRowExclusive, .accessExclusive: RestoreTimeline.BoundLock(relation: Int(lock.relation), serial: true)
             }
         }
+    }
+    /// The load step `n` runs, if it is one.
+    func load(of n: Int) -> LoadPlan.Load? {
+        if case .load(let k) = steps[n].work { loads[Int(k)] } else { nil }
     }
     /// The table step `n` works on.
     func relation(of n: Int) -> String? { steps[n].relation >= 0 ? names[Int(steps[n].relation)] : nil }
@@ -207,10 +215,11 @@ struct RestoreGraph: Sendable {
         var loadsBy = [[Int32]](repeating: [], count: relationCount)
         var firstLoad: [Int32: Int] = [:]
         var bytes: [Int32: Int64] = [:]
-        for (load, r) in zip(loads, loadRelations) {
+        graph.loads = loads
+        for (k, (load, r)) in zip(loads, loadRelations).enumerated() {
             let n = graph.steps.count
             graph.append(
-                Step(kind: .load, done: finishedUnits[load.unit.id] != nil, relation: r.archived, work: .load(load), size: load.unit.rawBytes),
+                Step(kind: .load, done: finishedUnits[load.unit.id] != nil, relation: r.archived, work: .load(Int32(k)), size: load.unit.rawBytes),
                 deps: [], locks: [])
             if planOrder && firstLoad[r.archived] == nil { firstLoad[r.archived] = n }
             loadsBy[Int(r.archived)].append(Int32(n))
@@ -389,7 +398,7 @@ struct RestoreGraph: Sendable {
         return try steps.enumerated().map { n, step in
             let id: String
             switch step.work {
-            case .load(let load): id = "load:\(load.unit.id)"
+            case .load(let k): id = "load:\(loads[Int(k)].unit.id)"
             case .verify(let check): id = "verify:\(check.object)"
             case .object(let spooled):
                 let object = try spooled.read()

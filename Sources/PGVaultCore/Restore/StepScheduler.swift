@@ -43,7 +43,7 @@ enum StepScheduler {
         let stepDelay = Int(environment[PostData.testDelayVariable] ?? "") ?? 0
         let queue = ReadyQueue(graph)
         let prefetch = ArchivePrefetch(options.source, members: queue.loadsInOrder().compactMap { n in
-            if case .load(let load) = graph.steps[n].work { return (load.unit.member, load.unit.compressedBytes) } else { return nil }
+            graph.load(of: n).map { ($0.unit.member, $0.unit.compressedBytes) }
         })
         prefetch?.start()
         defer { prefetch?.stop() }
@@ -59,9 +59,7 @@ enum StepScheduler {
                     let n = batch[0]
                     switch graph.steps[n].work {
                     case .load:
-                        let loadsOfBatch = batch.compactMap { k -> LoadPlan.Load? in
-                            if case .load(let load) = graph.steps[k].work { return load } else { return nil }
-                        }
+                        let loadsOfBatch = batch.compactMap(graph.load(of:))
                         prefetch?.began(bytes: loadsOfBatch.map(\.unit.compressedBytes))
                         let (conn, source) = try worker.loader(options, encoding: encoding)
                         let loaded = try UnitLoader.loadUnits(
