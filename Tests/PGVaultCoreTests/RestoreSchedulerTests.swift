@@ -140,6 +140,28 @@ struct RestoreSchedulerTests {
         #expect(bound.lockSeconds <= wall + 0.001 && bound.lockRelation != nil, "\(bound)")
     }
 
+    @Test("the timeline is written as it goes under a temporary name: renamed into place by finish, gone if the restore fails before")
+    func timelineFile() throws {
+        let folder = try TestScratch.Folder("timeline-file")
+        defer { folder.remove() }
+        let entry = RestoreTimeline.Entry(id: "schema", kind: "schema", relation: nil, deps: [], start: 0, end: 1, worker: 0, bytes: 0)
+        do {
+            let abandoned = try RestoreTimeline(path: folder["failed.jsonl"])
+            try abandoned.append(entry)
+            try abandoned.flushIfLarge()
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).isEmpty)
+        let timeline = try RestoreTimeline(path: folder["done.jsonl"])
+        for _ in 0..<3 { try timeline.append(entry) }
+        #expect(!FileManager.default.fileExists(atPath: folder["done.jsonl"]))
+        try timeline.finish()
+        let lines = try String(contentsOfFile: folder["done.jsonl"], encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 3 && timeline.count == 3)
+        let decoded = try JSONDecoder().decode(RestoreTimeline.Entry.self, from: Data(lines[0].utf8))
+        #expect(decoded == entry)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["done.jsonl"])
+    }
+
     @Test("the lower bound counts steps whose locks on one relation conflict as one after another")
     func lockBound() {
         typealias L = RestoreTimeline.BoundLock

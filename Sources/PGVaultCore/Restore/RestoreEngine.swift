@@ -87,9 +87,16 @@ public enum RestoreEngine {
         var loadSeconds = 0.0, postDataSeconds = 0.0
         var postDataStatements = 0
         let constraintNotes = Locked<[String]>([])
-        var timeline = RestoreTimeline(entries: [RestoreTimeline.Entry(
+        let schemaEnd = Date().timeIntervalSince(started)
+        let timeline: RestoreTimeline?
+        if let path = options.timeline {
+            timeline = try await Blocking.run("pgvault-restore-timeline") { try RestoreTimeline(path: path) }
+        } else {
+            timeline = nil
+        }
+        try timeline?.append(RestoreTimeline.Entry(
             id: "schema", kind: "schema", relation: nil, deps: [], start: schemaStart.timeIntervalSince(started),
-            end: Date().timeIntervalSince(started), worker: 0, bytes: 0)])
+            end: schemaEnd, worker: 0, bytes: 0))
         var lastIDs = ["schema"]
         var summaryBound: RestoreTimeline.Bound?
         var notValidInArchive = Set<String>()
@@ -134,10 +141,10 @@ public enum RestoreEngine {
                 durations: outcome.timings.map { $0.map { $0.end - $0.start } ?? 0 }, deps: { graph.deps(of: $0).map(Int.init) },
                 locks: graph.boundLocks(of:), relationName: { graph.names[$0] }, jobs: max(1, options.jobs))
             scheduledSeconds = outcome.end - outcome.start
-            if options.timeline != nil {
-                let entries = try RestoreEngine.timelineEntries(graph, outcome, doneAt: timeline.entries[0].end)
-                timeline.entries += entries
-                lastIDs = RestoreEngine.sinks(entries)
+            if let timeline {
+                lastIDs = try await Blocking.run("pgvault-restore-timeline") { [graph] in
+                    try RestoreEngine.writeTimeline(graph, outcome, doneAt: schemaEnd, to: timeline)
+                }
             }
             // The steps are done with.
             graph = RestoreGraph()
@@ -163,7 +170,7 @@ public enum RestoreEngine {
             }
             if let note { constraintNotes.withLock { $0.append(note) } }
             if applied > 0 { log("applied the optimizer statistics of \(applied) tables and indexes") }
-            timeline.entries.append(.init(
+            try timeline?.append(.init(
                 id: "statistics", kind: "statistics", relation: nil, deps: lastIDs, start: statisticsStart.timeIntervalSince(started),
                 end: Date().timeIntervalSince(started), worker: 0, bytes: 0))
             lastIDs = ["statistics"]
@@ -183,7 +190,7 @@ public enum RestoreEngine {
             verifyFailures = proof.failures
             log(proof.summary)
             verifySeconds = Date().timeIntervalSince(proofStart)
-            timeline.entries.append(.init(
+            try timeline?.append(.init(
                 id: "verify", kind: "verify", relation: nil, deps: lastIDs, start: proofStart.timeIntervalSince(started),
                 end: Date().timeIntervalSince(started), worker: 0, bytes: 0))
             lastIDs = ["verify"]
@@ -195,7 +202,7 @@ public enum RestoreEngine {
         let finish = try await Blocking.run("pgvault-restore-finish", on: leader) { [context] _ in
             try context.finish(plan: prepared.plan)
         }
-        timeline.entries.append(.init(
+        try timeline?.append(.init(
             id: "sequences", kind: "sequence", relation: nil, deps: lastIDs, start: finishStart.timeIntervalSince(started),
             end: Date().timeIntervalSince(started), worker: 0, bytes: 0))
         lastIDs = ["sequences"]
@@ -219,7 +226,7 @@ public enum RestoreEngine {
                     id: "analyze:\(table)", kind: "analyze", relation: table, deps: after, start: start,
                     end: Date().timeIntervalSince(started), worker: worker.number, bytes: 0)
             }
-            timeline.entries += analyzed
+            for entry in analyzed { try timeline?.append(entry) }
             lastIDs = analyzed.map(\.id)
         }
 
@@ -241,14 +248,14 @@ public enum RestoreEngine {
             verifyOK = report.ok
             verifyFailures = report.failures.map { "\($0.check) \($0.object)\($0.constraint.map { " \($0)" } ?? ""): \($0.detail)" }
             log(report.summary)
-            timeline.entries.append(.init(
+            try timeline?.append(.init(
                 id: "verify", kind: "verify", relation: nil, deps: lastIDs, start: verifyStart.timeIntervalSince(started),
                 end: Date().timeIntervalSince(started), worker: 0, bytes: 0))
             verifySeconds = Date().timeIntervalSince(verifyStart)
         }
-        if let path = options.timeline {
-            try await Blocking.run("pgvault-restore-timeline") { [timeline] in try timeline.write(to: path) }
-            log("wrote the statement timeline (\(timeline.entries.count) steps) to \(path)")
+        if let timeline, let path = options.timeline {
+            try await Blocking.run("pgvault-restore-timeline") { try timeline.finish() }
+            log("wrote the statement timeline (\(timeline.count) steps) to \(path)")
         }
 
         let totals = monitor.value.progress

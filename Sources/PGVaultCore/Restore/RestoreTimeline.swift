@@ -3,7 +3,16 @@ import Foundation
 /// The restore's statement timeline: one entry per step, written as JSON
 /// Lines by `pgvault restore --timeline FILE` (scripts replay it to predict
 /// other --jobs), and the lower bound of the scheduled part computed from it.
-public struct RestoreTimeline: Sendable {
+///
+/// The entries go to the file as the restore makes them, never all held: at
+/// 10,000 partitions there are 150,000 of them, and a foreign key's names
+/// 10,000 dependencies and as many locks; held whole they raised the
+/// restore's peak RSS from 98 to 278 MiB. The file is written under a
+/// temporary name and renamed into place, fsynced, by ``finish()``.
+///
+/// One task uses it at a time (the restore's engine, and the blocking calls
+/// it awaits one after another), hence `@unchecked Sendable`.
+public final class RestoreTimeline: @unchecked Sendable {
     public struct Entry: Codable, Sendable, Equatable {
         public var id: String
         /// schema, load, key, index, attach, fk, other, sequence, statistics, verify, analyze.
@@ -102,8 +111,6 @@ public struct RestoreTimeline: Sendable {
         var serial: Bool
     }
 
-    public var entries: [Entry]
-
     /// The bound of steps numbered from 0: each one's statement time
     /// (`durations`), the numbers of the steps it waits for (`deps`) and the
     /// locks it takes (`locks`). Numbers, not the entries' ids: at 10,000
@@ -193,20 +200,50 @@ public struct RestoreTimeline: Sendable {
             lockSeconds: lockSeconds, lockRelation: lockRelation.flatMap(relationName))
     }
 
-    /// Writes the entries as JSON Lines: temporary name, fsync, rename.
-    public func write(to path: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var data = Data()
-        for e in entries {
-            data.append(try encoder.encode(e))
-            data.append(0x0A)
-        }
-        let temporary = path + ".partial-\(getpid())"
+    private let path: String
+    private let temporary: String
+    private let file: OutputFile
+    private let encoder = JSONEncoder()
+    /// Encoded entries not yet written.
+    private var pending: [UInt8] = []
+    private var published = false
+    /// The entries appended so far.
+    public private(set) var count = 0
+
+    /// Creates the file under a temporary name beside `path`.
+    public init(path: String) throws {
+        self.path = path
+        temporary = path + ".partial-\(getpid())"
         unlink(temporary)
-        let file = try OutputFile(creating: temporary)
-        try file.write([UInt8](data))
+        file = try OutputFile(creating: temporary)
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    }
+
+    deinit { if !published { unlink(temporary) } }
+
+    /// Adds an entry (kept in memory until ``flush()`` or ``finish()``).
+    public func append(_ entry: Entry) throws {
+        pending += try encoder.encode(entry)
+        pending.append(0x0A)
+        count += 1
+    }
+
+    /// Writes what is kept once it is 1 MiB: a blocking write, for a
+    /// thread of its own.
+    func flushIfLarge() throws {
+        if pending.count >= 1 << 20 { try flush() }
+    }
+
+    private func flush() throws {
+        try file.write(pending)
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    /// Writes the rest, fsyncs and renames the file into place: blocking.
+    public func finish() throws {
+        try flush()
         try file.close()
         try Files.publish(temporary, as: path)
+        published = true
     }
 }
