@@ -54,16 +54,17 @@ struct SignalTests {
         run.expectNothingLeft()
     }
 
-    @Test("restore: a signal during the load → exit 143, 'interrupted' with --resume advice; --resume then finishes")
+    @Test("restore: a signal during the load → exit 143, 'interrupted' with --resume advice, no --timeline file; --resume then finishes")
     func restoreInterrupted() async throws {
         let fixture = try await Fault.bigDatabase()
         let binary = try Shell.pgvault()
         let archive = try Self.backup(fixture, binary: binary)
         let target = try TestServers.database(TestServers.newest, prefix: "sigrestore")
-        let run = try Interrupting(["restore", archive, "-d", target.conninfo, "--jobs", "2", "--json"])
+        let run = try Interrupting(["restore", archive, "-d", target.conninfo, "--jobs", "2", "--json", "--timeline", "{out}"])
         try await Self.waitForActive(target.conninfo, application: "pgvault restore%", query: "COPY%", process: run.process)
         try await run.interrupt(SIGTERM)
         run.expectInterrupted(by: SIGTERM)
+        run.expectNothingLeft()
         #expect(run.stderr.contains("--resume"), "\(run.stderr)")
         #expect(run.stdout.contains("\"status\":\"interrupted\""), "\(run.stdout)")
         let resumed = try Shell.capture([binary, "restore", archive, "-d", target.conninfo, "--resume", "--quiet"])

@@ -120,15 +120,12 @@ struct RestoreGraph: Sendable {
     /// graph does not already order.
     func locks(of n: Int) -> ArraySlice<Lock> { lockList[Int(lockStart[n])..<Int(lockStart[n + 1])] }
     /// Step `n`'s locks that can keep steps apart, for the lower bound:
-    /// its modes that conflict with themselves (and with each other), and
-    /// SHARE (which conflicts with those).
+    /// its modes that conflict with themselves (and, among the restore's
+    /// modes, with each other), and SHARE (which conflicts with those).
     func boundLocks(of n: Int) -> [RestoreTimeline.BoundLock] {
         locks(of: n).compactMap { lock in
-            switch lock.mode {
-            case .accessShare: nil
-            case .share: RestoreTimeline.BoundLock(relation: Int(lock.relation), serial: false)
-            case .shareUpdateExclusive, .shareRowExclusive, .accessExclusive: RestoreTimeline.BoundLock(relation: Int(lock.relation), serial: true)
-            }
+            let serial = lock.mode.conflicts(with: lock.mode)
+            return serial || lock.mode == .share ? RestoreTimeline.BoundLock(relation: Int(lock.relation), serial: serial) : nil
         }
     }
     /// The load step `n` runs, if it is one.

@@ -210,16 +210,26 @@ public final class RestoreTimeline: @unchecked Sendable {
     /// The entries appended so far.
     public private(set) var count = 0
 
-    /// Creates the file under a temporary name beside `path`.
+    /// Creates the file under a hidden temporary name beside `path`, listed
+    /// in ``PartialOutputs`` (a second signal quits at once and removes it).
     public init(path: String) throws {
         self.path = path
-        temporary = path + ".partial-\(getpid())"
+        let name = path as NSString
+        temporary = name.deletingLastPathComponent.isEmpty
+            ? ".\(name.lastPathComponent).partial-\(getpid())"
+            : "\(name.deletingLastPathComponent)/.\(name.lastPathComponent).partial-\(getpid())"
         unlink(temporary)
         file = try OutputFile(creating: temporary)
+        PartialOutputs.register(temporary)
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     }
 
-    deinit { if !published { unlink(temporary) } }
+    deinit {
+        if !published {
+            unlink(temporary)
+            PartialOutputs.forget(temporary)
+        }
+    }
 
     /// Adds an entry (kept in memory until ``flush()`` or ``finish()``).
     public func append(_ entry: Entry) throws {
@@ -243,7 +253,7 @@ public final class RestoreTimeline: @unchecked Sendable {
     public func finish() throws {
         try flush()
         try file.close()
-        try Files.publish(temporary, as: path)
+        try PartialOutputs.publishing(temporary) { try Files.publish(temporary, as: path) }
         published = true
     }
 }
