@@ -194,6 +194,23 @@ struct RestoreSchedulerTests {
             relationName: { "r\($0)" }, jobs: 8)
         #expect(attached.criticalPathSeconds == 5 && attached.lowerBoundSeconds == 5)
         #expect(attached.lockSeconds == 1 + 1 + 1 + 2 && attached.lockRelation == "r9")
+        // A partitioned table's shape: two foreign keys (10 s each) lock the
+        // parent 1 and its partitions 2 and 3 SHARE ROW EXCLUSIVE; the
+        // parent's own key (1 s) locks 1 alone, ACCESS EXCLUSIVE; two index
+        // builds (4 s each) lock a partition each, SHARE. Every one of the
+        // three conflicts with both keys, so they go before or after them:
+        // 20 s, then 9 s over 2 connections, at least 4.5 s. (Per relation
+        // alone: 20 + the longest build, 24 s.)
+        let tree: [[L]] = [
+            [1, 2, 3].map { L(relation: $0, serial: true) }, [1, 2, 3].map { L(relation: $0, serial: true) },
+            [L(relation: 1, serial: true)], [L(relation: 2, serial: false)], [L(relation: 3, serial: false)],
+        ]
+        let partitioned = RestoreTimeline.bound(
+            durations: [10, 10, 1, 4, 4], deps: { _ in [] }, locks: { tree[$0] }, relationName: { "r\($0)" }, jobs: 2)
+        #expect(partitioned.lockSeconds == 24.5 && partitioned.lockRelation == "r2" && partitioned.lowerBoundSeconds == 24.5)
+        // With 8 connections the three take at least the longest build's 4 s.
+        let wide = RestoreTimeline.bound(durations: [10, 10, 1, 4, 4], deps: { _ in [] }, locks: { tree[$0] }, jobs: 8)
+        #expect(wide.lockSeconds == 24)
         // One serial step alone is no chain either.
         let single = RestoreTimeline.bound(durations: [3, 1], deps: { $0 == 1 ? [0] : [] }, locks: { $0 == 0 ? [L(relation: 1, serial: true)] : [] }, jobs: 1)
         #expect(single.lockSeconds == 0 && single.lowerBoundSeconds == 4)

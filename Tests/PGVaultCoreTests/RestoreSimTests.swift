@@ -86,6 +86,24 @@ struct RestoreSimTests {
         // The bound: from 1 s, the two keys and the build one after another.
         #expect(report.criticalPath == 5 && two.lowerBound == 11)
 
+        // Both keys lock m and its partitions p and q; a build on each
+        // partition (2 s) and the key ON ONLY m (1 s) conflict with both, so
+        // they go before or after them: from 1 s, the keys' 8 s, then 5 s
+        // over 2 workers (2.5 s) or, over 8, at least one build's 2 s.
+        let tree = """
+            {"id":"schema","kind":"schema","relation":null,"deps":[],"start":0,"end":1,"worker":0,"bytes":0,"locks":[]}
+            {"id":"fk:x","kind":"fk","relation":"m","deps":["schema"],"start":1,"end":5,"worker":1,"bytes":0,"locks":["ShareRowExclusiveLock m","ShareRowExclusiveLock p","ShareRowExclusiveLock q"]}
+            {"id":"fk:y","kind":"fk","relation":"m","deps":["schema"],"start":5,"end":9,"worker":1,"bytes":0,"locks":["ShareRowExclusiveLock m","ShareRowExclusiveLock p","ShareRowExclusiveLock q"]}
+            {"id":"key:m","kind":"key","relation":"m","deps":["schema"],"start":9,"end":10,"worker":1,"bytes":0,"locks":["AccessExclusiveLock m"]}
+            {"id":"index:p","kind":"index","relation":"p","deps":["schema"],"start":9,"end":11,"worker":2,"bytes":0,"locks":["ShareLock p"]}
+            {"id":"index:q","kind":"index","relation":"q","deps":["schema"],"start":10,"end":12,"worker":1,"bytes":0,"locks":["ShareLock q"]}
+
+            """
+        let partitioned = try simulate(tree, ["--json", "--jobs", "2,8"])
+        #expect(partitioned.status == 0, "\(partitioned.stderr)")
+        let bounds = try JSONDecoder().decode(Report.self, from: Data(partitioned.stdout.utf8)).predictions.map(\.lowerBound)
+        #expect(bounds == [11.5, 11])
+
         let bad = try simulate(#"{"id":"a","kind":"load","deps":[],"start":0,"end":1,"worker":1,"locks":["Exclusive m"]}"#, [])
         #expect(bad.status == 2)
         #expect(bad.stderr.contains("line 1") && bad.stderr.contains("'Exclusive m'"))
