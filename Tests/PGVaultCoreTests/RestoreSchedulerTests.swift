@@ -211,6 +211,18 @@ struct RestoreSchedulerTests {
         // With 8 connections the three take at least the longest build's 4 s.
         let wide = RestoreTimeline.bound(durations: [10, 10, 1, 4, 4], deps: { _ in [] }, locks: { tree[$0] }, jobs: 8)
         #expect(wide.lockSeconds == 24)
+        // Two foreign keys (4 s each, serial on 1) wait for a load (1 s) and
+        // two builds (3 s each) that lock nothing they do; an attachment (1
+        // s) waits for nothing. While a key runs, the other connection can
+        // only attach (the rest is done before the keys start): 8 s of keys,
+        // then the other 8 s less that 1 s over 2 connections, 11.5 s. From
+        // the keys' earliest start alone (3 s): 11 s.
+        let waited: [[Int]] = [[2, 4, 5], [2, 4, 5], [], [], [], []]
+        let before = RestoreTimeline.bound(
+            durations: [4, 4, 1, 1, 3, 3], deps: { waited[$0] }, locks: { $0 < 2 ? [L(relation: 1, serial: true)] : [] },
+            relationName: { "r\($0)" }, jobs: 2)
+        #expect(before.criticalPathSeconds == 7 && before.statementSeconds == 16)
+        #expect(before.lockSeconds == 11.5 && before.lockRelation == "r1" && before.lowerBoundSeconds == 11.5)
         // One serial step alone is no chain either.
         let single = RestoreTimeline.bound(durations: [3, 1], deps: { $0 == 1 ? [0] : [] }, locks: { $0 == 0 ? [L(relation: 1, serial: true)] : [] }, jobs: 1)
         #expect(single.lockSeconds == 0 && single.lowerBoundSeconds == 4)

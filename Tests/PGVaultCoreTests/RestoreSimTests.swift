@@ -104,6 +104,25 @@ struct RestoreSimTests {
         let bounds = try JSONDecoder().decode(Report.self, from: Data(partitioned.stdout.utf8)).predictions.map(\.lowerBound)
         #expect(bounds == [11.5, 11])
 
+        // Two keys (4 s each) wait for a load (1 s) and two builds (3 s
+        // each); an attachment (1 s) waits for the schema only. While a key
+        // runs the other worker can only attach: after the schema's 1 s, the
+        // keys' 8 s and the other 8 s less 1 over 2 workers, 12.5 s (from the
+        // keys' earliest start alone, 4 + 8 = 12).
+        let waited = """
+            {"id":"schema","kind":"schema","relation":null,"deps":[],"start":0,"end":1,"worker":0,"bytes":0,"locks":[]}
+            {"id":"load:l","kind":"load","relation":"l","deps":["schema"],"start":1,"end":2,"worker":1,"bytes":0,"locks":[]}
+            {"id":"index:b1","kind":"index","relation":"b","deps":["schema"],"start":1,"end":4,"worker":2,"bytes":0,"locks":[]}
+            {"id":"index:b2","kind":"index","relation":"b","deps":["schema"],"start":2,"end":5,"worker":1,"bytes":0,"locks":[]}
+            {"id":"attach:x","kind":"attach","relation":"b","deps":["schema"],"start":4,"end":5,"worker":2,"bytes":0,"locks":[]}
+            {"id":"fk:1","kind":"fk","relation":"m","deps":["load:l","index:b1","index:b2"],"start":5,"end":9,"worker":1,"bytes":0,"locks":["ShareRowExclusiveLock m"]}
+            {"id":"fk:2","kind":"fk","relation":"m","deps":["load:l","index:b1","index:b2"],"start":9,"end":13,"worker":1,"bytes":0,"locks":["ShareRowExclusiveLock m"]}
+
+            """
+        let alone = try simulate(waited, ["--json", "--jobs", "2"])
+        #expect(alone.status == 0, "\(alone.stderr)")
+        #expect(try JSONDecoder().decode(Report.self, from: Data(alone.stdout.utf8)).predictions.map(\.lowerBound) == [12.5])
+
         let bad = try simulate(#"{"id":"a","kind":"load","deps":[],"start":0,"end":1,"worker":1,"locks":["Exclusive m"]}"#, [])
         #expect(bad.status == 2)
         #expect(bad.stderr.contains("line 1") && bad.stderr.contains("'Exclusive m'"))

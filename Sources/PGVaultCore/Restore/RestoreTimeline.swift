@@ -205,7 +205,7 @@ public final class RestoreTimeline: @unchecked Sendable {
         // any of them (below): at 10,000 partitions, the partitions' 70,000
         // keys and index builds, which no foreign key on `messages` lets run.
         for (_, relation) in chains.prefix(4) {
-            let chain = besideChain(relation: relation, durations: durations, locks: stepLocks, path: path, tail: tail, jobs: jobs)
+            let chain = besideChain(relation: relation, durations: durations, deps: deps, locks: stepLocks, path: path, tail: tail, jobs: jobs)
             if chain > lockSeconds { (lockSeconds, lockRelation) = (chain, relation) }
         }
         return Bound(
@@ -220,18 +220,27 @@ public final class RestoreTimeline: @unchecked Sendable {
     /// mode. A step of `beside` conflicts with every step of `chain`, so it
     /// runs only while none of them does, and in that time the steps of
     /// `beside` have at most `jobs` connections (they may conflict with
-    /// each other too; the bound does not count that). From the earliest
-    /// any of them can start to the shortest chain after the last, the
-    /// wall time is at least sum(chain) + max(sum(beside) / jobs, the
-    /// longest of beside).
+    /// each other too; the bound does not count that). So the wall time is
+    /// at least the larger of:
+    /// - from the earliest any of them can start to the shortest chain after
+    ///   the last: sum(chain) + max(sum(beside) / jobs, the longest of beside);
+    /// - for the whole: sum(chain), then the rest of the statement time over
+    ///   `jobs`, less what the other `jobs - 1` connections can do while the
+    ///   chain runs. That is at most the time of the steps that can run
+    ///   beside it: not `beside`, and not the steps every step of the chain
+    ///   waits for, which are done before it starts. At 1,000 partitions the
+    ///   foreign keys on `messages` wait for its loads, keys and key
+    ///   attachments, and beside them a connection has only the other
+    ///   attachments to do.
     ///
     /// `chain` is the steps on `relation` that lock the most relations,
     /// then the next most, and so on (at most eight tries): at 10,000
     /// partitions the four foreign keys on `messages` lock its 10,001
     /// tables, and its own key `ON ONLY` it locks one; with all five the
-    /// relations every one locks would be `messages` alone.
+    /// relations every one locks would be `messages` alone. The steps the
+    /// chain waits for are counted for its first 16 steps (a walk each).
     private static func besideChain(
-        relation: Int, durations: [Double], locks: [[BoundLock]], path: [Double], tail: [Double], jobs: Int
+        relation: Int, durations: [Double], deps: (Int) -> [Int], locks: [[BoundLock]], path: [Double], tail: [Double], jobs: Int
     ) -> Double {
         var held: [(step: Int, relations: Set<Int>)] = []
         for n in durations.indices where locks[n].contains(where: { $0.relation == relation && $0.serial }) {
@@ -240,14 +249,31 @@ public final class RestoreTimeline: @unchecked Sendable {
         held.sort { $0.relations.count != $1.relations.count ? $0.relations.count > $1.relations.count : $0.step < $1.step }
         var cuts = held.indices.dropFirst().filter { held[$0].relations.count != held[$0 - 1].relations.count }.prefix(7).map { $0 }
         cuts.append(held.count)
+        let total = durations.reduce(0, +), others = Double(max(1, jobs) - 1)
+        // How many of the chain's first steps wait for each step; `seen`
+        // marks the steps one walk has reached.
+        var waitedOn = [Int32](repeating: 0, count: durations.count)
+        var seen = [Int32](repeating: -1, count: durations.count)
+        var walked = 0
         var best = 0.0
         for cut in cuts {
             let chain = held.prefix(cut)
             var common = chain[0].relations
             for member in chain.dropFirst() { common.formIntersection(member.relations) }
             let inChain = Set(chain.map(\.step))
+            while walked < min(cut, 16) {
+                let mark = Int32(walked)
+                var stack = deps(held[walked].step)
+                while let d = stack.popLast() {
+                    guard seen[d] != mark else { continue }
+                    seen[d] = mark
+                    waitedOn[d] += 1
+                    stack += deps(d).filter { seen[$0] != mark }
+                }
+                walked += 1
+            }
             var earliest = Double.infinity, shortestTail = Double.infinity
-            var chainSeconds = 0.0, besideSeconds = 0.0, longestBeside = 0.0
+            var chainSeconds = 0.0, besideSeconds = 0.0, longestBeside = 0.0, free = 0.0
             for n in durations.indices {
                 if inChain.contains(n) {
                     chainSeconds += durations[n]
@@ -255,12 +281,17 @@ public final class RestoreTimeline: @unchecked Sendable {
                     besideSeconds += durations[n]
                     longestBeside = max(longestBeside, durations[n])
                 } else {
+                    if cut > 16 || waitedOn[n] < Int32(cut) { free += durations[n] }
                     continue
                 }
                 earliest = min(earliest, path[n] - durations[n])
                 shortestTail = min(shortestTail, tail[n])
             }
-            best = max(best, earliest + chainSeconds + max(besideSeconds / Double(max(1, jobs)), longestBeside) + shortestTail)
+            let apart = max(besideSeconds / Double(max(1, jobs)), longestBeside)
+            let alongside = min(others * chainSeconds, free)
+            best = max(
+                best, earliest + chainSeconds + apart + shortestTail,
+                chainSeconds + max(apart, (total - chainSeconds - alongside) / Double(max(1, jobs))))
         }
         return best
     }
