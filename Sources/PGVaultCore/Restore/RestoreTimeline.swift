@@ -87,8 +87,10 @@ public final class RestoreTimeline: @unchecked Sendable {
         /// Where other steps conflict with every one of them (a partition's
         /// index build with each foreign key that locks the whole tree), it
         /// adds the least time those need with no step of the run beside:
-        /// their sum over `jobs`, or the longest. 0 when no two steps' locks
-        /// conflict.
+        /// their sum over `jobs`, or the longest; or, for the whole scheduled
+        /// part, the run and then the rest of the statement time over `jobs`,
+        /// less what can run beside it (`besideChain`). 0 when no two steps'
+        /// locks conflict.
         public var lockSeconds: Double
         /// The relation of ``lockSeconds``.
         public var lockRelation: String?
@@ -249,7 +251,7 @@ public final class RestoreTimeline: @unchecked Sendable {
         held.sort { $0.relations.count != $1.relations.count ? $0.relations.count > $1.relations.count : $0.step < $1.step }
         var cuts = held.indices.dropFirst().filter { held[$0].relations.count != held[$0 - 1].relations.count }.prefix(7).map { $0 }
         cuts.append(held.count)
-        let total = durations.reduce(0, +), others = Double(max(1, jobs) - 1)
+        let total = durations.reduce(0, +), lanes = Double(max(1, jobs))
         // How many of the chain's first steps wait for each step; `seen`
         // marks the steps one walk has reached.
         var waitedOn = [Int32](repeating: 0, count: durations.count)
@@ -287,11 +289,11 @@ public final class RestoreTimeline: @unchecked Sendable {
                 earliest = min(earliest, path[n] - durations[n])
                 shortestTail = min(shortestTail, tail[n])
             }
-            let apart = max(besideSeconds / Double(max(1, jobs)), longestBeside)
-            let alongside = min(others * chainSeconds, free)
+            let apart = max(besideSeconds / lanes, longestBeside)
+            let alongside = min((lanes - 1) * chainSeconds, free)
             best = max(
                 best, earliest + chainSeconds + apart + shortestTail,
-                chainSeconds + max(apart, (total - chainSeconds - alongside) / Double(max(1, jobs))))
+                chainSeconds + max(apart, (total - chainSeconds - alongside) / lanes))
         }
         return best
     }
