@@ -78,6 +78,11 @@ struct RestoreSchedulerTests {
         #expect(kinds.isSubset(of: ["schema", "load", "key", "index", "attach", "fk", "other", "sequence", "statistics", "verify", "analyze"]))
         #expect(kinds.isSuperset(of: ["schema", "load", "key", "index", "attach", "fk", "other", "sequence", "verify", "analyze"]))
         #expect(order.filter { kind($0) == "load" }.count == fixture.manifest.units.count)
+        // ANALYZE runs once on each loaded tree's root, never on a partition.
+        let analyzed = order.filter { kind($0) == "analyze" }.compactMap(relation)
+        let partitions = Set(fixture.manifest.tables.filter { $0.parentName != nil }.map { SQL.qualified($0.schema, $0.name) })
+        #expect(Set(analyzed).count == analyzed.count && analyzed.contains(SQL.qualified("public", "messages")), "\(analyzed)")
+        #expect(partitions.isDisjoint(with: analyzed) && !partitions.isEmpty, "\(analyzed)")
         for id in order {
             #expect(start(id) <= end(id), "\(id)")
             for d in deps(id) {
